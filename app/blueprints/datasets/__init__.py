@@ -1,0 +1,10 @@
+"""Datasets: create, upload, label, share, export."""
+from flask import Blueprint
+
+bp = Blueprint("datasets", __name__, template_folder="templates")
+
+
+def init_app(app):
+    from app.blueprints.datasets import views  # noqa: F401
+
+    app.register_blueprint(bp)

@@ -1,0 +1,10 @@
+"""Training runs and models: start, watch, evaluate, compare, download."""
+from flask import Blueprint
+
+bp = Blueprint("training", __name__, template_folder="templates")
+
+
+def init_app(app):
+    from app.blueprints.training import views  # noqa: F401
+
+    app.register_blueprint(bp)

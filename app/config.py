@@ -1,0 +1,81 @@
+"""Configuration: one place, environment variables with safe local defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A required production setting is missing."""
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return SECRET_KEY from the environment, or one generated once and kept in instance/."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # O_EXCL: two processes starting together must not write two different keys.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip()
+
+
+def build_config(instance_path: str) -> dict:
+    """Read every setting from the environment; raise ConfigError for unsafe production setups."""
+    production = os.environ.get("APP_ENV", "development") == "production"
+    if production:
+        missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL") if not os.environ.get(n)]
+        if missing:
+            raise ConfigError(
+                "APP_ENV=production needs these environment variables: " + ", ".join(missing)
+            )
+    database_url = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+        instance_path, "studio.sqlite3"
+    )
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://"):]
+    return {
+        "APP_ENV": "production" if production else "development",
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
+        "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 512 * 1024 * 1024),
+        "MAX_IMAGE_PIXELS": _env_int("MAX_IMAGE_PIXELS", 40_000_000),
+        "MAX_ZIP_FILES": _env_int("MAX_ZIP_FILES", 20_000),
+        "MAX_ZIP_UNCOMPRESSED": _env_int("MAX_ZIP_UNCOMPRESSED", 4 * 1024 * 1024 * 1024),
+        "PREDICT_MAX_FILES": _env_int("PREDICT_MAX_FILES", 256),
+        "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
+        "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
+        "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
+        "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
+        "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
+        "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
+        "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", production),
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

@@ -1,0 +1,162 @@
+"""Database models: columns, relationships and invariants only."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id = db.Column(db.Integer, primary_key=True)
+    username = db.Column(db.String(40), unique=True, nullable=False)
+    password_hash = db.Column(db.String(255), nullable=False)
+    is_admin = db.Column(db.Boolean, nullable=False, default=False)
+    is_disabled = db.Column(db.Boolean, nullable=False, default=False)
+    failed_logins = db.Column(db.Integer, nullable=False, default=0)
+    locked_until = db.Column(db.DateTime, nullable=True)
+    # Plain id (no FK): a deleted model simply stops being usable as the default.
+    default_model_id = db.Column(db.Integer, nullable=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # flask-login refuses sessions of disabled users
+        return not self.is_disabled
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name = db.Column(db.String(80), nullable=False)
+    token_hash = db.Column(db.String(64), unique=True, nullable=False)
+    prefix = db.Column(db.String(12), nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_used_at = db.Column(db.DateTime, nullable=True)
+    revoked_at = db.Column(db.DateTime, nullable=True)
+    user = db.relationship("User")
+
+
+class Dataset(db.Model):
+    __tablename__ = "datasets"
+    id = db.Column(db.Integer, primary_key=True)
+    owner_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name = db.Column(db.String(120), nullable=False)
+    description = db.Column(db.Text, nullable=False, default="")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    owner = db.relationship("User")
+    labels = db.relationship(
+        "Label", back_populates="dataset", order_by="(Label.position, Label.id)",
+        cascade="all, delete-orphan", passive_deletes=True,
+    )
+    shares = db.relationship("DatasetShare", back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class DatasetShare(db.Model):
+    __tablename__ = "dataset_shares"
+    __table_args__ = (db.UniqueConstraint("dataset_id", "user_id", name="uq_dataset_shares_dataset_user"),)
+    ROLES = ("viewer", "editor")
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    role = db.Column(db.String(10), nullable=False, default="viewer")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    dataset = db.relationship("Dataset", back_populates="shares")
+    user = db.relationship("User")
+
+
+class Label(db.Model):
+    """A class of a dataset (called 'label' in code to avoid the Python keyword)."""
+    __tablename__ = "labels"
+    __table_args__ = (db.UniqueConstraint("dataset_id", "name", name="uq_labels_dataset_name"),)
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    name = db.Column(db.String(80), nullable=False)
+    color = db.Column(db.String(7), nullable=False, default="#4f7cff")
+    position = db.Column(db.Integer, nullable=False, default=0)
+    dataset = db.relationship("Dataset", back_populates="labels")
+
+
+class Image(db.Model):
+    """One image of a dataset; its bytes live content-addressed (sha256) under STORAGE_DIR."""
+    __tablename__ = "images"
+    __table_args__ = (
+        db.UniqueConstraint("dataset_id", "sha256", name="uq_images_dataset_sha256"),
+        db.Index("ix_images_dataset_label", "dataset_id", "label_id"),
+    )
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    sha256 = db.Column(db.String(64), nullable=False, index=True)
+    label_id = db.Column(db.Integer, db.ForeignKey("labels.id", ondelete="SET NULL"), nullable=True)
+    filename = db.Column(db.String(255), nullable=False, default="")
+    width = db.Column(db.Integer, nullable=False, default=0)
+    height = db.Column(db.Integer, nullable=False, default=0)
+    size_bytes = db.Column(db.Integer, nullable=False, default=0)
+    format = db.Column(db.String(10), nullable=False, default="")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    uploaded_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # Where the current label came from: 'user', 'import' (zip folder) or 'suggestion'.
+    label_source = db.Column(db.String(12), nullable=True)
+    labeled_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    label_model_id = db.Column(db.Integer, db.ForeignKey("training_runs.id", ondelete="SET NULL"), nullable=True)
+    label = db.relationship("Label")
+
+
+class TrainingRun(db.Model):
+    """A training run; once succeeded it is a model people can evaluate, use and download."""
+    __tablename__ = "training_runs"
+    STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+    FINISHED = ("succeeded", "failed", "cancelled")
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    name = db.Column(db.String(120), nullable=False)
+    architecture = db.Column(db.String(40), nullable=False)
+    mode = db.Column(db.String(20), nullable=False)
+    options = db.Column(db.JSON, nullable=False, default=dict)
+    status = db.Column(db.String(12), nullable=False, default="queued", index=True)
+    job_id = db.Column(db.String(64), nullable=True)
+    worker_name = db.Column(db.String(120), nullable=True)
+    cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    started_at = db.Column(db.DateTime, nullable=True)
+    finished_at = db.Column(db.DateTime, nullable=True)
+    heartbeat_at = db.Column(db.DateTime, nullable=True)
+    progress = db.Column(db.JSON, nullable=False, default=dict)
+    history = db.Column(db.JSON, nullable=False, default=list)
+    metrics = db.Column(db.JSON, nullable=False, default=dict)
+    # Frozen at queue time: {"classes": [...], "samples": [[image_id, class_index, sha256], ...], "split": {...}}
+    snapshot = db.Column(db.JSON, nullable=False, default=dict)
+    classes = db.Column(db.JSON, nullable=False, default=list)
+    log = db.Column(db.JSON, nullable=False, default=list)
+    error = db.Column(db.Text, nullable=True)
+    artifact_dir = db.Column(db.String(500), nullable=True)
+    is_public = db.Column(db.Boolean, nullable=False, default=False)
+    threshold = db.Column(db.Float, nullable=True)
+    dataset = db.relationship("Dataset")
+    created_by = db.relationship("User")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class Setting(db.Model):
+    """Instance-wide settings (e.g. the default model for anonymous /predict)."""
+    __tablename__ = "settings"
+    key = db.Column(db.String(80), primary_key=True)
+    value = db.Column(db.JSON, nullable=True)

@@ -1,0 +1,44 @@
+"""RQ task functions: thin adapters that run inside a worker with the app context."""
+from __future__ import annotations
+
+import functools
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def with_app_context(func):
+    """Run the task inside an app context; build the app only when the worker did not push one."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            _fresh_db_connections(current_app)
+            return func(*args, **kwargs)
+        from app import create_app
+
+        with create_app().app_context():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _fresh_db_connections(app) -> None:
+    # A forked job process must not share pooled connections with its parent.
+    from app.extensions import db
+
+    db.engine.dispose(close=False)
+
+
+@with_app_context
+def ping(value: str) -> dict:
+    """A trivial job proving the whole enqueue → worker → result path."""
+    from flask import current_app
+
+    from app.extensions import db
+    from app.models import User
+
+    users = db.session.query(User).count()
+    return {"echo": value, "users": users, "queue": current_app.config["RQ_QUEUE"]}

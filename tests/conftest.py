@@ -1,0 +1,132 @@
+"""Shared fixtures: a real app on a fresh database, real Redis, a CSRF-aware client, factories.
+
+TEST_DATABASE_URL (e.g. PostgreSQL) and TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) switch the
+suite from the embedded defaults (SQLite file, embedded Redis) to real servers.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import uuid
+
+import pytest
+import redis as redis_lib
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from PIL import Image as PILImage
+
+os.environ.setdefault("TORCH_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    from app.redis_server import ensure_embedded_redis, stop_embedded_redis
+
+    folder = tmp_path_factory.mktemp("redis")
+    url = ensure_embedded_redis(str(folder))
+    yield url
+    stop_embedded_redis(str(folder))
+
+
+class CsrfClient(FlaskClient):
+    """A test client that sends a valid CSRF token with unsafe requests unless told `csrf=False`."""
+
+    def open(self, *args, csrf: bool = True, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        if csrf and method in {"POST", "PUT", "PATCH", "DELETE"}:
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", self.csrf_token())
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+    def csrf_token(self) -> str:
+        with self.session_transaction() as sess:
+            raw = sess.setdefault("csrf_token", uuid.uuid4().hex)
+        secret = self.application.config["SECRET_KEY"]
+        return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
+
+
+@pytest.fixture
+def app(tmp_path, redis_url):
+    from app import create_app
+    from app.extensions import db
+
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    app = create_app({
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "STORAGE_DIR": str(tmp_path / "storage"),
+        "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
+        "LOGIN_LOCK_SECONDS": 60,
+    })
+    app.test_client_class = CsrfClient
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        redis_lib.Redis.from_url(redis_url).flushdb()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    from app.blueprints.auth.services import register_user
+
+    def factory(username: str = "alice", password: str = "correct horse", is_admin: bool = False):
+        return register_user(username, password, is_admin=is_admin)
+
+    return factory
+
+
+def login(client, username: str = "alice", password: str = "correct horse"):
+    return client.post("/login", data={"username": username, "password": password})
+
+
+@pytest.fixture
+def logged_in(client, make_user):
+    """A client logged in as a fresh user 'alice'."""
+    user = make_user("alice")
+    response = login(client)
+    assert response.status_code == 302, response.data
+    client.user = user
+    return client
+
+
+def image_bytes(color=(200, 30, 30), size=(32, 32), fmt="PNG", noise: int = 0) -> bytes:
+    """A small generated image; `noise` varies the pixels so images get distinct hashes."""
+    img = PILImage.new("RGB", size, color)
+    if noise:
+        img.putpixel((noise % size[0], (noise // size[0]) % size[1]), (noise % 256, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+def flashes(html: bytes | str) -> list[str]:
+    text = html.decode() if isinstance(html, bytes) else html
+    return re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', text)
+
+
+def run_jobs(app) -> None:
+    """Run every queued job in this process (a real RQ worker in burst mode, real Redis)."""
+    from rq import SimpleWorker
+
+    from app.extensions import get_queue, get_redis
+
+    with app.app_context():
+        SimpleWorker([get_queue()], connection=get_redis()).work(burst=True)

@@ -1,0 +1,96 @@
+from app.extensions import db
+from app.models import User
+from tests.conftest import flashes, login
+
+
+def test_register_logs_in_and_hashes_password(client, app):
+    response = client.post("/register", data={"username": "bob", "password": "longenough", "confirm": "longenough"})
+    assert response.status_code == 302
+    user = db.session.query(User).filter_by(username="bob").one()
+    assert user.password_hash != "longenough" and user.check_password("longenough")
+    assert client.get("/datasets").status_code == 200
+
+
+def test_register_duplicate_username_case_insensitive(client, make_user):
+    make_user("alice")
+    response = client.post("/register", data={"username": "Alice", "password": "longenough", "confirm": "longenough"})
+    assert response.status_code == 422
+    assert b"taken" in response.data
+    assert db.session.query(User).count() == 1
+
+
+def test_register_short_password_and_mismatch(client, app):
+    response = client.post("/register", data={"username": "bob", "password": "short", "confirm": "short"})
+    assert response.status_code == 422 and b"at least 8 characters" in response.data
+    response = client.post("/register", data={"username": "bob", "password": "longenough", "confirm": "different"})
+    assert response.status_code == 422 and b"passwords differ" in response.data
+    assert db.session.query(User).count() == 0
+
+
+def test_login_logout(client, make_user):
+    make_user("alice")
+    assert login(client).status_code == 302
+    assert client.get("/datasets").status_code == 200
+    assert client.post("/logout").status_code == 302
+    assert client.get("/datasets").status_code == 302
+
+
+def test_wrong_password(client, make_user):
+    make_user("alice")
+    response = login(client, password="wrong password")
+    assert response.status_code == 401
+    assert "Wrong username or password." in flashes(response.data)
+    assert client.get("/datasets").status_code == 302
+
+
+def test_repeated_failures_lock_the_account(client, make_user, app):
+    make_user("alice")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert login(client, password="nope nope").status_code == 401
+    response = login(client)  # right password, but locked
+    assert response.status_code == 429
+    assert any("Too many failed attempts" in m for m in flashes(response.data))
+
+
+def test_post_without_csrf_token_is_rejected(client, make_user):
+    make_user("alice")
+    response = client.post("/login", data={"username": "alice", "password": "correct horse"}, csrf=False)
+    assert response.status_code == 400
+    assert b"security token" in response.data
+    assert client.get("/datasets").status_code == 302
+
+
+def test_protected_page_redirects_to_login_and_back(client, make_user):
+    make_user("alice")
+    response = client.get("/models")
+    assert response.status_code == 302
+    assert "/login?next=/models" in response.headers["Location"]
+    response = client.post("/login?next=/models", data={"username": "alice", "password": "correct horse"})
+    assert response.headers["Location"] == "/models"
+
+
+def test_next_to_another_site_is_ignored(client, make_user):
+    make_user("alice")
+    for evil in ("https://evil.example", "//evil.example/x", "/\\evil.example", "https:/evil.example"):
+        response = client.post(f"/login?next={evil}", data={"username": "alice", "password": "correct horse"})
+        assert response.headers["Location"] == "/datasets", evil
+        client.post("/logout")
+
+
+def test_htmx_request_gets_hx_redirect_to_login(client):
+    response = client.get("/models", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"].startswith("/login?next=/models")
+
+
+def test_disabled_user_cannot_log_in(client, make_user):
+    user = make_user("alice")
+    user.is_disabled = True
+    db.session.commit()
+    assert login(client).status_code == 403
+
+
+def test_create_admin_command(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-admin", "--username", "root", "--password", "secretpass"])
+    assert result.exit_code == 0, result.output
+    assert db.session.query(User).filter_by(username="root").one().is_admin

@@ -1,0 +1,39 @@
+"""Run an RQ worker on the app's Redis (embedded or REDIS_URL).
+
+    python worker.py            # work until stopped (SIGTERM/Ctrl-C: finish the current job, then exit)
+    python worker.py --burst    # work until the queue is empty, then exit
+
+WORKER_CLASS=fork (default on CPU) forks a fresh process per job; WORKER_CLASS=simple runs jobs in
+this process — use it on a GPU machine, since CUDA does not survive fork.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from rq import SimpleWorker, Worker
+
+from app import create_app
+from app.extensions import get_queue, get_redis
+
+WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    parser.add_argument("--name", default=None, help="worker name (default: host.pid)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "fork")]
+    with app.app_context():
+        # Forked job processes inherit this app context; tasks dispose the DB pool they inherit.
+        queue = get_queue()
+        worker = worker_class([queue], connection=get_redis(), name=args.name)
+        worker.work(burst=args.burst, logging_level="INFO")
+
+
+if __name__ == "__main__":
+    main()
