@@ -1,0 +1,61 @@
+"""Who may see or change what — the one place every dataset and model route goes through.
+
+Anything a user may not see is a 404 (NotFound), indistinguishable from a missing row.
+"""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from app.errors import DomainError, NotFound
+from app.extensions import db
+from app.models import Dataset, DatasetShare, TrainingRun, User
+
+RANK = {"viewer": 1, "editor": 2, "owner": 3}
+
+
+class NotAllowed(DomainError):
+    """The user can see the thing but not do this to it."""
+
+    status = 403
+
+
+def dataset_role(user: User | None, dataset: Dataset) -> str | None:
+    """'owner', 'editor', 'viewer', or None when the user may not see the dataset."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    if dataset.owner_id == user.id:
+        return "owner"
+    share = db.session.scalar(
+        select(DatasetShare).where(DatasetShare.dataset_id == dataset.id, DatasetShare.user_id == user.id)
+    )
+    return share.role if share else None
+
+
+def get_dataset_for(user: User | None, dataset_id: int, need: str = "viewer") -> Dataset:
+    """The dataset if `user` holds at least role `need` ('viewer', 'editor', 'owner')."""
+    dataset = db.session.get(Dataset, dataset_id)
+    role = dataset_role(user, dataset) if dataset is not None else None
+    if role is None:
+        raise NotFound("This dataset does not exist, or you do not have access to it.")
+    if RANK[role] < RANK[need]:
+        action = "change" if need == "editor" else "manage"
+        raise NotAllowed(f"You can view this dataset but not {action} it. Ask its owner for {need} access.")
+    return dataset
+
+
+def visible_datasets_query(user: User):
+    """Datasets the user owns or that are shared with them."""
+    shared = select(DatasetShare.dataset_id).where(DatasetShare.user_id == user.id)
+    return select(Dataset).where(or_(Dataset.owner_id == user.id, Dataset.id.in_(shared)))
+
+
+def get_run_for(user: User | None, run_id: int, need: str = "viewer") -> TrainingRun:
+    """A training run/model is visible to whoever can see its dataset (role `need` on the dataset)."""
+    run = db.session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound("This model does not exist, or you do not have access to it.")
+    try:
+        get_dataset_for(user, run.dataset_id, need)
+    except NotFound:
+        raise NotFound("This model does not exist, or you do not have access to it.") from None
+    return run
