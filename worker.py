@@ -17,7 +17,32 @@ from rq import SimpleWorker, Worker
 from app import create_app
 from app.extensions import get_queue, get_redis
 
-WORKER_CLASSES = {"fork": Worker, "simple": SimpleWorker}
+
+
+class ReapStaleRunsMixin:
+    """Also fail training runs whose worker died (kill -9, OOM): at start-up, then with RQ's
+    periodic maintenance (every MAINTENANCE_INTERVAL seconds while idle)."""
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        from flask import current_app
+
+        from app.jobs.training import reap_stale_runs
+
+        try:
+            reaped = reap_stale_runs(current_app.config["TRAIN_STALE_SECONDS"])
+        except Exception:  # never let bookkeeping stop the worker
+            logging.getLogger(__name__).exception("stale-run reaper failed")
+        else:
+            if reaped:
+                logging.getLogger(__name__).warning("marked %d stale training run(s) failed", reaped)
+
+
+WORKER_CLASSES = {
+    "fork": type("ReapingWorker", (ReapStaleRunsMixin, Worker), {}),
+    "simple": type("ReapingSimpleWorker", (ReapStaleRunsMixin, SimpleWorker), {}),
+}
+MAINTENANCE_INTERVAL = 60
 
 
 def main() -> None:
@@ -31,7 +56,8 @@ def main() -> None:
     with app.app_context():
         # Forked job processes inherit this app context; tasks dispose the DB pool they inherit.
         queue = get_queue()
-        worker = worker_class([queue], connection=get_redis(), name=args.name)
+        worker = worker_class([queue], connection=get_redis(), name=args.name,
+                              maintenance_interval=MAINTENANCE_INTERVAL)
         worker.work(burst=args.burst, logging_level="INFO")
 
 

@@ -10,6 +10,7 @@ from flask import Flask, g, request
 
 from app.config import build_config
 from app.extensions import csrf, db, htmx, login_manager, migrate
+from app.logging_setup import init_logging
 
 BLUEPRINTS = ("auth", "datasets", "training", "predict", "admin")
 
@@ -23,6 +24,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(build_config(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    init_logging(app)
+    app.extensions["studio_pid"] = os.getpid()  # lets forked job processes know they were forked
     init_redis_url(app)
     init_extensions(app)
     init_blueprints(app)

@@ -68,9 +68,17 @@ def build_config(instance_path: str) -> dict:
         "PREDICT_MAX_FILES": _env_int("PREDICT_MAX_FILES", 256),
         "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
+        "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
+        # How long a finished training job's RQ record is kept, and after how many seconds without a
+        # heartbeat a running run counts as dead (its worker was killed).
+        "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),
+        "TRAIN_STALE_SECONDS": _env_int("TRAIN_STALE_SECONDS", 60),
         "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
+        # Written by gunicorn.conf.py at start; read by `flask shutdown`.
+        "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,15 @@ def with_app_context(func):
 
 
 def _fresh_db_connections(app) -> None:
-    # A forked job process must not share pooled connections with its parent.
+    """In a forked job process, drop (without closing) the pooled connections inherited from the parent.
+
+    Only after a fork: in the process that built the app (SimpleWorker, tests) the pool is its own.
+    """
     from app.extensions import db
 
-    db.engine.dispose(close=False)
+    if app.extensions.get("studio_pid", os.getpid()) != os.getpid():
+        db.engine.dispose(close=False)
+        app.extensions["studio_pid"] = os.getpid()
 
 
 @with_app_context

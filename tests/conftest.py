@@ -68,6 +68,15 @@ def app(tmp_path, redis_url):
         "LOGIN_LOCK_SECONDS": 60,
     })
     app.test_client_class = CsrfClient
+
+    @app.before_request
+    def forget_cached_user():
+        # The fixture keeps one app context open, so flask.g would carry flask-login's cached user
+        # from one client's request into another client's.
+        from flask import g
+
+        g.pop("_login_user", None)
+
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -1,7 +1,27 @@
+"""Admin logic: the admin check, user management, the queue overview."""
+from __future__ import annotations
+
+import logging
 from functools import wraps
 
 from flask import abort
 from flask_login import current_user
+from redis.exceptions import RedisError
+from rq import Worker
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+from sqlalchemy import func, select
+
+from app.errors import DomainError, NotFound
+from app.extensions import db, get_queue, get_redis
+from app.models import TrainingRun, User
+
+log = logging.getLogger(__name__)
+RECENT_RUNS = 20
+
+
+def is_admin(user) -> bool:
+    """True for a logged-in, enabled admin."""
+    return bool(user and user.is_authenticated and user.is_admin and not user.is_disabled)
 
 
 def admin_required(view):
@@ -9,8 +29,87 @@ def admin_required(view):
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if not (current_user.is_authenticated and current_user.is_admin):
+        if not is_admin(current_user):
             abort(404)
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def list_users() -> list[User]:
+    """Every account, admins first, then by name."""
+    return list(db.session.scalars(select(User).order_by(User.is_admin.desc(), func.lower(User.username))))
+
+
+def get_user(user_id: int) -> User:
+    """One account by id; NotFound when there is none."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such account.")
+    return user
+
+
+def _other_user(acting_user_id: int, user_id: int, action: str) -> User:
+    user = get_user(user_id)
+    if user.id == acting_user_id:
+        raise DomainError(f"You cannot {action} your own account. Ask another admin to do it.", 409)
+    return user
+
+
+def set_admin(acting_user_id: int, user_id: int, value: bool) -> User:
+    """Grant or remove admin rights; an admin cannot demote themselves (someone must stay admin)."""
+    user = _other_user(acting_user_id, user_id, "remove admin rights from" if not value else "change")
+    user.is_admin = value
+    db.session.commit()
+    log.info("admin user=%s set is_admin=%s on user=%s", acting_user_id, value, user.id)
+    return user
+
+
+def set_disabled(acting_user_id: int, user_id: int, value: bool) -> User:
+    """Disable or re-enable an account; disabled accounts cannot log in and are signed out."""
+    user = _other_user(acting_user_id, user_id, "disable" if value else "change")
+    user.is_disabled = value
+    db.session.commit()
+    log.info("admin user=%s set is_disabled=%s on user=%s", acting_user_id, value, user.id)
+    return user
+
+
+def queue_overview() -> dict:
+    """Job counts, live workers and recent training runs; `redis_error` set when Redis is down."""
+    overview = {"counts": {}, "workers": [], "redis_error": None, "queue": None}
+    try:
+        queue = get_queue()
+        conn = get_redis()
+        overview["queue"] = queue.name
+        overview["counts"] = {
+            "queued": queue.count,
+            "running": StartedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "failed": FailedJobRegistry(queue=queue).get_job_count(cleanup=False),
+            "finished": FinishedJobRegistry(queue=queue).get_job_count(cleanup=False),
+        }
+        overview["workers"] = [_worker_info(w) for w in Worker.all(connection=conn)]
+    except (RedisError, OSError) as err:
+        log.warning("queue overview: Redis is not answering: %s", err)
+        overview["redis_error"] = "Redis (the job queue) is not answering, so job counts are unknown."
+    overview["runs"] = list(
+        db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(RECENT_RUNS))
+    )
+    return overview
+
+
+def _worker_info(worker: Worker) -> dict:
+    job_id = worker.get_current_job_id()
+    return {
+        "name": worker.name,
+        "state": str(getattr(worker.get_state(), "value", worker.get_state())),
+        "queues": ", ".join(q.name for q in worker.queues),
+        "current_job": job_id.decode() if isinstance(job_id, bytes) else job_id,
+        "last_heartbeat": worker.last_heartbeat,
+        "done": worker.successful_job_count,
+        "failed": worker.failed_job_count,
+    }
+
+
+def count_users() -> int:
+    """How many accounts exist."""
+    return db.session.scalar(select(func.count(User.id))) or 0

@@ -1,10 +1,74 @@
-from flask import render_template
+"""Admin pages. Every route is wrapped in admin_required (a 404 for everyone else)."""
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.blueprints.admin import bp
+from app.blueprints.admin import services
 from app.blueprints.admin.services import admin_required
+from app.errors import DomainError
+from app.shutdown import request_shutdown
+
+
+def _page_or_partial(page: str, partial: str, status: int = 200, **context):
+    """Full page for a normal request, just the partial for an htmx one."""
+    return render_template(partial if request.htmx else page, **context), status
 
 
 @bp.route("/")
 @admin_required
 def index():
-    return render_template("admin/index.html")
+    return render_template(
+        "admin/index.html", overview=services.queue_overview(), users=services.count_users(),
+        shutdown_enabled=current_app.config["ALLOW_REMOTE_SHUTDOWN"],
+    )
+
+
+@bp.route("/users")
+@admin_required
+def list_users():
+    return render_template("admin/users.html", users=services.list_users())
+
+
+@bp.route("/users/<int:user_id>/<any(admin, disabled):flag>", methods=["POST"])
+@admin_required
+def set_user_flag(user_id: int, flag: str):
+    value = request.form.get("value") == "1"
+    change = services.set_admin if flag == "admin" else services.set_disabled
+    try:
+        user = change(current_user.id, user_id, value)
+    except DomainError as err:
+        if not request.htmx:
+            raise
+        user = services.get_user(user_id)
+        return render_template("admin/_user_row.html", user=user, error=err.message), err.status
+    message = _flag_message(user, flag)
+    if request.htmx:
+        return render_template("admin/_user_row.html", user=user, notice=message)
+    flash(message, "success")
+    return redirect(url_for("admin.list_users"))
+
+
+def _flag_message(user, flag: str) -> str:
+    if flag == "admin":
+        return f"{user.username} is {'now an admin' if user.is_admin else 'no longer an admin'}."
+    return f"{user.username} is {'disabled and signed out' if user.is_disabled else 'enabled again'}."
+
+
+@bp.route("/queue")
+@admin_required
+def queue():
+    return _page_or_partial("admin/queue.html", "admin/_queue.html", overview=services.queue_overview())
+
+
+@bp.route("/shutdown", methods=["POST"])
+@admin_required
+def shutdown():
+    if not current_app.config["ALLOW_REMOTE_SHUTDOWN"]:
+        raise DomainError(
+            "Shutting the server down from the browser is switched off. "
+            "Set ALLOW_REMOTE_SHUTDOWN=1 to allow it, or run `flask shutdown` on the server.", 403,
+        )
+    pid = request_shutdown(request.environ)
+    current_app.logger.warning("shutdown requested by user=%s (server pid %s)", current_user.id, pid)
+    return render_template("admin/shutdown.html"), 202
+

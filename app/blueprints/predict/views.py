@@ -1,10 +1,104 @@
-from flask import render_template
-from flask_login import login_required
+"""Routes: the JSON prediction API, the 'Try it' page, API tokens, the OpenAPI document."""
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 
-from app.blueprints.predict import bp
+from app.blueprints.predict import bp, services, tokens as token_service
+from app.blueprints.predict.api_auth import api_user
+from app.blueprints.predict.openapi import openapi_spec
+from app.blueprints.predict.serving import Upload
+from app.errors import DomainError
+from app.extensions import csrf
+
+
+def _uploads() -> list[Upload]:
+    files = request.files.getlist("file") + request.files.getlist("files")
+    return [Upload(f.filename or f"file{i + 1}", f.read()) for i, f in enumerate(files)]
+
+
+def _field(name: str) -> str | None:
+    return request.form.get(name) or request.args.get(name)
+
+
+@bp.route("/predict", methods=["POST"])
+@csrf.exempt  # token calls carry no CSRF token; api_user() checks session calls itself
+def predict_images():
+    user = api_user()
+    run_id = services.parse_model_id(_field("model"))
+    return jsonify(services.predict_files(user, _uploads(), run_id, _field("top_k")))
+
+
+@bp.route("/models/<int:run_id>/predict", methods=["POST"])
+@csrf.exempt
+def predict_with_model(run_id: int):
+    user = api_user()
+    return jsonify(services.predict_files(user, _uploads(), run_id, _field("top_k")))
+
+
+@bp.route("/api/openapi.json")
+def openapi():
+    return jsonify(openapi_spec())
+
+
+@bp.route("/models/<int:run_id>/try")
+def try_model(run_id: int):
+    user = current_user if current_user.is_authenticated else None
+    context = services.page_context(user, run_id)
+    return render_template("predict/try.html", **context)
+
+
+@bp.route("/models/<int:run_id>/try/public", methods=["POST"])
+@login_required
+def set_public(run_id: int):
+    public = request.form.get("public") == "1"
+    run = services.set_public(current_user, run_id, public)
+    flash(f"'{run.name}' is now {'public: anyone can use it' if public else 'private'}.", "success")
+    return redirect(url_for("predict.try_model", run_id=run_id))
+
+
+@bp.route("/models/<int:run_id>/try/default", methods=["POST"])
+@login_required
+def set_default(run_id: int):
+    run = services.set_user_default(current_user, run_id if request.form.get("use") == "1" else None)
+    flash(f"POST /predict now uses '{run.name}' for you." if run else "You have no default model now.", "success")
+    return redirect(url_for("predict.try_model", run_id=run_id))
+
+
+@bp.route("/models/<int:run_id>/try/instance-default", methods=["POST"])
+@login_required
+def set_instance_default(run_id: int):
+    run = services.set_instance_default(current_user, run_id if request.form.get("use") == "1" else None)
+    flash(f"Anonymous POST /predict now uses '{run.name}'." if run else "The site has no default model now.",
+          "success")
+    return redirect(url_for("predict.try_model", run_id=run_id))
+
+
+def _tokens_page(status: int = 200, **extra):
+    template = "predict/_tokens.html" if request.htmx else "predict/tokens.html"
+    items = token_service.list_tokens(current_user.id)
+    return render_template(template, tokens=items, **extra), status
 
 
 @bp.route("/tokens")
 @login_required
 def tokens():
-    return render_template("predict/tokens.html")
+    return _tokens_page()
+
+
+@bp.route("/tokens", methods=["POST"])
+@login_required
+def create_token():
+    try:
+        token, plain = token_service.create_token(current_user.id, request.form.get("name", ""))
+    except DomainError as err:
+        return _tokens_page(err.status, error=err.message, name=request.form.get("name", ""))
+    return _tokens_page(new_token=plain, new_token_name=token.name)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    token = token_service.revoke_token(current_user.id, token_id)
+    if not request.htmx:
+        flash(f"Token '{token.name}' is revoked; scripts using it are refused from now on.", "success")
+        return redirect(url_for("predict.tokens"))
+    return _tokens_page(revoked=token.name)

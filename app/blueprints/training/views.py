@@ -1,10 +1,118 @@
-from flask import render_template
-from flask_login import login_required
+"""Training pages: start a run, watch it live, read its results, list/compare/delete/download models."""
+from flask import flash, make_response, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
 
-from app.blueprints.training import bp
+from app.blueprints.training import bp, services
+from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
+from app.blueprints.training.results import live_context, results_context
+from app.errors import ValidationError
+
+
+def page_or_partial(full: str, partial: str, status: int = 200, **context):
+    """htmx requests get the partial, normal requests the full page that includes it."""
+    return render_template(partial if request.htmx else full, **context), status
 
 
 @bp.route("/models")
 @login_required
 def list_models():
-    return render_template("training/list.html")
+    sort = "accuracy" if request.args.get("sort") == "accuracy" else "date"
+    dataset_id = request.args.get("dataset", type=int)
+    runs = services.list_runs(current_user, sort, dataset_id)
+    return render_template("training/list.html", runs=runs, sort=sort, dataset_id=dataset_id)
+
+
+@bp.route("/datasets/<int:dataset_id>/train", methods=["GET", "POST"])
+@login_required
+def new_run(dataset_id: int):
+    from app.ml.architectures import list_architectures
+
+    dataset = services.dataset_for_training(current_user, dataset_id)
+    form = TrainForm()
+    form.set_architectures(list_architectures())
+    error = None
+    if form.validate_on_submit():
+        try:
+            run = services.start_run(current_user, dataset.id, form.name.data, form.architecture.data,
+                                     form.mode.data, form.option_values())
+        except ValidationError as err:
+            error = err.message
+        else:
+            flash(f"Training of “{run.name}” is queued.", "success")
+            target = url_for("training.run_detail", run_id=run.id)
+            if request.htmx:  # htmx would follow a 302 and swap the whole page into the form
+                return "", 204, {"HX-Redirect": target}
+            return redirect(target)
+    status = 422 if (error or form.errors) else 200
+    return page_or_partial("training/new_run.html", "training/_run_form.html", status, form=form,
+                           dataset=dataset, error=error, counts=services.label_counts(dataset.id),
+                           mode_help=MODE_HELP, option_help=OPTION_HELP)
+
+
+@bp.route("/models/<int:run_id>")
+@login_required
+def run_detail(run_id: int):
+    run = services.view_run(current_user, run_id)
+    return render_template("training/run_detail.html", run=run, **live_context(run, current_user),
+                           **results_context(run))
+
+
+@bp.route("/models/<int:run_id>/progress")
+@login_required
+def run_progress(run_id: int):
+    run = services.view_run(current_user, run_id)
+    response = make_response(render_template("training/_run_progress.html", run=run,
+                                             **live_context(run, current_user)))
+    if run.finished:
+        response.headers["HX-Trigger"] = "run-finished"  # the results section reloads itself
+    return response
+
+
+@bp.route("/models/<int:run_id>/results")
+@login_required
+def run_results(run_id: int):
+    run = services.view_run(current_user, run_id)
+    return render_template("training/_results.html", run=run, **results_context(run))
+
+
+@bp.route("/models/<int:run_id>/cancel", methods=["POST"])
+@login_required
+def cancel_run(run_id: int):
+    run = services.cancel_run(current_user, run_id)
+    if request.htmx:
+        return render_template("training/_run_progress.html", run=run, **live_context(run, current_user))
+    flash("Cancelled." if run.status == "cancelled" else "Stopping after the current step…", "info")
+    return redirect(url_for("training.run_detail", run_id=run.id))
+
+
+@bp.route("/models/<int:run_id>/retry", methods=["POST"])
+@login_required
+def retry_run(run_id: int):
+    run = services.retry_run(current_user, run_id)
+    flash(f"Queued again as “{run.name}”.", "success")
+    return redirect(url_for("training.run_detail", run_id=run.id))
+
+
+@bp.route("/models/<int:run_id>/delete", methods=["POST"])
+@login_required
+def delete_run(run_id: int):
+    services.delete_run(current_user, run_id)
+    flash("The model and its files were deleted.", "success")
+    return redirect(url_for("training.list_models"))
+
+
+@bp.route("/models/compare")
+@login_required
+def compare_models():
+    picks = request.args.getlist("pick", type=int)  # the list page's checkboxes; ?a=&b= also work
+    first = request.args.get("a", type=int) or (picks[0] if picks else None)
+    second = request.args.get("b", type=int) or (picks[1] if len(picks) > 1 else None)
+    a, b = services.compare_runs(current_user, first, second)
+    return render_template("training/compare.html", a=a, b=b, ra=results_context(a), rb=results_context(b))
+
+
+@bp.route("/models/<int:run_id>/download/<kind>")
+@login_required
+def download(run_id: int, kind: str):
+    path, name, mimetype = services.artifact_file(current_user, run_id, kind)
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name)

@@ -1,0 +1,115 @@
+"""Classes (Label rows) of a dataset: add, rename, recolour, reorder, delete."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select, update
+
+from app.errors import Conflict, NotFound, ValidationError
+from app.extensions import db
+from app.models import Image, Label
+
+PALETTE = ("#4f7cff", "#e8590c", "#2b8a3e", "#c2255c", "#7048e8", "#0c8599", "#f08c00", "#5c940d",
+           "#d6336c", "#1971c2")
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def get_label(dataset_id: int, label_id: int) -> Label:
+    """A class of this dataset (404 for a class of another dataset)."""
+    label = db.session.get(Label, label_id)
+    if label is None or label.dataset_id != dataset_id:
+        raise NotFound("This class does not exist in this dataset.")
+    return label
+
+
+def clean_class_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("Give the class a name.")
+    if len(name) > 80:
+        raise ValidationError("Class names can be at most 80 characters long.")
+    return name
+
+
+def find_label(dataset_id: int, name: str) -> Label | None:
+    """The class with this name, ignoring case ('Cats' and 'cats' are the same class)."""
+    return db.session.scalar(
+        select(Label).where(Label.dataset_id == dataset_id, func.lower(Label.name) == name.lower())
+    )
+
+
+def _new_label(dataset_id: int, name: str) -> Label:
+    count = db.session.scalar(select(func.count(Label.id)).where(Label.dataset_id == dataset_id)) or 0
+    top = db.session.scalar(select(func.max(Label.position)).where(Label.dataset_id == dataset_id))
+    label = Label(dataset_id=dataset_id, name=name, color=PALETTE[count % len(PALETTE)],
+                  position=(top or 0) + 1)
+    db.session.add(label)
+    db.session.flush()
+    return label
+
+
+def get_or_create_label(dataset_id: int, name: str) -> Label:
+    """Find a class by name or add it (flushed, not committed — the caller commits)."""
+    name = clean_class_name(name)
+    return find_label(dataset_id, name) or _new_label(dataset_id, name)
+
+
+def add_class(dataset_id: int, name: str, color: str | None = None) -> Label:
+    """Add a class; a name already used (in any letter case) is a conflict."""
+    name = clean_class_name(name)
+    if find_label(dataset_id, name):
+        raise Conflict(f"There is already a class called '{name}'.")
+    label = _new_label(dataset_id, name)
+    if color:
+        label.color = _clean_color(color)
+    db.session.commit()
+    return label
+
+
+def _clean_color(color: str) -> str:
+    if not COLOR_RE.match(color or ""):
+        raise ValidationError("Pick a colour like #4f7cff.")
+    return color.lower()
+
+
+def update_class(dataset_id: int, label_id: int, name: str, color: str | None = None) -> Label:
+    """Rename and/or recolour a class."""
+    label = get_label(dataset_id, label_id)
+    name = clean_class_name(name)
+    other = find_label(dataset_id, name)
+    if other is not None and other.id != label.id:
+        raise Conflict(f"There is already a class called '{name}'.")
+    label.name = name
+    if color:
+        label.color = _clean_color(color)
+    db.session.commit()
+    return label
+
+
+def move_class(dataset_id: int, label_id: int, direction: str) -> None:
+    """Move a class one place 'up' or 'down' in the order (this is also the order of shortcut keys)."""
+    labels = list(db.session.scalars(
+        select(Label).where(Label.dataset_id == dataset_id).order_by(Label.position, Label.id)
+    ))
+    index = next((i for i, lab in enumerate(labels) if lab.id == label_id), None)
+    if index is None:
+        raise NotFound("This class does not exist in this dataset.")
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(labels):
+        labels[index], labels[other] = labels[other], labels[index]
+    for position, lab in enumerate(labels, start=1):
+        lab.position = position
+    db.session.commit()
+
+
+def delete_class(dataset_id: int, label_id: int) -> int:
+    """Delete a class; its images stay in the dataset, unlabeled. Returns how many were unlabeled."""
+    label = get_label(dataset_id, label_id)
+    # Explicit (not ON DELETE SET NULL): SQLite does not enforce foreign keys here.
+    result = db.session.execute(
+        update(Image).where(Image.dataset_id == dataset_id, Image.label_id == label.id)
+        .values(label_id=None, label_source=None, labeled_by_id=None, label_model_id=None)
+    )
+    db.session.delete(label)
+    db.session.commit()
+    return result.rowcount or 0

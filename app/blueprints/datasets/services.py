@@ -1,0 +1,158 @@
+"""Datasets: create/edit/delete, the summary with plain-language warnings, and training samples.
+
+Reusable by other features:
+- `labelled_samples(dataset_id)` -> [(image_id, sha256, label_name)] for training.
+- `image_file_path(sha256)` -> the stored original's path.
+- `dataset_warnings(counts, unlabeled)` -> plain-language warnings (also shown on the training page).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+
+from app.access import visible_datasets_query
+from app.blueprints.datasets.images import remove_unreferenced
+from app.errors import Conflict, ValidationError
+from app.extensions import db
+from app.models import Dataset, DatasetShare, Image, Label, TrainingRun, User
+from app.storage import get_storage
+
+MIN_IMAGES_PER_CLASS = 10
+IMBALANCE_RATIO = 3
+
+
+def list_datasets_for(user: User) -> list[dict]:
+    """Datasets the user owns or that are shared with them, newest first, with image counts."""
+    datasets = list(db.session.scalars(visible_datasets_query(user).order_by(Dataset.updated_at.desc())))
+    ids = [d.id for d in datasets]
+    counts = dict(db.session.execute(
+        select(Image.dataset_id, func.count(Image.id)).where(Image.dataset_id.in_(ids)).group_by(Image.dataset_id)
+    ).all()) if ids else {}
+    return [{"dataset": d, "images": counts.get(d.id, 0), "mine": d.owner_id == user.id} for d in datasets]
+
+
+def _clean(name: str, description: str) -> tuple[str, str]:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("Give the dataset a name.")
+    if len(name) > 120:
+        raise ValidationError("Dataset names can be at most 120 characters long.")
+    return name, (description or "").strip()
+
+
+def create_dataset(owner_id: int, name: str, description: str = "") -> Dataset:
+    """A new empty dataset owned by `owner_id`."""
+    name, description = _clean(name, description)
+    dataset = Dataset(owner_id=owner_id, name=name, description=description)
+    db.session.add(dataset)
+    db.session.commit()
+    return dataset
+
+
+def update_dataset(dataset: Dataset, name: str, description: str) -> Dataset:
+    """Rename / re-describe a dataset."""
+    dataset.name, dataset.description = _clean(name, description)
+    db.session.commit()
+    return dataset
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    """Delete a dataset, its classes, shares, images, models, and stored files nobody else uses."""
+    active = db.session.scalar(select(func.count(TrainingRun.id)).where(
+        TrainingRun.dataset_id == dataset.id, TrainingRun.status.in_(("queued", "running"))))
+    if active:
+        raise Conflict("A model is still training on this dataset. Cancel it first, then delete the dataset.")
+    shas = set(db.session.scalars(select(Image.sha256).where(Image.dataset_id == dataset.id)))
+    run_ids = list(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset.id)))
+    # Explicit deletes: SQLite does not enforce ON DELETE CASCADE here.
+    for model in (Image, Label, DatasetShare, TrainingRun):
+        db.session.execute(delete(model).where(model.dataset_id == dataset.id))
+    db.session.delete(dataset)
+    db.session.commit()
+    remove_unreferenced(shas)
+    storage = get_storage()
+    for run_id in run_ids:
+        _remove_tree(storage.run_dir(run_id))
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Summary:
+    """Images per class, unlabeled count and warnings for one dataset."""
+
+    classes: list[dict] = field(default_factory=list)  # {"label": Label, "count": int}
+    unlabeled: int = 0
+    total: int = 0
+    shared_elsewhere: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def class_counts(dataset_id: int) -> tuple[list[dict], int]:
+    """([{"label": Label, "count": n}, ...] in class order, unlabeled count)."""
+    rows = dict(db.session.execute(
+        select(Image.label_id, func.count(Image.id)).where(Image.dataset_id == dataset_id).group_by(Image.label_id)
+    ).all())
+    labels = db.session.scalars(
+        select(Label).where(Label.dataset_id == dataset_id).order_by(Label.position, Label.id))
+    return [{"label": lab, "count": rows.get(lab.id, 0)} for lab in labels], rows.get(None, 0)
+
+
+def dataset_summary(dataset: Dataset) -> Summary:
+    """Counts, cross-dataset duplicates (identical files also in the owner's other datasets), warnings."""
+    classes, unlabeled = class_counts(dataset.id)
+    others = select(Image.sha256).join(Dataset, Dataset.id == Image.dataset_id).where(
+        Dataset.owner_id == dataset.owner_id, Image.dataset_id != dataset.id)
+    shared = db.session.scalar(select(func.count(Image.id)).where(
+        Image.dataset_id == dataset.id, Image.sha256.in_(others))) or 0
+    counts = {c["label"].name: c["count"] for c in classes}
+    return Summary(classes=classes, unlabeled=unlabeled, total=sum(counts.values()) + unlabeled,
+                   shared_elsewhere=shared, warnings=dataset_warnings(counts, unlabeled))
+
+
+def dataset_warnings(counts: dict[str, int], unlabeled: int) -> list[str]:
+    """Plain-language problems with a dataset, given images per class name and the unlabeled count."""
+    warnings = []
+    used = {name: n for name, n in counts.items() if n > 0}
+    if len(used) < 2:
+        warnings.append("Add at least 2 classes with images to train a model "
+                        "(a model learns to tell classes apart).")
+    for name, n in counts.items():
+        if n == 0:
+            warnings.append(f"Class '{name}' has no images yet.")
+        elif n < MIN_IMAGES_PER_CLASS:
+            warnings.append(f"Class '{name}' has {n} image{'s' if n != 1 else ''}; "
+                            f"add at least {MIN_IMAGES_PER_CLASS}.")
+    if len(used) >= 2:
+        big, small = max(used, key=used.get), min(used, key=used.get)
+        ratio = used[big] / used[small]
+        if ratio >= IMBALANCE_RATIO:
+            warnings.append(f"Classes are imbalanced: '{big}' has {ratio:.0f}x more images than '{small}'. "
+                            "Try to give every class a similar number of images.")
+    if unlabeled:
+        warnings.append(f"{unlabeled} image{'s are' if unlabeled != 1 else ' is'} unlabeled; "
+                        "unlabeled images are not used for training.")
+    return warnings
+
+
+def labelled_samples(dataset_id: int) -> list[tuple[int, str, str]]:
+    """Every labelled image as (image_id, sha256, class name), in class order then upload order.
+
+    The file of a sample is `image_file_path(sha256)` (original bytes; apply EXIF orientation when decoding).
+    """
+    rows = db.session.execute(
+        select(Image.id, Image.sha256, Label.name).join(Label, Label.id == Image.label_id)
+        .where(Image.dataset_id == dataset_id).order_by(Label.position, Label.id, Image.id)
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def image_file_path(sha256: str) -> Path:
+    """Where the original bytes of an image are stored."""
+    return get_storage().image_path(sha256)

@@ -1,0 +1,205 @@
+"""Inference logic: which model answers, who may use it, and the JSON the API returns."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from flask import current_app
+
+from app.access import NotAllowed, get_run_for
+from app.blueprints.predict import serving
+from app.blueprints.predict.serving import Upload
+from app.blueprints.predict.tokens import Unauthorized
+from app.errors import Conflict, DomainError, NotFound
+from app.extensions import db
+from app.models import Setting, TrainingRun, User
+
+INSTANCE_DEFAULT_KEY = "default_model_id"
+MISSING = "This model does not exist, or you do not have access to it."
+
+
+def _is_user(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False)
+
+
+def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
+    """A run the user may predict with: public, or visible to them. Others' private runs are a 404."""
+    run = db.session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(MISSING)
+    if not run.is_public:
+        if not _is_user(user):
+            raise NotFound(MISSING + " If it is yours, log in or send your API token.")
+        get_run_for(user, run_id, "viewer")
+    return run
+
+
+def require_ready(run: TrainingRun) -> TrainingRun:
+    """The run must have finished training with its files on disk."""
+    if run.status != "succeeded":
+        raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.")
+    if not run.artifact_dir or not (Path(run.artifact_dir) / serving.CARD_FILE).exists():
+        raise Conflict(f"The files of model '{run.name}' are missing. Train it again.")
+    return run
+
+
+def instance_default_id() -> int | None:
+    """The id of the model anonymous POST /predict uses, if an admin chose one."""
+    setting = db.session.get(Setting, INSTANCE_DEFAULT_KEY)
+    return int(setting.value) if setting is not None and setting.value is not None else None
+
+
+def _usable_or_none(user: User | None, run_id: int | None) -> TrainingRun | None:
+    if run_id is None:
+        return None
+    try:
+        return get_usable_run(user, run_id)
+    except DomainError:  # a deleted or no-longer-shared default is simply skipped
+        return None
+
+
+def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
+    """The explicit model, else the user's default, else the instance default (public only)."""
+    if run_id is not None:
+        return require_ready(get_usable_run(user, run_id))
+    run = _usable_or_none(user, user.default_model_id) if _is_user(user) else None
+    if run is None:
+        candidate = _usable_or_none(None, instance_default_id())
+        run = candidate if candidate is not None and candidate.is_public else None
+    if run is None:
+        if not _is_user(user):
+            raise Unauthorized("Log in or send an API token (Authorization: Bearer ...), "
+                               "or choose a public model with the 'model' field.")
+        raise DomainError("No model chosen. Send a 'model' field with a model id, or pick a default "
+                          "model on a model's 'Try it' page.", 400)
+    return require_ready(run)
+
+
+def parse_top_k(raw: str | None, n_classes: int) -> int:
+    """k for the top-k list: default 3, at most the number of classes."""
+    if raw in (None, ""):
+        return min(3, n_classes)
+    try:
+        k = int(raw)
+    except (TypeError, ValueError):
+        raise DomainError("top_k must be a whole number, e.g. 3.", 400) from None
+    if k < 1:
+        raise DomainError("top_k must be at least 1.", 400)
+    return min(k, n_classes)
+
+
+def parse_model_id(raw: str | None) -> int | None:
+    """The 'model' field: empty means 'use the default'."""
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise NotFound(MISSING) from None
+
+
+def model_info(run: TrainingRun, classes: Sequence[str]) -> dict:
+    return {"id": run.id, "name": run.name, "classes": list(classes), "architecture": run.architecture}
+
+
+def _ranked(probs, classes: Sequence[str], k: int) -> list[dict]:
+    order = probs.argsort()[::-1][:k]
+    return [{"category": classes[i], "category_index": int(i), "confidence": float(probs[i])} for i in order]
+
+
+def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, threshold: float | None) -> dict:
+    """One answer: best class, confidence, top-k; category None + unknown when below the threshold."""
+    top = _ranked(probs, classes, k)
+    best = top[0]
+    unknown = threshold is not None and best["confidence"] < threshold
+    return {
+        "filename": filename,
+        "category": None if unknown else best["category"],
+        "category_index": None if unknown else best["category_index"],
+        "confidence": best["confidence"],
+        "unknown": unknown,
+        "top_k": top,
+    }
+
+
+def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | None = None,
+                  top_k: str | None = None) -> dict:
+    """Answer a batch of uploads with one model, in upload order; bad files get an error entry."""
+    config = current_app.config
+    if not uploads:
+        raise DomainError("No image received. Send one or more files in the 'file' field.", 400)
+    if len(uploads) > config["PREDICT_MAX_FILES"]:
+        raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413)
+    run = resolve_model(user, run_id)
+    predictor = serving.get_predictor(run.id, run.artifact_dir, config["MODEL_CACHE_SIZE"],
+                                      device=config.get("PREDICT_DEVICE") or None)
+    classes = list(predictor.classes)
+    k = parse_top_k(top_k, len(classes))
+    decoded, probs = serving.predict_uploads(predictor, uploads, config["MAX_IMAGE_PIXELS"],
+                                             config["PREDICT_MAX_BATCH"])
+    answers, row = [], 0
+    for item in decoded:
+        if item.error is not None:
+            answers.append({"filename": item.filename, "error": item.error})
+            continue
+        answers.append(prediction_entry(item.filename, probs[row], classes, k, run.threshold))
+        row += 1
+    return {"model": model_info(run, classes), "predictions": answers}
+
+
+# --- model settings on the "Try it" page ------------------------------------------------------
+
+def set_public(user: User, run_id: int, public: bool) -> TrainingRun:
+    """Owners and editors of the model's dataset may let anyone use it (no token needed)."""
+    run = get_run_for(user, run_id, "editor")
+    if public:
+        require_ready(run)
+    run.is_public = bool(public)
+    if not public and instance_default_id() == run.id:
+        db.session.delete(db.session.get(Setting, INSTANCE_DEFAULT_KEY))
+    db.session.commit()
+    return run
+
+
+def set_user_default(user: User, run_id: int | None) -> TrainingRun | None:
+    """The model POST /predict uses for this user when no model is named (None clears it)."""
+    run = require_ready(get_usable_run(user, run_id)) if run_id is not None else None
+    user.default_model_id = run.id if run else None
+    db.session.commit()
+    return run
+
+
+def set_instance_default(user: User, run_id: int | None) -> TrainingRun | None:
+    """Admins choose the public model anonymous POST /predict uses (None clears it)."""
+    if not (_is_user(user) and user.is_admin):
+        raise NotAllowed("Only an administrator can choose the default model of this site.")
+    run = None
+    if run_id is not None:
+        run = require_ready(get_usable_run(user, run_id))
+        if not run.is_public:
+            raise Conflict("Make the model public first: anonymous visitors will use it.")
+    setting = db.session.get(Setting, INSTANCE_DEFAULT_KEY) or Setting(key=INSTANCE_DEFAULT_KEY)
+    setting.value = run.id if run else None
+    db.session.add(setting)
+    db.session.commit()
+    return run
+
+
+def page_context(user: User | None, run_id: int) -> dict:
+    """What the 'Try it' page shows: the model and which buttons the visitor may use."""
+    run = get_usable_run(user, run_id)
+    can_edit = False
+    if _is_user(user):
+        try:
+            get_run_for(user, run_id, "editor")
+            can_edit = True
+        except DomainError:
+            pass
+    return {
+        "run": run,
+        "ready": run.status == "succeeded" and bool(run.artifact_dir),
+        "can_edit": can_edit,
+        "is_user_default": _is_user(user) and user.default_model_id == run.id,
+        "is_instance_default": instance_default_id() == run.id,
+        "is_admin": _is_user(user) and user.is_admin,
+    }

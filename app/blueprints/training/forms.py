@@ -1,0 +1,88 @@
+"""The "Train a model" form: name, network, mode, and every engine option under Advanced."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, FloatField, IntegerField, RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+MODE_HELP = {
+    "quick": ("Quick", "Fastest. Reuses what a pretrained network already sees in pictures and only "
+                       "learns your classes — seconds to a few minutes."),
+    "feature_extraction": ("Feature extraction", "Like Quick, but shows varied copies of each picture "
+                                                 "(crops, flips) while learning. Slower, sometimes more accurate."),
+    "fine_tune": ("Fine-tune", "Adjusts the whole pretrained network to your pictures. Slowest; best when "
+                               "your images look unlike everyday photos."),
+    "scratch": ("From scratch", "Learns from nothing with a small network. Only for small, simple images "
+                                "(icons, digits); pick a from-scratch network above."),
+}
+
+# Advanced option -> plain explanation shown under the field.
+OPTION_HELP = {
+    "epochs": "How many times training goes through all images. Empty: 60 for Quick, 10 for Feature "
+              "extraction, 8 for Fine-tune, 30 for From scratch.",
+    "batch_size": "Images looked at together in one step. Empty: 64 (Quick, From scratch) or 32.",
+    "image_size": "Pictures are resized to this many pixels square. Empty: the network's own size.",
+    "optimizer": "The method that adjusts the network. AdamW is a safe default.",
+    "lr": "Learning rate: how big each adjustment is. Empty: a per-mode default.",
+    "backbone_lr_factor": "Fine-tune only: the pretrained part learns this much slower than the new part.",
+    "weight_decay": "Gently keeps the network's numbers small, which helps it generalise.",
+    "momentum": "SGD only: how much each step keeps going in the previous direction.",
+    "schedule": "How the learning rate changes over time.",
+    "step_size": "Step schedule: epochs between learning-rate drops.",
+    "gamma": "Step schedule: the learning rate is multiplied by this at each drop.",
+    "label_smoothing": "Makes the model a little less over-confident (0 = off).",
+    "class_balanced": "Give rare classes as much weight as common ones.",
+    "early_stopping_patience": "Stop when validation accuracy has not improved for this many epochs. Empty: never.",
+    "val_fraction": "Share of each class kept aside to pick the best epoch (validation).",
+    "test_fraction": "Share of each class kept aside to measure the final model (test).",
+    "seed": "Same seed + same data = the same split and the same result.",
+    "random_resized_crop": "Train on random crops of each picture (variety).",
+    "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text).",
+    "head": "Quick mode: the small part trained on top. Linear is fastest; MLP can fit harder cases.",
+    "dropout": "Randomly ignores some signals while training to avoid memorising.",
+}
+
+ADVANCED_FIELDS = tuple(OPTION_HELP)
+
+
+class TrainForm(FlaskForm):
+    name = StringField("Model name", validators=[DataRequired("Give the model a name."), Length(max=120)])
+    architecture = RadioField("Network", validators=[DataRequired("Choose a network.")])
+    mode = RadioField("How to train", default="quick",
+                      choices={key: label for key, (label, _) in MODE_HELP.items()},
+                      validators=[DataRequired("Choose how to train.")])
+    epochs = IntegerField("Epochs", validators=[Optional()])
+    batch_size = IntegerField("Batch size", validators=[Optional()])
+    image_size = IntegerField("Image size (pixels)", validators=[Optional()])
+    optimizer = SelectField("Optimizer", choices={"adamw": "AdamW", "sgd": "SGD with momentum"}, default="adamw")
+    lr = FloatField("Learning rate", validators=[Optional()])
+    backbone_lr_factor = FloatField("Backbone learning-rate factor", default=0.1)
+    weight_decay = FloatField("Weight decay", default=1e-4)
+    momentum = FloatField("Momentum", default=0.9)
+    schedule = SelectField("Learning-rate schedule", default="cosine", choices={
+        "cosine": "Cosine (smooth decrease)", "step": "Step (drops every few epochs)",
+        "onecycle": "One-cycle (warm up, then decrease)", "none": "Constant"})
+    step_size = IntegerField("Step size (epochs)", default=5)
+    gamma = FloatField("Step factor (gamma)", default=0.1)
+    label_smoothing = FloatField("Label smoothing", default=0.1)
+    class_balanced = BooleanField("Balance classes", default=False)
+    early_stopping_patience = IntegerField("Early-stopping patience (epochs)", default=10, validators=[Optional()])
+    val_fraction = FloatField("Validation share", default=0.15)
+    test_fraction = FloatField("Test share", default=0.15)
+    seed = IntegerField("Random seed", default=0)
+    random_resized_crop = BooleanField("Random crops", default=True)
+    hflip = BooleanField("Mirror images", default=True)
+    head = SelectField("Head", choices={"linear": "Linear", "mlp": "Small MLP"}, default="linear")
+    dropout = FloatField("Dropout", default=0.2)
+
+    def set_architectures(self, infos) -> None:
+        """Pretrained networks first; unavailable ones stay listed (greyed in the template)."""
+        ordered = sorted(infos, key=lambda i: (not i.pretrained, not i.available))
+        self.architecture.choices = {i.name: i.label for i in ordered}
+        self.arch_infos = {i.name: i for i in ordered}
+        if not self.architecture.data:
+            self.architecture.data = next((i.name for i in ordered if i.available), None)
+
+    def option_values(self) -> dict:
+        """The advanced options as a dict for TrainOptions.from_dict (empty optional -> None)."""
+        return {name: getattr(self, name).data for name in ADVANCED_FIELDS}

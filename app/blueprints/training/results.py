@@ -1,0 +1,140 @@
+"""Turn a run's stored JSON (metrics, snapshot, options, progress) into what the pages display."""
+from __future__ import annotations
+
+from typing import Any
+
+from app.models import TrainingRun
+
+OPTION_LABELS = {
+    "architecture": "Network", "mode": "Training mode", "epochs": "Epochs", "batch_size": "Batch size",
+    "image_size": "Image size", "optimizer": "Optimizer", "lr": "Learning rate",
+    "backbone_lr_factor": "Backbone learning-rate factor", "weight_decay": "Weight decay",
+    "momentum": "Momentum", "schedule": "Learning-rate schedule", "step_size": "Step size",
+    "gamma": "Step factor", "label_smoothing": "Label smoothing", "class_balanced": "Balance classes",
+    "early_stopping_patience": "Early-stopping patience", "val_fraction": "Validation share",
+    "test_fraction": "Test share", "seed": "Random seed", "random_resized_crop": "Random crops",
+    "hflip": "Mirror images", "head": "Head", "dropout": "Dropout",
+}
+GALLERY_LIMIT = 48
+
+
+def options_table(run: TrainingRun) -> list[tuple[str, str]]:
+    """(label, value) for every option, with 'auto' values resolved where the engine would."""
+    from app.ml.options import MODE_DEFAULTS
+
+    defaults = MODE_DEFAULTS.get(run.mode, {})
+    rows = []
+    for key, label in OPTION_LABELS.items():
+        value = (run.options or {}).get(key)
+        if value is None and key in defaults:
+            value = f"{defaults[key]} (default)"
+        elif value is None and key == "image_size":
+            value = "network default"
+        elif value is None and key == "early_stopping_patience":
+            value = "off"
+        rows.append((label, _fmt(value)))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def split_summary(run: TrainingRun) -> dict:
+    """Images per class and per split part from the frozen snapshot."""
+    snap = run.snapshot or {}
+    classes = snap.get("classes") or run.classes or []
+    samples = snap.get("samples") or []
+    split = snap.get("split") or {}
+    rows = [{"class": name, "total": 0, "train": 0, "val": 0, "test": 0} for name in classes]
+    for part in ("train", "val", "test"):
+        for index in split.get(part, []):
+            if 0 <= index < len(samples):
+                rows[samples[index][1]][part] += 1
+    for row in rows:
+        row["total"] = row["train"] + row["val"] + row["test"]
+    sizes = {part: len(split.get(part, [])) for part in ("train", "val", "test")}
+    return {"rows": rows, "sizes": sizes, "total": len(samples), "taken_at": snap.get("taken_at")}
+
+
+def confusion(metrics: dict, classes: list[str]) -> list[dict]:
+    """Rows of cells {count, share of the row, correct?} for the heatmap (rows = true class)."""
+    matrix = metrics.get("confusion_matrix") or []
+    rows = []
+    for i, counts in enumerate(matrix):
+        total = sum(counts) or 1
+        cells = [{"count": c, "share": c / total, "correct": i == j} for j, c in enumerate(counts)]
+        rows.append({"class": classes[i] if i < len(classes) else str(i), "cells": cells, "total": sum(counts)})
+    return rows
+
+
+def headline(metrics: dict) -> dict | None:
+    """Test accuracy and its plain reading: correct on N of M test images."""
+    matrix = metrics.get("confusion_matrix")
+    if metrics.get("accuracy") is None or not matrix:
+        return None
+    total = sum(sum(row) for row in matrix)
+    correct = sum(matrix[i][i] for i in range(len(matrix)))
+    return {"accuracy": metrics["accuracy"], "correct": correct, "total": total}
+
+
+def gallery(run: TrainingRun) -> list[dict]:
+    """The misclassified test images, most confident mistakes first, with thumbnail URLs."""
+    items = []
+    for row in ((run.metrics or {}).get("misclassified") or [])[:GALLERY_LIMIT]:
+        items.append({**row, "thumb": f"/datasets/{run.dataset_id}/images/{row['image_id']}/thumb"})
+    return items
+
+
+def progress_view(run: TrainingRun) -> dict:
+    """Numbers for the live progress bar, with friendly wording for each phase."""
+    p = run.progress or {}
+    phases = {"embedding": "Computing image features", "preparing": "Reading images",
+              "training": "Training", "evaluating": "Testing the model", "exporting": "Saving the model",
+              "done": "Done"}
+    eta = p.get("eta_seconds")
+    return {"fraction": max(0.0, min(1.0, float(p.get("fraction") or 0.0))),
+            "phase": phases.get(p.get("phase"), "Starting"), "epoch": p.get("epoch"),
+            "epochs": p.get("epochs"), "step": p.get("step"), "steps": p.get("steps"),
+            "images_per_sec": p.get("images_per_sec"), "eta": _duration(eta) if eta is not None else None,
+            "loss": p.get("loss"), "train_acc": p.get("train_acc"), "val_acc": p.get("val_acc")}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def live_context(run: TrainingRun, user) -> dict:
+    """Everything the live part of the run page (_run_progress.html) shows."""
+    from app.blueprints.training.charts import accuracy_chart, loss_chart
+    from app.blueprints.training.services import can_delete
+    from app.jobs.training import queue_position
+
+    try:
+        position = queue_position(run)
+    except Exception:  # Redis briefly away: the page still renders, without the position
+        position = None
+    history = run.history or []
+    return {"pv": progress_view(run), "position": position, "loss_svg": loss_chart(history),
+            "acc_svg": accuracy_chart(history), "log_lines": (run.log or [])[-100:],
+            "can_delete": can_delete(user, run)}
+
+
+def results_context(run: TrainingRun) -> dict:
+    """Everything the results section shows; empty values until the run has succeeded."""
+    metrics = (run.metrics or {}) if run.status == "succeeded" else {}
+    classes = list(run.classes or (run.snapshot or {}).get("classes") or [])
+    return {"headline": headline(metrics), "matrix": confusion(metrics, classes), "classes": classes,
+            "per_class": metrics.get("per_class") or [], "gallery": gallery(run) if metrics else [],
+            "options_rows": options_table(run), "split": split_summary(run), "metrics": metrics}

@@ -1,0 +1,250 @@
+"""Data side of training: samples, stratified splits, decoded-image cache and transforms."""
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import torch
+from PIL import Image, ImageOps
+from torchvision.transforms import v2
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+EVAL_CROP_RATIO = 0.875   # eval: resize to size/0.875, centre-crop size (the ImageNet habit)
+DECODE_RATIO = 1.15       # decoded cache keeps the short side at about size * 1.15
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled image on disk. label indexes the classes list given to train()."""
+
+    image_id: int
+    path: str
+    label: int
+
+
+# --- splits -----------------------------------------------------------------------------------
+
+def _class_counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(n_val, n_test) for a class of n images; train always keeps at least one."""
+    if n <= 1:
+        return 0, 0
+    if n == 2:
+        if val_fraction > 0:
+            return 1, 0
+        return 0, 1 if test_fraction > 0 else 0
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    while n - n_val - n_test < 1:  # only reachable with extreme fractions
+        if n_test >= n_val and n_test > 0:
+            n_test -= 1
+        else:
+            n_val -= 1
+    return n_val, n_test
+
+
+def stratified_split(labels: Sequence[int], val_fraction: float = 0.15, test_fraction: float = 0.15,
+                     seed: int = 0) -> dict[str, list[int]]:
+    """Indices into labels for 'train', 'val', 'test', stratified per class and seeded.
+
+    Same labels + same seed -> same split. Classes of 1 image go to train; of 2 images to
+    train + val (or train + test when val_fraction is 0). No class ends up without a train image.
+    """
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_class[int(label)].append(index)
+    rng = random.Random(seed)
+    split: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for label in sorted(by_class):
+        indices = by_class[label]
+        rng.shuffle(indices)
+        n_val, n_test = _class_counts(len(indices), val_fraction, test_fraction)
+        split["val"] += indices[:n_val]
+        split["test"] += indices[n_val:n_val + n_test]
+        split["train"] += indices[n_val + n_test:]
+    return {name: sorted(values) for name, values in split.items()}
+
+
+def validate_split(split: Mapping[str, Sequence[int]], n: int) -> dict[str, list[int]]:
+    """Check a caller-provided (frozen) split against n samples; returns a clean copy."""
+    clean = {name: sorted(int(i) for i in split.get(name, ())) for name in SPLITS}
+    extra = set(split) - set(SPLITS)
+    if extra:
+        raise ValueError(f"split has unknown parts: {sorted(extra)}")
+    seen: set[int] = set()
+    for name in SPLITS:
+        for i in clean[name]:
+            if not 0 <= i < n:
+                raise ValueError(f"split index {i} is out of range for {n} samples")
+            if i in seen:
+                raise ValueError(f"sample {i} appears twice in the split")
+            seen.add(i)
+    if not clean["train"]:
+        raise ValueError("split has no training samples")
+    return clean
+
+
+def check_trainable(label_counts: Mapping[str, int], val_fraction: float = 0.15,
+                    test_fraction: float = 0.15) -> list[str]:
+    """Plain-English problems that block (or weaken) training; empty list means fine.
+
+    label_counts maps class name -> number of labelled images.
+    """
+    problems = []
+    with_images = [name for name, count in label_counts.items() if count > 0]
+    if len(with_images) < 2:
+        problems.append("At least two classes need labelled images; "
+                        f"{'only one has' if with_images else 'none have'} any.")
+    needed = 1 + (val_fraction > 0) + (test_fraction > 0)
+    for name, count in label_counts.items():
+        if 0 < count < needed:
+            problems.append(f"Class '{name}' has only {count} image{'s' if count != 1 else ''}; "
+                            f"at least {needed} are needed so that training, validation and testing "
+                            "each get one.")
+    return problems
+
+
+# --- decoding and the in-memory cache ------------------------------------------------------
+
+def decoded_short_side(image_size: int) -> int:
+    return int(math.ceil(image_size * DECODE_RATIO))
+
+
+def shrink_for_cache(img: Image.Image, image_size: int) -> Image.Image:
+    """Resize so the short side is about image_size * 1.15 (never keeps more pixels than needed)."""
+    target = decoded_short_side(image_size)
+    w, h = img.size
+    scale = target / min(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == img.size:
+        return img
+    return img.resize(size, Image.BILINEAR, reducing_gap=None if scale > 1 else 3.0)
+
+
+def load_rgb(path: str, image_size: int | None = None) -> Image.Image:
+    """Open a file, apply EXIF orientation, first frame, RGB; optionally shrink for the cache."""
+    with Image.open(path) as img:
+        if image_size and img.format == "JPEG":
+            # DCT-domain downscale: several times faster, keeps >= the pixels we need
+            target = decoded_short_side(image_size)
+            img.draft("RGB", (target, target))
+        img = ImageOps.exif_transpose(img)
+        img = img.convert("RGB")
+    return shrink_for_cache(img, image_size) if image_size else img
+
+
+def pil_to_uint8(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> uint8 tensor [3, H, W]."""
+    return v2.functional.pil_to_tensor(img)
+
+
+class DecodedImageCache:
+    """Decode each image once per run and keep uint8 tensors [3,H,W] in memory."""
+
+    def __init__(self, paths: Sequence[str], image_size: int):
+        self.paths = list(paths)
+        self.image_size = image_size
+        self._images: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def get(self, index: int) -> torch.Tensor:
+        image = self._images.get(index)
+        if image is None:
+            image = pil_to_uint8(load_rgb(self.paths[index], self.image_size))
+            self._images[index] = image
+        return image
+
+    def decode_all(self, indices: Sequence[int]) -> Iterator[int]:
+        """Decode the given indices, yielding after each one (for progress / cancel)."""
+        for i in indices:
+            self.get(i)
+            yield i
+
+
+# --- transforms -------------------------------------------------------------------------------
+
+def eval_resize_size(image_size: int) -> int:
+    return int(round(image_size / EVAL_CROP_RATIO))
+
+
+def train_transform(image_size: int, mean, std, random_resized_crop: bool = True,
+                    hflip: bool = True) -> v2.Compose:
+    """uint8 [3,H,W] -> float normalised [3,size,size], randomly augmented."""
+    if random_resized_crop:
+        crop = [v2.RandomResizedCrop(image_size, scale=(0.35, 1.0), antialias=True)]
+    else:
+        crop = [v2.Resize(eval_resize_size(image_size), antialias=True), v2.RandomCrop(image_size)]
+    flip = [v2.RandomHorizontalFlip()] if hflip else []
+    return v2.Compose(crop + flip + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+
+def eval_crop(image_size: int) -> v2.Compose:
+    """uint8 -> uint8 [3,size,size]: resize short side to size/0.875, centre crop."""
+    return v2.Compose([v2.Resize(eval_resize_size(image_size), antialias=True), v2.CenterCrop(image_size)])
+
+
+def normalize(batch_uint8: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 [N,3,H,W] (any device) -> float32 normalised."""
+    mean_t = torch.tensor(mean, device=batch_uint8.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=batch_uint8.device).view(1, 3, 1, 1)
+    return (batch_uint8.float() / 255.0 - mean_t) / std_t
+
+
+def eval_transform(image_size: int, mean, std) -> v2.Compose:
+    """uint8 [3,H,W] -> float normalised [3,size,size]; deterministic."""
+    return v2.Compose([eval_crop(image_size), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+
+def preprocess_pil(img: Image.Image, image_size: int) -> torch.Tensor:
+    """The exact eval path used in training, for an already decoded RGB image -> uint8 crop."""
+    return eval_crop(image_size)(pil_to_uint8(shrink_for_cache(img.convert("RGB"), image_size)))
+
+
+class Augmenter:
+    """Seeded train-time augmentation on uint8 tensors -> uint8 [3,size,size].
+
+    Uses its own random.Random (not torch's global generator) so results do not depend on
+    which thread runs it or on what the model consumes from torch's RNG meanwhile.
+    """
+
+    def __init__(self, image_size: int, seed: int, random_resized_crop: bool = True, hflip: bool = True,
+                 scale: tuple[float, float] = (0.35, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)):
+        self.size = image_size
+        self.rng = random.Random(seed)
+        self.rrc, self.hflip, self.scale = random_resized_crop, hflip, scale
+        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        self._resize = v2.Resize(eval_resize_size(image_size), antialias=True)
+
+    def _crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        area = height * width
+        for _ in range(10):
+            target = area * self.rng.uniform(*self.scale)
+            aspect = math.exp(self.rng.uniform(*self.log_ratio))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                return self.rng.randint(0, height - h), self.rng.randint(0, width - w), h, w
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        F = v2.functional
+        if self.rrc:
+            top, left, h, w = self._crop_box(*image.shape[-2:])
+            out = F.resized_crop(image, top, left, h, w, [self.size, self.size], antialias=True)
+        else:
+            image = self._resize(image)
+            height, width = image.shape[-2:]
+            top = self.rng.randint(0, height - self.size)
+            left = self.rng.randint(0, width - self.size)
+            out = F.crop(image, top, left, self.size, self.size)
+        if self.hflip and self.rng.random() < 0.5:
+            out = F.horizontal_flip(out)
+        return out

@@ -1,0 +1,330 @@
+"""train(): split, train in the chosen mode, evaluate on the test split, export artifacts."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from . import data
+from .architectures import ArchInfo, ClassifierModel, build_backbone, build_model, get_architecture, make_head
+from .data import Sample
+from .embeddings import EmbeddingCache, EmbeddingStats, compute_embeddings, file_sha256
+from .errors import NotTrainable
+from .export import export_model
+from .loop import LoopSpec, run_epochs
+from .metrics import classification_report
+from .options import TrainOptions
+from .progress import PHASE_WEIGHTS, ProgressReporter
+from .runtime import Prefetcher, resolve_device, seed_everything, to_device_images
+
+log = logging.getLogger(__name__)
+EVAL_BATCH = 16  # small batches are faster on CPU for these networks (cache-friendly)
+
+
+@dataclass
+class TrainResult:
+    """Everything a caller stores about a finished run. Split indices index the samples list."""
+
+    classes: list[str]
+    options: dict
+    split: dict[str, list[int]]
+    split_image_ids: dict[str, list[int]]
+    history: list[dict]
+    best_epoch: int | None
+    best_val_acc: float | None
+    stopped_early: bool
+    test_metrics: dict | None
+    artifacts: dict[str, str]
+    device: str
+    seconds: float
+    embedding_stats: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class _Run:
+    samples: list[Sample]
+    classes: list[str]
+    options: TrainOptions
+    arch: ArchInfo
+    split: dict[str, list[int]]
+    device: torch.device
+    progress: ProgressReporter
+    image_size: int
+
+    def labels(self, part: str) -> torch.Tensor:
+        return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
+
+    def class_weights(self) -> torch.Tensor | None:
+        if not self.options.class_balanced:
+            return None
+        counts = torch.bincount(self.labels("train"), minlength=len(self.classes)).float()
+        weights = counts.sum() / (len(self.classes) * counts.clamp(min=1))
+        return weights.to(self.device)
+
+
+def _prepare_split(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptions,
+                   split: Mapping[str, Sequence[int]] | None) -> dict[str, list[int]]:
+    if len(classes) < 2:
+        raise NotTrainable(["At least two classes are needed."])
+    for s in samples:
+        if not 0 <= s.label < len(classes):
+            raise ValueError(f"sample {s.image_id} has label {s.label} outside 0..{len(classes) - 1}")
+    labels = [s.label for s in samples]
+    if split is None:
+        split = data.stratified_split(labels, options.val_fraction, options.test_fraction, options.seed)
+    else:
+        split = data.validate_split(split, len(samples))
+    train_classes = {labels[i] for i in split["train"]}
+    if len(train_classes) < 2:
+        raise NotTrainable(["At least two classes need training images."])
+    return split
+
+
+def train(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptions, out_dir: str | Path, *,
+          progress: Callable[[dict], None] | None = None, should_cancel: Callable[[], bool] | None = None,
+          embedding_cache_dir: str | Path | None = None, sample_keys: Sequence[str] | None = None,
+          split: Mapping[str, Sequence[int]] | None = None, device: str | torch.device | None = None,
+          metadata: Mapping[str, Any] | None = None, export: bool = True) -> TrainResult:
+    """Train a classifier and write its artifacts to out_dir. See the module docs for the contract.
+
+    Raises ArchitectureUnavailable, NotTrainable, TrainingCancelled, ExportMismatch (all MLError).
+    """
+    started = time.perf_counter()
+    samples = list(samples)
+    arch = get_architecture(options.architecture)
+    run_split = _prepare_split(samples, classes, options, split)
+    seed_everything(options.seed)
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        # autotuning pays off on long runs only; on tiny ones it costs more than it saves
+        torch.backends.cudnn.benchmark = len(run_split["train"]) * options.resolved_epochs >= 5000
+    weights = PHASE_WEIGHTS["quick" if options.mode == "quick" else "images"]
+    reporter = ProgressReporter(progress, should_cancel, weights, options.resolved_epochs)
+    run = _Run(samples, list(classes), options, arch, run_split, dev, reporter, options.resolved_image_size)
+    log.info("training %s (%s) on %s: %s", arch.name, options.mode, dev,
+             {k: len(v) for k, v in run_split.items()})
+    if options.mode == "quick":
+        model, loop, test_eval, stats = _train_quick(run, embedding_cache_dir, sample_keys)
+    else:
+        model, loop, test_eval = _train_images(run)
+        stats = None
+    reporter.phase("evaluating")
+    test_metrics = _test_metrics(run, test_eval)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts = _save_checkpoint(run, model, loop, out)
+    if export:
+        reporter.phase("exporting", message="Exporting TorchScript and ONNX")
+        card_metrics = {"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
+                        "best_epoch": loop.best_epoch}
+        card_meta = {"mode": options.mode, "options": options.to_dict(),
+                     "split_sizes": {k: len(v) for k, v in run_split.items()}, **dict(metadata or {})}
+        artifacts.update(export_model(model, out, classes, arch, run.image_size,
+                                      data.eval_resize_size(run.image_size), metrics=card_metrics,
+                                      metadata=card_meta))
+    reporter.finish()
+    return TrainResult(
+        classes=list(classes), options=options.to_dict(), split=run_split,
+        split_image_ids={k: [samples[i].image_id for i in v] for k, v in run_split.items()},
+        history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
+        stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(dev),
+        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None)
+
+
+def _summary(metrics: dict | None) -> dict | None:
+    if metrics is None:
+        return None
+    return {k: v for k, v in metrics.items() if k != "misclassified"}
+
+
+def _test_metrics(run: _Run, test_eval) -> dict | None:
+    if not run.split["test"]:
+        return None
+    logits = test_eval()
+    probs = logits.softmax(1).numpy()
+    y_true = run.labels("test").tolist()
+    return classification_report(y_true, probs.argmax(1).tolist(), probs, run.classes,
+                                 [run.samples[i].image_id for i in run.split["test"]])
+
+
+def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, str]:
+    """checkpoint.pt: best model (full classifier), optimizer, scheduler, epoch, options."""
+    path = out / "checkpoint.pt"
+    best = loop.best_state
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "optimizer": best["optimizer"], "scheduler": best["scheduler"], "epoch": best["epoch"],
+                "options": run.options.to_dict(), "classes": run.classes, "architecture": run.arch.name,
+                "image_size": run.image_size, "mode": run.options.mode}, path)
+    return {"checkpoint": str(path)}
+
+
+# --- quick mode -------------------------------------------------------------------------------
+
+def _train_quick(run: _Run, cache_dir, sample_keys):
+    o, dev = run.options, run.device
+    backbone, dim = build_backbone(o.architecture, run.image_size, pretrained=True)
+    backbone = backbone.to(dev, memory_format=torch.channels_last).eval()
+    paths = [s.path for s in run.samples]
+    cache, keys = None, None
+    if cache_dir is not None:
+        cache = EmbeddingCache(cache_dir, o.architecture, run.image_size)
+        keys = list(sample_keys) if sample_keys is not None else [file_sha256(p) for p in paths]
+    run.progress.phase("embedding", message="Computing image features")
+    feats, stats = compute_embeddings(
+        backbone, paths, keys, run.image_size, run.arch.mean, run.arch.std, cache=cache, device=dev,
+        batch_size=EVAL_BATCH, on_batch=lambda done, total: run.progress.emit(done, total, images=EVAL_BATCH))
+    feats = feats.to(dev)
+    head = make_head(o.head, dim, len(run.classes), o.dropout).to(dev)
+    loop = run_epochs(_quick_spec(run, head, feats), o, dev, run.progress)
+    model = ClassifierModel(backbone, head, dim)
+
+    def test_eval() -> torch.Tensor:
+        head.eval()
+        with torch.inference_mode():
+            return head(feats[run.split["test"]]).float().cpu()
+
+    return model, loop, test_eval, stats
+
+
+def _quick_spec(run: _Run, head: nn.Module, feats: torch.Tensor) -> LoopSpec:
+    bs = run.options.resolved_batch_size
+    train_idx = torch.tensor(run.split["train"], dtype=torch.long, device=feats.device)
+    y_train = run.labels("train").to(feats.device)
+    steps = max(1, -(-len(train_idx) // bs))
+
+    def batches(epoch: int):
+        gen = torch.Generator().manual_seed(run.options.seed * 100003 + epoch)
+        order = torch.randperm(len(train_idx), generator=gen).to(feats.device)
+        for start in range(0, len(order), bs):
+            sel = order[start:start + bs]
+            yield feats[train_idx[sel]], y_train[sel]
+
+    return LoopSpec(model=head, param_groups=[{"params": list(head.parameters())}], train_batches=batches,
+                    steps_per_epoch=steps, evaluate_val=_feature_val(run, head, feats),
+                    class_weights=run.class_weights())
+
+
+def _feature_val(run: _Run, head: nn.Module, feats: torch.Tensor):
+    if not run.split["val"]:
+        return lambda: None
+    x_val = feats[run.split["val"]]
+    y_val = run.labels("val").to(feats.device)
+
+    def evaluate():
+        head.eval()
+        with torch.inference_mode():
+            logits = head(x_val).float()
+            return (nn.functional.cross_entropy(logits, y_val).item(),
+                    (logits.argmax(1) == y_val).float().mean().item())
+
+    return evaluate
+
+
+# --- image modes: feature_extraction, fine_tune, scratch ------------------------------------
+
+def _train_images(run: _Run):
+    o, dev = run.options, run.device
+    model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch",
+                        image_size=run.image_size, dropout=o.dropout)
+    model = model.to(dev, memory_format=torch.channels_last)
+    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size)
+    needed = run.split["train"] + run.split["val"] + run.split["test"]
+    run.progress.phase("preparing", message="Decoding images")
+    for n, _ in enumerate(cache.decode_all(needed), 1):
+        run.progress.emit(n, len(needed), images=1)
+    crop = data.eval_crop(run.image_size)
+    crops = {part: torch.stack([crop(cache.get(i)) for i in run.split[part]]) if run.split[part] else None
+             for part in ("val", "test")}
+    groups, set_mode = _param_groups(model, o)
+    spec = LoopSpec(model=model, param_groups=groups, train_batches=_image_batches(run, cache),
+                    steps_per_epoch=len(_batch_plan(run.split["train"], o.resolved_batch_size)),
+                    evaluate_val=_image_val(run, model, crops["val"]), class_weights=run.class_weights(),
+                    set_train_mode=set_mode)
+    loop = run_epochs(spec, o, dev, run.progress)
+    return model, loop, lambda: _predict_logits(run, model, crops["test"])
+
+
+def _param_groups(model: ClassifierModel, o: TrainOptions):
+    lr = o.resolved_lr
+    if o.mode == "feature_extraction":
+        for p in model.backbone.parameters():
+            p.requires_grad_(False)
+
+        def set_mode():
+            model.train()
+            model.backbone.eval()  # frozen: keep BatchNorm statistics as pretrained
+        return [{"params": list(model.head.parameters()), "lr": lr}], set_mode
+    if o.mode == "fine_tune":
+        def set_bn_frozen():
+            # Small datasets and batches make BatchNorm statistics noisy and slow to settle (the
+            # pretrained momentum is TF's 0.01), so keep the pretrained statistics; the BN scale
+            # and shift are still trained. (Keras' transfer-learning guide does the same.)
+            model.train()
+            for module in model.backbone.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return [{"params": list(model.backbone.parameters()), "lr": lr * o.backbone_lr_factor},
+                {"params": list(model.head.parameters()), "lr": lr}], set_bn_frozen
+    return [{"params": list(model.parameters()), "lr": lr}], None
+
+
+def _batch_plan(indices: Sequence[int], bs: int) -> list[list[int]]:
+    batches = [list(indices[i:i + bs]) for i in range(0, len(indices), bs)]
+    if len(batches) > 1 and len(batches[-1]) == 1:  # BatchNorm cannot train on a batch of one
+        batches[-2].extend(batches.pop())
+    return batches
+
+
+def _image_batches(run: _Run, cache: data.DecodedImageCache):
+    o = run.options
+    augment = data.Augmenter(run.image_size, o.seed, o.random_resized_crop, o.hflip)
+    train_idx = list(run.split["train"])
+    pin = run.device.type == "cuda"
+
+    def load(batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = torch.stack([augment(cache.get(i)) for i in batch])
+        return images, torch.tensor([run.samples[i].label for i in batch])
+
+    def batches(epoch: int):
+        gen = torch.Generator().manual_seed(o.seed * 100003 + epoch)
+        order = [train_idx[i] for i in torch.randperm(len(train_idx), generator=gen).tolist()]
+        plan = _batch_plan(order, o.resolved_batch_size)
+        with Prefetcher(load, plan, pin=pin) as loader:
+            for images, labels in loader:
+                x = to_device_images(images, run.device, run.arch.mean, run.arch.std)
+                yield x, labels.to(run.device, non_blocking=True)
+
+    return batches
+
+
+def _predict_logits(run: _Run, model: nn.Module, crops: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(crops), EVAL_BATCH):
+            x = to_device_images(crops[start:start + EVAL_BATCH], run.device, run.arch.mean, run.arch.std)
+            with torch.autocast(run.device.type, enabled=run.device.type == "cuda"):
+                out.append(model(x).float().cpu())
+    return torch.cat(out)
+
+
+def _image_val(run: _Run, model: nn.Module, crops: torch.Tensor | None):
+    if crops is None:
+        return lambda: None
+    y_val = run.labels("val")
+
+    def evaluate():
+        logits = _predict_logits(run, model, crops)
+        return (nn.functional.cross_entropy(logits, y_val).item(),
+                (logits.argmax(1) == y_val).float().mean().item())
+
+    return evaluate

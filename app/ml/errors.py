@@ -1,0 +1,48 @@
+"""Exceptions raised by the ML library. Messages are plain English, safe to show to users."""
+
+
+class MLError(Exception):
+    """Base class for every error raised on purpose by app.ml."""
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UnknownArchitecture(MLError, KeyError):
+    """No architecture is registered under that name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class ArchitectureUnavailable(MLError):
+    """The architecture is known but cannot be used here (e.g. its weights are missing)."""
+
+    @property
+    def reason(self) -> str:
+        return self.message
+
+
+class InvalidOptions(MLError, ValueError):
+    """Training options that cannot be used together or are out of range."""
+
+
+class NotTrainable(MLError, ValueError):
+    """The data cannot be trained on (e.g. fewer than two classes with images)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+class TrainingCancelled(MLError):
+    """should_cancel() returned True; training stopped cleanly."""
+
+
+class ExportMismatch(MLError):
+    """An exported model does not reproduce the PyTorch model's outputs."""
+
+
+class BadImage(MLError, ValueError):
+    """The uploaded bytes are not a usable image."""

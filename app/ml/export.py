@@ -1,0 +1,139 @@
+"""Write a trained model out: state_dict, TorchScript, ONNX (verified with onnxruntime), model card."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import logging
+import platform
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ExportMismatch
+
+log = logging.getLogger(__name__)
+
+CARD_FORMAT = 1
+ONNX_OPSET = 17
+FILES = {"state_dict": "model.pt", "torchscript": "model.torchscript.pt", "onnx": "model.onnx",
+         "card": "model_card.json"}
+RTOL, ATOL = 1e-3, 1e-4  # on softmax probabilities
+
+
+@contextlib.contextmanager
+def quiet_torch_deprecations():
+    """torch 2.14 flags jit.trace and the TorchScript ONNX exporter as deprecated; they are the
+    only exporters usable without onnxscript, so silence exactly those notices."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated")  # Future- or DeprecationWarning by version
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r".*legacy TorchScript-based ONNX")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"The feature will be removed")
+        # ZeroPad2d (TF 'SAME' padding) exports as Pad whose pads come from a reversed Slice; the
+        # exporter notes it cannot pre-compute that slice. The graph is still exact (verified below).
+        warnings.filterwarnings("ignore", category=UserWarning, message=r"Constant folding - Only steps=1")
+        yield
+
+
+def library_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _cpu_eval_copy(model: torch.nn.Module) -> torch.nn.Module:
+    model = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format).float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def export_torchscript(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    with quiet_torch_deprecations(), torch.no_grad():
+        traced = torch.jit.trace(model, example)
+        traced.save(str(path))
+
+
+def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    with quiet_torch_deprecations(), torch.no_grad():
+        torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def verify_exports(model: torch.nn.Module, out_dir: Path, image_size: int, seed: int = 0) -> dict:
+    """Run random input (batch of 3, not the export batch) through torch, TorchScript and ONNX;
+    raise ExportMismatch if probabilities differ beyond tolerance. Returns max abs differences."""
+    import onnxruntime as ort
+
+    x = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        reference = _softmax(model(x).numpy())
+        with quiet_torch_deprecations():
+            scripted = torch.jit.load(str(out_dir / FILES["torchscript"]), map_location="cpu")
+        ts = _softmax(scripted(x).numpy())
+    session = ort.InferenceSession(str(out_dir / FILES["onnx"]), providers=["CPUExecutionProvider"])
+    onnx_probs = _softmax(session.run(None, {"input": x.numpy()})[0])
+    diffs = {"torchscript": float(np.abs(ts - reference).max()),
+             "onnx": float(np.abs(onnx_probs - reference).max())}
+    for name, got in (("TorchScript", ts), ("ONNX", onnx_probs)):
+        if got.shape != reference.shape or not np.allclose(got, reference, rtol=RTOL, atol=ATOL):
+            raise ExportMismatch(f"The {name} export does not reproduce the PyTorch model "
+                                 f"(max difference {np.abs(got - reference).max():.2e}).")
+    return diffs
+
+
+def build_card(classes: Sequence[str], arch_info, image_size: int, resize_size: int,
+               metrics: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> dict:
+    return {
+        "format": CARD_FORMAT,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "classes": list(classes),
+        "architecture": arch_info.name,
+        "architecture_label": arch_info.label,
+        "input": {"size": image_size, "resize_size": resize_size, "mean": list(arch_info.mean),
+                  "std": list(arch_info.std), "layout": "NCHW", "dtype": "float32", "channels": "RGB",
+                  "preprocessing": "RGB, resize short side to resize_size (bilinear, antialiased), "
+                                   "centre crop size x size, scale to 0..1, (x - mean) / std"},
+        "outputs": "logits (apply softmax for probabilities)",
+        "metrics": dict(metrics or {}),
+        "metadata": dict(metadata or {}),
+        "versions": library_versions(),
+        "files": dict(FILES),
+    }
+
+
+def export_model(model: torch.nn.Module, out_dir: str | Path, classes: Sequence[str], arch_info,
+                 image_size: int, resize_size: int, *, metrics: Mapping[str, Any] | None = None,
+                 metadata: Mapping[str, Any] | None = None, verify: bool = True) -> dict[str, str]:
+    """Write model.pt, model.torchscript.pt, model.onnx and model_card.json into out_dir.
+
+    The exported graph is the whole classifier (backbone + head) on CPU, float32, eval mode.
+    Returns {kind: path}. Raises ExportMismatch if an export disagrees with PyTorch.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = _cpu_eval_copy(model)
+    torch.save(model.state_dict(), out / FILES["state_dict"])
+    example = torch.zeros(1, 3, image_size, image_size)
+    export_torchscript(model, example, out / FILES["torchscript"])
+    export_onnx(model, example, out / FILES["onnx"])
+    card = build_card(classes, arch_info, image_size, resize_size, metrics, metadata)
+    if verify:
+        card["export_check"] = verify_exports(model, out, image_size)
+    (out / FILES["card"]).write_text(json.dumps(card, indent=2, sort_keys=False))
+    log.info("exported model (%s, %d classes) to %s", arch_info.name, len(classes), out)
+    return {kind: str(out / name) for kind, name in FILES.items()}

@@ -1,0 +1,165 @@
+"""Training options: one frozen dataclass with defaults a non-expert can leave alone."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from .architectures import DEFAULT_ARCHITECTURE, architecture_info
+from .errors import InvalidOptions, UnknownArchitecture
+
+MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "step", "onecycle", "none")
+HEADS = ("linear", "mlp")
+
+# epochs, lr, batch_size per mode. Quick mode trains only a head on cached features, so an
+# "epoch" there costs milliseconds.
+MODE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "quick": {"epochs": 60, "lr": 3e-3, "batch_size": 64},
+    "feature_extraction": {"epochs": 10, "lr": 1e-3, "batch_size": 32},
+    "fine_tune": {"epochs": 8, "lr": 1e-3, "batch_size": 32},
+    "scratch": {"epochs": 30, "lr": 3e-3, "batch_size": 64},
+}
+
+
+def mode_defaults(mode: str) -> dict[str, Any]:
+    """Default epochs, lr and batch_size for a mode (what TrainOptions uses when they are None)."""
+    if mode not in MODE_DEFAULTS:
+        raise InvalidOptions(f"Unknown training mode {mode!r}; choose one of {', '.join(MODES)}.")
+    return dict(MODE_DEFAULTS[mode])
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Everything that decides how a model is trained. Use from_dict() for untrusted input."""
+
+    architecture: str = DEFAULT_ARCHITECTURE
+    mode: str = "quick"
+    epochs: int | None = None          # None: per-mode default
+    batch_size: int | None = None      # None: per-mode default
+    image_size: int | None = None      # None: architecture default
+    optimizer: str = "adamw"
+    lr: float | None = None            # None: per-mode default
+    backbone_lr_factor: float = 0.1    # fine_tune: backbone lr = lr * factor
+    weight_decay: float = 1e-4
+    momentum: float = 0.9              # sgd only
+    schedule: str = "cosine"
+    step_size: int = 5                 # epochs, schedule='step'
+    gamma: float = 0.1                 # schedule='step'
+    label_smoothing: float = 0.1
+    class_balanced: bool = False
+    early_stopping_patience: int | None = 10   # epochs without val improvement; None: off
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    random_resized_crop: bool = True
+    hflip: bool = True
+    head: str = "linear"               # 'mlp' allowed in quick mode
+    dropout: float = 0.2
+
+    def __post_init__(self):
+        _validate(self)
+
+    # Resolved values ------------------------------------------------------------------------
+    @property
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else MODE_DEFAULTS[self.mode]["epochs"]
+
+    @property
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else MODE_DEFAULTS[self.mode]["lr"]
+
+    @property
+    def resolved_batch_size(self) -> int:
+        return self.batch_size if self.batch_size is not None else MODE_DEFAULTS[self.mode]["batch_size"]
+
+    @property
+    def resolved_image_size(self) -> int:
+        return self.image_size or architecture_info(self.architecture).default_image_size
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrainOptions":
+        """Build from a JSON-like mapping; unknown keys or bad values raise InvalidOptions."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise InvalidOptions(f"Unknown option(s): {', '.join(unknown)}.")
+        values = {}
+        for key, raw in data.items():
+            values[key] = _coerce(key, raw, cls.__dataclass_fields__[key].type)
+        try:
+            return cls(**values)
+        except TypeError as exc:  # pragma: no cover - defensive
+            raise InvalidOptions(str(exc)) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (round-trips through from_dict)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainOptions":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(key: str, raw: Any, type_name: str) -> Any:
+    if raw is None:
+        if "None" in type_name:
+            return None
+        raise InvalidOptions(f"Option {key} needs a value.")
+    try:
+        if type_name.startswith("bool"):
+            if isinstance(raw, str):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                    raise ValueError
+                return raw.lower() in ("true", "1", "yes", "on")
+            return bool(raw)
+        if type_name.startswith("int"):
+            if isinstance(raw, float) and not raw.is_integer():
+                raise ValueError
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise InvalidOptions(f"Option {key} has an invalid value: {raw!r}.") from None
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvalidOptions(message)
+
+
+def _validate(o: TrainOptions) -> None:
+    _check(o.mode in MODES, f"Unknown training mode {o.mode!r}; choose one of {', '.join(MODES)}.")
+    try:
+        info = architecture_info(o.architecture)
+    except UnknownArchitecture as exc:
+        raise InvalidOptions(exc.message) from None
+    if o.mode == "scratch":
+        _check(not info.pretrained, f"{info.label} is a pretrained network; 'scratch' mode needs a "
+                                    "from-scratch architecture (small_cnn or small_resnet).")
+    else:
+        _check(info.pretrained, f"{info.label} has no pretrained weights; use 'scratch' mode with it.")
+    _check(o.optimizer in OPTIMIZERS, f"Unknown optimizer {o.optimizer!r}; choose adamw or sgd.")
+    _check(o.schedule in SCHEDULES, f"Unknown schedule {o.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+    _check(o.head in HEADS, f"Unknown head {o.head!r}; choose linear or mlp.")
+    _check(o.head == "linear" or o.mode == "quick", "An MLP head is only offered in quick mode.")
+    _check(o.epochs is None or 1 <= o.epochs <= 1000, "Epochs must be between 1 and 1000.")
+    _check(o.batch_size is None or 1 <= o.batch_size <= 4096, "Batch size must be between 1 and 4096.")
+    _check(o.lr is None or 0 < o.lr <= 10, "Learning rate must be above 0 and at most 10.")
+    _check(0 <= o.backbone_lr_factor <= 10, "Backbone learning-rate factor must be between 0 and 10.")
+    _check(0 <= o.weight_decay <= 1, "Weight decay must be between 0 and 1.")
+    _check(0 <= o.momentum < 1, "Momentum must be at least 0 and below 1.")
+    _check(o.step_size >= 1, "Step size must be at least 1 epoch.")
+    _check(0 < o.gamma <= 1, "Gamma must be above 0 and at most 1.")
+    _check(0 <= o.label_smoothing < 1, "Label smoothing must be at least 0 and below 1.")
+    _check(0 <= o.dropout < 1, "Dropout must be at least 0 and below 1.")
+    _check(o.early_stopping_patience is None or o.early_stopping_patience >= 1,
+           "Early-stopping patience must be at least 1 epoch (or empty to turn it off).")
+    _check(0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
+           and o.val_fraction + o.test_fraction <= 0.8,
+           "Validation and test fractions must each be between 0 and 1 and together at most 0.8.")
+    if o.image_size is not None:
+        _check(info.min_image_size <= o.image_size <= info.max_image_size,
+               f"Image size for {info.label} must be between {info.min_image_size} and "
+               f"{info.max_image_size} pixels.")

@@ -1,0 +1,104 @@
+"""Device, seeding and batch-loading helpers shared by the engine and quick mode."""
+from __future__ import annotations
+
+import random
+import threading
+import queue
+from typing import Callable, Iterator, Sequence, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Explicit device, else CUDA when present, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 where supported, else fp16, on CUDA; None (full precision) on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    # channels_last is also clearly faster on CPU for depthwise-conv networks
+    return torch.channels_last
+
+
+def to_device_images(batch_uint8: torch.Tensor, device: torch.device, mean, std) -> torch.Tensor:
+    """uint8 [N,3,H,W] -> normalised float on device, channels_last."""
+    x = batch_uint8.to(device, non_blocking=True)
+    mean_t = torch.tensor(mean, device=device, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    std_t = torch.tensor(std, device=device, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    x = (x.float() - mean_t) / std_t
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+class Prefetcher:
+    """Build batch k+1 in a background thread while batch k is used (PIL/torch release the GIL).
+
+    Items are produced strictly in order by a single thread, so any RNG used by `load`
+    is consumed in a deterministic sequence.
+    """
+
+    _DONE = object()
+
+    def __init__(self, load: Callable[[T], torch.Tensor], items: Sequence[T], pin: bool = False, depth: int = 2):
+        self._load, self._items, self._pin = load, list(items), pin
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="batch-prefetch", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if self._stop.is_set():
+                    return
+                batch = self._load(item)
+                if self._pin:
+                    batch = _pin(batch)
+                self._queue.put(batch)
+            self._queue.put(self._DONE)
+        except BaseException as exc:  # surfaced in the consumer thread
+            self._queue.put(exc)
+
+    def __enter__(self) -> Iterator[torch.Tensor]:
+        self._thread.start()
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[torch.Tensor]:
+        while True:
+            got = self._queue.get()
+            if got is self._DONE:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        while self._thread.is_alive():  # drain so a blocked put() can finish
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+def _pin(batch):
+    if isinstance(batch, torch.Tensor):
+        return batch.pin_memory()
+    return type(batch)(_pin(b) for b in batch)
+

@@ -1,0 +1,44 @@
+"""Shared helpers for the benchmark scripts (not tests): data loading and the result table."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.ml import Sample  # noqa: E402
+
+DEFAULT_DATA = ROOT / ".." / "shared" / "data" / "hymenoptera"
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+def image_folder(root: Path, start_id: int = 0) -> tuple[list[Sample], list[str]]:
+    """ImageFolder layout root/<class>/<image> -> samples, sorted class names."""
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    samples = []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).iterdir()):
+            if path.suffix.lower() in IMAGE_EXTS:
+                samples.append(Sample(image_id=start_id + len(samples), path=str(path), label=label))
+    return samples, classes
+
+
+def warm_file_cache(samples) -> None:
+    """Read every file once so neither measured pass pays for cold disk reads."""
+    for s in samples:
+        with open(s.path, "rb") as fh:
+            fh.read()
+
+
+def row(figure: str, value: float, target: str, passed: bool) -> dict:
+    return {"figure": figure, "value": value, "target": target, "passed": bool(passed)}
+
+
+def print_table(rows: list[dict], title: str) -> None:
+    print(f"\n{title}  (torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')})")
+    print(f"{'figure':<58} {'value':>10}  {'target':<10} result")
+    for r in rows:
+        print(f"{r['figure']:<58} {r['value']:>10.3f}  {r['target']:<10} {'PASS' if r['passed'] else 'FAIL'}")

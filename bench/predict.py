@@ -1,0 +1,282 @@
+"""Benchmark: POST /predict served by gunicorn on loopback vs the bare model forward pass.
+
+Usage: python bench/predict.py [path]   (default ../shared/data/hymenoptera from the repo root)
+       BENCH_PREDICT_MODEL=<artifact folder> serves an already trained model instead.
+
+Model: EfficientNet-Lite0 trained in quick mode on hymenoptera/train (reused from
+instance/bench-predict-model/ when already there); small_cnn from scratch when EfficientNet-Lite0
+is unavailable; generated images when the data set is missing. The table says which was used.
+
+Figures
+1. Throughput of one POST /predict carrying 32 JPEGs (decode, preprocessing, HTTP and JSON
+   included), divided by the throughput of the bare batched forward pass of the same model
+   (same backend the server picked: ONNX Runtime on CPU) on the same 32 images, already
+   preprocessed, measured in this process in the same run. Target >= 0.8.
+2. p50 and p99 latency of single-image POST /predict calls from 4 concurrent clients, divided by the
+   bare single-image forward time (one image, already preprocessed, nothing else running).
+   Target p99 <= 2x. For context, the same ratio against 4 concurrent bare forwards is printed
+   (info): on a machine with fewer cores than clients, 4 requests in flight must share the cores.
+Everything is bounded (fixed repeat counts, timeouts) and stays on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import DEFAULT_DATA, ROOT, image_folder, print_table, row  # noqa: E402
+
+MODEL_CACHE = ROOT / "instance" / "bench-predict-model"
+BATCH_IMAGES = 32
+THROUGHPUT_REPEATS = 5
+CLIENTS = 4
+REQUESTS_PER_CLIENT = 25
+
+
+# --- model --------------------------------------------------------------------------------------
+
+def _generated_dataset(folder: Path) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 20), ("val", 20)):
+        for name, color in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+            target = folder / split / name
+            target.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = np.clip(np.array(color) + rng.integers(-40, 41, (375, 500, 3)), 0, 255)
+                Image.fromarray(pixels.astype(np.uint8)).save(target / f"{i}.jpg", quality=90)
+    return folder
+
+
+def ensure_model(data: Path) -> tuple[Path, str]:
+    """Artifacts of a trained model (reused when present) and a description of it."""
+    from app.ml import TrainOptions, architecture_info, train
+
+    given = os.environ.get("BENCH_PREDICT_MODEL")  # an existing artifact folder to serve instead
+    if given:
+        card = json.loads((Path(given) / "model_card.json").read_text())
+        return Path(given), f"{card['architecture']} from {given}"
+    arch = "efficientnet_lite0" if architecture_info("efficientnet_lite0").available else "small_cnn"
+    folder = MODEL_CACHE / f"{arch}-{data.name}"
+    if not (folder / "model_card.json").exists():
+        samples, classes = image_folder(data / "train")
+        options = ({"architecture": arch, "mode": "quick"} if arch != "small_cnn" else
+                   {"architecture": arch, "mode": "scratch", "epochs": 5, "image_size": 64})
+        shutil.rmtree(folder, ignore_errors=True)
+        train(samples, classes, TrainOptions.from_dict(options), folder, device="cpu")
+    mode = "quick mode" if arch != "small_cnn" else "scratch"
+    return folder, f"{arch} ({mode}) on {data.name}"
+
+
+# --- server -------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_instance(instance: Path, artifacts: Path) -> dict:
+    """A throwaway instance (SQLite, storage) with one public model; returns the server's env."""
+    env = {**os.environ, "INSTANCE_PATH": str(instance), "SECRET_KEY": "bench",
+           "DATABASE_URL": f"sqlite:///{instance / 'bench.sqlite3'}", "STORAGE_DIR": str(instance / "storage"),
+           "PREDICT_MAX_FILES": str(BATCH_IMAGES), "LOG_LEVEL": "WARNING"}
+    from app import create_app
+    from app.extensions import db
+    from app.models import Dataset, Setting, TrainingRun, User
+
+    app = create_app({"INSTANCE_PATH": str(instance), "SECRET_KEY": "bench", "STORAGE_DIR": env["STORAGE_DIR"],
+                      "SQLALCHEMY_DATABASE_URI": env["DATABASE_URL"]})
+    with app.app_context():
+        db.create_all()
+        user = User(username="bench", password_hash="!")
+        run = TrainingRun(dataset=Dataset(owner=user, name="bench"), name="bench model", architecture="bench",
+                          mode="quick", status="succeeded", artifact_dir=str(artifacts), is_public=True)
+        db.session.add(run)
+        db.session.flush()
+        db.session.add(Setting(key="default_model_id", value=run.id))  # anonymous POST /predict uses it
+        db.session.commit()
+        env["BENCH_RUN_ID"] = str(run.id)
+        db.engine.dispose()
+    return env
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+               "--threads", str(CLIENTS), "--worker-class", "gthread", "--log-level", "warning", "wsgi:app"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError("gunicorn exited during start-up")
+            time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError("gunicorn did not start within 60 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+def _post(session, url: str, blobs: list[tuple[str, bytes]]) -> dict:
+    files = [("file", (name, io.BytesIO(data), "image/jpeg")) for name, data in blobs]
+    response = session.post(url, files=files, timeout=120)
+    response.raise_for_status()
+    body = response.json()
+    assert len(body["predictions"]) == len(blobs) and "error" not in body["predictions"][0], body
+    return body
+
+
+def forward_seconds(predictor, batch: np.ndarray, repeats: int) -> float:
+    """Median wall time of the bare forward pass on an already preprocessed batch."""
+    from app.blueprints.predict.serving import forward
+
+    forward(predictor, batch, len(batch))  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        forward(predictor, batch, len(batch))
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def concurrent_forward_p99(predictor, one: np.ndarray, clients: int, per_client: int) -> float:
+    from app.blueprints.predict.serving import forward
+
+    latencies: list[float] = []
+
+    def client():
+        for _ in range(per_client):
+            started = time.perf_counter()
+            forward(predictor, one, 1)
+            latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return float(np.percentile(latencies, 99))
+
+
+def api_batch_seconds(url: str, blobs, repeats: int) -> float:
+    import requests
+
+    with requests.Session() as session:
+        _post(session, url, blobs)  # warm-up: loads the model into the server's cache
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            _post(session, url, blobs)
+            times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def api_single_latencies(url: str, blobs, clients: int, per_client: int) -> list[float]:
+    import requests
+
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+
+    def client(offset: int):
+        with requests.Session() as session:
+            _post(session, url, [blobs[offset % len(blobs)]])  # warm the connection
+            for i in range(per_client):
+                started = time.perf_counter()
+                try:
+                    _post(session, url, [blobs[(offset + i) % len(blobs)]])
+                except BaseException as err:  # surfaced below
+                    errors.append(err)
+                    return
+                latencies.append(time.perf_counter() - started)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    if errors:
+        raise errors[0]
+    return latencies
+
+
+def _jpegs(data: Path) -> list[tuple[str, bytes]]:
+    folder = data / "val" if (data / "val").is_dir() else data / "train"
+    samples, _ = image_folder(folder)
+    step = max(1, len(samples) // BATCH_IMAGES)
+    chosen = samples[::step][:BATCH_IMAGES]
+    return [(Path(s.path).name, Path(s.path).read_bytes()) for s in chosen]
+
+
+def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
+    from app.blueprints.predict.serving import load_predictor
+    from app.ml.inference import decode_image
+
+    predictor = load_predictor(artifacts)  # the same backend choice the server makes
+    batch = np.stack([predictor.preprocess([decode_image(data)])[0] for _, data in blobs])
+    raw_batch = forward_seconds(predictor, batch, THROUGHPUT_REPEATS)
+    bare_one = forward_seconds(predictor, batch[:1], 30)
+    concurrent_p99 = concurrent_forward_p99(predictor, batch[:1], CLIENTS, REQUESTS_PER_CLIENT)
+    api_batch = api_batch_seconds(url, blobs, THROUGHPUT_REPEATS)
+    latencies = api_single_latencies(model_url, blobs, CLIENTS, REQUESTS_PER_CLIENT)
+    p50, p99 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
+    ratio = raw_batch / api_batch
+    n = len(blobs)
+    return [
+        row(f"raw batched forward, images/s ({predictor.backend})", n / raw_batch, "info", True),
+        row(f"POST /predict {n} JPEGs, images/s", n / api_batch, "info", True),
+        row("POST /predict throughput / raw forward throughput", ratio, ">= 0.8", ratio >= 0.8),
+        row("bare single-image forward, ms", bare_one * 1000, "info", True),
+        row(f"single-image p50 latency, {CLIENTS} clients / bare forward", p50 / bare_one, "info", True),
+        row(f"single-image p99 latency, {CLIENTS} clients / bare forward", p99 / bare_one, "<= 2", p99 / bare_one <= 2),
+        row(f"p99 / p99 of {CLIENTS} concurrent bare forwards (info)", p99 / concurrent_p99, "info", True),
+    ]
+
+
+def run(path: str | None = None) -> list[dict]:
+    """Train or reuse the model, serve it with gunicorn on loopback, return the figures."""
+    data = Path(path) if path else DEFAULT_DATA.resolve()
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        if not (data / "train").is_dir():
+            data = _generated_dataset(Path(tmp) / "generated")
+        artifacts, described = ensure_model(data)
+        env = prepare_instance(Path(tmp) / "instance", artifacts)
+        port = _free_port()
+        server = start_server(env, port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            rows = measure(artifacts, _jpegs(data), f"{base}/predict",
+                           f"{base}/models/{env['BENCH_RUN_ID']}/predict")
+        finally:
+            stop_server(server)
+    rows.insert(0, row(f"model: {described}", 0.0, "info", True))
+    return rows
+
+
+if __name__ == "__main__":
+    print_table(run(sys.argv[1] if len(sys.argv) > 1 else None), "POST /predict serving benchmark")

@@ -1,0 +1,46 @@
+import torch
+
+from app.ml import check_trainable, stratified_split
+from app.ml.data import Augmenter
+
+
+def _labels():
+    return [0] * 20 + [1] * 10 + [2] * 2 + [3] * 1
+
+
+def test_split_is_stratified_disjoint_and_complete():
+    labels = _labels()
+    s = stratified_split(labels, 0.2, 0.2, seed=1)
+    everything = s["train"] + s["val"] + s["test"]
+    assert sorted(everything) == list(range(len(labels)))
+    count = lambda part, c: sum(labels[i] == c for i in s[part])  # noqa: E731
+    assert (count("train", 0), count("val", 0), count("test", 0)) == (12, 4, 4)
+    assert (count("train", 1), count("val", 1), count("test", 1)) == (6, 2, 2)
+    assert (count("train", 2), count("val", 2), count("test", 2)) == (1, 1, 0)  # 2 images: train + val
+    assert (count("train", 3), count("val", 3), count("test", 3)) == (1, 0, 0)  # 1 image: train
+
+
+def test_split_is_seeded():
+    labels = _labels()
+    assert stratified_split(labels, 0.2, 0.2, seed=3) == stratified_split(labels, 0.2, 0.2, seed=3)
+    assert stratified_split(labels, 0.2, 0.2, seed=3) != stratified_split(labels, 0.2, 0.2, seed=4)
+
+
+def test_three_images_fill_every_part():
+    s = stratified_split([0, 0, 0, 1, 1, 1], 0.1, 0.1, seed=0)
+    assert all(len(s[p]) == 2 for p in ("train", "val", "test"))
+
+
+def test_check_trainable_messages():
+    assert check_trainable({"a": 10, "b": 10}) == []
+    problems = check_trainable({"a": 10, "b": 2, "c": 0})
+    assert len(problems) == 1 and "'b' has only 2 images" in problems[0]
+    assert "two classes" in check_trainable({"a": 5, "b": 0})[0]
+
+
+def test_augmenter_is_deterministic_and_sized():
+    image = torch.randint(0, 255, (3, 50, 70), dtype=torch.uint8)
+    a = [Augmenter(32, seed=5)(image) for _ in range(1)] + [Augmenter(32, seed=5)(image)]
+    assert torch.equal(a[0], a[1]) and a[0].shape == (3, 32, 32) and a[0].dtype == torch.uint8
+    plain = Augmenter(32, seed=5, random_resized_crop=False, hflip=False)(image)
+    assert plain.shape == (3, 32, 32)

@@ -1,0 +1,79 @@
+import pytest
+
+from app.ml import NotTrainable, TrainingCancelled, TrainOptions, stratified_split, train
+
+PROGRESS_KEYS = {"phase", "epoch", "epochs", "step", "steps", "loss", "train_acc", "val_acc",
+                 "images_per_sec", "eta_seconds", "fraction", "message"}
+
+
+def _opts(mode, **kw):
+    base = {"quick": dict(architecture="efficientnet_lite0", image_size=64, epochs=15),
+            "feature_extraction": dict(architecture="efficientnet_lite0", image_size=64, epochs=2),
+            "fine_tune": dict(architecture="efficientnet_lite0", image_size=64, epochs=3, lr=3e-3),
+            "scratch": dict(architecture="small_cnn", image_size=32, epochs=4)}[mode]
+    return TrainOptions(mode=mode, test_fraction=0.25, batch_size=8, **{**base, **kw})
+
+
+@pytest.mark.parametrize("mode", ["quick", "feature_extraction", "fine_tune", "scratch"])
+def test_each_mode_learns_a_separable_toy_set(mode, toy_set, tmp_path):
+    samples, classes = toy_set
+    events = []
+    result = train(samples, classes, _opts(mode), tmp_path, progress=events.append, export=False)
+    assert result.test_metrics["accuracy"] > 0.75  # chance is 0.5
+    assert result.best_epoch is not None and result.history[0].keys() >= {
+        "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
+    assert (tmp_path / "checkpoint.pt").exists()
+    assert PROGRESS_KEYS <= events[0].keys()
+    assert [e["fraction"] for e in events] == sorted(e["fraction"] for e in events)
+    assert events[-1]["fraction"] == 1.0
+    phases = {e["phase"] for e in events}
+    assert "training" in phases and ("embedding" in phases) == (mode == "quick")
+
+
+def test_split_is_frozen_when_passed(toy_set, tmp_path):
+    samples, classes = toy_set
+    labels = [s.label for s in samples]
+    frozen = stratified_split(labels, 0.2, 0.3, seed=42)
+    result = train(samples, classes, _opts("scratch", epochs=1, seed=7), tmp_path, split=frozen, export=False)
+    assert result.split == frozen
+    assert result.split_image_ids["test"] == [samples[i].image_id for i in frozen["test"]]
+    assert result.test_metrics["count"] == len(frozen["test"])
+
+
+def test_cpu_run_is_reproducible(toy_set, tmp_path):
+    samples, classes = toy_set
+    a = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "a", export=False, device="cpu")
+    b = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "b", export=False, device="cpu")
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+
+
+def test_quick_retrain_reuses_cached_embeddings(toy_set, tmp_path):
+    samples, classes = toy_set
+    cache = tmp_path / "emb"
+    first = train(samples, classes, _opts("quick"), tmp_path / "a", embedding_cache_dir=cache, export=False)
+    assert first.embedding_stats == {"computed": len(samples), "reused": 0}
+    relabelled = [type(s)(s.image_id, s.path, 1 - s.label) for s in samples]
+    second = train(relabelled, classes, _opts("quick", head="mlp", seed=3), tmp_path / "b",
+                   embedding_cache_dir=cache, export=False)
+    assert second.embedding_stats == {"computed": 0, "reused": len(samples)}
+    assert second.test_metrics["accuracy"] > 0.75
+
+
+def test_cancel_raises_training_cancelled(toy_set, tmp_path):
+    samples, classes = toy_set
+    calls = []
+
+    def should_cancel():
+        calls.append(1)
+        return len(calls) > 5
+
+    with pytest.raises(TrainingCancelled):
+        train(samples, classes, _opts("scratch"), tmp_path, should_cancel=should_cancel, export=False)
+
+
+def test_one_class_is_not_trainable(toy_set, tmp_path):
+    samples, classes = toy_set
+    only_red = [s for s in samples if s.label == 0]
+    with pytest.raises(NotTrainable):
+        train(only_red, classes, _opts("scratch"), tmp_path, export=False)

@@ -1,0 +1,106 @@
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app.ml import (BadImage, ExportMismatch, Predictor, TrainOptions, decode_image, top_k, train)
+from app.ml.export import verify_exports
+
+
+@pytest.fixture(scope="module")
+def exported(toy_set, tmp_path_factory):
+    samples, classes = toy_set
+    out = tmp_path_factory.mktemp("artifacts")
+    options = TrainOptions(mode="quick", architecture="efficientnet_lite0", image_size=64, epochs=15,
+                           test_fraction=0.25)
+    result = train(samples, classes, options, out, metadata={"dataset_snapshot_id": 77})
+    return out, result
+
+
+def test_artifacts_and_model_card(exported):
+    out, result = exported
+    for name in ("model.pt", "model.onnx", "model.torchscript.pt", "model_card.json", "checkpoint.pt"):
+        assert (out / name).exists()
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["classes"] == ["red", "blue"] and card["architecture"] == "efficientnet_lite0"
+    assert card["input"]["size"] == 64 and card["input"]["mean"] == pytest.approx([127 / 255] * 3)
+    assert card["metadata"]["dataset_snapshot_id"] == 77 and card["metadata"]["mode"] == "quick"
+    assert {"torch", "torchvision", "onnx"} <= card["versions"].keys()
+    assert card["metrics"]["test"]["accuracy"] == result.test_metrics["accuracy"]
+    assert set(result.artifacts) >= {"onnx", "torchscript", "state_dict", "card", "checkpoint"}
+
+
+def test_quick_mode_exports_the_full_model(exported):
+    out, _ = exported
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert any(k.startswith("backbone.") for k in checkpoint["model"])
+    assert {"optimizer", "scheduler", "epoch", "options"} <= checkpoint.keys()
+
+
+def test_onnx_and_torchscript_agree_and_predict(exported, toy_set):
+    out, _ = exported
+    samples, _ = toy_set
+    images = [Image.open(s.path).convert("RGB") for s in samples[::3]]
+    onnx = Predictor.load(out)
+    assert onnx.backend == "onnx"
+    ts = Predictor.load(out, backend="torch", device="cpu")
+    p_onnx, p_ts = onnx.predict_proba(images, max_batch=3), ts.predict_proba(images)
+    assert p_onnx.shape == (len(images), 2)
+    np.testing.assert_allclose(p_onnx, p_ts, atol=1e-4)
+    np.testing.assert_allclose(p_onnx.sum(1), 1.0, rtol=1e-5)
+    predicted = p_onnx.argmax(1).tolist()
+    assert predicted == [s.label for s in samples[::3]]
+    best = top_k(p_onnx[0], 1, onnx.classes)[0]
+    assert best[0] == onnx.classes[predicted[0]] and best[2] == pytest.approx(p_onnx[0].max())
+
+
+def test_verify_exports_fails_loudly_on_mismatch(exported):
+    out, _ = exported
+    from app.ml import build_model
+
+    other = build_model("efficientnet_lite0", 2, image_size=64).eval()
+    with pytest.raises(ExportMismatch):
+        verify_exports(other, out, 64)
+
+
+def _jpeg_bytes(size=(60, 40)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_decode_image_good_and_gif_first_frame():
+    assert decode_image(_jpeg_bytes()).size == (60, 40)
+    buf = io.BytesIO()
+    frames = [Image.new("P", (8, 8), 1), Image.new("P", (8, 8), 2)]
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    img = decode_image(buf.getvalue())
+    assert img.mode == "RGB" and img.size == (8, 8)
+
+
+def test_decode_image_applies_exif_orientation():
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees
+    Image.new("RGB", (60, 40)).save(buf, "JPEG", exif=exif)
+    assert decode_image(buf.getvalue()).size == (40, 60)
+
+
+@pytest.mark.parametrize("payload, words", [
+    (b"", "empty"),
+    (b"hello, this is text", "not an image"),
+    (_jpeg_bytes()[:200], "damaged"),
+])
+def test_decode_image_rejects_bad_input(payload, words):
+    with pytest.raises(BadImage) as exc:
+        decode_image(payload)
+    assert words in str(exc.value)
+
+
+def test_decode_image_rejects_too_many_pixels():
+    with pytest.raises(BadImage) as exc:
+        decode_image(_jpeg_bytes((300, 200)), max_pixels=50_000)
+    assert "too large" in str(exc.value)

@@ -1,0 +1,38 @@
+import pytest
+
+from app.ml import InvalidOptions, TrainOptions, mode_defaults
+
+
+def test_defaults_are_usable_and_round_trip():
+    o = TrainOptions()
+    assert o.mode == "quick" and o.architecture == "efficientnet_lite0"
+    assert o.resolved_epochs == mode_defaults("quick")["epochs"]
+    assert o.resolved_image_size == 224
+    assert TrainOptions.from_dict(o.to_dict()) == o
+
+
+def test_from_dict_coerces_form_strings():
+    o = TrainOptions.from_dict({"mode": "fine_tune", "epochs": "5", "lr": "0.01", "class_balanced": "true",
+                                "early_stopping_patience": None})
+    assert (o.epochs, o.lr, o.class_balanced, o.early_stopping_patience) == (5, 0.01, True, None)
+    assert o.resolved_batch_size == mode_defaults("fine_tune")["batch_size"]
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"epochs": 0}, "Epochs"),
+    ({"epochs": "many"}, "invalid value"),
+    ({"lr": -1}, "Learning rate"),
+    ({"optimizer": "adam9"}, "optimizer"),
+    ({"mode": "turbo"}, "mode"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, "fractions"),
+    ({"colour": "blue"}, "Unknown option"),
+    ({"architecture": "nope"}, "Unknown architecture"),
+    ({"mode": "scratch"}, "scratch"),
+    ({"mode": "fine_tune", "architecture": "small_cnn"}, "no pretrained weights"),
+    ({"mode": "fine_tune", "head": "mlp"}, "MLP"),
+    ({"image_size": 16, "mode": "scratch", "architecture": "small_cnn"}, "Image size"),
+])
+def test_invalid_options_raise_plain_messages(bad, words):
+    with pytest.raises(InvalidOptions) as exc:
+        TrainOptions.from_dict(bad)
+    assert words.lower() in str(exc.value).lower()

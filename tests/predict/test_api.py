@@ -1,0 +1,163 @@
+"""POST /predict and POST /models/<id>/predict: the prototype contract, errors, model choice."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.conftest import login
+from tests.predict.conftest import CLASSES, color_image
+
+
+def files(*names: str) -> list:
+    """The Flask test client's form of requests' files=[('file', ...), ('file', ...)]."""
+    return [(io.BytesIO(color_image(n, seed=500 + i)), f"{n}{i}.png") for i, n in enumerate(names)]
+
+
+def make_instance_default(app, make_user, make_model):
+    """An admin makes a model public and the site default through the model's page."""
+    admin = make_user("root", is_admin=True)
+    run = make_model(admin, public=False)
+    client = app.test_client()
+    login(client, "root")
+    assert client.post(f"/models/{run.id}/try/public", data={"public": "1"}).status_code == 302
+    assert client.post(f"/models/{run.id}/try/instance-default", data={"use": "1"}).status_code == 302
+    return run
+
+
+def test_prototype_client_call_uses_instance_default_anonymously(app, make_user, make_model):
+    run = make_instance_default(app, make_user, make_model)
+    anonymous = app.test_client()
+    response = anonymous.post("/predict", data={"file": files("red", "blue", "green", "red")}, csrf=False)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert [p["category"] for p in body["predictions"]] == ["red", "blue", "green", "red"]
+    assert [p["category_index"] for p in body["predictions"]] == [0, 2, 1, 0]
+    assert [p["filename"] for p in body["predictions"]] == ["red0.png", "blue1.png", "green2.png", "red3.png"]
+    assert body["model"] == {"id": run.id, "name": run.name, "classes": CLASSES, "architecture": "small_cnn"}
+    first = body["predictions"][0]
+    assert len(first["top_k"]) == 3 and first["top_k"][0]["category"] == "red"
+    assert first["confidence"] == first["top_k"][0]["confidence"] and first["unknown"] is False
+
+
+def test_files_field_and_top_k(logged_in, make_model):
+    run = make_model(logged_in.user)
+    response = logged_in.post(f"/predict?model={run.id}", data={"files": files("green"), "top_k": "2"})
+    prediction = response.json["predictions"][0]
+    assert prediction["category"] == "green"
+    assert [s["category_index"] for s in prediction["top_k"]][0] == 1 and len(prediction["top_k"]) == 2
+
+
+def test_bad_files_get_errors_and_good_ones_answers(logged_in, make_model):
+    run = make_model(logged_in.user)
+    png = color_image("blue", seed=3)
+    upload = [(io.BytesIO(b"this is not an image"), "notes.txt"), (io.BytesIO(png[: len(png) // 2]), "cut.png"),
+              (io.BytesIO(b""), "empty.png"), (io.BytesIO(png), "good.png")]
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": upload})
+    assert response.status_code == 200
+    answers = response.json["predictions"]
+    assert [a["filename"] for a in answers] == ["notes.txt", "cut.png", "empty.png", "good.png"]
+    assert all(set(a) == {"filename", "error"} and a["error"] for a in answers[:3])
+    assert answers[3]["category"] == "blue"
+
+
+def test_image_over_pixel_limit_is_a_file_error(app, logged_in, make_model):
+    run = make_model(logged_in.user)
+    app.config["MAX_IMAGE_PIXELS"] = 30 * 30
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red")})
+    assert "too large" in response.json["predictions"][0]["error"]
+
+
+def test_no_files_is_400_json(logged_in, make_model):
+    run = make_model(logged_in.user)
+    for url in ("/predict", f"/models/{run.id}/predict"):
+        response = logged_in.post(url, data={"model": str(run.id)})
+        assert response.status_code == 400
+        assert response.is_json and "No image" in response.json["error"]
+
+
+def test_too_many_files_refused(app, logged_in, make_model):
+    run = make_model(logged_in.user)
+    app.config["PREDICT_MAX_FILES"] = 2
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red", "red", "red")})
+    assert response.status_code == 413 and response.is_json
+
+
+def test_unknown_and_foreign_private_models_are_404_json(app, logged_in, make_user, make_model):
+    bob = make_user("bob")
+    private = make_model(bob, name="bob's")
+    for url, data in (("/models/999/predict", {}), ("/predict", {"model": "999"}), ("/predict", {"model": "x"}),
+                      (f"/models/{private.id}/predict", {}), ("/predict", {"model": str(private.id)})):
+        response = logged_in.post(url, data={**data, "file": files("red")})
+        assert response.status_code == 404, url
+        assert response.is_json and "does not exist" in response.json["error"]
+    anonymous = app.test_client()
+    response = anonymous.post(f"/models/{private.id}/predict", data={"file": files("red")}, csrf=False)
+    assert response.status_code == 404 and response.is_json
+
+
+def test_anonymous_without_any_default_is_401_json(app):
+    response = app.test_client().post("/predict", data={"file": files("red")}, csrf=False)
+    assert response.status_code == 401 and response.is_json
+
+
+def test_public_model_needs_no_token(app, make_user, make_model):
+    run = make_model(make_user("bob"), public=True)
+    response = app.test_client().post(f"/models/{run.id}/predict", data={"file": files("blue")}, csrf=False)
+    assert response.status_code == 200 and response.json["predictions"][0]["category"] == "blue"
+
+
+def test_model_still_training_is_409(logged_in, make_model):
+    from app.extensions import db
+
+    run = make_model(logged_in.user)
+    run.status = "running"
+    db.session.commit()
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red")})
+    assert response.status_code == 409 and "running" in response.json["error"]
+
+
+def test_user_default_model_from_the_try_page(logged_in, make_model):
+    make_model(logged_in.user, name="first")
+    second = make_model(logged_in.user, name="second")
+    response = logged_in.post("/predict", data={"file": files("red")})
+    assert response.status_code == 400 and "No model chosen" in response.json["error"]
+    logged_in.post(f"/models/{second.id}/try/default", data={"use": "1"})
+    response = logged_in.post("/predict", data={"file": files("red")})
+    assert response.status_code == 200 and response.json["model"]["id"] == second.id
+
+
+def test_threshold_marks_unsure_answers_unknown(logged_in, make_model):
+    run = make_model(logged_in.user, threshold=0.999)
+    prediction = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red")}).json["predictions"][0]
+    assert prediction["unknown"] is True
+    assert prediction["category"] is None and prediction["category_index"] is None
+    assert prediction["top_k"][0]["category"] == "red" and prediction["confidence"] < 0.999
+
+
+def test_api_equals_the_model_run_directly(logged_in, make_model):
+    from app.ml.inference import Predictor, decode_image
+
+    run = make_model(logged_in.user)
+    names = ["red", "green", "blue", "blue", "green"]
+    raw = [color_image(n, seed=900 + i, size=37 + 5 * i) for i, n in enumerate(names)]
+    upload = [(io.BytesIO(b), f"{i}.png") for i, b in enumerate(raw)]
+    answers = logged_in.post(f"/models/{run.id}/predict", data={"file": upload, "top_k": "3"}).json["predictions"]
+    direct = Predictor.load(run.artifact_dir, backend="torch", device="cpu")
+    probs = direct.predict_proba([decode_image(b) for b in raw])
+    for answer, row in zip(answers, probs):
+        assert answer["category_index"] == int(row.argmax())
+        assert answer["category"] == direct.classes[int(row.argmax())]
+        api_row = np.zeros(len(CLASSES))
+        for score in answer["top_k"]:
+            api_row[score["category_index"]] = score["confidence"]
+        assert np.allclose(api_row, row, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 32])
+def test_batch_chunking_gives_the_same_answers(app, logged_in, make_model, batch):
+    run = make_model(logged_in.user)
+    app.config["PREDICT_MAX_BATCH"] = batch
+    answers = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red", "green", "blue")}).json
+    assert [a["category"] for a in answers["predictions"]] == ["red", "green", "blue"]

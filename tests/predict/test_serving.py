@@ -1,0 +1,92 @@
+"""Model serving: ONNX == torch, the per-process LRU cache, fallback to torch on a bad export."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from app.blueprints.predict import serving
+from tests.predict.conftest import CLASSES, color_image
+
+
+def images():
+    from app.ml.inference import decode_image
+
+    return [decode_image(color_image(n, seed=40 + i, size=33 + 9 * i)) for i, n in enumerate(CLASSES * 2)]
+
+
+def test_onnx_path_equals_torch_path(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    onnx = Predictor.load(trained_artifacts, backend="onnx")
+    torch_ = Predictor.load(trained_artifacts, backend="torch", device="cpu")
+    assert onnx.backend == "onnx" and torch_.backend == "torch"
+    batch = images()
+    assert np.abs(onnx.predict_proba(batch) - torch_.predict_proba(batch)).max() < 1e-4
+    served = serving.load_predictor(trained_artifacts, device="cpu")
+    assert served.backend == "onnx"  # verified at load time, so ONNX serves on CPU
+
+
+def test_serving_batch_path_equals_predict_proba(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    predictor = Predictor.load(trained_artifacts, backend="onnx")
+    uploads = [serving.Upload(f"{i}.png", color_image(n, seed=40 + i, size=33 + 9 * i))
+               for i, n in enumerate(CLASSES * 2)]
+    prepared, probs = serving.predict_uploads(predictor, uploads, 10_000_000, max_batch=4)
+    assert [p.filename for p in prepared] == [u.filename for u in uploads]
+    assert np.allclose(probs, predictor.predict_proba(images()), atol=1e-6)
+
+
+def test_mismatching_onnx_export_falls_back_to_torch(tmp_path, trained_artifacts, caplog):
+    from app.ml.data import Sample
+    from app.ml.engine import train
+    from app.ml.options import TrainOptions
+
+    other = tmp_path / "other"
+    samples = [Sample(i, str(tmp_path / f"{i}.png"), i % 3) for i in range(9)]
+    for i, sample in enumerate(samples):
+        Path(sample.path).write_bytes(color_image(CLASSES[i % 3], seed=i))
+    options = TrainOptions.from_dict({"architecture": "small_cnn", "mode": "scratch", "image_size": 32,
+                                      "epochs": 1, "seed": 5, "val_fraction": 0, "test_fraction": 0})
+    train(samples, CLASSES, options, other, device="cpu")
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_artifacts, broken)
+    shutil.copy(other / "model.onnx", broken / "model.onnx")  # an ONNX graph of another model
+    served = serving.load_predictor(broken, device="cpu")
+    assert served.backend == "torch"
+    assert "serving with torch instead" in caplog.text
+
+
+def test_cache_loads_once_and_forgets_on_delete(trained_artifacts):
+    first = serving.get_predictor(1, trained_artifacts, cache_size=2)
+    assert serving.get_predictor(1, trained_artifacts, cache_size=2) is first
+    serving.forget_model(1)
+    second = serving.get_predictor(1, trained_artifacts, cache_size=2)
+    assert second is not first
+    assert [key[0] for key in serving.model_cache().keys()] == [1]
+
+
+def test_cache_reloads_a_rewritten_model_and_evicts_least_recent(tmp_path, trained_artifacts):
+    folder = tmp_path / "m"
+    shutil.copytree(trained_artifacts, folder)
+    first = serving.get_predictor(1, folder, cache_size=2)
+    card = folder / "model_card.json"
+    stat = card.stat()
+    os.utime(card, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # retrained: new card
+    assert serving.get_predictor(1, folder, cache_size=2) is not first
+    serving.get_predictor(2, trained_artifacts, cache_size=2)
+    keys = serving.model_cache().keys()
+    assert len(keys) == 2 and keys[-1][0] == 2 and keys[0][0] == 1  # the oldest version was evicted
+
+
+def test_api_reuses_the_cached_model(logged_in, make_model):
+    import io
+
+    run = make_model(logged_in.user)
+    for _ in range(2):
+        data = {"file": [(io.BytesIO(color_image("red")), "r.png")]}
+        assert logged_in.post(f"/models/{run.id}/predict", data=data).status_code == 200
+    assert [key[0] for key in serving.model_cache().keys()] == [run.id]

@@ -1,0 +1,117 @@
+"""Start a run from the page, run it in a real RQ worker, read the results and download the files."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db, get_queue
+from app.models import TrainingRun
+from tests.conftest import run_jobs
+
+
+def _runs():
+    return db.session.scalars(select(TrainingRun)).all()
+
+
+def test_form_lists_networks_and_modes(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user)
+    html = logged_in.get(f"/datasets/{dataset.id}/train").get_data(as_text=True)
+    assert "EfficientNet-Lite0" in html and "Small CNN" in html
+    assert html.index("EfficientNet-Lite0") < html.index("Small CNN")  # pretrained first
+    assert "Fastest." in html and "<details class=\"advanced\"" in html
+    assert 'name="label_smoothing"' in html and 'value="0.1"' in html
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"name": ""}, "Give the model a name"),
+    ({"epochs": "0"}, "Epochs must be between 1 and 1000"),
+    ({"architecture": "efficientnet_lite0", "mode": "scratch"}, "pretrained network"),
+    ({"val_fraction": "0.6", "test_fraction": "0.6"}, "together at most 0.8"),
+    ({"weight_decay": "lots"}, "Not a valid float"),
+])
+def test_invalid_form_is_refused_with_422_and_no_run(start_run, make_dataset, logged_in, changes, message):
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id, **changes)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert _runs() == [] and get_queue().count == 0
+
+
+def test_dataset_that_cannot_train_is_refused_before_queueing(start_run, make_dataset, logged_in):
+    one_class = make_dataset(logged_in.user, {"red": 6, "blue": 0})
+    response = start_run(one_class.id)
+    assert response.status_code == 422
+    assert "At least two classes need labelled images" in response.get_data(as_text=True)
+    tiny_class = make_dataset(logged_in.user, {"red": 6, "blue": 2}, name="Tiny")
+    response = start_run(tiny_class.id)
+    assert response.status_code == 422 and "Class &#39;blue&#39; has only 2 images" in response.get_data(as_text=True)
+    assert _runs() == [] and get_queue().count == 0
+
+
+def test_unavailable_network_is_refused_with_its_reason(start_run, make_dataset, logged_in):
+    from app.ml.architectures import list_architectures
+
+    missing = [a for a in list_architectures() if not a.available]
+    if not missing:
+        pytest.skip("every architecture is available here")
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id, architecture=missing[0].name, mode="quick")
+    assert response.status_code == 422
+    assert "cannot be used right now" in response.get_data(as_text=True) and _runs() == []
+
+
+def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id)
+    assert response.status_code == 302
+    run = _runs()[0]
+    assert run.status == "queued" and run.job_id in get_queue().get_job_ids()
+    assert run.snapshot["classes"] == ["red", "blue"] and len(run.snapshot["samples"]) == 12
+    assert sorted(sum(run.snapshot["split"].values(), [])) == list(range(12))
+    page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "number 1</strong> in the queue" in page and 'hx-trigger="every 1s"' in page
+
+    run_jobs(app)
+    db.session.expire_all()
+    run = db.session.get(TrainingRun, run.id)
+    assert run.status == "succeeded", (run.error, run.log)
+    assert len(run.history) == 2 and run.metrics["count"] == len(run.snapshot["split"]["test"])
+    assert run.heartbeat_at and run.started_at and run.finished_at
+    messages = [line["message"] for line in run.log]
+    assert any(m.startswith("Epoch 2/2") for m in messages) and messages[-1].startswith("Finished")
+    page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "big-number" in page and "test images" in page and 'hx-trigger="every 1s"' not in page
+    assert "<svg" in page and "polyline" in page
+    _check_downloads(logged_in, run)
+
+
+def _download(client, run, kind) -> bytes:
+    with client.get(f"/models/{run.id}/download/{kind}") as response:  # closes the sent file
+        assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+        return response.data
+
+
+def _check_downloads(client, run):
+    import warnings
+
+    import onnxruntime
+    import torch
+
+    state = torch.load(io.BytesIO(_download(client, run, "weights")), map_location="cpu", weights_only=True)
+    assert isinstance(state, dict) and any(k.startswith("head") for k in state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated, still what users load
+        scripted = torch.jit.load(io.BytesIO(_download(client, run, "torchscript")))
+    card = json.loads(_download(client, run, "card"))
+    assert card["classes"] == ["red", "blue"]
+    size = 32
+    x = torch.rand(1, 3, size, size)
+    logits = scripted(x)
+    assert logits.shape == (1, 2)
+    session = onnxruntime.InferenceSession(_download(client, run, "onnx"))
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert out.shape == (1, 2)
+    assert client.get(f"/models/{run.id}/download/secrets").status_code == 404

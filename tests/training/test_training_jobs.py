@@ -1,0 +1,138 @@
+"""The training job against real Redis and real workers: cancel, worker killed, retry, real subprocess."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from app.extensions import db, get_queue
+from app.jobs import training as jobs
+from app.models import TrainingRun
+from tests.conftest import run_jobs
+from tests.test_jobs import worker_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _only_run() -> TrainingRun:
+    db.session.expire_all()
+    return db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())).first()
+
+
+def test_cancel_queued_run_leaves_the_queue(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    response = logged_in.post(f"/models/{run.id}/cancel", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "badge-cancelled" in response.get_data(as_text=True)
+    assert get_queue().count == 0
+    run_jobs(app)  # nothing left to run
+    run = _only_run()
+    assert run.status == "cancelled" and run.started_at is None
+    assert "before it started" in run.log[-1]["message"]
+
+
+def test_cancel_running_run_stops_at_next_step(app, start_run, make_dataset, logged_in, monkeypatch):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id, epochs="50")
+    run_id = _only_run().id
+    monkeypatch.setattr(jobs, "CANCEL_CHECK_S", 0.0)
+    real_call = jobs.RunReporter.__call__
+
+    def user_clicks_cancel_once_training(self, progress):
+        if progress.get("phase") == "training" and progress.get("epoch") == 2:
+            # what cancel_run does for a running run, committed from "another" request
+            db.session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(cancel_requested=True))
+            db.session.commit()
+        real_call(self, progress)
+
+    monkeypatch.setattr(jobs.RunReporter, "__call__", user_clicks_cancel_once_training)
+    run_jobs(app)
+    run = _only_run()
+    assert run.status == "cancelled" and run.finished_at is not None
+    assert 1 <= len(run.history) <= 3  # stopped within a step of the request, not after 50 epochs
+    assert run.log[-1]["message"] == "Training was cancelled."
+
+
+def test_cancel_running_from_the_page_sets_the_flag(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    db.session.execute(update(TrainingRun).where(TrainingRun.id == run.id).values(status="running"))
+    db.session.commit()
+    assert logged_in.post(f"/models/{run.id}/cancel").status_code == 302
+    run = _only_run()
+    assert run.cancel_requested and run.status == "running"
+    assert "Stopping after the current step" in logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+
+
+def test_quick_mode_with_pretrained_network_succeeds(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
+    start_run(dataset.id, architecture="efficientnet_lite0", mode="quick", epochs="5", image_size="64",
+              batch_size=None)
+    run_jobs(app)
+    run = _only_run()
+    assert run.status == "succeeded", run.error
+    assert run.metrics["accuracy"] >= 0.5 and run.metrics["embedding_stats"]["computed"] == 12
+    assert any("Computing image features" in line["message"] for line in run.log)
+
+
+def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    get_queue().empty()
+    run.created_at = run.created_at.replace(year=2000)
+    db.session.commit()
+    assert jobs.reap_stale_runs(60) == 1
+    assert _only_run().status == "failed" and "disappeared from the queue" in _only_run().error
+
+
+@pytest.mark.slow
+def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=worker_env(app),
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = _only_run()
+    assert run.status == "succeeded", (run.error, done.stderr[-2000:])
+    assert "queued -> running" in done.stderr and "running -> succeeded" in done.stderr
+    assert run.worker_name
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id, epochs="1000", early_stopping_patience="")
+    env = {**worker_env(app), "WORKER_CLASS": "simple"}
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            run = _only_run()
+            if run.status == "running" and run.history:
+                break
+            time.sleep(0.3)
+        assert run.status == "running", "the worker never started the run"
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert jobs.reap_stale_runs(max_age_s=30) == 0  # a fresh heartbeat: not reaped yet
+    time.sleep(1.2)
+    assert jobs.reap_stale_runs(max_age_s=1) == 1
+    run = _only_run()
+    assert run.status == "failed" and "stopped unexpectedly" in run.error
+    page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "stopped unexpectedly" in page and "Retry with the same settings" in page
+    assert logged_in.post(f"/models/{run.id}/retry").status_code == 302
+    retry = _only_run()
+    assert retry.id != run.id and retry.status == "queued" and retry.snapshot == run.snapshot
+    assert retry.options == run.options and retry.job_id in get_queue().get_job_ids()
