@@ -54,26 +54,34 @@ def live_server(tmp_path_factory):
         subprocess.Popen([py, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
     ]
     url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if requests.get(url + "/login", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError("the app did not start; see " + str(instance / "server.log"))
-    yield url
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    try:
+        _wait_until_up(url, instance)
+        yield url
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
     from app.redis_server import stop_embedded_redis
 
     stop_embedded_redis(str(instance))
-    log.close()
+
+
+def _wait_until_up(url: str, instance: Path, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if requests.get(url + "/login", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("the app did not start; see " + str(instance / "server.log"))
 
 
 @pytest.fixture(scope="session")
