@@ -207,6 +207,14 @@ def preprocess_pil(img: Image.Image, image_size: int) -> torch.Tensor:
     return eval_crop(image_size)(pil_to_uint8(shrink_for_cache(img.convert("RGB"), image_size)))
 
 
+def _resized_shape(shape, short_side: int) -> tuple[int, int]:
+    """(height, width) after v2.Resize(short_side) on an image of `shape` (short side scaled)."""
+    height, width = int(shape[0]), int(shape[1])
+    if height <= width:
+        return short_side, int(short_side * width / height)
+    return int(short_side * height / width), short_side
+
+
 class Augmenter:
     """Seeded train-time augmentation on uint8 tensors -> uint8 [3,size,size].
 
@@ -234,17 +242,26 @@ class Augmenter:
         side = min(height, width)
         return (height - side) // 2, (width - side) // 2, side, side
 
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        F = v2.functional
+    def plan(self, image: torch.Tensor) -> tuple:
+        """Draw this image's random parameters (sequentially, from the seeded generator)."""
         if self.rrc:
-            top, left, h, w = self._crop_box(*image.shape[-2:])
+            crop = self._crop_box(*image.shape[-2:])
+        else:
+            height, width = _resized_shape(image.shape[-2:], eval_resize_size(self.size))
+            crop = (self.rng.randint(0, height - self.size), self.rng.randint(0, width - self.size))
+        flip = self.hflip and self.rng.random() < 0.5
+        return crop, flip
+
+    def apply(self, image: torch.Tensor, params: tuple) -> torch.Tensor:
+        """Apply drawn parameters; pure, so batches can be augmented in parallel threads."""
+        F = v2.functional
+        crop, flip = params
+        if self.rrc:
+            top, left, h, w = crop
             out = F.resized_crop(image, top, left, h, w, [self.size, self.size], antialias=True)
         else:
-            image = self._resize(image)
-            height, width = image.shape[-2:]
-            top = self.rng.randint(0, height - self.size)
-            left = self.rng.randint(0, width - self.size)
-            out = F.crop(image, top, left, self.size, self.size)
-        if self.hflip and self.rng.random() < 0.5:
-            out = F.horizontal_flip(out)
-        return out
+            out = F.crop(self._resize(image), crop[0], crop[1], self.size, self.size)
+        return F.horizontal_flip(out) if flip else out
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.apply(image, self.plan(image))

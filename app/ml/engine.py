@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -143,7 +145,7 @@ def train(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptio
 def _summary(metrics: dict | None) -> dict | None:
     if metrics is None:
         return None
-    return {k: v for k, v in metrics.items() if k != "misclassified"}
+    return {k: v for k, v in metrics.items() if k not in ("misclassified", "predictions")}
 
 
 def _test_metrics(run: _Run, test_eval) -> dict | None:
@@ -290,18 +292,26 @@ def _image_batches(run: _Run, cache: data.DecodedImageCache):
     train_idx = list(run.split["train"])
     pin = run.device.type == "cuda"
 
-    def load(batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        images = torch.stack([augment(cache.get(i)) for i in batch])
-        return images, torch.tensor([run.samples[i].label for i in batch])
+    # On a GPU one augmentation thread starves the model; parameters are still drawn in order from
+    # the seeded generator, only the pixel work is spread over threads (torch releases the GIL).
+    threads = min(8, os.cpu_count() or 1) if run.device.type == "cuda" else 1
 
     def batches(epoch: int):
         gen = torch.Generator().manual_seed(o.seed * 100003 + epoch)
         order = [train_idx[i] for i in torch.randperm(len(train_idx), generator=gen).tolist()]
         plan = _batch_plan(order, o.resolved_batch_size)
-        with Prefetcher(load, plan, pin=pin) as loader:
-            for images, labels in loader:
-                x = to_device_images(images, run.device, run.arch.mean, run.arch.std)
-                yield x, labels.to(run.device, non_blocking=True)
+        with ThreadPoolExecutor(threads) as pool:
+            def load(batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+                images = [cache.get(i) for i in batch]
+                params = [augment.plan(img) for img in images]
+                apply = pool.map if threads > 1 else map
+                mapped = apply(augment.apply, images, params)
+                return torch.stack(list(mapped)), torch.tensor([run.samples[i].label for i in batch])
+
+            with Prefetcher(load, plan, pin=pin) as loader:
+                for images, labels in loader:
+                    x = to_device_images(images, run.device, run.arch.mean, run.arch.std)
+                    yield x, labels.to(run.device, non_blocking=True)
 
     return batches
 
