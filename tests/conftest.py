@@ -131,6 +131,21 @@ def flashes(html: bytes | str) -> list[str]:
     return re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', text)
 
 
+def child_env(app, **extra) -> dict:
+    """Environment for a child web/worker process sharing this test's database, Redis and queue."""
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "RQ_QUEUE": app.config["RQ_QUEUE"],
+        "STORAGE_DIR": app.config["STORAGE_DIR"],
+        "INSTANCE_PATH": app.instance_path,
+        "SECRET_KEY": app.config["SECRET_KEY"],
+    })
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
 def run_jobs(app) -> None:
     """Run every queued job in this process (a real RQ worker in burst mode, real Redis)."""
     from rq import SimpleWorker

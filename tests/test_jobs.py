@@ -9,21 +9,13 @@ from rq.job import Job
 
 from app.extensions import get_queue, get_redis
 from app.tasks import ping
+from tests.conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def worker_env(app) -> dict:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "STORAGE_DIR": app.config["STORAGE_DIR"],
-        "INSTANCE_PATH": app.instance_path,
-        "SECRET_KEY": app.config["SECRET_KEY"],
-    })
-    return env
+    return child_env(app)
 
 
 @pytest.mark.slow

@@ -36,18 +36,21 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], probs: n
                           classes: Sequence[str], image_ids: Sequence[int] | None = None,
                           max_misclassified: int = 500) -> dict:
     """accuracy, confusion_matrix, per_class, macro_f1, misclassified [{image_id, true, predicted,
-    confidence}] (most confident mistakes first), and count."""
+    confidence}] (most confident mistakes first), count, and predictions [{image_id, true, predicted,
+    confidence}] for every test image in input order (true/predicted are class indices here)."""
     y_true = [int(v) for v in y_true]
     y_pred = [int(v) for v in y_pred]
     matrix = confusion_matrix(y_true, y_pred, len(classes))
     per_class = per_class_metrics(matrix, classes)
     correct = sum(t == p for t, p in zip(y_true, y_pred))
-    wrong = []
+    wrong, predictions = [], []
     for i, (t, p) in enumerate(zip(y_true, y_pred)):
+        confidence = float(probs[i, p]) if probs is not None else None
+        image_id = int(image_ids[i]) if image_ids is not None else i
+        predictions.append({"image_id": image_id, "true": t, "predicted": p, "confidence": confidence})
         if t != p:
-            confidence = float(probs[i, p]) if probs is not None else None
-            wrong.append({"image_id": int(image_ids[i]) if image_ids is not None else i,
-                          "true": classes[t], "predicted": classes[p], "confidence": confidence})
+            wrong.append({"image_id": image_id, "true": classes[t], "predicted": classes[p],
+                          "confidence": confidence})
     wrong.sort(key=lambda row: -(row["confidence"] or 0.0))
     supported = [row["f1"] for row in per_class if row["support"] > 0]
     return {
@@ -57,4 +60,5 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], probs: n
         "confusion_matrix": matrix,
         "per_class": per_class,
         "misclassified": wrong[:max_misclassified],
+        "predictions": predictions,
     }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import login
+from tests.conftest import child_env, login  # noqa: F401  (child_env is re-exported for ops tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,21 +22,6 @@ def admin_client(client, make_user):
     client.user = make_user("root", is_admin=True)
     assert login(client, "root").status_code == 302
     return client
-
-
-def child_env(app, **extra) -> dict:
-    """Environment for a child web/worker process sharing this test's database, Redis and queue."""
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": app.config["REDIS_URL"],
-        "RQ_QUEUE": app.config["RQ_QUEUE"],
-        "STORAGE_DIR": app.config["STORAGE_DIR"],
-        "INSTANCE_PATH": app.instance_path,
-        "SECRET_KEY": app.config["SECRET_KEY"],
-    })
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
 
 
 def free_port() -> int:

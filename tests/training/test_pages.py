@@ -148,6 +148,8 @@ def test_stranger_gets_404_on_every_training_route(app, client, make_user, make_
         "training.delete_run": [("POST", f"/models/{run.id}/delete")],
         "training.compare_models": [("GET", f"/models/compare?a={run.id}&b={other.id}")],
         "training.download": [("GET", f"/models/{run.id}/download/{k}") for k in ("weights", "onnx", "card")],
+        "training.save_threshold": [("POST", f"/models/{run.id}/threshold")],
+        "training.confusion_cell": [("GET", f"/models/{run.id}/confusion/0/0")],
     }
     listed_ok = {"training.list_models"}  # a stranger's own (empty) list
     endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("training.")}

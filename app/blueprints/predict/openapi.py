@@ -67,8 +67,13 @@ UPLOAD = {
         "model": {"type": "integer", "description": "Model id (POST /predict only); default: your default "
                                                     "model, else the site's default public model."},
         "top_k": {"type": "integer", "minimum": 1, "default": 3},
+        "format": {"type": "string", "enum": ["json", "csv"], "default": "json",
+                   "description": "csv answers text/csv, one row per file (same as Accept: text/csv)."},
     },
 }
+
+CSV_EXAMPLE = ("filename,category,category_index,confidence,unknown,error\r\n"
+               "cat1.jpg,cat,0,0.973214,false,\r\nblurry.jpg,,,0.412500,true,\r\nnotes.txt,,,,,Not an image.\r\n")
 
 
 def _error(description: str) -> dict:
@@ -77,7 +82,10 @@ def _error(description: str) -> dict:
 
 
 def _operation(summary: str, with_model_field: bool) -> dict:
-    params = [{"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}}]
+    params = [{"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+              {"name": "format", "in": "query", "required": False,
+               "schema": {"type": "string", "enum": ["json", "csv"]},
+               "description": "csv: answer text/csv (also chosen by the header Accept: text/csv)."}]
     if with_model_field:
         params.append({"name": "model", "in": "query", "required": False, "schema": {"type": "integer"}})
     else:
@@ -89,8 +97,11 @@ def _operation(summary: str, with_model_field: bool) -> dict:
         "requestBody": {"required": True,
                         "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}}},
         "responses": {
-            "200": {"description": "Predictions in upload order; a bad file gets an error entry.",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}}}},
+            "200": {"description": "Predictions in upload order; a bad file gets an error entry (JSON) or a "
+                                   "row with only filename and error (CSV). Errors of the whole request "
+                                   "are always JSON.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictResponse"}},
+                                "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}},
             "400": _error("No file was sent, or a field is invalid."),
             "401": _error("No login, no valid token, and no public default model."),
             "403": _error("A browser session call from another website."),

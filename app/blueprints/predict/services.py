@@ -1,6 +1,8 @@
 """Inference logic: which model answers, who may use it, and the JSON the API returns."""
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -145,6 +147,35 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
         answers.append(prediction_entry(item.filename, probs[row], classes, k, run.threshold))
         row += 1
     return {"model": model_info(run, classes), "predictions": answers}
+
+
+CSV_COLUMNS = ("filename", "category", "category_index", "confidence", "unknown", "error")
+
+
+def parse_format(raw: str | None, accept) -> str:
+    """'csv' or 'json': the format field wins; else text/csv when the Accept header asks for it explicitly
+    at least as much as JSON (a bare */* keeps JSON)."""
+    if raw not in (None, ""):
+        if raw.lower() not in ("csv", "json"):
+            raise DomainError("format must be 'json' or 'csv'.", 400)
+        return raw.lower()
+    explicit = any(value == "text/csv" for value, _ in accept)
+    return "csv" if explicit and accept.quality("text/csv") >= accept.quality("application/json") else "json"
+
+
+def predictions_csv(result: dict) -> str:
+    """The answer of predict_files as CSV: a header row, then one row per file in upload order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for entry in result["predictions"]:
+        if "error" in entry:
+            writer.writerow([entry["filename"], "", "", "", "", entry["error"]])
+            continue
+        writer.writerow([entry["filename"], entry["category"] or "",
+                         "" if entry["category_index"] is None else entry["category_index"],
+                         f"{entry['confidence']:.6f}", "true" if entry["unknown"] else "false", ""])
+    return out.getvalue()
 
 
 # --- model settings on the "Try it" page ------------------------------------------------------

@@ -1,5 +1,5 @@
 """Routes: the JSON prediction API, the 'Try it' page, API tokens, the OpenAPI document."""
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.blueprints.predict import bp, services, tokens as token_service
@@ -19,19 +19,30 @@ def _field(name: str) -> str | None:
     return request.form.get(name) or request.args.get(name)
 
 
+def _answer(result: dict, fmt: str):
+    """JSON (the default) or CSV, one row per file; errors stay JSON either way."""
+    if fmt != "csv":
+        return jsonify(result)
+    name = f"predictions-model-{result['model']['id']}.csv"
+    return Response(services.predictions_csv(result), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @bp.route("/predict", methods=["POST"])
 @csrf.exempt  # token calls carry no CSRF token; api_user() checks session calls itself
 def predict_images():
     user = api_user()
     run_id = services.parse_model_id(_field("model"))
-    return jsonify(services.predict_files(user, _uploads(), run_id, _field("top_k")))
+    fmt = services.parse_format(_field("format"), request.accept_mimetypes)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
 
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
 @csrf.exempt
 def predict_with_model(run_id: int):
     user = api_user()
-    return jsonify(services.predict_files(user, _uploads(), run_id, _field("top_k")))
+    fmt = services.parse_format(_field("format"), request.accept_mimetypes)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
 
 
 @bp.route("/api/openapi.json")

@@ -133,8 +133,11 @@ def live_context(run: TrainingRun, user) -> dict:
 
 def results_context(run: TrainingRun) -> dict:
     """Everything the results section shows; empty values until the run has succeeded."""
+    from app.blueprints.training.thresholds import threshold_context
+
     metrics = (run.metrics or {}) if run.status == "succeeded" else {}
     classes = list(run.classes or (run.snapshot or {}).get("classes") or [])
     return {"headline": headline(metrics), "matrix": confusion(metrics, classes), "classes": classes,
             "per_class": metrics.get("per_class") or [], "gallery": gallery(run) if metrics else [],
-            "options_rows": options_table(run), "split": split_summary(run), "metrics": metrics}
+            "options_rows": options_table(run), "split": split_summary(run), "metrics": metrics,
+            "th": threshold_context(run)}

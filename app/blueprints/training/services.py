@@ -181,6 +181,25 @@ def delete_run(user: User, run_id: int) -> int:
     return dataset_id
 
 
+def save_threshold(user: User, run_id: int, raw_percent: str | None) -> TrainingRun:
+    """Store the confidence (in percent; empty clears it) below which the model answers "not sure"."""
+    from app.blueprints.training.thresholds import parse_percent
+
+    run = get_run_for(user, run_id, need="viewer")
+    if not can_delete(user, run):
+        raise DomainError("Only the person who trained this model or an editor of its dataset can change "
+                          "its threshold.", 403)
+    if run.status != "succeeded":
+        raise Conflict("This model has not finished training, so it has no threshold yet.")
+    try:
+        run.threshold = parse_percent(raw_percent)
+    except ValueError:
+        raise ValidationError("The threshold must be a number from 0 to 100 (percent), or empty for none.") from None
+    db.session.commit()
+    log.info("train run=%s threshold=%s set by user=%s", run.id, run.threshold, user.id)
+    return run
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 def view_run(user: User, run_id: int) -> TrainingRun:

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 from app.blueprints.training import bp, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import live_context, results_context
+from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import ValidationError
 
 
@@ -72,7 +73,32 @@ def run_progress(run_id: int):
 @login_required
 def run_results(run_id: int):
     run = services.view_run(current_user, run_id)
-    return render_template("training/_results.html", run=run, **results_context(run))
+    return render_template("training/_results.html", run=run, can_delete=services.can_delete(current_user, run),
+                           **results_context(run))
+
+
+@bp.route("/models/<int:run_id>/threshold", methods=["POST"])
+@login_required
+def save_threshold(run_id: int):
+    error = None
+    try:
+        raw = "" if request.form.get("clear") else request.form.get("percent")
+        run = services.save_threshold(current_user, run_id, raw)
+    except ValidationError as err:
+        run, error = services.view_run(current_user, run_id), err.message
+    if request.htmx:
+        return render_template("training/_threshold.html", run=run, th=threshold_context(run), error=error,
+                               saved_now=error is None, can_delete=True), 422 if error else 200
+    flash(error or saved_message(run), "error" if error else "success")
+    return redirect(url_for("training.run_detail", run_id=run.id) + "#threshold")
+
+
+@bp.route("/models/<int:run_id>/confusion/<int:true_index>/<int:predicted_index>")
+@login_required
+def confusion_cell(run_id: int, true_index: int, predicted_index: int):
+    run = services.view_run(current_user, run_id)
+    cell = cell_images(run, true_index, predicted_index)
+    return page_or_partial("training/cell.html", "training/_cell_images.html", run=run, cell=cell)
 
 
 @bp.route("/models/<int:run_id>/cancel", methods=["POST"])

@@ -1,0 +1,145 @@
+"""Confidence thresholds ("not sure" answers) and the test images behind each confusion-matrix cell.
+
+Both read run.metrics["predictions"]: one {image_id, true, predicted, confidence} per test image
+(class indices). Runs trained before predictions were stored have none; the pages say so.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from flask import url_for
+from markupsafe import Markup
+
+from app.errors import NotFound
+from app.models import TrainingRun
+
+STEPS = 100  # the curve has one point per whole percent
+CELL_LIMIT = 200  # thumbnails shown for one cell; the count above them is always the full one
+W, H = 480, 220
+LEFT, RIGHT, TOP, BOTTOM = 44, 24, 14, 30
+ANSWERED_COLOR, ACCURACY_COLOR = "#3b5bdb", "#2b8a3e"
+
+
+def predictions_of(run: TrainingRun) -> list[dict] | None:
+    """The per-test-image predictions of a succeeded run, or None when it has none stored."""
+    if run.status != "succeeded":
+        return None
+    predictions = (run.metrics or {}).get("predictions")
+    return predictions if predictions else None
+
+
+def _confidence(row: dict) -> float:
+    # a report made without probabilities has no confidence: such answers are never held back
+    return 1.0 if row.get("confidence") is None else float(row["confidence"])
+
+
+def point_at(predictions: Sequence[dict], threshold: float) -> dict:
+    """What a threshold does on the test images: answered (confidence >= threshold), correct among them.
+
+    Same rule as the prediction API, which answers "unknown" when the confidence is below the threshold.
+    """
+    answered = [row for row in predictions if _confidence(row) >= threshold]
+    correct = sum(1 for row in answered if row["true"] == row["predicted"])
+    return {"threshold": threshold, "answered": len(answered), "total": len(predictions), "correct": correct,
+            "accuracy": correct / len(answered) if answered else None}
+
+
+def coverage_curve(predictions: Sequence[dict], steps: int = STEPS) -> list[dict]:
+    """[{threshold, answered, total, accuracy}] for thresholds 0, 1/steps, ..., 1 (accuracy None if 0 answered)."""
+    points = []
+    for i in range(steps + 1):
+        point = point_at(predictions, i / steps)
+        points.append({k: point[k] for k in ("threshold", "answered", "total", "accuracy")})
+    return points
+
+
+def percent(fraction: float) -> str:
+    """0.8 -> '80', 0.995 -> '99.5' (at most one decimal, no trailing zeros)."""
+    return f"{fraction * 100:.1f}".rstrip("0").rstrip(".")
+
+
+def plain_words(point: dict) -> str:
+    """One sentence a non-expert can read, e.g. "At 80%: answers 41 of 50 test images, 98% of those
+    correct; says 'not sure' for 9."."""
+    head = f"At {percent(point['threshold'])}%: "
+    unsure = point["total"] - point["answered"]
+    if not point["answered"]:
+        return head + f"answers none of the {point['total']} test images; says 'not sure' for all of them."
+    return (head + f"answers {point['answered']} of {point['total']} test images, "
+            f"{point['accuracy'] * 100:.0f}% of those correct; says 'not sure' for {unsure}.")
+
+
+def saved_message(run: TrainingRun) -> str:
+    """What saving the threshold changed, in words."""
+    if run.threshold is None:
+        return "Saved: no threshold, so the model always gives its best guess."
+    predictions = predictions_of(run)
+    effect = f" {plain_words(point_at(predictions, run.threshold))}" if predictions else ""
+    return f"Saved: below {percent(run.threshold)}% sure, the model now answers “not sure”.{effect}"
+
+
+def parse_percent(raw: str | None) -> float | None:
+    """The form's threshold in percent as a fraction 0..1; '' or 0 mean no threshold (None).
+
+    Raises ValueError when the text is not a number from 0 to 100.
+    """
+    if raw is None or not str(raw).strip():
+        return None
+    value = float(str(raw).strip().rstrip("%"))
+    if not 0 <= value <= 100:  # NaN fails this too
+        raise ValueError(raw)
+    return value / 100 if value else None
+
+
+def _xy(threshold: float, value: float) -> tuple[float, float]:
+    return LEFT + threshold * (W - LEFT - RIGHT), TOP + (1 - value) * (H - TOP - BOTTOM)
+
+
+def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
+    """An SVG of the share of test images answered and the accuracy on them, against the threshold."""
+    parts = [f'<svg class="chart threshold-chart" viewBox="0 0 {W} {H}" role="img" data-left="{LEFT}" '
+             f'data-width="{W - LEFT - RIGHT}" aria-label="Answered and correct, by confidence threshold">']
+    for i in range(5):
+        x0, y = _xy(0, i / 4)
+        parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                     f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{i * 25}%</text>')
+        x, _ = _xy(i / 4, 0)
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{i * 25}%</text>')
+    parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">threshold</text>')
+    answered = [_xy(p["threshold"], p["answered"] / (p["total"] or 1)) for p in curve]
+    accuracy = [_xy(p["threshold"], p["accuracy"]) for p in curve if p["accuracy"] is not None]
+    for label, color, coords in (("Answered", ANSWERED_COLOR, answered), ("Correct", ACCURACY_COLOR, accuracy)):
+        if len(coords) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}">'
+                         f'<title>{label}</title></polyline>')
+    x, _ = _xy(threshold, 0)
+    parts.append(f'<line class="threshold-marker" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/></svg>')
+    return Markup("".join(parts))
+
+
+def threshold_context(run: TrainingRun) -> dict:
+    """What _threshold.html shows: the curve, the saved threshold's effect in words, the raw points."""
+    predictions = predictions_of(run)
+    if predictions is None:
+        return {"has_predictions": False}
+    current = run.threshold if run.threshold is not None else 0.0
+    curve = coverage_curve(predictions)
+    points = sorted([_confidence(r), int(r["true"] == r["predicted"])] for r in predictions)
+    return {"has_predictions": True, "curve_svg": curve_svg(curve, current), "points": points,
+            "current_percent": percent(current), "words": plain_words(point_at(predictions, current))}
+
+
+def cell_images(run: TrainingRun, true_index: int, predicted_index: int) -> dict:
+    """The test images whose true class is true_index and that the model called predicted_index."""
+    predictions = predictions_of(run)
+    classes = list(run.classes or [])
+    if predictions is None or not (0 <= true_index < len(classes) and 0 <= predicted_index < len(classes)):
+        raise NotFound("There are no test images to show for this cell.")
+    rows = [r for r in predictions if r["true"] == true_index and r["predicted"] == predicted_index]
+    rows.sort(key=lambda r: -_confidence(r))
+    items = [{"image_id": r["image_id"], "confidence": r.get("confidence"),
+              "thumb": url_for("datasets.image_thumb", dataset_id=run.dataset_id, image_id=r["image_id"])}
+             for r in rows[:CELL_LIMIT]]
+    return {"true_class": classes[true_index], "predicted_class": classes[predicted_index],
+            "count": len(rows), "images": items, "correct": true_index == predicted_index}

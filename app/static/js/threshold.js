@@ -1,0 +1,45 @@
+// Threshold slider on a model's results page: keep the slider and the number box in step, and say in
+// plain words what the chosen threshold does on the test images (same rule as the server: an answer is
+// given when its confidence is at least the threshold). Loaded by _threshold.html, possibly many times
+// (htmx swaps), so it registers its listener once.
+(function () {
+  if (window.thresholdSliderReady) return;
+  window.thresholdSliderReady = true;
+
+  function pct(fraction) { return (Math.round(fraction * 1000) / 10).toString(); }
+
+  function words(points, t) {
+    var answered = 0, correct = 0;
+    points.forEach(function (p) { if (p[0] >= t) { answered += 1; correct += p[1]; } });
+    var head = "At " + pct(t) + "%: ";
+    if (!answered) return head + "answers none of the " + points.length + " test images; says 'not sure' for all of them.";
+    return head + "answers " + answered + " of " + points.length + " test images, " +
+      Math.round(100 * correct / answered) + "% of those correct; says 'not sure' for " + (points.length - answered) + ".";
+  }
+
+  function update(form, source) {
+    var range = form.querySelector("[data-threshold-range]");
+    var number = form.querySelector("[data-threshold-number]");
+    var value = parseFloat(source.value);
+    if (isNaN(value)) value = 0;
+    value = Math.max(0, Math.min(100, value));
+    if (source === range) number.value = value; else range.value = value;
+    var points = JSON.parse(form.querySelector("[data-threshold-points]").textContent);
+    form.querySelector("[data-threshold-words]").textContent = words(points, value / 100);
+    var card = form.closest(".threshold");
+    var svg = card && card.querySelector(".threshold-chart");
+    var marker = svg && svg.querySelector(".threshold-marker");
+    if (marker) {
+      var x = parseFloat(svg.dataset.left) + parseFloat(svg.dataset.width) * value / 100;
+      marker.setAttribute("x1", x.toFixed(1));
+      marker.setAttribute("x2", x.toFixed(1));
+    }
+  }
+
+  document.addEventListener("input", function (evt) {
+    var input = evt.target;
+    if (!input.matches || !input.matches("[data-threshold-range], [data-threshold-number]")) return;
+    var form = input.closest("form[data-threshold]");
+    if (form) update(form, input);
+  });
+})();

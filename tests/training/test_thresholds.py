@@ -1,0 +1,143 @@
+"""Confidence threshold ("not sure"): the coverage curve, saving it from the results page, its effect on
+the prediction API; and the clickable confusion matrix."""
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+
+from app.blueprints.training.thresholds import coverage_curve, parse_percent, plain_words, point_at
+from app.extensions import db
+from app.ml import classification_report
+from app.models import DatasetShare, TrainingRun
+from tests.conftest import flashes, login
+from tests.predict.conftest import _fresh_model_cache, color_image, make_model, trained_artifacts  # noqa: F401
+from tests.training.test_pages import MATRIX, METRICS, make_run
+
+HAND_MADE = [  # confidence, right?
+    {"image_id": 1, "true": 0, "predicted": 0, "confidence": 0.95},
+    {"image_id": 2, "true": 1, "predicted": 0, "confidence": 0.85},
+    {"image_id": 3, "true": 1, "predicted": 1, "confidence": 0.70},
+    {"image_id": 4, "true": 0, "predicted": 1, "confidence": 0.50},
+    {"image_id": 5, "true": 1, "predicted": 1, "confidence": 0.30},
+]
+
+
+def test_coverage_curve_on_a_hand_made_case():
+    curve = coverage_curve(HAND_MADE)
+    assert len(curve) == 101 and [p["threshold"] for p in curve[:3]] == [0.0, 0.01, 0.02]
+    assert curve[0] == {"threshold": 0.0, "answered": 5, "total": 5, "accuracy": pytest.approx(3 / 5)}
+    assert (curve[30]["answered"], curve[30]["accuracy"]) == (5, pytest.approx(3 / 5))  # 0.30 >= 0.30
+    assert (curve[31]["answered"], curve[31]["accuracy"]) == (4, pytest.approx(2 / 4))
+    assert (curve[50]["answered"], curve[50]["accuracy"]) == (4, pytest.approx(2 / 4))
+    assert (curve[70]["answered"], curve[70]["accuracy"]) == (3, pytest.approx(2 / 3))
+    assert (curve[86]["answered"], curve[86]["accuracy"]) == (1, 1.0)
+    assert curve[100] == {"threshold": 1.0, "answered": 0, "total": 5, "accuracy": None}
+    assert plain_words(point_at(HAND_MADE, 0.7)) == (
+        "At 70%: answers 3 of 5 test images, 67% of those correct; says 'not sure' for 2.")
+    assert "answers none of the 5" in plain_words(point_at(HAND_MADE, 0.99))
+    assert (parse_percent("80"), parse_percent("99.5"), parse_percent(""), parse_percent("0")) == (0.8, 0.995,
+                                                                                                  None, None)
+    for bad in ("abc", "101", "-1", "nan"):
+        with pytest.raises(ValueError):
+            parse_percent(bad)
+
+
+def test_classification_report_keeps_every_test_prediction():
+    probs = np.array([[.9, .1], [.3, .7], [.6, .4]])
+    report = classification_report([0, 0, 1], [0, 1, 0], probs, ["cat", "dog"], image_ids=[10, 11, 12])
+    assert report["predictions"] == [
+        {"image_id": 10, "true": 0, "predicted": 0, "confidence": pytest.approx(.9)},
+        {"image_id": 11, "true": 0, "predicted": 1, "confidence": pytest.approx(.7)},
+        {"image_id": 12, "true": 1, "predicted": 0, "confidence": pytest.approx(.6)},
+    ]
+
+
+def predictions_for(matrix) -> list[dict]:
+    """One prediction per matrix count, image ids 100, 101, ... in row-major order."""
+    rows, image_id = [], 100
+    for t, counts in enumerate(matrix):
+        for p, count in enumerate(counts):
+            for _ in range(count):
+                rows.append({"image_id": image_id, "true": t, "predicted": p, "confidence": 0.5 + image_id % 7 / 20})
+                image_id += 1
+    return rows
+
+
+@pytest.fixture
+def scored_run(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
+    return make_run(dataset, logged_in.user, metrics={**METRICS, "predictions": predictions_for(MATRIX)})
+
+
+def test_results_page_has_slider_and_clickable_cells(logged_in, scored_run):
+    html = logged_in.get(f"/models/{scored_run.id}").get_data(as_text=True)
+    assert 'type="range"' in html and 'name="percent"' in html and "js/threshold.js" in html
+    assert "At 0%: answers 12 of 12 test images, 75% of those correct; says &#39;not sure&#39; for 0." in html
+    assert html.count("<polyline") >= 2 and "Save threshold" in html
+    cell = f"/models/{scored_run.id}/confusion/2/0"
+    assert f'href="{cell}"' in html and f'hx-get="{cell}"' in html
+    assert f"/models/{scored_run.id}/confusion/0/2" not in html  # an empty cell is no link
+    # the cell "really fox, said cat" holds exactly one image: the 12 ids run 100..111 row by row
+    response = logged_in.get(cell, headers={"HX-Request": "true"})
+    part = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in part
+    assert re.findall(r'data-image-id="(\d+)"', part) == ["109"]
+    assert f"/datasets/{scored_run.dataset_id}/images/109/thumb" in part and "really “fox”" in part
+    ids = re.findall(r'data-image-id="(\d+)"', logged_in.get(f"/models/{scored_run.id}/confusion/1/1")
+                     .get_data(as_text=True))
+    assert sorted(ids) == ["105", "106", "107"]
+    assert logged_in.get(f"/models/{scored_run.id}/confusion/3/0").status_code == 404
+
+
+def test_old_run_without_predictions_gets_a_plain_message(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
+    run = make_run(dataset, logged_in.user, metrics=METRICS)
+    html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "trained before the per-image test results were kept" in html
+    assert 'type="range"' not in html and "/confusion/" not in html
+    assert logged_in.get(f"/models/{run.id}/confusion/0/0").status_code == 404
+
+
+def test_save_threshold_needs_creator_or_editor_and_a_number(client, make_user, make_dataset):
+    owner, viewer = make_user("alice"), make_user("victor")
+    dataset = make_dataset(owner, {"red": 2, "blue": 2})
+    run = make_run(dataset, owner, metrics={**METRICS, "predictions": predictions_for(MATRIX)})
+    db.session.add(DatasetShare(dataset_id=dataset.id, user_id=viewer.id, role="viewer"))
+    db.session.commit()
+    login(client, "victor")
+    assert client.post(f"/models/{run.id}/threshold", data={"percent": "80"}).status_code == 403
+    assert "You can still try values here" in client.get(f"/models/{run.id}").get_data(as_text=True)
+    client.post("/logout")
+    login(client, "alice")
+    response = client.post(f"/models/{run.id}/threshold", data={"percent": "abc"}, headers={"HX-Request": "true"})
+    assert response.status_code == 422 and "from 0 to 100" in response.get_data(as_text=True)
+    assert db.session.get(TrainingRun, run.id).threshold is None
+    response = client.post(f"/models/{run.id}/threshold", data={"percent": "60"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/models/{run.id}#threshold")
+    db.session.expire_all()
+    assert db.session.get(TrainingRun, run.id).threshold == pytest.approx(0.6)
+    page = client.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "Saved threshold: <strong>60%</strong>" in page
+    assert any("below 60% sure" in m for m in flashes(page))
+    response = client.post(f"/models/{run.id}/threshold", data={"percent": "60", "clear": "1"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "No threshold saved" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(TrainingRun, run.id).threshold is None
+
+
+def test_threshold_saved_on_the_page_makes_the_api_say_unknown(logged_in, make_model):
+    run = make_model(logged_in.user)
+    upload = {"file": [(io.BytesIO(color_image("red", seed=900)), "red.png")]}
+    before = logged_in.post(f"/models/{run.id}/predict", data=upload).json["predictions"][0]
+    assert before["category"] == "red" and before["unknown"] is False and before["confidence"] < 1.0
+    response = logged_in.post(f"/models/{run.id}/threshold", data={"percent": "100"})
+    assert response.status_code == 302
+    upload = {"file": [(io.BytesIO(color_image("red", seed=900)), "red.png")]}
+    after = logged_in.post(f"/models/{run.id}/predict", data=upload).json["predictions"][0]
+    assert after["category"] is None and after["category_index"] is None and after["unknown"] is True
+    assert after["confidence"] == pytest.approx(before["confidence"]) and after["top_k"][0]["category"] == "red"
+    assert "shown as “not sure”" in logged_in.get(f"/models/{run.id}/try").get_data(as_text=True)
