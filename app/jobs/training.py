@@ -255,7 +255,8 @@ def _job_status(job_id: str | None) -> str | None:
     if not job_id:
         return None
     try:
-        return str(Job.fetch(job_id, connection=get_redis()).get_status(refresh=False) or "")
+        status = Job.fetch(job_id, connection=get_redis()).get_status(refresh=False)
+        return getattr(status, "value", status) or ""  # JobStatus is an Enum: compare its value
     except NoSuchJobError:
         return None
 

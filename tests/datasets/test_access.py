@@ -26,6 +26,12 @@ DATASET_ROUTES = {
     "datasets.delete_class": ("POST", "/datasets/{d}/classes/{l}/delete"),
     "datasets.share_dataset": ("POST", "/datasets/{d}/sharing"),
     "datasets.revoke_share": ("POST", "/datasets/{d}/sharing/{s}/delete"),
+    "datasets.show_suggestions": ("GET", "/datasets/{d}/suggestions"),
+    "datasets.request_suggestions": ("POST", "/datasets/{d}/suggestions"),
+    "datasets.accept_suggestions": ("POST", "/datasets/{d}/suggestions/accept"),
+    "datasets.show_health": ("GET", "/datasets/{d}/health"),
+    "datasets.check_health": ("POST", "/datasets/{d}/health/check"),
+    "datasets.fix_health": ("POST", "/datasets/{d}/health/fix"),
 }
 NO_DATASET_ROUTES = {"datasets.list_datasets", "datasets.new_dataset"}
 

@@ -94,6 +94,24 @@ def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_d
     assert _only_run().status == "failed" and "disappeared from the queue" in _only_run().error
 
 
+def _explode():
+    raise RuntimeError("the worker's job process died")
+
+
+def test_running_run_whose_job_failed_in_rq_is_failed_by_the_reaper(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    get_queue().empty()
+    failed_job = get_queue().enqueue(_explode, job_timeout=30, result_ttl=60, failure_ttl=60)
+    run_jobs(app)
+    run = _only_run()
+    run.status, run.job_id = "running", failed_job.id
+    run.heartbeat_at = jobs.utcnow()  # fresh heartbeat: only RQ's "failed" tells the worker is gone
+    db.session.commit()
+    assert jobs.reap_stale_runs(60) == 1
+    assert _only_run().status == "failed"
+
+
 @pytest.mark.slow
 def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
     dataset = make_dataset(logged_in.user)

@@ -75,6 +75,8 @@ def delete_dataset(dataset: Dataset) -> None:
     storage = get_storage()
     for run_id in run_ids:
         _remove_tree(storage.run_dir(run_id))
+    for report in ("health", "suggestions"):  # computed reports kept beside the dataset
+        (storage.root / report / f"{dataset.id}.json").unlink(missing_ok=True)
 
 
 def _remove_tree(path: Path) -> None:
