@@ -96,6 +96,11 @@ def test_full_flow(live_server, browser, shoot, tmp_path):
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[1] == 3
 
+    for name, path in (("suggestions_1280", f"/datasets/{dataset_id}/suggestions"),
+                       ("health_1280", f"/datasets/{dataset_id}/health")):
+        assert page.goto(base + path).status == 200
+        shoot(page, name)
+
     viewer = browser.new_page()
     register(viewer, base, "bob")
     stranger = browser.new_page()
