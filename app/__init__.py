@@ -27,9 +27,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_logging(app)
     app.extensions["studio_pid"] = os.getpid()  # lets forked job processes know they were forked
     init_redis_url(app)
+    init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id
     init_extensions(app)
     init_blueprints(app)
-    init_request_logging(app)
     from app.errors import init_errors
     from app.cli import init_cli
 

@@ -82,6 +82,11 @@ def build_config(instance_path: str) -> dict:
         "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),
+        # Dataset health check: the network that embeds images, and the cosine similarity above
+        # which two images count as near-duplicates.
+        "HEALTH_ARCHITECTURE": os.environ.get("HEALTH_ARCHITECTURE", "efficientnet_lite0"),
+        "HEALTH_IMAGE_SIZE": _env_int("HEALTH_IMAGE_SIZE", 0) or None,
+        "HEALTH_DUPLICATE_SIMILARITY": float(os.environ.get("HEALTH_DUPLICATE_SIMILARITY", "0.95")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", production),

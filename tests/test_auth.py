@@ -57,6 +57,7 @@ def test_post_without_csrf_token_is_rejected(client, make_user):
     response = client.post("/login", data={"username": "alice", "password": "correct horse"}, csrf=False)
     assert response.status_code == 400
     assert b"security token" in response.data
+    assert response.headers["X-Request-Id"]  # rejected requests are still traceable in the logs
     assert client.get("/datasets").status_code == 302
 
 
