@@ -18,7 +18,6 @@ from app import create_app
 from app.extensions import get_queue, get_redis
 
 
-
 class ReapStaleRunsMixin:
     """Also fail training runs whose worker died (kill -9, OOM): at start-up, then with RQ's
     periodic maintenance (every MAINTENANCE_INTERVAL seconds while idle)."""
@@ -38,10 +37,15 @@ class ReapStaleRunsMixin:
                 logging.getLogger(__name__).warning("marked %d stale training run(s) failed", reaped)
 
 
-WORKER_CLASSES = {
-    "fork": type("ReapingWorker", (ReapStaleRunsMixin, Worker), {}),
-    "simple": type("ReapingSimpleWorker", (ReapStaleRunsMixin, SimpleWorker), {}),
-}
+class ReapingWorker(ReapStaleRunsMixin, Worker):
+    """Forks a fresh process per job (CPU)."""
+
+
+class ReapingSimpleWorker(ReapStaleRunsMixin, SimpleWorker):
+    """Runs jobs in the worker process (GPU: CUDA does not survive fork)."""
+
+
+WORKER_CLASSES = {"fork": ReapingWorker, "simple": ReapingSimpleWorker}
 MAINTENANCE_INTERVAL = 60
 
 
