@@ -38,6 +38,25 @@ def _fresh_db_connections(app) -> None:
         app.extensions["studio_pid"] = os.getpid()
 
 
+def job_status(job_id: str | None) -> str | None:
+    """RQ status of a job ('queued', 'started', 'finished', 'failed'...), None when it does not exist."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    from app.extensions import get_redis
+
+    if not job_id:
+        return None
+    try:
+        status = Job.fetch(job_id, connection=get_redis()).get_status(refresh=False)
+    except NoSuchJobError:
+        return None
+    return str(getattr(status, "value", status) or "")  # JobStatus is a str Enum: str() gives 'JobStatus.X'
+
+
+DEAD_JOB_STATUSES = (None, "failed", "stopped", "canceled")
+
+
 @with_app_context
 def ping(value: str) -> dict:
     """A trivial job proving the whole enqueue → worker → result path."""

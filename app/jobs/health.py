@@ -5,10 +5,9 @@ import logging
 import uuid
 
 from flask import current_app
-from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app.extensions import get_queue, get_redis
+from app.extensions import get_queue
 from app.tasks import with_app_context
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,6 @@ def enqueue_health_check(dataset_id: int, job_id: str) -> Job:
     return get_queue().enqueue(check_dataset_health, dataset_id, job_id=job_id, job_timeout=timeout,
                                result_ttl=RESULT_TTL_S, failure_ttl=RESULT_TTL_S,
                                description=f"dataset health {dataset_id}")
-
-
-def job_status(job_id: str | None) -> str | None:
-    """RQ status of a job ('queued', 'started', 'finished', 'failed'...), None when it does not exist."""
-    if not job_id:
-        return None
-    try:
-        status = Job.fetch(job_id, connection=get_redis()).get_status(refresh=False)
-    except NoSuchJobError:
-        return None
-    return str(getattr(status, "value", status) or "")  # JobStatus is a str Enum: str() gives 'JobStatus.X'
 
 
 @with_app_context

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from app.extensions import db, get_queue, get_redis
 from app.models import TrainingRun, utcnow
 from app.storage import get_storage
-from app.tasks import with_app_context
+from app.tasks import DEAD_JOB_STATUSES, job_status, with_app_context
 
 log = logging.getLogger(__name__)
 
@@ -250,17 +250,6 @@ def _finish(run: TrainingRun, status: str, message: str, job_id: str | None, err
 
 # --- reaper --------------------------------------------------------------------------------
 
-def _job_status(job_id: str | None) -> str | None:
-    """RQ status of a job, or None when the job does not exist (any more)."""
-    if not job_id:
-        return None
-    try:
-        status = Job.fetch(job_id, connection=get_redis()).get_status(refresh=False)
-        return getattr(status, "value", status) or ""  # JobStatus is an Enum: compare its value
-    except NoSuchJobError:
-        return None
-
-
 def _fail(run: TrainingRun, reason: str) -> None:
     log.warning("train run=%s job=%s: %s -> failed (reaped)", run.id, run.job_id, run.status)
     run.status, run.error, run.finished_at = "failed", reason, utcnow()
@@ -276,7 +265,7 @@ def reap_stale_runs(max_age_s: float = 60) -> int:
     for run in running:
         beat = run.heartbeat_at or run.started_at
         stale = beat is None or beat < cutoff
-        if stale or _job_status(run.job_id) in ("failed", "stopped", "canceled"):
+        if stale or job_status(run.job_id) in DEAD_JOB_STATUSES[1:]:
             _fail(run, DEAD_WORKER_REASON)
             reaped += 1
     queued = db.session.scalars(select(TrainingRun).where(
@@ -284,7 +273,7 @@ def reap_stale_runs(max_age_s: float = 60) -> int:
         # a run is committed just before its job is enqueued: give that a moment
         TrainingRun.created_at < utcnow() - timedelta(seconds=5))).all()
     for run in queued:
-        if _job_status(run.job_id) in (None, "failed", "stopped", "canceled"):
+        if job_status(run.job_id) in DEAD_JOB_STATUSES:
             _fail(run, LOST_JOB_REASON)
             reaped += 1
     db.session.commit()  # also ends the read transaction (a worker must not sit on one)

@@ -212,3 +212,19 @@ def test_failed_job_is_reported_in_plain_words(app, logged_in, colours):
     page = logged_in.get(f"/datasets/{dataset.id}/suggestions")
     assert b"files or an image are missing" in page.data and b'hx-trigger="every 1s"' not in page.data
     assert b"Suggest labels again" in page.data  # the user can try again
+
+
+def _explode():
+    raise RuntimeError("boom")
+
+
+def test_a_failed_rq_job_is_not_alive(app):
+    from app.blueprints.datasets.suggestions import _job_alive
+    from app.extensions import get_queue
+    from tests.conftest import run_jobs
+
+    job = get_queue().enqueue(_explode, job_timeout=30, result_ttl=60, failure_ttl=60)
+    assert _job_alive(job.id)  # queued
+    run_jobs(app)
+    assert not _job_alive(job.id)
+    assert not _job_alive("no-such-job")

@@ -17,15 +17,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy import func, select, update
 
 from app.blueprints.datasets.classes import find_label
 from app.errors import Conflict, NotFound, ValidationError
-from app.extensions import db, get_queue, get_redis
+from app.extensions import db, get_queue
 from app.models import Image, Label, TrainingRun
 from app.storage import get_storage
+from app.tasks import DEAD_JOB_STATUSES, job_status
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +60,7 @@ def read_state(dataset_id: int) -> dict | None:
 
 
 def _job_alive(job_id: str | None) -> bool:
-    if not job_id:
-        return False
-    try:
-        status = Job.fetch(job_id, connection=get_redis()).get_status(refresh=False)
-    except NoSuchJobError:
-        return False
-    return str(status) not in ("failed", "stopped", "canceled")
+    return job_status(job_id) not in DEAD_JOB_STATUSES
 
 
 def load_state(dataset_id: int) -> dict | None:
