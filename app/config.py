@@ -69,6 +69,8 @@ def build_config(instance_path: str) -> dict:
         "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
         "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
+        # ONNX Runtime threads per web process (0 = all cores); lower it when running several workers.
+        "PREDICT_THREADS": _env_int("PREDICT_THREADS", 0),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
         # How long a finished training job's RQ record is kept, and after how many seconds without a

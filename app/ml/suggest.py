@@ -18,7 +18,7 @@ import torch
 from .embeddings import EmbeddingCache, compute_embeddings
 from .errors import BadImage
 from .export import FILES
-from .inference import DEFAULT_MAX_PIXELS, Predictor, decode_image
+from .inference import DEFAULT_MAX_PIXELS, Predictor
 
 log = logging.getLogger(__name__)
 DECODE_CHUNK = 64  # images held decoded in memory at once on the Predictor path
@@ -103,15 +103,15 @@ def _score_quick(quick: _Quick, paths, keys, cache_dir, on_progress) -> Scores:
 def _score_predictor(predictor: Predictor, paths, max_pixels, batch_size, on_progress) -> Scores:
     rows, ok, unreadable = [], [], []
     for start in range(0, len(paths), DECODE_CHUNK):
-        images, idx = [], []
+        crops, idx = [], []
         for i in range(start, min(start + DECODE_CHUNK, len(paths))):
             try:
-                images.append(decode_image(Path(paths[i]).read_bytes(), max_pixels))
+                crops.append(predictor.prepare(Path(paths[i]).read_bytes(), max_pixels))
                 idx.append(i)
             except (BadImage, OSError):
                 unreadable.append(i)
-        if images:
-            rows.append(predictor.predict_proba(images, max_batch=batch_size))
+        if crops:
+            rows.append(predictor.probabilities(predictor.normalize(crops), max_batch=batch_size))
             ok.extend(idx)
         if on_progress:
             on_progress(min(start + DECODE_CHUNK, len(paths)), len(paths))

@@ -104,3 +104,33 @@ def test_decode_image_rejects_too_many_pixels():
     with pytest.raises(BadImage) as exc:
         decode_image(_jpeg_bytes((300, 200)), max_pixels=50_000)
     assert "too large" in str(exc.value)
+
+
+def _photo_jpeg(path, size=(900, 700)):
+    """A smooth, photo-like JPEG big enough to be decoded at a reduced scale for a 64 px model."""
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    pixels = np.stack([(x * 255 // size[0]), (y * 255 // size[1]), ((x + y) % 256)], -1).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=90)
+    return path
+
+
+def test_serving_preprocessing_is_the_training_eval_transform(exported, tmp_path):
+    from app.ml import data
+
+    out, _ = exported
+    predictor = Predictor.load(out)
+    path = _photo_jpeg(tmp_path / "big.jpg")
+    assert predictor.decode(path.read_bytes()).size[0] < 900  # decoded at a reduced DCT scale
+    trained_on = data.eval_crop(64)(data.pil_to_uint8(data.load_rgb(str(path), 64)))
+    served = predictor.prepare(path.read_bytes())
+    assert served.dtype == np.uint8 and np.array_equal(served, trained_on.numpy())
+    expected = data.normalize(trained_on[None], predictor.mean, predictor.std).numpy()
+    np.testing.assert_allclose(predictor.normalize(served[None]), expected, atol=1e-6)
+
+
+def test_decode_image_reduces_only_when_the_model_size_allows():
+    big = _jpeg_bytes((1200, 800))
+    assert decode_image(big).size == (1200, 800)
+    assert decode_image(big, image_size=64).size == (150, 100)   # 1/8 keeps short side >= 64 * 1.15
+    assert decode_image(big, image_size=224).size == (600, 400)  # 1/4 would leave it under 258
+    assert decode_image(big, image_size=512).size == (1200, 800)

@@ -1,11 +1,14 @@
-"""Model serving: ONNX == torch, the per-process LRU cache, fallback to torch on a bad export."""
+"""Model serving: ONNX == torch, the per-process LRU cache, fallback to torch on a bad export, batching."""
 from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from app.blueprints.predict import serving
 from tests.predict.conftest import CLASSES, color_image
@@ -90,3 +93,77 @@ def test_api_reuses_the_cached_model(logged_in, make_model):
         data = {"file": [(io.BytesIO(color_image("red")), "r.png")]}
         assert logged_in.post(f"/models/{run.id}/predict", data=data).status_code == 200
     assert [key[0] for key in serving.model_cache().keys()] == [run.id]
+
+
+class _Gated:
+    """A real predictor whose forward passes are recorded and can be held back."""
+
+    def __init__(self, predictor):
+        self.predictor, self.classes = predictor, predictor.classes
+        self.calls: list[int] = []
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def probabilities(self, batch, max_batch=32):
+        self.entered.set()
+        self.gate.wait(timeout=30)
+        self.calls.append(len(batch))
+        return self.predictor.probabilities(batch, max_batch)
+
+
+def _batch(predictor, n, seed=0):
+    return predictor.preprocess(images()[seed:seed + n])
+
+
+def test_requests_that_arrive_together_share_one_forward_pass(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    predictor = Predictor.load(trained_artifacts)
+    gated, queue = _Gated(predictor), serving.InferenceQueue(max_batch=4)
+    results: dict[int, np.ndarray] = {}
+
+    def request(i):
+        results[i] = queue.run(gated, _batch(predictor, 1, seed=i))
+
+    first = threading.Thread(target=request, args=(0,))
+    first.start()
+    assert gated.entered.wait(timeout=30)  # the first request holds the inference thread at the gate
+    others = [threading.Thread(target=request, args=(i,)) for i in (1, 2, 3)]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(queue._pending) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gated.gate.set()
+    for t in [first, *others]:
+        t.join(timeout=30)
+    assert gated.calls == [1, 3]  # the three waiting requests ran as one batch
+    for i in range(4):
+        assert np.allclose(results[i], predictor.probabilities(_batch(predictor, 1, seed=i)), atol=1e-6)
+
+
+def test_inference_queue_chunks_by_max_batch_and_keeps_order(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    predictor = Predictor.load(trained_artifacts)
+    gated = _Gated(predictor)
+    gated.gate.set()
+    batch = _batch(predictor, 6)
+    probs = serving.InferenceQueue(max_batch=4).run(gated, batch)
+    assert gated.calls == [4, 2]
+    assert np.allclose(probs, predictor.probabilities(batch), atol=1e-6)
+
+
+def test_a_failing_forward_pass_reaches_the_request_and_the_queue_goes_on(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    class Broken:
+        classes = ["a"]
+
+        def probabilities(self, batch, max_batch=32):
+            raise RuntimeError("out of memory")
+
+    predictor = Predictor.load(trained_artifacts)
+    queue = serving.InferenceQueue(max_batch=4)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        queue.run(Broken(), _batch(predictor, 2))
+    assert np.allclose(queue.run(predictor, _batch(predictor, 2)), predictor.probabilities(_batch(predictor, 2)))

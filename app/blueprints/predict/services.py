@@ -134,7 +134,8 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
         raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413)
     run = resolve_model(user, run_id)
     predictor = serving.get_predictor(run.id, run.artifact_dir, config["MODEL_CACHE_SIZE"],
-                                      device=config.get("PREDICT_DEVICE") or None)
+                                      device=config.get("PREDICT_DEVICE") or None,
+                                      threads=config["PREDICT_THREADS"])
     classes = list(predictor.classes)
     k = parse_top_k(top_k, len(classes))
     decoded, probs = serving.predict_uploads(predictor, uploads, config["MAX_IMAGE_PIXELS"],

@@ -1,17 +1,18 @@
-"""Fast model serving: a per-process LRU cache of loaded predictors and parallel image decoding.
+"""Fast model serving: a per-process LRU cache of loaded predictors, parallel image decoding and
+one inference thread that batches concurrent requests.
 
 Each web process loads a model once and keeps it (keyed by run id, artifact folder and the
 model card's modification time, so a retrained model is reloaded). On CPU the ONNX graph runs
 through onnxruntime; it is checked against the PyTorch model once at load time and the PyTorch
-model is used instead if the two disagree.
+model is used instead if the two disagree. With a GPU the TorchScript model runs there.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -35,10 +36,9 @@ class Upload:
 
 @dataclass
 class Prepared:
-    """An upload after decoding and preprocessing: a model-ready array, or a plain-English error."""
+    """An upload after decoding: its name, and a plain-English error when it could not be used."""
 
     filename: str
-    array: np.ndarray | None = None
     error: str | None = None
 
 
@@ -116,20 +116,20 @@ def cache_key(run_id: int, artifact_dir: str | Path) -> tuple:
     return (run_id, str(folder), mtime)
 
 
-def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, device: str | None = None):
+def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, device: str | None = None,
+                  threads: int = 0):
     """The loaded predictor for a run, from the cache when possible."""
     key = cache_key(run_id, artifact_dir)
-    return model_cache(cache_size).get(key, lambda: load_predictor(artifact_dir, device=device))
+    return model_cache(cache_size).get(key, lambda: load_predictor(artifact_dir, device=device, threads=threads))
 
 
-def load_predictor(artifact_dir: str | Path, device: str | None = None):
-    """Load a model for serving: ONNX on CPU when it matches torch, torch otherwise (GPU when present)."""
+def load_predictor(artifact_dir: str | Path, device: str | None = None, threads: int = 0):
+    """Load a model for serving: GPU when present, else ONNX on CPU when it matches torch, else torch."""
     from app.ml.inference import Predictor
 
-    device = device or _default_device()
-    predictor = Predictor.load(artifact_dir, backend="auto", device=device)
+    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads)
     if _backend_name(predictor) != "onnx":
-        log.info("serving %s with torch", artifact_dir)
+        log.info("serving %s with torch on %s", artifact_dir, predictor.device)
         return predictor
     reference = Predictor.load(artifact_dir, backend="torch", device="cpu")
     difference = agreement(predictor, reference)
@@ -139,13 +139,6 @@ def load_predictor(artifact_dir: str | Path, device: str | None = None):
         return reference
     log.info("serving %s with onnxruntime (max difference to torch %.1e)", artifact_dir, difference)
     return predictor
-
-
-def _default_device() -> str | None:
-    """'cuda' when a GPU is present (Predictor's 'auto' alone would pick ONNX on the CPU), else None."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else None
 
 
 def _backend_name(predictor) -> str:
@@ -175,34 +168,111 @@ def _decode_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _prepare_one(predictor, upload: Upload, max_pixels: int) -> Prepared:
+def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -> Prepared:
+    """Decode, crop and normalise one upload into its row of the batch."""
     from app.ml.errors import BadImage
-    from app.ml.inference import decode_image
 
     try:
-        image = decode_image(upload.data, max_pixels)
+        predictor.normalize(predictor.prepare(upload.data, max_pixels)[None], out=row[None])
     except BadImage as err:
         return Prepared(upload.filename, error=err.message)
-    return Prepared(upload.filename, array=predictor.preprocess([image])[0])
+    return Prepared(upload.filename)
 
 
-def prepare_all(predictor, uploads: Sequence[Upload], max_pixels: int) -> list[Prepared]:
-    """Decode and preprocess uploads in parallel (Pillow and torch release the GIL), in order."""
+def prepare_batch(predictor, uploads: Sequence[Upload], max_pixels: int) -> tuple[list[Prepared], np.ndarray]:
+    """Decode uploads in parallel (Pillow and numpy release the GIL) straight into one model-ready
+    batch. Returns the uploads in order and the batch rows of the good ones, in order."""
+    size = predictor.image_size
+    batch = np.empty((len(uploads), 3, size, size), dtype=np.float32)
     if len(uploads) <= 1:
-        return [_prepare_one(predictor, u, max_pixels) for u in uploads]
-    return list(_decode_pool().map(lambda u: _prepare_one(predictor, u, max_pixels), uploads))
+        prepared = [_prepare_into(predictor, u, max_pixels, batch[i]) for i, u in enumerate(uploads)]
+    else:
+        prepared = list(_decode_pool().map(lambda i: _prepare_into(predictor, uploads[i], max_pixels, batch[i]),
+                                           range(len(uploads))))
+    good = [i for i, item in enumerate(prepared) if item.error is None]
+    return prepared, (batch if len(good) == len(uploads) else batch[good])
 
 
-def forward(predictor, batch: np.ndarray, max_batch: int) -> np.ndarray:
-    """Softmax probabilities for an already preprocessed batch [N,3,S,S], run in max_batch chunks."""
-    # Predictor has no public "run a preprocessed batch" method yet (requested); its runner is it.
-    run = predictor._run
-    out = []
-    for start in range(0, len(batch), max(1, max_batch)):
-        logits = np.asarray(run(np.ascontiguousarray(batch[start:start + max_batch])))
-        exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-        out.append((exp / exp.sum(axis=1, keepdims=True)).astype(np.float32))
-    return np.concatenate(out)
+@dataclass
+class _Job:
+    predictor: object
+    batch: np.ndarray
+    future: Future
+
+
+class InferenceQueue:
+    """The one thread of this process that runs forward passes.
+
+    Requests hand it their normalised batch and wait. Jobs for the same model that queue up while
+    a batch runs go together into the next one (up to max_batch images), so concurrent single-image
+    requests share one forward pass. On a CPU this also keeps requests from fighting over the cores
+    (each forward pass already uses all of them); on a GPU a batch of n costs about one image.
+    """
+
+    def __init__(self, max_batch: int = 32):
+        self.max_batch = max(1, int(max_batch))
+        self._pending: deque[_Job] = deque()
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def run(self, predictor, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a normalised batch, computed max_batch images at a time."""
+        if len(batch) == 0:
+            return predictor.probabilities(batch)
+        futures = [self._submit(predictor, batch[i:i + self.max_batch])
+                   for i in range(0, len(batch), self.max_batch)]
+        return np.concatenate([future.result() for future in futures])
+
+    def _submit(self, predictor, batch: np.ndarray) -> Future:
+        job = _Job(predictor, batch, Future())
+        with self._ready:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
+                self._thread.start()
+            self._pending.append(job)
+            self._ready.notify()
+        return job.future
+
+    def _next_group(self) -> list[_Job]:
+        """The oldest job plus every queued job for the same model that still fits the batch."""
+        with self._ready:
+            while not self._pending:
+                self._ready.wait()
+            first = self._pending.popleft()
+            group, size = [first], len(first.batch)
+            for job in list(self._pending):
+                if job.predictor is first.predictor and size + len(job.batch) <= self.max_batch:
+                    self._pending.remove(job)
+                    group.append(job)
+                    size += len(job.batch)
+            return group
+
+    def _work(self) -> None:
+        while True:
+            group = self._next_group()
+            try:
+                batch = group[0].batch if len(group) == 1 else np.concatenate([job.batch for job in group])
+                probs = group[0].predictor.probabilities(batch, self.max_batch)
+            except BaseException as err:  # handed to the waiting requests, the thread lives on
+                for job in group:
+                    job.future.set_exception(err)
+                continue
+            start = 0
+            for job in group:
+                job.future.set_result(probs[start:start + len(job.batch)])
+                start += len(job.batch)
+
+
+_queues: dict[tuple[int, int], InferenceQueue] = {}
+
+
+def inference_queue(max_batch: int) -> InferenceQueue:
+    """This process's queue for a batch size (a forked process gets its own)."""
+    key = (os.getpid(), max(1, int(max_batch)))
+    with _pool_lock:
+        if key not in _queues:
+            _queues[key] = InferenceQueue(max_batch)
+        return _queues[key]
 
 
 def predict_uploads(predictor, uploads: Sequence[Upload], max_pixels: int,
@@ -211,8 +281,7 @@ def predict_uploads(predictor, uploads: Sequence[Upload], max_pixels: int,
 
     Returns (prepared uploads in order, probabilities [n_good, C] in the order of the good ones).
     """
-    prepared = prepare_all(predictor, uploads, max_pixels)
-    arrays = [p.array for p in prepared if p.array is not None]
-    if not arrays:
+    prepared, batch = prepare_batch(predictor, uploads, max_pixels)
+    if len(batch) == 0:
         return prepared, np.zeros((0, len(predictor.classes)), dtype=np.float32)
-    return prepared, forward(predictor, np.stack(arrays), max_batch)
+    return prepared, inference_queue(max_batch).run(predictor, batch)
