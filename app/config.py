@@ -73,6 +73,9 @@ def build_config(instance_path: str) -> dict:
         "PREDICT_THREADS": _env_int("PREDICT_THREADS", 0),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
+        # Memory a training job may keep decoded images in (~270 KB each at 224 px); beyond it the
+        # remaining images are decoded again every epoch.
+        "TRAIN_IMAGE_CACHE_MB": _env_int("TRAIN_IMAGE_CACHE_MB", 4096),
         # How long a finished training job's RQ record is kept, and after how many seconds without a
         # heartbeat a running run counts as dead (its worker was killed).
         "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),

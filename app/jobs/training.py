@@ -191,6 +191,7 @@ def train_run(run_id: int) -> dict:
             progress=reporter, should_cancel=reporter.should_cancel,
             embedding_cache_dir=storage.embedding_cache_dir, sample_keys=keys, split=run.snapshot["split"],
             metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name},
+            image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20,
         )
     except TrainingCancelled:
         reporter.flush()  # keep the curves and log up to the moment it stopped

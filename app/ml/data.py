@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
@@ -150,28 +151,43 @@ def pil_to_uint8(img: Image.Image) -> torch.Tensor:
 
 
 class DecodedImageCache:
-    """Decode each image once per run and keep uint8 tensors [3,H,W] in memory."""
+    """Decode each image once per run and keep uint8 tensors [3,H,W] in memory, up to max_bytes.
 
-    def __init__(self, paths: Sequence[str], image_size: int):
+    Past the limit images are decoded again each time they are needed (slower, but a large
+    dataset then trains instead of exhausting the worker's memory).
+    """
+
+    def __init__(self, paths: Sequence[str], image_size: int, max_bytes: int | None = None):
         self.paths = list(paths)
         self.image_size = image_size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._images: dict[int, torch.Tensor] = {}
+        self._lock = threading.Lock()  # batches are loaded from several threads on a GPU
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def get(self, index: int) -> torch.Tensor:
+    def __contains__(self, index: int) -> bool:
+        return index in self._images
+
+    def get(self, index: int, keep: bool = True) -> torch.Tensor:
+        """The decoded image; kept for next time when `keep` and it fits under max_bytes."""
         image = self._images.get(index)
         if image is None:
             image = pil_to_uint8(load_rgb(self.paths[index], self.image_size))
-            self._images[index] = image
+            size = image.numel() * image.element_size()
+            with self._lock:
+                if keep and index not in self._images and (self.max_bytes is None
+                                                           or self.bytes + size <= self.max_bytes):
+                    self._images[index] = image
+                    self.bytes += size
         return image
 
-    def decode_all(self, indices: Sequence[int]) -> Iterator[int]:
-        """Decode the given indices, yielding after each one (for progress / cancel)."""
+    def decode_all(self, indices: Sequence[int], keep: bool = True) -> Iterator[tuple[int, torch.Tensor]]:
+        """Decode the given indices in order, yielding (index, image) after each (for progress / cancel)."""
         for i in indices:
-            self.get(i)
-            yield i
+            yield i, self.get(i, keep)
 
 
 # --- transforms -------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class _Run:
     device: torch.device
     progress: ProgressReporter
     image_size: int
+    image_cache_bytes: int | None = None
 
     def labels(self, part: str) -> torch.Tensor:
         return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
@@ -95,8 +96,11 @@ def train(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptio
           progress: Callable[[dict], None] | None = None, should_cancel: Callable[[], bool] | None = None,
           embedding_cache_dir: str | Path | None = None, sample_keys: Sequence[str] | None = None,
           split: Mapping[str, Sequence[int]] | None = None, device: str | torch.device | None = None,
-          metadata: Mapping[str, Any] | None = None, export: bool = True) -> TrainResult:
+          metadata: Mapping[str, Any] | None = None, export: bool = True,
+          image_cache_bytes: int | None = None) -> TrainResult:
     """Train a classifier and write its artifacts to out_dir. See the module docs for the contract.
+
+    image_cache_bytes caps the memory kept for decoded training images (None: no cap).
 
     Raises ArchitectureUnavailable, NotTrainable, TrainingCancelled, ExportMismatch (all MLError).
     """
@@ -111,7 +115,8 @@ def train(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptio
         torch.backends.cudnn.benchmark = len(run_split["train"]) * options.resolved_epochs >= 5000
     weights = PHASE_WEIGHTS["quick" if options.mode == "quick" else "images"]
     reporter = ProgressReporter(progress, should_cancel, weights, options.resolved_epochs)
-    run = _Run(samples, list(classes), options, arch, run_split, dev, reporter, options.resolved_image_size)
+    run = _Run(samples, list(classes), options, arch, run_split, dev, reporter, options.resolved_image_size,
+               image_cache_bytes)
     log.info("training %s (%s) on %s: %s", arch.name, options.mode, dev,
              {k: len(v) for k, v in run_split.items()})
     if options.mode == "quick":
@@ -238,14 +243,8 @@ def _train_images(run: _Run):
     model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch",
                         image_size=run.image_size, dropout=o.dropout)
     model = model.to(dev, memory_format=torch.channels_last)
-    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size)
-    needed = run.split["train"] + run.split["val"] + run.split["test"]
-    run.progress.phase("preparing", message="Decoding images")
-    for n, _ in enumerate(cache.decode_all(needed), 1):
-        run.progress.emit(n, len(needed), images=1)
-    crop = data.eval_crop(run.image_size)
-    crops = {part: torch.stack([crop(cache.get(i)) for i in run.split[part]]) if run.split[part] else None
-             for part in ("val", "test")}
+    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size, run.image_cache_bytes)
+    crops = _decode_for_training(run, cache)
     groups, set_mode = _param_groups(model, o)
     spec = LoopSpec(model=model, param_groups=groups, train_batches=_image_batches(run, cache),
                     steps_per_epoch=len(_batch_plan(run.split["train"], o.resolved_batch_size)),
@@ -253,6 +252,30 @@ def _train_images(run: _Run):
                     set_train_mode=set_mode)
     loop = run_epochs(spec, o, dev, run.progress)
     return model, loop, lambda: _predict_logits(run, model, crops["test"])
+
+
+def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, torch.Tensor | None]:
+    """Decode every image once up front (reporting progress): training images into the cache,
+    validation and test images straight to their evaluation crops (they are not needed again)."""
+    total = sum(len(run.split[part]) for part in ("train", "val", "test"))
+    run.progress.phase("preparing", message="Decoding images")
+    done = 0
+    for _ in cache.decode_all(run.split["train"]):
+        done += 1
+        run.progress.emit(done, total, images=1)
+    if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
+        log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
+                 cache.bytes // 2**20)
+    crop = data.eval_crop(run.image_size)
+    crops: dict[str, torch.Tensor | None] = {}
+    for part in ("val", "test"):
+        rows = []
+        for _, image in cache.decode_all(run.split[part], keep=False):
+            rows.append(crop(image))
+            done += 1
+            run.progress.emit(done, total, images=1)
+        crops[part] = torch.stack(rows) if rows else None
+    return crops
 
 
 def _param_groups(model: ClassifierModel, o: TrainOptions):
@@ -302,9 +325,9 @@ def _image_batches(run: _Run, cache: data.DecodedImageCache):
         plan = _batch_plan(order, o.resolved_batch_size)
         with ThreadPoolExecutor(threads) as pool:
             def load(batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-                images = [cache.get(i) for i in batch]
-                params = [augment.plan(img) for img in images]
                 apply = pool.map if threads > 1 else map
+                images = list(apply(cache.get, batch))  # decodes only what did not fit the cache
+                params = [augment.plan(img) for img in images]
                 mapped = apply(augment.apply, images, params)
                 return torch.stack(list(mapped)), torch.tensor([run.samples[i].label for i in batch])
 

@@ -44,3 +44,19 @@ def test_augmenter_is_deterministic_and_sized():
     assert torch.equal(a[0], a[1]) and a[0].shape == (3, 32, 32) and a[0].dtype == torch.uint8
     plain = Augmenter(32, seed=5, random_resized_crop=False, hflip=False)(image)
     assert plain.shape == (3, 32, 32)
+
+
+def test_decoded_image_cache_keeps_images_up_to_its_limit(toy_set):
+    from app.ml.data import DecodedImageCache
+
+    samples, _ = toy_set
+    paths = [s.path for s in samples[:4]]
+    one = DecodedImageCache(paths, 32).get(0)
+    size = one.numel() * one.element_size()
+    cache = DecodedImageCache(paths, 32, max_bytes=2 * size)
+    images = [image for _, image in cache.decode_all(range(4))]
+    assert [i in cache for i in range(4)] == [True, True, False, False] and cache.bytes == 2 * size
+    assert torch.equal(cache.get(3), images[3]) and 3 not in cache  # decoded again, same pixels
+    unkept = DecodedImageCache(paths, 32)
+    list(unkept.decode_all([0, 1], keep=False))
+    assert unkept.bytes == 0 and 0 not in unkept

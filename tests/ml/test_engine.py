@@ -77,3 +77,13 @@ def test_one_class_is_not_trainable(toy_set, tmp_path):
     only_red = [s for s in samples if s.label == 0]
     with pytest.raises(NotTrainable):
         train(only_red, classes, _opts("scratch"), tmp_path, export=False)
+
+
+def test_capped_image_cache_trains_exactly_like_an_unlimited_one(toy_set, tmp_path):
+    samples, classes = toy_set
+    full = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "a", export=False, device="cpu")
+    capped = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "b", export=False, device="cpu",
+                   image_cache_bytes=20_000)  # room for a few images: the rest is decoded every epoch
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(capped.history) == strip(full.history)
+    assert capped.test_metrics["accuracy"] == full.test_metrics["accuracy"]
