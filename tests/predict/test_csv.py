@@ -67,3 +67,11 @@ def test_openapi_documents_csv(client):
     assert "text/csv" in operation["responses"]["200"]["content"]
     assert any(p["name"] == "format" for p in operation["parameters"])
     assert spec["components"]["schemas"]["Upload"]["properties"]["format"]["enum"] == ["json", "csv"]
+
+
+def test_names_that_look_like_formulas_are_not_run_by_spreadsheets(logged_in, make_model):
+    run = make_model(logged_in.user)
+    files = [(io.BytesIO(color_image("red", seed=703)), "=1+2.png"),
+             (io.BytesIO(b"junk"), "@SUM(A1).txt"), (io.BytesIO(color_image("blue", seed=704)), "plain-name.png")]
+    rows = rows_of(logged_in.post(f"/models/{run.id}/predict?format=csv", data={"file": files}))
+    assert [r[0] for r in rows[1:]] == ["'=1+2.png", "'@SUM(A1).txt", "plain-name.png"]

@@ -164,16 +164,25 @@ def parse_format(raw: str | None, accept) -> str:
     return "csv" if explicit and accept.quality("text/csv") >= accept.quality("application/json") else "json"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (names come from uploads and users)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def predictions_csv(result: dict) -> str:
     """The answer of predict_files as CSV: a header row, then one row per file in upload order."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for entry in result["predictions"]:
+        filename = spreadsheet_safe(entry["filename"])
         if "error" in entry:
-            writer.writerow([entry["filename"], "", "", "", "", entry["error"]])
+            writer.writerow([filename, "", "", "", "", entry["error"]])
             continue
-        writer.writerow([entry["filename"], entry["category"] or "",
+        writer.writerow([filename, spreadsheet_safe(entry["category"] or ""),
                          "" if entry["category_index"] is None else entry["category_index"],
                          f"{entry['confidence']:.6f}", "true" if entry["unknown"] else "false", ""])
     return out.getvalue()
