@@ -1,7 +1,8 @@
 """`make bench`: run every bench/ script and print one table (figure, value, target, pass/fail).
 
 Each bench module exposes `run() -> list[dict(figure, value, target, passed)]`.
-`--record` also writes the table to bench/RESULTS.md with the date and machine.
+`--record` also writes the table to the top of bench/RESULTS.md with the date and machine (the
+notes and sections below it are kept).
 """
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
+def record(text: str) -> None:
+    """Replace the table at the top of RESULTS.md; notes and later sections written by hand stay."""
+    path = HERE / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    kept = [old.find(marker) for marker in ("\nNotes", "\n## ") if old.find(marker) >= 0]
+    rest = old[min(kept):] if kept else ""
+    stamp = datetime.date.today().isoformat()
+    path.write_text(f"# Benchmark results\n\n{stamp} — {machine()}\n\n{text}\n{rest}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", default=list(BENCHES))
@@ -63,10 +74,7 @@ def main() -> int:
     text = table(rows)
     print(text)
     if args.record:
-        stamp = datetime.date.today().isoformat()
-        (HERE / "RESULTS.md").write_text(
-            f"# Benchmark results\n\n{stamp} — {machine()}\n\n{text}\n"
-        )
+        record(text)
     return 0 if all(r.get("passed") is not False for r in rows) else 1
 
 
