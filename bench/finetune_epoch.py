@@ -38,9 +38,8 @@ def bare_steps_seconds(samples, batches: list[list[int]], mean, std) -> float:
     for m in model.backbone.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
-    crop = mldata.eval_crop(SIZE)
-    data = [(to_device_images(torch.stack([crop(mldata.pil_to_uint8(mldata.load_rgb(samples[i].path, SIZE)))
-                                           for i in b]), torch.device("cpu"), mean, std),
+    data = [(to_device_images(torch.stack([mldata.load_eval_crop(samples[i].path, SIZE) for i in b]),
+                              torch.device("cpu"), mean, std),
              torch.tensor([samples[i].label for i in b])) for b in batches]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)

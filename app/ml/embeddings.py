@@ -17,7 +17,7 @@ from .runtime import Prefetcher, to_device_images
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1  # bump when preprocessing or backbone code changes the numbers
+CACHE_FORMAT = 2  # bump when preprocessing or backbone code changes the numbers
 
 
 @dataclass
@@ -84,10 +84,8 @@ def compute_embeddings(backbone: torch.nn.Module, paths: Sequence[str], keys: Se
     stats.reused = len(paths) - len(missing)
     if missing:
         backbone.eval()
-        crop = data.eval_crop(image_size)
-
         def load_batch(batch: list[int]) -> torch.Tensor:
-            return torch.stack([crop(data.pil_to_uint8(data.load_rgb(paths[i], image_size))) for i in batch])
+            return torch.stack([data.load_eval_crop(paths[i], image_size) for i in batch])
 
         batches = [missing[i:i + batch_size] for i in range(0, len(missing), batch_size)]
         done = 0

@@ -266,12 +266,11 @@ def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, 
     if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
         log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
                  cache.bytes // 2**20)
-    crop = data.eval_crop(run.image_size)
     crops: dict[str, torch.Tensor | None] = {}
     for part in ("val", "test"):
         rows = []
-        for _, image in cache.decode_all(run.split[part], keep=False):
-            rows.append(crop(image))
+        for i in run.split[part]:
+            rows.append(data.load_eval_crop(run.samples[i].path, run.image_size))
             done += 1
             run.progress.emit(done, total, images=1)
         crops[part] = torch.stack(rows) if rows else None

@@ -103,9 +103,11 @@ def test_check_finds_planted_problems_and_fixes_them(app, logged_in, planted):
 
     [dup] = by_kind(findings, "duplicate")
     assert sorted(dup["images"]) == sorted([ids["red0.png"], ids["dup.jpg"]]) and dup["similarity"] >= 0.95
-    errors = {f["images"][0]: f for f in by_kind(findings, "label_error")}
-    assert ids["oops.png"] in errors and errors[ids["oops.png"]]["suggested_label_id"] == labels["red"].id
-    assert len(errors) <= 3  # the planted one, not a list of everything
+    label_errors = by_kind(findings, "label_error")
+    errors = {f["images"][0]: f for f in label_errors}
+    assert label_errors[0]["images"] == [ids["oops.png"]]  # the planted one is the surest
+    assert errors[ids["oops.png"]]["suggested_label_id"] == labels["red"].id
+    assert len(errors) <= 4  # a short list of 33 images, not everything
     [leak] = by_kind(findings, "leakage")
     assert leak["run_id"] == run.id and leak["leak_count"] == 2
     assert {(p[0], p[1], p[2]) for p in leak["pairs"]} == {

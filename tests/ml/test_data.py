@@ -1,3 +1,5 @@
+import numpy as np
+import pytest
 import torch
 
 from app.ml import check_trainable, stratified_split
@@ -60,3 +62,22 @@ def test_decoded_image_cache_keeps_images_up_to_its_limit(toy_set):
     unkept = DecodedImageCache(paths, 32)
     list(unkept.decode_all([0, 1], keep=False))
     assert unkept.bytes == 0 and 0 not in unkept
+
+
+@pytest.mark.parametrize("size", [(97, 61), (61, 97), (300, 200), (40, 40)])
+def test_eval_crop_is_the_model_card_recipe(size):
+    """One resize of the crop's box == torchvision Resize(size/0.875) + CenterCrop on the whole image."""
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    from app.ml.data import eval_crop_pil, eval_resize_size, pil_to_uint8
+
+    rng = np.random.default_rng(sum(size))
+    y, x = np.mgrid[0:size[1], 0:size[0]]
+    smooth = np.stack([x * 255 // size[0], y * 255 // size[1], (x * y) % 256], -1)
+    pixels = np.clip(smooth + rng.integers(-20, 21, smooth.shape), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels)
+    card = v2.Compose([v2.Resize(eval_resize_size(32), antialias=True), v2.CenterCrop(32)])
+    ours = eval_crop_pil(img, 32)
+    assert ours.shape == (3, 32, 32) and ours.dtype == torch.uint8
+    assert (ours.int() - card(pil_to_uint8(img)).int()).abs().max() <= 1

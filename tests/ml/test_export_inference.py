@@ -121,7 +121,7 @@ def test_serving_preprocessing_is_the_training_eval_transform(exported, tmp_path
     predictor = Predictor.load(out)
     path = _photo_jpeg(tmp_path / "big.jpg")
     assert predictor.decode(path.read_bytes()).size[0] < 900  # decoded at a reduced DCT scale
-    trained_on = data.eval_crop(64)(data.pil_to_uint8(data.load_rgb(str(path), 64)))
+    trained_on = data.load_eval_crop(str(path), 64)
     served = predictor.prepare(path.read_bytes())
     assert served.dtype == np.uint8 and np.array_equal(served, trained_on.numpy())
     expected = data.normalize(trained_on[None], predictor.mean, predictor.std).numpy()
