@@ -177,23 +177,23 @@ class DecodedImageCache:
     def __contains__(self, index: int) -> bool:
         return index in self._images
 
-    def get(self, index: int, keep: bool = True) -> torch.Tensor:
-        """The decoded image; kept for next time when `keep` and it fits under max_bytes."""
+    def get(self, index: int) -> torch.Tensor:
+        """The decoded image; kept for next time when it fits under max_bytes."""
         image = self._images.get(index)
         if image is None:
             image = pil_to_uint8(load_rgb(self.paths[index], self.image_size))
             size = image.numel() * image.element_size()
             with self._lock:
-                if keep and index not in self._images and (self.max_bytes is None
-                                                           or self.bytes + size <= self.max_bytes):
+                if index not in self._images and (self.max_bytes is None or self.bytes + size <= self.max_bytes):
                     self._images[index] = image
                     self.bytes += size
         return image
 
-    def decode_all(self, indices: Sequence[int], keep: bool = True) -> Iterator[tuple[int, torch.Tensor]]:
-        """Decode the given indices in order, yielding (index, image) after each (for progress / cancel)."""
+    def decode_all(self, indices: Sequence[int]) -> Iterator[int]:
+        """Decode the given indices, yielding after each one (for progress / cancel)."""
         for i in indices:
-            yield i, self.get(i, keep)
+            self.get(i)
+            yield i
 
 
 # --- transforms -------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class InferenceQueue:
 
     def run(self, predictor, batch: np.ndarray) -> np.ndarray:
         """Probabilities for a normalised batch, computed max_batch images at a time."""
-        if len(batch) == 0:
+        if len(batch) == 0:  # every upload was bad: nothing to queue
             return predictor.probabilities(batch)
         futures = [self._submit(predictor, batch[i:i + self.max_batch])
                    for i in range(0, len(batch), self.max_batch)]
@@ -282,6 +282,4 @@ def predict_uploads(predictor, uploads: Sequence[Upload], max_pixels: int,
     Returns (prepared uploads in order, probabilities [n_good, C] in the order of the good ones).
     """
     prepared, batch = prepare_batch(predictor, uploads, max_pixels)
-    if len(batch) == 0:
-        return prepared, np.zeros((0, len(predictor.classes)), dtype=np.float32)
     return prepared, inference_queue(max_batch).run(predictor, batch)
