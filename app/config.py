@@ -73,6 +73,11 @@ def build_config(instance_path: str) -> dict:
         "PREDICT_THREADS": _env_int("PREDICT_THREADS", 0),
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
+        "HEALTH_JOB_TIMEOUT": _env_int("HEALTH_JOB_TIMEOUT", 2 * 3600),
+        "SUGGEST_JOB_TIMEOUT": _env_int("SUGGEST_JOB_TIMEOUT", 3600),
+        "IMPORT_JOB_TIMEOUT": _env_int("IMPORT_JOB_TIMEOUT", 6 * 3600),
+        # How long RQ keeps a finished or failed job's record (training: TRAIN_RESULT_TTL below).
+        "JOB_RESULT_TTL": _env_int("JOB_RESULT_TTL", 24 * 3600),
         # Memory a training job may keep decoded images in (~270 KB each at 224 px); beyond it the
         # remaining images are decoded again every epoch.
         "TRAIN_IMAGE_CACHE_MB": _env_int("TRAIN_IMAGE_CACHE_MB", 4096),

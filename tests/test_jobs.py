@@ -8,7 +8,7 @@ import pytest
 from rq.job import Job
 
 from app.extensions import get_queue, get_redis
-from app.tasks import ping
+from app.jobs.ping import ping
 from tests.conftest import child_env
 
 ROOT = Path(__file__).resolve().parents[1]

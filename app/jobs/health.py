@@ -8,7 +8,7 @@ from flask import current_app
 from rq.job import Job
 
 from app.extensions import get_queue
-from app.tasks import with_app_context
+from app.jobs.context import with_app_context
 
 log = logging.getLogger(__name__)
 

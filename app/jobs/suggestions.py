@@ -11,7 +11,7 @@ from app.blueprints.datasets import suggestions as store
 from app.extensions import db
 from app.models import TrainingRun
 from app.storage import get_storage
-from app.tasks import with_app_context
+from app.jobs.context import with_app_context
 
 log = logging.getLogger(__name__)
 

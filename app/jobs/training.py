@@ -21,7 +21,8 @@ from sqlalchemy import select, update
 from app.extensions import db, get_queue, get_redis
 from app.models import TrainingRun, utcnow
 from app.storage import get_storage
-from app.tasks import DEAD_JOB_STATUSES, job_status, with_app_context
+from app.jobs.context import with_app_context
+from app.jobs.queue import DEAD_JOB_STATUSES, job_status
 
 log = logging.getLogger(__name__)
 

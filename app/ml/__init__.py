@@ -1,24 +1,33 @@
 """ML library of the studio: tensors and files in, tensors and files out.
 
-Imports only torch, torchvision, numpy, pillow, onnx/onnxruntime - never the web app.
+Imports only torch, torchvision, numpy, pillow, onnx/onnxruntime - never the web app. The names below
+are loaded on first use (PEP 562), so importing a light submodule such as app.ml.artifacts does not
+pull torch into the web process.
 """
-from .architectures import (DEFAULT_ARCHITECTURE, ArchInfo, ClassifierModel, architecture_info,
-                            build_model, get_architecture, list_architectures, torchvision_weight_path)
-from .data import Sample, check_trainable, stratified_split, validate_split
-from .embeddings import EmbeddingCache, EmbeddingStats, file_sha256
-from .engine import TrainResult, train
-from .errors import (ArchitectureUnavailable, BadImage, ExportMismatch, InvalidOptions, MLError,
-                     NotTrainable, TrainingCancelled, UnknownArchitecture)
-from .export import export_model
-from .inference import DEFAULT_MAX_PIXELS, Predictor, decode_image, top_k
-from .metrics import classification_report
-from .options import MODES, TrainOptions, mode_defaults
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_ARCHITECTURE", "ArchInfo", "ClassifierModel", "architecture_info", "build_model",
-    "get_architecture", "list_architectures", "torchvision_weight_path", "Sample", "check_trainable",
-    "stratified_split", "validate_split", "EmbeddingCache", "EmbeddingStats", "file_sha256", "TrainResult",
-    "train", "ArchitectureUnavailable", "BadImage", "ExportMismatch", "InvalidOptions", "MLError",
-    "NotTrainable", "TrainingCancelled", "UnknownArchitecture", "export_model", "DEFAULT_MAX_PIXELS",
-    "Predictor", "decode_image", "top_k", "classification_report", "MODES", "TrainOptions", "mode_defaults",
-]
+import importlib
+
+_EXPORTS = {
+    "architectures": ("DEFAULT_ARCHITECTURE", "ArchInfo", "ClassifierModel", "architecture_info", "build_model",
+                      "get_architecture", "list_architectures", "torchvision_weight_path"),
+    "data": ("Sample", "check_trainable", "stratified_split", "validate_split"),
+    "embeddings": ("EmbeddingCache", "EmbeddingStats", "file_sha256"),
+    "engine": ("TrainResult", "train"),
+    "errors": ("ArchitectureUnavailable", "BadImage", "ExportMismatch", "InvalidOptions", "MLError",
+               "NotTrainable", "TrainingCancelled", "UnknownArchitecture"),
+    "export": ("export_model",),
+    "inference": ("DEFAULT_MAX_PIXELS", "Predictor", "decode_image", "top_k"),
+    "metrics": ("classification_report",),
+    "options": ("MODES", "TrainOptions", "mode_defaults"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from . import data
+from . import artifacts, data
 from .architectures import ArchInfo, ClassifierModel, build_backbone, build_model, get_architecture, make_head
 from .data import Sample
 from .embeddings import EmbeddingCache, EmbeddingStats, compute_embeddings, file_sha256
@@ -165,7 +165,7 @@ def _test_metrics(run: _Run, test_eval) -> dict | None:
 
 def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, str]:
     """checkpoint.pt: best model (full classifier), optimizer, scheduler, epoch, options."""
-    path = out / "checkpoint.pt"
+    path = out / artifacts.CHECKPOINT
     best = loop.best_state
     torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "optimizer": best["optimizer"], "scheduler": best["scheduler"], "epoch": best["epoch"],

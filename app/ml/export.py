@@ -14,14 +14,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .artifacts import FILES
 from .errors import ExportMismatch
 
 log = logging.getLogger(__name__)
 
 CARD_FORMAT = 1
 ONNX_OPSET = 17
-FILES = {"state_dict": "model.pt", "torchscript": "model.torchscript.pt", "onnx": "model.onnx",
-         "card": "model_card.json"}
 RTOL, ATOL = 1e-3, 1e-4  # on softmax probabilities
 
 

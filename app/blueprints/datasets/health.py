@@ -81,7 +81,7 @@ def remove_health(dataset_id: int) -> None:
 
 
 def _job_alive(job_id: str | None) -> bool:
-    from app.tasks import job_status
+    from app.jobs.queue import job_status
 
     return job_status(job_id) in ("queued", "started", "deferred", "scheduled")
 

@@ -24,7 +24,7 @@ from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db, get_queue
 from app.models import Image, Label, TrainingRun
 from app.storage import get_storage
-from app.tasks import DEAD_JOB_STATUSES, job_status
+from app.jobs.queue import DEAD_JOB_STATUSES, job_status
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from app.ml.artifacts import CARD as CARD_FILE
+
 log = logging.getLogger(__name__)
 
-CARD_FILE = "model_card.json"
 VERIFY_ATOL = 1e-4  # on softmax probabilities
 DECODE_WORKERS = max(2, min(8, os.cpu_count() or 2))
 

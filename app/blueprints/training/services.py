@@ -11,17 +11,12 @@ from app.access import get_dataset_for, get_run_for, visible_datasets_query
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import training as jobs
+from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, Image, Label, TrainingRun, User, utcnow
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
 
-DOWNLOADS = {  # kind -> (file in the run's artifact dir, download suffix, mimetype)
-    "weights": ("model.pt", ".pt", "application/octet-stream"),
-    "torchscript": ("model.torchscript.pt", ".torchscript.pt", "application/octet-stream"),
-    "onnx": ("model.onnx", ".onnx", "application/octet-stream"),
-    "card": ("model_card.json", ".model_card.json", "application/json"),
-}
 
 
 # --- dataset facts shown on the form -----------------------------------------------------------

@@ -1,0 +1,19 @@
+"""The files a trained model is written as (one place for their names; no torch needed to read it)."""
+from __future__ import annotations
+
+STATE_DICT = "model.pt"
+TORCHSCRIPT = "model.torchscript.pt"
+ONNX = "model.onnx"
+CARD = "model_card.json"
+CHECKPOINT = "checkpoint.pt"
+
+# What export_model writes, by kind.
+FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX, "card": CARD}
+
+# What users can download, by kind: (file, download-name suffix, mimetype).
+DOWNLOADS = {
+    "weights": (STATE_DICT, ".pt", "application/octet-stream"),
+    "torchscript": (TORCHSCRIPT, ".torchscript.pt", "application/octet-stream"),
+    "onnx": (ONNX, ".onnx", "application/octet-stream"),
+    "card": (CARD, ".model_card.json", "application/json"),
+}
