@@ -40,8 +40,7 @@ def load_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def build_config(instance_path: str) -> dict:
-    """Read every setting from the environment; raise ConfigError for unsafe production setups."""
+def _check_production() -> bool:
     production = os.environ.get("APP_ENV", "development") == "production"
     if production:
         missing = [n for n in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL") if not os.environ.get(n)]
@@ -49,28 +48,40 @@ def build_config(instance_path: str) -> dict:
             raise ConfigError(
                 "APP_ENV=production needs these environment variables: " + ", ".join(missing)
             )
+    return production
+
+
+def _database_url(instance_path: str) -> str:
     database_url = os.environ.get("DATABASE_URL") or "sqlite:///" + os.path.join(
         instance_path, "studio.sqlite3"
     )
     if database_url.startswith("postgres://"):
         database_url = "postgresql://" + database_url[len("postgres://"):]
+    return database_url
+
+
+def _upload_settings() -> dict:
     return {
-        "APP_ENV": "production" if production else "development",
-        "SECRET_KEY": load_secret_key(instance_path),
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
         "MAX_CONTENT_LENGTH": _env_int("MAX_CONTENT_LENGTH", 512 * 1024 * 1024),
         "MAX_IMAGE_PIXELS": _env_int("MAX_IMAGE_PIXELS", 40_000_000),
         "MAX_ZIP_FILES": _env_int("MAX_ZIP_FILES", 20_000),
         "MAX_ZIP_UNCOMPRESSED": _env_int("MAX_ZIP_UNCOMPRESSED", 4 * 1024 * 1024 * 1024),
+    }
+
+
+def _serving_settings() -> dict:
+    return {
         "PREDICT_MAX_FILES": _env_int("PREDICT_MAX_FILES", 256),
         "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
         "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
         # ONNX Runtime threads per web process (0 = all cores); lower it when running several workers.
         "PREDICT_THREADS": _env_int("PREDICT_THREADS", 0),
+    }
+
+
+def _job_settings() -> dict:
+    return {
         "RQ_QUEUE": os.environ.get("RQ_QUEUE", "studio"),
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
         "HEALTH_JOB_TIMEOUT": _env_int("HEALTH_JOB_TIMEOUT", 2 * 3600),
@@ -85,20 +96,45 @@ def build_config(instance_path: str) -> dict:
         # heartbeat a running run counts as dead (its worker was killed).
         "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),
         "TRAIN_STALE_SECONDS": _env_int("TRAIN_STALE_SECONDS", 60),
-        "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
-        # Written by gunicorn.conf.py at start; read by `flask shutdown`.
-        "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),
-        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
-        "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
-        "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
-        "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),
-        # Dataset health check: the network that embeds images, and the cosine similarity above
-        # which two images count as near-duplicates.
+    }
+
+
+def _health_settings() -> dict:
+    # Dataset health check: the network that embeds images, and the cosine similarity above which two
+    # images count as near-duplicates.
+    return {
         "HEALTH_ARCHITECTURE": os.environ.get("HEALTH_ARCHITECTURE", "efficientnet_lite0"),
         "HEALTH_IMAGE_SIZE": _env_int("HEALTH_IMAGE_SIZE", 0) or None,
         "HEALTH_DUPLICATE_SIMILARITY": float(os.environ.get("HEALTH_DUPLICATE_SIMILARITY", "0.95")),
+    }
+
+
+def _account_settings(production: bool) -> dict:
+    return {
+        "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
+        "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", production),
         "WTF_CSRF_TIME_LIMIT": None,
+    }
+
+
+def build_config(instance_path: str) -> dict:
+    """Read every setting from the environment; raise ConfigError for unsafe production setups."""
+    production = _check_production()
+    return {
+        "APP_ENV": "production" if production else "development",
+        "SECRET_KEY": load_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
+        "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
+        # Written by gunicorn.conf.py at start; read by `flask shutdown`.
+        "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        **_upload_settings(), **_serving_settings(), **_job_settings(), **_health_settings(),
+        **_account_settings(production),
     }

@@ -26,6 +26,8 @@ from bench._common import DEFAULT_DATA, image_folder, print_table, row, warm_fil
 
 from app.ml import TrainOptions, build_model, stratified_split, train  # noqa: E402
 from app.ml import data as mldata  # noqa: E402
+from app.ml.engine import TrainInputs, TrainSetup  # noqa: E402
+from app.ml.progress import Hooks  # noqa: E402
 from app.ml.runtime import to_device_images  # noqa: E402
 
 BATCH, SIZE = 32, 224
@@ -71,7 +73,8 @@ def run(path: str | Path | None = None) -> list[dict]:
                 marks["last_step"] = now
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(samples, classes, options, tmp, split=split, progress=progress, export=False)
+        result = train(TrainInputs(samples, classes, split=split), options, tmp, Hooks(progress=progress),
+                       TrainSetup(export=False))
     epoch_s = marks["last_step"] - marks["start"]
     steps = len(split["train"]) // BATCH + (1 if len(split["train"]) % BATCH > 1 else 0)
     plan = [split["train"][i * BATCH:(i + 1) * BATCH] for i in range(steps)]

@@ -53,13 +53,14 @@ def _random_resnet18_home() -> str:
 
 def finetune_img_s(arch: str, samples, classes, epochs: int, batch: int) -> tuple[float, float]:
     from app.ml import TrainOptions, train
+    from app.ml.engine import TrainInputs, TrainSetup
 
     options = TrainOptions.from_dict({"architecture": arch, "mode": "fine_tune", "epochs": epochs,
                                       "batch_size": batch, "val_fraction": 0.1, "test_fraction": 0.0,
                                       "early_stopping_patience": 100})
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
-        result = train(samples, classes, options, out, device="cuda", export=False)
+        result = train(TrainInputs(samples, classes), options, out, setup=TrainSetup(device="cuda", export=False))
     # The last epoch is steady state (the first pays CUDA start-up and cuDNN autotuning);
     # its seconds include the validation pass, so this figure is a lower bound.
     last = result.history[-1]

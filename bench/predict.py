@@ -67,6 +67,7 @@ def _generated_dataset(folder: Path) -> Path:
 def ensure_model(data: Path) -> tuple[Path, str]:
     """Artifacts of a trained model (reused when present) and a description of it."""
     from app.ml import TrainOptions, architecture_info, train
+    from app.ml.engine import TrainInputs, TrainSetup
 
     given = os.environ.get("BENCH_PREDICT_MODEL")  # an existing artifact folder to serve instead
     if given:
@@ -79,7 +80,7 @@ def ensure_model(data: Path) -> tuple[Path, str]:
         options = ({"architecture": arch, "mode": "quick"} if arch != "small_cnn" else
                    {"architecture": arch, "mode": "scratch", "epochs": 5, "image_size": 64})
         shutil.rmtree(folder, ignore_errors=True)
-        train(samples, classes, TrainOptions.from_dict(options), folder, device="cpu")
+        train(TrainInputs(samples, classes), TrainOptions.from_dict(options), folder, setup=TrainSetup(device="cpu"))
     mode = "quick mode" if arch != "small_cnn" else "scratch"
     return folder, f"{arch} ({mode}) on {data.name}"
 

@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import DEFAULT_DATA, image_folder, print_table, row, warm_file_cache  # noqa: E402
 
 from app.ml import TrainOptions, stratified_split, train  # noqa: E402
+from app.ml.engine import TrainInputs, TrainSetup  # noqa: E402
+from app.ml.progress import Hooks  # noqa: E402
 from app.ml import data as mldata
 from app.ml.architectures import build_backbone, get_architecture
 from app.ml.runtime import to_device_images
@@ -64,12 +66,13 @@ def run(path: str | Path | None = None) -> list[dict]:
         baseline = bare_forward_seconds(samples)
         phases: dict[str, float] = {}
         started = time.perf_counter()
-        cold = train(samples, classes, options, tmp / "run1", embedding_cache_dir=tmp / "emb", split=split,
-                     progress=lambda e: phases.setdefault(e["phase"], time.perf_counter() - started))
+        inputs, setup = TrainInputs(samples, classes, split=split), TrainSetup(embedding_cache_dir=tmp / "emb")
+        cold = train(inputs, options, tmp / "run1",
+                     Hooks(progress=lambda e: phases.setdefault(e["phase"], time.perf_counter() - started)), setup)
         cold_s = time.perf_counter() - started
         export_s = cold_s - phases["exporting"]
         started = time.perf_counter()
-        warm = train(samples, classes, options, tmp / "run2", embedding_cache_dir=tmp / "emb", split=split)
+        warm = train(inputs, options, tmp / "run2", setup=setup)
         warm_s = time.perf_counter() - started
     acc = cold.test_metrics["accuracy"]
     print(f"{len(samples)} images ({len(split['train'])} train, {len(split['val'])} val-for-selection, "

@@ -23,6 +23,7 @@ class ModelGone(Exception):
 @with_app_context
 def suggest_labels(dataset_id: int, model_id: int, job_id: str) -> dict:
     """RQ task: score the unlabeled images with model `model_id`; re-raises failures for RQ."""
+    from app.ml.embeddings import ImageFiles
     from app.ml.suggest import score_files
 
     if not _still_current(dataset_id, job_id, "running"):
@@ -35,8 +36,8 @@ def suggest_labels(dataset_id: int, model_id: int, job_id: str) -> dict:
         images = store.unlabeled_images(dataset_id)
         db.session.commit()  # end the read transaction: scoring can take a while
         storage = get_storage()
-        scores = score_files(run.artifact_dir, [str(storage.image_path(sha)) for _, sha in images],
-                             [sha for _, sha in images], cache_dir=storage.embedding_cache_dir,
+        files = ImageFiles([str(storage.image_path(sha)) for _, sha in images], [sha for _, sha in images])
+        scores = score_files(run.artifact_dir, files, cache_dir=storage.embedding_cache_dir,
                              max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                              on_progress=_progress_writer(dataset_id, job_id))
     except Exception as exc:

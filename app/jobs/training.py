@@ -176,6 +176,7 @@ def train_run(run_id: int) -> dict:
     from app.ml import engine
     from app.ml.errors import TrainingCancelled
     from app.ml.options import TrainOptions
+    from app.ml.progress import Hooks
 
     job_id = getattr(get_current_job(), "id", None)
     if not _claim(run_id):
@@ -187,13 +188,13 @@ def train_run(run_id: int) -> dict:
     storage = get_storage()
     try:
         samples, keys = _samples(run)
-        result = engine.train(
-            samples, run.snapshot["classes"], TrainOptions.from_dict(run.options), storage.run_dir(run.id),
-            progress=reporter, should_cancel=reporter.should_cancel,
-            embedding_cache_dir=storage.embedding_cache_dir, sample_keys=keys, split=run.snapshot["split"],
-            metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name},
-            image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20,
-        )
+        inputs = engine.TrainInputs(
+            samples, run.snapshot["classes"], split=run.snapshot["split"], sample_keys=keys,
+            metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
+        setup = engine.TrainSetup(embedding_cache_dir=storage.embedding_cache_dir,
+                                  image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
+        result = engine.train(inputs, TrainOptions.from_dict(run.options), storage.run_dir(run.id),
+                              Hooks(reporter, reporter.should_cancel), setup)
     except TrainingCancelled:
         reporter.flush()  # keep the curves and log up to the moment it stopped
         _finish(run, "cancelled", "Training was cancelled.", job_id)

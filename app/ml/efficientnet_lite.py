@@ -42,15 +42,17 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class ConvBNAct(nn.Sequential):
-    """ZeroPad (TF SAME) + Conv2d (no bias) + BatchNorm + optional ReLU6."""
+    """ZeroPad (TF SAME) + Conv2d (no bias) + BatchNorm + ReLU6. kind: 'conv', 'depthwise' (one group
+    per channel) or 'linear' (no activation)."""
 
-    def __init__(self, cin, cout, kernel, stride, size, groups=1, act=True):
+    def __init__(self, cin, cout, kernel, stride, size, kind="conv"):
         before, after = same_padding(size, kernel, stride)
         super().__init__()
         self.pad = nn.ZeroPad2d((before, after, before, after)) if before or after else nn.Identity()
+        groups = cin if kind == "depthwise" else 1
         self.conv = nn.Conv2d(cin, cout, kernel, stride, 0, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout, eps=_BN_EPS, momentum=_BN_MOMENTUM)
-        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+        self.act = nn.Identity() if kind == "linear" else nn.ReLU6(inplace=True)
 
 
 class MBConv(nn.Module):
@@ -60,8 +62,8 @@ class MBConv(nn.Module):
         super().__init__()
         mid = cin * expand
         self.expand = ConvBNAct(cin, mid, 1, 1, size) if expand != 1 else nn.Identity()
-        self.dw = ConvBNAct(mid, mid, kernel, stride, size, groups=mid)
-        self.project = ConvBNAct(mid, cout, 1, 1, math.ceil(size / stride), act=False)
+        self.dw = ConvBNAct(mid, mid, kernel, stride, size, kind="depthwise")
+        self.project = ConvBNAct(mid, cout, 1, 1, math.ceil(size / stride), kind="linear")
         self.use_skip = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,13 +15,13 @@ from torch import nn
 from . import artifacts, data
 from .architectures import ArchInfo, ClassifierModel, build_backbone, build_model, get_architecture, make_head
 from .data import Sample
-from .embeddings import EmbeddingCache, EmbeddingStats, compute_embeddings, file_sha256
+from .embeddings import EmbeddingCache, EmbeddingStats, ImageFiles, Preprocess, compute_embeddings, file_sha256
 from .errors import NotTrainable
-from .export import export_model
+from .export import CardInfo, export_model
 from .loop import LoopSpec, run_epochs
 from .metrics import classification_report
 from .options import TrainOptions
-from .progress import PHASE_WEIGHTS, ProgressReporter
+from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
 from .runtime import Prefetcher, resolve_device, seed_everything, to_device_images
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,28 @@ class TrainResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class TrainInputs:
+    """What to learn from: samples, the class names their labels index, and optionally a frozen split."""
+
+    samples: Sequence[Sample]
+    classes: Sequence[str]
+    split: Mapping[str, Sequence[int]] | None = None  # None: a stratified split from the options
+    sample_keys: Sequence[str] | None = None          # feature-cache keys (sha256); None: hash the files
+    metadata: Mapping[str, Any] | None = None         # written into the model card
+
+
+@dataclass(frozen=True)
+class TrainSetup:
+    """Where and how to run. device None: CUDA when present. image_cache_bytes caps the memory kept for
+    decoded training images (None: no cap). export False skips TorchScript/ONNX (tests, benches)."""
+
+    device: str | torch.device | None = None
+    embedding_cache_dir: str | Path | None = None
+    image_cache_bytes: int | None = None
+    export: bool = True
+
+
 @dataclass
 class _Run:
     samples: list[Sample]
@@ -61,7 +83,8 @@ class _Run:
     device: torch.device
     progress: ProgressReporter
     image_size: int
-    image_cache_bytes: int | None = None
+    setup: TrainSetup
+    inputs: TrainInputs
 
     def labels(self, part: str) -> torch.Tensor:
         return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
@@ -92,59 +115,65 @@ def _prepare_split(samples: Sequence[Sample], classes: Sequence[str], options: T
     return split
 
 
-def train(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptions, out_dir: str | Path, *,
-          progress: Callable[[dict], None] | None = None, should_cancel: Callable[[], bool] | None = None,
-          embedding_cache_dir: str | Path | None = None, sample_keys: Sequence[str] | None = None,
-          split: Mapping[str, Sequence[int]] | None = None, device: str | torch.device | None = None,
-          metadata: Mapping[str, Any] | None = None, export: bool = True,
-          image_cache_bytes: int | None = None) -> TrainResult:
-    """Train a classifier and write its artifacts to out_dir. See the module docs for the contract.
-
-    image_cache_bytes caps the memory kept for decoded training images (None: no cap).
-
-    Raises ArchitectureUnavailable, NotTrainable, TrainingCancelled, ExportMismatch (all MLError).
-    """
-    started = time.perf_counter()
-    samples = list(samples)
+def _start(inputs: TrainInputs, options: TrainOptions, hooks: Hooks | None, setup: TrainSetup) -> _Run:
+    """Check the inputs, seed, pick the device: everything a mode needs to start training."""
+    samples = list(inputs.samples)
     arch = get_architecture(options.architecture)
-    run_split = _prepare_split(samples, classes, options, split)
+    run_split = _prepare_split(samples, inputs.classes, options, inputs.split)
     seed_everything(options.seed)
-    dev = resolve_device(device)
+    dev = resolve_device(setup.device)
     if dev.type == "cuda":
         # autotuning pays off on long runs only; on tiny ones it costs more than it saves
         torch.backends.cudnn.benchmark = len(run_split["train"]) * options.resolved_epochs >= 5000
     weights = PHASE_WEIGHTS["quick" if options.mode == "quick" else "images"]
-    reporter = ProgressReporter(progress, should_cancel, weights, options.resolved_epochs)
-    run = _Run(samples, list(classes), options, arch, run_split, dev, reporter, options.resolved_image_size,
-               image_cache_bytes)
+    reporter = ProgressReporter(hooks, weights, options.resolved_epochs)
     log.info("training %s (%s) on %s: %s", arch.name, options.mode, dev,
              {k: len(v) for k, v in run_split.items()})
+    return _Run(samples, list(inputs.classes), options, arch, run_split, dev, reporter,
+                options.resolved_image_size, setup, inputs)
+
+
+def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks: Hooks | None = None,
+          setup: TrainSetup | None = None) -> TrainResult:
+    """Train a classifier and write its artifacts to out_dir.
+
+    Raises ArchitectureUnavailable, NotTrainable, TrainingCancelled, ExportMismatch (all MLError).
+    """
+    started = time.perf_counter()
+    run = _start(inputs, options, hooks, setup or TrainSetup())
     if options.mode == "quick":
-        model, loop, test_eval, stats = _train_quick(run, embedding_cache_dir, sample_keys)
+        model, loop, test_eval, stats = _train_quick(run)
     else:
         model, loop, test_eval = _train_images(run)
         stats = None
-    reporter.phase("evaluating")
+    run.progress.phase("evaluating")
     test_metrics = _test_metrics(run, test_eval)
-    out = Path(out_dir)
+    artifacts = _write_artifacts(run, model, loop, test_metrics, Path(out_dir))
+    run.progress.finish()
+    return TrainResult(
+        classes=run.classes, options=options.to_dict(), split=run.split,
+        split_image_ids={k: [run.samples[i].image_id for i in v] for k, v in run.split.items()},
+        history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
+        stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(run.device),
+        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None)
+
+
+def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | None, out: Path) -> dict[str, str]:
+    """The checkpoint, then (unless the setup says not to) TorchScript, ONNX and the model card."""
     out.mkdir(parents=True, exist_ok=True)
     artifacts = _save_checkpoint(run, model, loop, out)
-    if export:
-        reporter.phase("exporting", message="Exporting TorchScript and ONNX")
-        card_metrics = {"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
-                        "best_epoch": loop.best_epoch}
-        card_meta = {"mode": options.mode, "options": options.to_dict(),
-                     "split_sizes": {k: len(v) for k, v in run_split.items()}, **dict(metadata or {})}
-        artifacts.update(export_model(model, out, classes, arch, run.image_size,
-                                      data.eval_resize_size(run.image_size), metrics=card_metrics,
-                                      metadata=card_meta))
-    reporter.finish()
-    return TrainResult(
-        classes=list(classes), options=options.to_dict(), split=run_split,
-        split_image_ids={k: [samples[i].image_id for i in v] for k, v in run_split.items()},
-        history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
-        stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(dev),
-        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None)
+    if run.setup.export:
+        run.progress.phase("exporting", message="Exporting TorchScript and ONNX")
+        card = CardInfo(
+            classes=run.classes, arch_info=run.arch, image_size=run.image_size,
+            resize_size=data.eval_resize_size(run.image_size),
+            metrics={"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
+                     "best_epoch": loop.best_epoch},
+            metadata={"mode": run.options.mode, "options": run.options.to_dict(),
+                      "split_sizes": {k: len(v) for k, v in run.split.items()},
+                      **dict(run.inputs.metadata or {})})
+        artifacts.update(export_model(model, out, card))
+    return artifacts
 
 
 def _summary(metrics: dict | None) -> dict | None:
@@ -176,19 +205,19 @@ def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, 
 
 # --- quick mode -------------------------------------------------------------------------------
 
-def _train_quick(run: _Run, cache_dir, sample_keys):
+def _train_quick(run: _Run):
     o, dev = run.options, run.device
     backbone, dim = build_backbone(o.architecture, run.image_size, pretrained=True)
     backbone = backbone.to(dev, memory_format=torch.channels_last).eval()
     paths = [s.path for s in run.samples]
-    cache, keys = None, None
+    cache, keys, cache_dir = None, None, run.setup.embedding_cache_dir
     if cache_dir is not None:
         cache = EmbeddingCache(cache_dir, o.architecture, run.image_size)
-        keys = list(sample_keys) if sample_keys is not None else [file_sha256(p) for p in paths]
+        keys = list(run.inputs.sample_keys) if run.inputs.sample_keys is not None else [file_sha256(p) for p in paths]
     run.progress.phase("embedding", message="Computing image features")
     feats, stats = compute_embeddings(
-        backbone, paths, keys, run.image_size, run.arch.mean, run.arch.std, cache=cache, device=dev,
-        batch_size=EVAL_BATCH, on_batch=lambda done, total: run.progress.emit(done, total, images=EVAL_BATCH))
+        backbone, ImageFiles(paths, keys), Preprocess(run.image_size, run.arch.mean, run.arch.std), cache=cache,
+        device=dev, on_batch=lambda done, total: run.progress.emit(done, total, images=EVAL_BATCH))
     feats = feats.to(dev)
     head = make_head(o.head, dim, len(run.classes), o.dropout).to(dev)
     loop = run_epochs(_quick_spec(run, head, feats), o, dev, run.progress)
@@ -243,7 +272,7 @@ def _train_images(run: _Run):
     model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch",
                         image_size=run.image_size, dropout=o.dropout)
     model = model.to(dev, memory_format=torch.channels_last)
-    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size, run.image_cache_bytes)
+    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size, run.setup.image_cache_bytes)
     crops = _decode_for_training(run, cache)
     groups, set_mode = _param_groups(model, o)
     spec = LoopSpec(model=model, param_groups=groups, train_batches=_image_batches(run, cache),

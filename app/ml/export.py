@@ -8,6 +8,7 @@ import json
 import logging
 import platform
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -95,29 +96,40 @@ def verify_exports(model: torch.nn.Module, out_dir: Path, image_size: int, seed:
     return diffs
 
 
-def build_card(classes: Sequence[str], arch_info, image_size: int, resize_size: int,
-               metrics: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> dict:
+@dataclass(frozen=True)
+class CardInfo:
+    """What the model card says about a model: its classes, network, input size and how it scored."""
+
+    classes: Sequence[str]
+    arch_info: Any                  # architectures.ArchInfo
+    image_size: int
+    resize_size: int
+    metrics: Mapping[str, Any] | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+def build_card(info: CardInfo) -> dict:
+    arch_info = info.arch_info
     return {
         "format": CARD_FORMAT,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "classes": list(classes),
+        "classes": list(info.classes),
         "architecture": arch_info.name,
         "architecture_label": arch_info.label,
-        "input": {"size": image_size, "resize_size": resize_size, "mean": list(arch_info.mean),
+        "input": {"size": info.image_size, "resize_size": info.resize_size, "mean": list(arch_info.mean),
                   "std": list(arch_info.std), "layout": "NCHW", "dtype": "float32", "channels": "RGB",
                   "preprocessing": "RGB, resize short side to resize_size (bilinear, antialiased), "
                                    "centre crop size x size, scale to 0..1, (x - mean) / std"},
         "outputs": "logits (apply softmax for probabilities)",
-        "metrics": dict(metrics or {}),
-        "metadata": dict(metadata or {}),
+        "metrics": dict(info.metrics or {}),
+        "metadata": dict(info.metadata or {}),
         "versions": library_versions(),
         "files": dict(FILES),
     }
 
 
-def export_model(model: torch.nn.Module, out_dir: str | Path, classes: Sequence[str], arch_info,
-                 image_size: int, resize_size: int, *, metrics: Mapping[str, Any] | None = None,
-                 metadata: Mapping[str, Any] | None = None, verify: bool = True) -> dict[str, str]:
+def export_model(model: torch.nn.Module, out_dir: str | Path, card_info: CardInfo,
+                 verify: bool = True) -> dict[str, str]:
     """Write model.pt, model.torchscript.pt, model.onnx and model_card.json into out_dir.
 
     The exported graph is the whole classifier (backbone + head) on CPU, float32, eval mode.
@@ -127,12 +139,13 @@ def export_model(model: torch.nn.Module, out_dir: str | Path, classes: Sequence[
     out.mkdir(parents=True, exist_ok=True)
     model = _cpu_eval_copy(model)
     torch.save(model.state_dict(), out / FILES["state_dict"])
-    example = torch.zeros(1, 3, image_size, image_size)
+    size = card_info.image_size
+    example = torch.zeros(1, 3, size, size)
     export_torchscript(model, example, out / FILES["torchscript"])
     export_onnx(model, example, out / FILES["onnx"])
-    card = build_card(classes, arch_info, image_size, resize_size, metrics, metadata)
+    card = build_card(card_info)
     if verify:
-        card["export_check"] = verify_exports(model, out, image_size)
+        card["export_check"] = verify_exports(model, out, size)
     (out / FILES["card"]).write_text(json.dumps(card, indent=2, sort_keys=False))
-    log.info("exported model (%s, %d classes) to %s", arch_info.name, len(classes), out)
+    log.info("exported model (%s, %d classes) to %s", card_info.arch_info.name, len(card_info.classes), out)
     return {kind: str(out / name) for kind, name in FILES.items()}

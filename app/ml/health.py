@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .architectures import DEFAULT_ARCHITECTURE, build_backbone, get_architecture
-from .embeddings import EmbeddingCache, compute_embeddings
+from .embeddings import EmbeddingCache, ImageFiles, Preprocess, compute_embeddings
 from .runtime import resolve_device
 
 log = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def is_decodable(path: str) -> bool:
             return False
 
 
-def embed_images(paths: Sequence[str], keys: Sequence[str], cache_dir, architecture: str = DEFAULT_ARCHITECTURE,
+def embed_images(files: ImageFiles, cache_dir, architecture: str = DEFAULT_ARCHITECTURE,
                  image_size: int | None = None, device=None,
                  on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
     """[N, D] pretrained-backbone embeddings, read from / added to the quick-mode cache (keys: sha256)."""
@@ -250,7 +250,7 @@ def embed_images(paths: Sequence[str], keys: Sequence[str], cache_dir, architect
     size = image_size or info.default_image_size
     backbone, _ = build_backbone(architecture, size, pretrained=True)
     dev = resolve_device(device)
-    feats, stats = compute_embeddings(backbone.to(dev), paths, keys, size, info.mean, info.std,
+    feats, stats = compute_embeddings(backbone.to(dev), files, Preprocess(size, info.mean, info.std),
                                       cache=EmbeddingCache(cache_dir, architecture, size), device=dev,
                                       on_batch=on_batch)
     log.info("health embeddings: %s computed, %s reused", stats.computed, stats.reused)

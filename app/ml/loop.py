@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .options import TrainOptions
-from .progress import ProgressReporter
+from .progress import ProgressReporter, StepInfo
 from .runtime import amp_dtype
 
 log = logging.getLogger(__name__)
@@ -70,60 +70,92 @@ def _improved(val_acc: float, val_loss: float, result: LoopResult, best_loss: fl
     return val_acc == result.best_val_acc and val_loss < best_loss
 
 
-def _train_epoch(spec, epoch, optimizer, scheduler, criterion, scaler, device, progress) -> dict:
+@dataclass
+class _Optimisation:
+    """What one optimiser step needs besides the batch."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: object | None
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    last_loss: float = 0.0
+
+    def step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One forward/backward/update; returns the logits."""
+        dtype = amp_dtype(self.device)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x)
+            loss = self.criterion(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.last_loss = loss.item()
+        return logits
+
+
+def _optimisation(spec: LoopSpec, options: TrainOptions, device: torch.device) -> _Optimisation:
+    optimizer = make_optimizer(options, spec.param_groups)
+    return _Optimisation(
+        optimizer=optimizer, scheduler=make_scheduler(options, optimizer, spec.steps_per_epoch),
+        criterion=nn.CrossEntropyLoss(weight=spec.class_weights, label_smoothing=options.label_smoothing),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype(device) == torch.float16), device=device)
+
+
+def _train_epoch(spec: LoopSpec, epoch: int, opt: _Optimisation, progress: ProgressReporter) -> dict:
     (spec.set_train_mode or spec.model.train)()
-    dtype = amp_dtype(device)
     total_loss, correct, seen = 0.0, 0, 0
-    epochs = progress.epochs
+    total_steps = progress.epochs * spec.steps_per_epoch
     for step, (x, y) in enumerate(spec.train_batches(epoch), 1):
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = spec.model(x)
-            loss = criterion(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if scheduler is not None:
-            scheduler.step()
-        batch_loss = loss.item()
-        total_loss += batch_loss * len(y)
+        logits = opt.step(spec.model, x, y)
+        total_loss += opt.last_loss * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
-        progress.emit((epoch - 1) * spec.steps_per_epoch + step, epochs * spec.steps_per_epoch, epoch=epoch,
-                      step=step, steps=spec.steps_per_epoch, loss=batch_loss, train_acc=correct / seen,
-                      images=len(y))
+        progress.emit((epoch - 1) * spec.steps_per_epoch + step, total_steps, images=len(y),
+                      step=StepInfo(epoch, step, spec.steps_per_epoch, opt.last_loss, correct / seen))
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+
+
+def _epoch_row(spec: LoopSpec, epoch: int, opt: _Optimisation,
+               progress: ProgressReporter) -> tuple[dict, tuple | None]:
+    """Train one epoch and validate: (the history row, (val_loss, val_acc) or None)."""
+    started = time.perf_counter()
+    lr = opt.optimizer.param_groups[-1]["lr"]
+    row = {"epoch": epoch, **_train_epoch(spec, epoch, opt, progress)}
+    val = spec.evaluate_val()
+    row.update({"val_loss": val[0] if val else None, "val_acc": val[1] if val else None,
+                "lr": lr, "seconds": time.perf_counter() - started})
+    progress.val_acc = row["val_acc"]
+    progress.emit(epoch * spec.steps_per_epoch, progress.epochs * spec.steps_per_epoch,
+                  message=f"Epoch {epoch} finished",
+                  step=StepInfo(epoch, spec.steps_per_epoch, spec.steps_per_epoch, row["train_loss"],
+                                row["train_acc"]))
+    return row, val
+
+
+def _keep_best(result: LoopResult, spec: LoopSpec, opt: _Optimisation, epoch: int) -> None:
+    result.best_state = {"model": copy.deepcopy(spec.model.state_dict()),
+                         "optimizer": copy.deepcopy(opt.optimizer.state_dict()),
+                         "scheduler": copy.deepcopy(opt.scheduler.state_dict()) if opt.scheduler else None,
+                         "epoch": epoch}
 
 
 def run_epochs(spec: LoopSpec, options: TrainOptions, device: torch.device,
                progress: ProgressReporter) -> LoopResult:
     """Train for options.resolved_epochs with early stopping; best kept by validation accuracy."""
-    optimizer = make_optimizer(options, spec.param_groups)
-    scheduler = make_scheduler(options, optimizer, spec.steps_per_epoch)
-    criterion = nn.CrossEntropyLoss(weight=spec.class_weights, label_smoothing=options.label_smoothing)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype(device) == torch.float16)
+    opt = _optimisation(spec, options, device)
     result, best_loss, stale = LoopResult(), math.inf, 0
     progress.phase("training")
     for epoch in range(1, options.resolved_epochs + 1):
-        started = time.perf_counter()
-        lr = optimizer.param_groups[-1]["lr"]
-        row = {"epoch": epoch, **_train_epoch(spec, epoch, optimizer, scheduler, criterion, scaler,
-                                              device, progress)}
-        val = spec.evaluate_val()
-        row.update({"val_loss": val[0] if val else None, "val_acc": val[1] if val else None,
-                    "lr": lr, "seconds": time.perf_counter() - started})
+        row, val = _epoch_row(spec, epoch, opt, progress)
         result.history.append(row)
-        progress.val_acc = row["val_acc"]
-        progress.emit(epoch * spec.steps_per_epoch, options.resolved_epochs * spec.steps_per_epoch,
-                      epoch=epoch, step=spec.steps_per_epoch, steps=spec.steps_per_epoch,
-                      loss=row["train_loss"], train_acc=row["train_acc"], message=f"Epoch {epoch} finished")
         if val is None or _improved(val[1], val[0], result, best_loss):
             best_loss = val[0] if val else math.inf
             result.best_epoch, result.best_val_acc, stale = epoch, row["val_acc"], 0
-            result.best_state = {"model": copy.deepcopy(spec.model.state_dict()),
-                                 "optimizer": copy.deepcopy(optimizer.state_dict()),
-                                 "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler else None,
-                                 "epoch": epoch}
+            _keep_best(result, spec, opt, epoch)
         else:
             stale += 1
         log.debug("epoch %d: %s", epoch, row)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from .errors import TrainingCancelled
@@ -12,12 +13,31 @@ PHASE_WEIGHTS = {
 }
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """How a caller follows a run: progress(dict) after each step, should_cancel() polled at each step."""
+
+    progress: Callable[[dict], None] | None = None
+    should_cancel: Callable[[], bool] | None = None
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where the epoch loop is: epoch, step of steps, the last batch loss, training accuracy so far."""
+
+    epoch: int
+    step: int
+    steps: int
+    loss: float | None = None
+    train_acc: float | None = None
+
+
 class ProgressReporter:
     """Turns loop positions into the progress dict; checks should_cancel at every step."""
 
-    def __init__(self, callback: Callable[[dict], None] | None, should_cancel: Callable[[], bool] | None,
-                 weights: dict[str, float], epochs: int):
-        self.callback, self.should_cancel = callback, should_cancel
+    def __init__(self, hooks: Hooks | None, weights: dict[str, float], epochs: int):
+        hooks = hooks or Hooks()
+        self.callback, self.should_cancel = hooks.progress, hooks.should_cancel
         self.weights, self.epochs = weights, epochs
         self.order = list(weights)
         self.started = time.perf_counter()
@@ -43,10 +63,10 @@ class ProgressReporter:
         within = min(max(done / total, 0.0), 1.0) if total else 1.0
         return min(before + self.weights[self.phase_name] * within, 1.0)
 
-    def emit(self, done: float, total: float, *, epoch: int = 0, step: int | None = None,
-             steps: int | None = None, loss: float | None = None, train_acc: float | None = None,
-             images: int = 0, message: str | None = None) -> None:
-        """done/total: position inside the current phase (drives fraction and ETA)."""
+    def emit(self, done: float, total: float, *, images: int = 0, message: str | None = None,
+             step: StepInfo | None = None) -> None:
+        """done/total: position inside the current phase (drives fraction and ETA); step: the epoch
+        loop's position, when training."""
         self.check_cancel()
         now = time.perf_counter()
         self.phase_images += images
@@ -56,10 +76,11 @@ class ProgressReporter:
         eta = elapsed * (1 - fraction) / fraction if fraction > 0.01 else None
         if self.callback is None:
             return
+        step = step or StepInfo(0, int(done), int(total))
         self.callback({
-            "phase": self.phase_name, "epoch": epoch, "epochs": self.epochs,
-            "step": step if step is not None else int(done), "steps": steps if steps is not None else int(total),
-            "loss": loss, "train_acc": train_acc, "val_acc": self.val_acc,
+            "phase": self.phase_name, "epoch": step.epoch, "epochs": self.epochs,
+            "step": step.step, "steps": step.steps,
+            "loss": step.loss, "train_acc": step.train_acc, "val_acc": self.val_acc,
             "images_per_sec": self.phase_images / phase_elapsed if self.phase_images else None,
             "eta_seconds": eta, "fraction": fraction, "elapsed_seconds": elapsed, "message": message,
         })

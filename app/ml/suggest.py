@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .embeddings import EmbeddingCache, compute_embeddings
+from .embeddings import EmbeddingCache, ImageFiles, Preprocess, compute_embeddings
 from .errors import BadImage
-from .export import FILES
+from .artifacts import FILES
 from .inference import DEFAULT_MAX_PIXELS, Predictor
 
 log = logging.getLogger(__name__)
@@ -46,21 +46,21 @@ def rank(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return probs.argmax(axis=1), ordered[:, -1], ordered[:, -1] - second
 
 
-def score_files(artifact_dir: str | Path, paths: Sequence[str], keys: Sequence[str] | None = None, *,
-                cache_dir: str | Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                batch_size: int = 32, on_progress: Callable[[int, int], None] | None = None) -> Scores:
+def score_files(artifact_dir: str | Path, files: ImageFiles, *, cache_dir: str | Path | None = None,
+                max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
+                on_progress: Callable[[int, int], None] | None = None) -> Scores:
     """Class probabilities for each file with the exported model in artifact_dir.
 
-    Quick-mode models with a cache_dir use (and fill) the embedding cache keyed by `keys`.
+    Quick-mode models with a cache_dir use (and fill) the embedding cache keyed by `files.keys`.
     Files that cannot be decoded are listed in Scores.unreadable, never fatal.
     """
-    quick = _load_quick_model(Path(artifact_dir)) if cache_dir is not None and keys is not None else None
+    quick = _load_quick_model(Path(artifact_dir)) if cache_dir is not None and files.keys is not None else None
     if quick is not None:
         try:
-            return _score_quick(quick, paths, keys, cache_dir, on_progress)
+            return _score_quick(quick, files, cache_dir, on_progress)
         except (OSError, SyntaxError, ValueError) as exc:  # an unreadable file: the slow path skips it
             log.info("embedding path failed (%s); using the full model", exc)
-    return _score_predictor(Predictor.load(artifact_dir), paths, max_pixels, batch_size, on_progress)
+    return _score_predictor(Predictor.load(artifact_dir), list(files.paths), max_pixels, batch_size, on_progress)
 
 
 @dataclass
@@ -88,16 +88,16 @@ def _load_quick_model(root: Path) -> _Quick | None:
     return _Quick(model.eval(), card)
 
 
-def _score_quick(quick: _Quick, paths, keys, cache_dir, on_progress) -> Scores:
+def _score_quick(quick: _Quick, files: ImageFiles, cache_dir, on_progress) -> Scores:
     card, size = quick.card, int(quick.card["input"]["size"])
     # the backbone is frozen in quick mode, so its cached features are exactly this model's features
     cache = EmbeddingCache(cache_dir, card["architecture"], size)
-    feats, stats = compute_embeddings(quick.model.backbone, list(paths), list(keys), size, card["input"]["mean"],
-                                      card["input"]["std"], cache=cache, on_batch=on_progress)
+    prep = Preprocess(size, card["input"]["mean"], card["input"]["std"])
+    feats, stats = compute_embeddings(quick.model.backbone, files, prep, cache=cache, on_batch=on_progress)
     log.info("suggestions from embeddings: %d computed, %d reused", stats.computed, stats.reused)
     with torch.inference_mode():
         probs = quick.model.head(feats).float().softmax(1).numpy()
-    return Scores(list(card["classes"]), probs, list(range(len(paths))), method="embeddings")
+    return Scores(list(card["classes"]), probs, list(range(len(files.paths))), method="embeddings")
 
 
 def _score_predictor(predictor: Predictor, paths, max_pixels, batch_size, on_progress) -> Scores:

@@ -171,7 +171,8 @@ def test_quick_mode_suggests_from_cached_embeddings(tmp_path):
     """Quick-mode models score through backbone embeddings + head: same answers as the full exported
     model, and a second pass reads every embedding from the cache instead of running the backbone."""
     from app.ml.data import Sample
-    from app.ml.engine import train
+    from app.ml.embeddings import ImageFiles
+    from app.ml.engine import TrainInputs, TrainSetup, train
     from app.ml.inference import Predictor, decode_image
     from app.ml.options import TrainOptions
     from app.ml.suggest import score_files
@@ -185,19 +186,19 @@ def test_quick_mode_suggests_from_cached_embeddings(tmp_path):
     samples = [Sample(i, p, i // 4) for i, p in enumerate(paths)]
     options = TrainOptions.from_dict({"architecture": "efficientnet_lite0", "mode": "quick", "image_size": 64,
                                       "epochs": 3, "seed": 0})
-    train(samples, CLASSES, options, tmp_path / "model", device="cpu")
+    train(TrainInputs(samples, CLASSES), options, tmp_path / "model", setup=TrainSetup(device="cpu"))
     fresh = [tmp_path / "new0.png", tmp_path / "new1.png"]
     fresh[0].write_bytes(color_image("blue", seed=1))
     fresh[1].write_bytes(blend("red", "green", .5, 2))
     keys = ["k0", "k1"]
     cache = tmp_path / "cache"
-    first = score_files(tmp_path / "model", [str(p) for p in fresh], keys, cache_dir=cache)
+    first = score_files(tmp_path / "model", ImageFiles([str(p) for p in fresh], keys), cache_dir=cache)
     assert first.method == "embeddings" and len(list(cache.rglob("*.npy"))) == 2
     full = Predictor.load(tmp_path / "model").predict_proba([decode_image(p.read_bytes()) for p in fresh])
     np.testing.assert_allclose(first.probs, full, atol=1e-3)
     for p in fresh:  # the cache alone must now be enough: the image files are not read again
         p.unlink()
-    again = score_files(tmp_path / "model", [str(p) for p in fresh], keys, cache_dir=cache)
+    again = score_files(tmp_path / "model", ImageFiles([str(p) for p in fresh], keys), cache_dir=cache)
     np.testing.assert_allclose(again.probs, first.probs, atol=1e-6)
 
 

@@ -1,6 +1,11 @@
 import pytest
 
 from app.ml import NotTrainable, TrainingCancelled, TrainOptions, stratified_split, train
+from app.ml.engine import TrainInputs, TrainSetup
+from app.ml.progress import Hooks
+
+NO_EXPORT = TrainSetup(export=False)
+CPU_NO_EXPORT = TrainSetup(device="cpu", export=False)
 
 PROGRESS_KEYS = {"phase", "epoch", "epochs", "step", "steps", "loss", "train_acc", "val_acc",
                  "images_per_sec", "eta_seconds", "fraction", "message"}
@@ -18,7 +23,7 @@ def _opts(mode, **kw):
 def test_each_mode_learns_a_separable_toy_set(mode, toy_set, tmp_path):
     samples, classes = toy_set
     events = []
-    result = train(samples, classes, _opts(mode), tmp_path, progress=events.append, export=False)
+    result = train(TrainInputs(samples, classes), _opts(mode), tmp_path, Hooks(progress=events.append), NO_EXPORT)
     assert result.test_metrics["accuracy"] > 0.75  # chance is 0.5
     assert result.best_epoch is not None and result.history[0].keys() >= {
         "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"}
@@ -34,7 +39,8 @@ def test_split_is_frozen_when_passed(toy_set, tmp_path):
     samples, classes = toy_set
     labels = [s.label for s in samples]
     frozen = stratified_split(labels, 0.2, 0.3, seed=42)
-    result = train(samples, classes, _opts("scratch", epochs=1, seed=7), tmp_path, split=frozen, export=False)
+    result = train(TrainInputs(samples, classes, split=frozen), _opts("scratch", epochs=1, seed=7), tmp_path,
+                   setup=NO_EXPORT)
     assert result.split == frozen
     assert result.split_image_ids["test"] == [samples[i].image_id for i in frozen["test"]]
     assert result.test_metrics["count"] == len(frozen["test"])
@@ -42,8 +48,8 @@ def test_split_is_frozen_when_passed(toy_set, tmp_path):
 
 def test_cpu_run_is_reproducible(toy_set, tmp_path):
     samples, classes = toy_set
-    a = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "a", export=False, device="cpu")
-    b = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "b", export=False, device="cpu")
+    a = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "a", setup=CPU_NO_EXPORT)
+    b = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "b", setup=CPU_NO_EXPORT)
     strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
     assert strip(a.history) == strip(b.history)
 
@@ -51,11 +57,12 @@ def test_cpu_run_is_reproducible(toy_set, tmp_path):
 def test_quick_retrain_reuses_cached_embeddings(toy_set, tmp_path):
     samples, classes = toy_set
     cache = tmp_path / "emb"
-    first = train(samples, classes, _opts("quick"), tmp_path / "a", embedding_cache_dir=cache, export=False)
+    first = train(TrainInputs(samples, classes), _opts("quick"), tmp_path / "a",
+                  setup=TrainSetup(embedding_cache_dir=cache, export=False))
     assert first.embedding_stats == {"computed": len(samples), "reused": 0}
     relabelled = [type(s)(s.image_id, s.path, 1 - s.label) for s in samples]
-    second = train(relabelled, classes, _opts("quick", head="mlp", seed=3), tmp_path / "b",
-                   embedding_cache_dir=cache, export=False)
+    second = train(TrainInputs(relabelled, classes), _opts("quick", head="mlp", seed=3), tmp_path / "b",
+                   setup=TrainSetup(embedding_cache_dir=cache, export=False))
     assert second.embedding_stats == {"computed": 0, "reused": len(samples)}
     assert second.test_metrics["accuracy"] > 0.75
 
@@ -69,21 +76,22 @@ def test_cancel_raises_training_cancelled(toy_set, tmp_path):
         return len(calls) > 5
 
     with pytest.raises(TrainingCancelled):
-        train(samples, classes, _opts("scratch"), tmp_path, should_cancel=should_cancel, export=False)
+        train(TrainInputs(samples, classes), _opts("scratch"), tmp_path, Hooks(should_cancel=should_cancel), NO_EXPORT)
 
 
 def test_one_class_is_not_trainable(toy_set, tmp_path):
     samples, classes = toy_set
     only_red = [s for s in samples if s.label == 0]
     with pytest.raises(NotTrainable):
-        train(only_red, classes, _opts("scratch"), tmp_path, export=False)
+        train(TrainInputs(only_red, classes), _opts("scratch"), tmp_path, setup=NO_EXPORT)
 
 
 def test_capped_image_cache_trains_exactly_like_an_unlimited_one(toy_set, tmp_path):
     samples, classes = toy_set
-    full = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "a", export=False, device="cpu")
-    capped = train(samples, classes, _opts("scratch", epochs=2), tmp_path / "b", export=False, device="cpu",
-                   image_cache_bytes=20_000)  # room for a few images: the rest is decoded every epoch
+    full = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "a", setup=CPU_NO_EXPORT)
+    # room for a few images: the rest is decoded every epoch
+    capped = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "b",
+                   setup=TrainSetup(device="cpu", export=False, image_cache_bytes=20_000))
     strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
     assert strip(capped.history) == strip(full.history)
     assert capped.test_metrics["accuracy"] == full.test_metrics["accuracy"]

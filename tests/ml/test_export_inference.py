@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from app.ml import (BadImage, ExportMismatch, Predictor, TrainOptions, decode_image, top_k, train)
+from app.ml.engine import TrainInputs
 from app.ml.export import verify_exports
 
 
@@ -16,7 +17,7 @@ def exported(toy_set, tmp_path_factory):
     out = tmp_path_factory.mktemp("artifacts")
     options = TrainOptions(mode="quick", architecture="efficientnet_lite0", image_size=64, epochs=15,
                            test_fraction=0.25)
-    result = train(samples, classes, options, out, metadata={"dataset_snapshot_id": 77})
+    result = train(TrainInputs(samples, classes, metadata={"dataset_snapshot_id": 77}), options, out)
     return out, result
 
 

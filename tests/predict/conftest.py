@@ -26,7 +26,7 @@ def color_image(name: str, seed: int = 0, size: int = 40, fmt: str = "PNG") -> b
 def trained_artifacts(tmp_path_factory):
     """Artifacts (model.pt, model.onnx, model card...) of a small_cnn trained on red/green/blue."""
     from app.ml.data import Sample
-    from app.ml.engine import train
+    from app.ml.engine import TrainInputs, TrainSetup, train
     from app.ml.options import TrainOptions
 
     root = tmp_path_factory.mktemp("predict-model")
@@ -39,7 +39,7 @@ def trained_artifacts(tmp_path_factory):
             samples.append(Sample(len(samples), str(path), label))
     options = TrainOptions.from_dict({"architecture": "small_cnn", "mode": "scratch", "image_size": 32,
                                       "epochs": 6, "seed": 0})
-    train(samples, CLASSES, options, root / "model", device="cpu")
+    train(TrainInputs(samples, CLASSES), options, root / "model", setup=TrainSetup(device="cpu"))
     return root / "model"
 
 

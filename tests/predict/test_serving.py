@@ -45,7 +45,7 @@ def test_serving_batch_path_equals_predict_proba(trained_artifacts):
 
 def test_mismatching_onnx_export_falls_back_to_torch(tmp_path, trained_artifacts, caplog):
     from app.ml.data import Sample
-    from app.ml.engine import train
+    from app.ml.engine import TrainInputs, TrainSetup, train
     from app.ml.options import TrainOptions
 
     other = tmp_path / "other"
@@ -54,7 +54,7 @@ def test_mismatching_onnx_export_falls_back_to_torch(tmp_path, trained_artifacts
         Path(sample.path).write_bytes(color_image(CLASSES[i % 3], seed=i))
     options = TrainOptions.from_dict({"architecture": "small_cnn", "mode": "scratch", "image_size": 32,
                                       "epochs": 1, "seed": 5, "val_fraction": 0, "test_fraction": 0})
-    train(samples, CLASSES, options, other, device="cpu")
+    train(TrainInputs(samples, CLASSES), options, other, setup=TrainSetup(device="cpu"))
     broken = tmp_path / "broken"
     shutil.copytree(trained_artifacts, broken)
     shutil.copy(other / "model.onnx", broken / "model.onnx")  # an ONNX graph of another model

@@ -200,9 +200,11 @@ def _embeddings(images: list[Image], on_batch):
         return []
     arch, size = _settings()
     storage = get_storage()
-    return mlh.embed_images([str(storage.image_path(i.sha256)) for i in images], [i.sha256 for i in images],
-                            storage.embedding_cache_dir, arch, size, device=current_app.config.get("HEALTH_DEVICE"),
-                            on_batch=on_batch)
+    from app.ml.embeddings import ImageFiles
+
+    files = ImageFiles([str(storage.image_path(i.sha256)) for i in images], [i.sha256 for i in images])
+    return mlh.embed_images(files, storage.embedding_cache_dir, arch, size,
+                            device=current_app.config.get("HEALTH_DEVICE"), on_batch=on_batch)
 
 
 def _file_findings(images: list[Image], broken: list[Image]) -> list[dict]:
