@@ -20,9 +20,12 @@ def init_cli(app: Flask) -> None:
             db.session.commit()
             click.echo(f"'{user.username}' is now an admin.")
             return
-        if len(password) < app.config["MIN_PASSWORD_LENGTH"]:
-            raise click.BadParameter(f"use at least {app.config['MIN_PASSWORD_LENGTH']} characters", param_hint="password")
-        register_user(username, password, is_admin=True)
+        from app.errors import DomainError
+
+        try:
+            register_user(username, password, is_admin=True)
+        except DomainError as err:
+            raise click.BadParameter(err.message, param_hint="password") from None
         click.echo(f"Admin '{username}' created.")
 
     @app.cli.command("shutdown")

@@ -20,6 +20,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+MAX_DB_INT = 2**63 - 1  # the largest id a database integer column can hold (PostgreSQL BIGINT, SQLite)
+
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 login_manager = LoginManager()

@@ -36,6 +36,27 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # flask-login refuses sessions of disabled users
         return not self.is_disabled
 
+    # The token of the browser session this object was loaded for (see auth/sessions.py); flask-login
+    # stores get_id() in the session and the remember-me cookie, so both name that one session.
+    session_token = None  # str, set per request; not a column
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}" if self.session_token else str(self.id)
+
+
+class UserSession(db.Model):
+    """One signed-in browser. The login cookie holds a random token whose hash is kept here; logging
+    out deletes the row, so a copied session or remember-me cookie stops working at once."""
+    __tablename__ = "user_sessions"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash = db.Column(db.String(64), unique=True, nullable=False)
+    user_agent = db.Column(db.String(200), nullable=False, default="")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    expires_at = db.Column(db.DateTime, nullable=False)
+    user = db.relationship("User")
+
 
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"

@@ -70,6 +70,10 @@ def set_disabled(acting_user_id: int, user_id: int, value: bool) -> User:
     user = _other_user(acting_user_id, user_id, "disable" if value else "change")
     user.is_disabled = value
     db.session.commit()
+    if value:
+        from app.blueprints.auth.sessions import end_other_sessions
+
+        end_other_sessions(user, keep_current=False)
     log.info("admin user=%s set is_disabled=%s on user=%s", acting_user_id, value, user.id)
     return user
 

@@ -1,12 +1,13 @@
-from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
+from app.blueprints.auth.services import MAX_PASSWORD_LENGTH, password_problem
+
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    username = StringField("Username", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
 
 
 class RegisterForm(FlaskForm):
@@ -24,6 +25,21 @@ class RegisterForm(FlaskForm):
     )
 
     def validate_password(self, field):
-        minimum = current_app.config["MIN_PASSWORD_LENGTH"]
-        if len(field.data or "") < minimum:
-            raise ValidationError(f"Use at least {minimum} characters.")
+        problem = password_problem(field.data or "", self.username.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired("Type your current password.")])
+    password = PasswordField("New password", validators=[DataRequired("Choose a new password.")])
+    confirm = PasswordField(
+        "Repeat new password", validators=[DataRequired(), EqualTo("password", message="The passwords differ.")]
+    )
+
+    def validate_password(self, field):
+        from flask_login import current_user
+
+        problem = password_problem(field.data or "", current_user.username)
+        if problem:
+            raise ValidationError(problem)

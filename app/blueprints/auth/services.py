@@ -1,15 +1,23 @@
 """Account logic: registration, authentication with lockout, safe redirects."""
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+import gzip
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.errors import Conflict, DomainError
-from app.extensions import db
+from app.errors import Conflict, DomainError, ValidationError
+from app.extensions import db, get_redis
 from app.models import User, utcnow
+
+COMMON_PASSWORDS = Path(__file__).resolve().parents[2] / "data" / "common-passwords.txt.gz"
+MAX_PASSWORD_LENGTH = 1024  # long passphrases welcome; the hash's cost does not grow with the length
 
 
 class LoginLocked(DomainError):
@@ -30,6 +38,9 @@ def register_user(username: str, password: str, is_admin: bool = False) -> User:
     username = normalise_username(username)
     if find_user(username) is not None:
         raise Conflict(f"The username '{username}' is taken. Choose another one.")
+    problem = password_problem(password, username)
+    if problem:
+        raise ValidationError(problem)
     user = User(username=username, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
@@ -37,23 +48,71 @@ def register_user(username: str, password: str, is_admin: bool = False) -> User:
     return user
 
 
+
+
+def _dummy_hash() -> str:
+    """A hash to check wrong-username logins against, so they cost what a real check costs."""
+    cached = current_app.extensions.get("studio_dummy_hash")
+    if cached is None:
+        cached = generate_password_hash(secrets.token_hex(16))
+        current_app.extensions["studio_dummy_hash"] = cached
+    return cached
+
+
+def _locked_error(until: datetime, now: datetime) -> LoginLocked:
+    seconds = int((until - now).total_seconds()) + 1
+    return LoginLocked(f"Too many failed attempts for this account. Try again in {seconds} seconds.")
+
+
+def _record_failure(user: User, now: datetime) -> None:
+    """Count a failed login atomically in SQL and lock the account when the count reaches the limit
+    (concurrent wrong passwords must not lose increments)."""
+    failures = db.session.execute(
+        update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)).scalar_one()
+    if failures >= current_app.config["LOGIN_MAX_FAILURES"]:
+        db.session.execute(update(User).where(User.id == user.id, User.failed_logins >= failures).values(
+            locked_until=now + timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"]), failed_logins=0))
+    db.session.commit()
+
+
+def _unknown_name_failure(username: str) -> None:
+    """Wrong usernames are counted and locked like real accounts (in Redis), so the answers cannot
+    tell which names exist."""
+    cfg = current_app.config
+    key = f"studio:login-fail:{normalise_username(username).lower()[:80]}"
+    redis = get_redis()
+    failures = redis.incr(key)
+    redis.expire(key, cfg["LOGIN_LOCK_SECONDS"])
+    if failures >= cfg["LOGIN_MAX_FAILURES"]:
+        redis.set(key + ":locked", 1, ex=cfg["LOGIN_LOCK_SECONDS"])
+        redis.delete(key)
+
+
+def _unknown_name_locked(username: str) -> int | None:
+    ttl = get_redis().ttl(f"studio:login-fail:{normalise_username(username).lower()[:80]}:locked")
+    return ttl if ttl and ttl > 0 else None
+
+
 def authenticate(username: str, password: str) -> User | None:
-    """Return the user for correct credentials, None otherwise; lock after repeated failures."""
+    """Return the user for correct credentials, None otherwise; lock after repeated failures.
+
+    Known and unknown usernames take the same time (a password hash is always checked) and get the
+    same answers, lockout included."""
     user = find_user(username)
-    if user is None:
-        return None
     now = utcnow()
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")
+        seconds = _unknown_name_locked(username)
+        if seconds:
+            raise _locked_error(now + timedelta(seconds=seconds - 1), now)
+        _unknown_name_failure(username)
+        return None
+    correct = user.check_password(password)
     if user.locked_until and user.locked_until > now:
-        seconds = int((user.locked_until - now).total_seconds()) + 1
-        raise LoginLocked(
-            f"Too many failed attempts for this account. Try again in {seconds} seconds."
-        )
-    if not user.check_password(password):
-        user.failed_logins += 1
-        if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-            user.locked_until = now + timedelta(seconds=current_app.config["LOGIN_LOCK_SECONDS"])
-            user.failed_logins = 0
-        db.session.commit()
+        raise _locked_error(user.locked_until, now)
+    if not correct:
+        _record_failure(user, now)
         return None
     if user.is_disabled:
         raise DomainError("This account has been disabled by an administrator.", 403)
@@ -63,11 +122,46 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
+@functools.lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The 10,000 most common passwords (app/data/common-passwords.txt.gz), lower case."""
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
+        return frozenset(line.strip().lower() for line in fh if line.strip())
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a new password is not acceptable, in plain words; None when it is fine."""
+    cfg = current_app.config
+    if len(password or "") < cfg["MIN_PASSWORD_LENGTH"]:
+        return f"Use at least {cfg['MIN_PASSWORD_LENGTH']} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    if password.lower() in common_passwords() or password.lower() == (username or "").strip().lower():
+        return "This password is one of the most common ones, so it is easy to guess. Choose another."
+    return None
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password (the current one must be right); other signed-in browsers are logged out."""
+    from app.blueprints.auth.sessions import end_other_sessions
+
+    if not user.check_password(current or ""):
+        raise ValidationError("Your current password is not right.")
+    problem = password_problem(new, user.username)
+    if problem:
+        raise ValidationError(problem)
+    user.set_password(new)
+    db.session.commit()
+    end_other_sessions(user)
+
+
 def safe_next_url(target: str | None) -> str | None:
     """Only same-site relative paths are followed after login."""
     if not target:
         return None
     target = target.strip().replace("\\", "/")
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):  # CR/LF would split the Location header
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None

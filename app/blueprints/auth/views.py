@@ -1,9 +1,9 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.blueprints.auth import bp
-from app.blueprints.auth.forms import LoginForm, RegisterForm
-from app.blueprints.auth.services import authenticate, register_user, safe_next_url
+from app.blueprints.auth import bp, sessions
+from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
+from app.blueprints.auth.services import authenticate, change_password, register_user, safe_next_url
 from app.errors import DomainError
 
 
@@ -23,7 +23,7 @@ def register():
         except DomainError as err:
             form.username.errors.append(err.message)
         else:
-            login_user(user)
+            login_user(sessions.start_session(user))
             flash(f"Welcome, {user.username}! Create your first dataset to get started.", "success")
             return redirect(url_for("datasets.list_datasets"))
     status = 422 if form.errors else 200
@@ -43,7 +43,7 @@ def login():
         if user is None:
             flash("Wrong username or password.", "error")
             return render_template("auth/login.html", form=form), 401
-        login_user(user, remember=True)
+        login_user(sessions.start_session(user), remember=True)
         current_app.logger.info("login user_id=%s", user.id)
         return redirect(next_url or url_for("datasets.list_datasets"))
     return render_template("auth/login.html", form=form), 422 if form.errors else 200
@@ -52,6 +52,32 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    sessions.end_session(current_user)
     logout_user()
     flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            change_password(current_user, form.current.data, form.password.data)
+        except DomainError as err:
+            form.current.errors.append(err.message)
+        else:
+            flash("Password changed. Every other browser signed in to this account was logged out.", "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form, sessions=sessions.list_sessions(current_user)), \
+        422 if form.errors else 200
+
+
+@bp.route("/account/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    sessions.end_other_sessions(current_user, keep_current=False)
+    logout_user()
+    flash("You are logged out on every device and browser.", "info")
     return redirect(url_for("auth.login"))

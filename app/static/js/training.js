@@ -1,7 +1,6 @@
-// Training pages: confirm destructive forms; tick at most two models to compare; pick a matching mode.
+// Training pages: tick at most two models to compare; pick a matching mode.
 document.addEventListener("submit", function (evt) {
   var form = evt.target;
-  if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) evt.preventDefault();
   if (form.hasAttribute && form.hasAttribute("data-compare")) {
     var ticked = form.querySelectorAll("input[name=pick]:checked");
     if (ticked.length !== 2) { evt.preventDefault(); window.alert("Tick exactly two models to compare."); }
