@@ -95,3 +95,17 @@ def test_rq_dashboard_posts_work_same_origin_only(app, admin_client):
     assert same.status_code == 200 and same.get_json() == {"status": "OK"}
     assert not Job.exists(job.id, connection=get_redis())
     assert admin_client.get("/admin/rq/requeue/x").status_code == 403  # a state-changing GET
+
+
+def test_dashboard_job_page_escapes_job_text_and_has_its_own_policy(app, admin_client):
+    job = get_queue().enqueue(record_run, "a", job_timeout=30, result_ttl=60,
+                              description="<img src=x onerror=alert(1)>")
+    page = admin_client.get(f"/admin/rq/0/view/job/{job.id}")
+    assert page.status_code == 200
+    html = page.data.decode()
+    assert "<%- d.description %>" in html and "<%- d.exc_info %>" in html  # escaped interpolation
+    assert "<%= d." not in html
+    csp = page.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" in csp and "frame-ancestors 'none'" in csp
+    assert "'unsafe-inline'" not in admin_client.get("/admin/").headers["Content-Security-Policy"].split(
+        "script-src")[1].split(";")[0]
