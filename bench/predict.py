@@ -246,7 +246,7 @@ def _jpegs(data: Path) -> list[tuple[str, bytes]]:
 
 
 def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
-    from app.blueprints.predict.serving import load_predictor
+    from app.serving import load_predictor
     from app.ml.inference import Predictor
 
     served = load_predictor(artifacts)  # the same backend choice the server makes

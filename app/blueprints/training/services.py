@@ -172,7 +172,7 @@ def delete_run(user: User, run_id: int) -> int:
     db.session.delete(run)
     db.session.commit()
     shutil.rmtree(folder, ignore_errors=True)
-    from app.blueprints.predict.serving import forget_model  # the serving cache must not keep it
+    from app.serving import forget_model  # the serving cache must not keep it
 
     forget_model(run_id)
     log.info("train run=%s deleted by user=%s", run_id, user.id)
