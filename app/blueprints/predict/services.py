@@ -107,8 +107,11 @@ def model_info(run: TrainingRun, classes: Sequence[str]) -> dict:
 
 
 def _ranked(probs, classes: Sequence[str], k: int) -> list[dict]:
-    order = probs.argsort()[::-1][:k]
-    return [{"category": classes[i], "category_index": int(i), "confidence": float(probs[i])} for i in order]
+    """The k most likely classes, best first; equal confidences keep class order (as argmax does)."""
+    from app.ml.inference import top_k  # torch is loaded anyway once a model answers
+
+    return [{"category": label, "category_index": index, "confidence": confidence}
+            for label, index, confidence in top_k(probs, k, classes)]
 
 
 def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, threshold: float | None) -> dict:
