@@ -9,6 +9,7 @@ from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.openapi import openapi_spec
 from app.errors import DomainError
 from app.extensions import csrf
+from app.rendering import render_page
 
 if TYPE_CHECKING:
     from app.serving import Upload
@@ -90,9 +91,8 @@ def set_instance_default(run_id: int):
 
 
 def _tokens_page(status: int = 200, **extra):
-    template = "predict/_tokens.html" if request.htmx else "predict/tokens.html"
     items = token_service.list_tokens(current_user.id)
-    return render_template(template, tokens=items, **extra), status
+    return render_page("predict/tokens.html", "predict/_tokens.html", status, tokens=items, **extra)
 
 
 @bp.route("/tokens")
