@@ -42,8 +42,8 @@ def new_run(dataset_id: int):
             return redirect(target)
     status = 422 if (error or form.errors) else 200
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
-                           dataset=dataset, error=error, counts=services.label_counts(dataset.id),
-                           mode_help=MODE_HELP, option_help=OPTION_HELP)
+                       dataset=dataset, error=error, counts=services.label_counts(dataset.id),
+                       mode_help=MODE_HELP, option_help=OPTION_HELP)
 
 
 @bp.route("/models/<int:run_id>")
