@@ -26,7 +26,7 @@ class ReapStaleRunsMixin:
         super().run_maintenance_tasks()
         from flask import current_app
 
-        from app.jobs.training import reap_stale_runs
+        from app.blueprints.training.lifecycle import reap_stale_runs
 
         try:
             reaped = reap_stale_runs(current_app.config["TRAIN_STALE_SECONDS"])

@@ -68,14 +68,15 @@ def ensure_model(data: Path) -> tuple[Path, str]:
     """Artifacts of a trained model (reused when present) and a description of it."""
     from app.ml import TrainOptions, architecture_info, train
     from app.ml.engine import TrainInputs, TrainSetup
+    from app.ml.artifacts import CARD
 
     given = os.environ.get("BENCH_PREDICT_MODEL")  # an existing artifact folder to serve instead
     if given:
-        card = json.loads((Path(given) / "model_card.json").read_text())
+        card = json.loads((Path(given) / CARD).read_text())
         return Path(given), f"{card['architecture']} from {given}"
     arch = "efficientnet_lite0" if architecture_info("efficientnet_lite0").available else "small_cnn"
     folder = MODEL_CACHE / f"{arch}-{data.name}"
-    if not (folder / "model_card.json").exists():
+    if not (folder / CARD).exists():
         samples, classes = image_folder(data / "train")
         options = ({"architecture": arch, "mode": "quick"} if arch != "small_cnn" else
                    {"architecture": arch, "mode": "scratch", "epochs": 5, "image_size": 64})
@@ -247,7 +248,7 @@ def _jpegs(data: Path) -> list[tuple[str, bytes]]:
 
 
 def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
-    from app.blueprints.predict.serving import load_predictor
+    from app.serving import load_predictor
     from app.ml.inference import Predictor
 
     served = load_predictor(artifacts)  # the same backend choice the server makes

@@ -1,173 +1,14 @@
-"""Training jobs: the RQ task that runs app.ml.engine.train for one run, queue helpers, and the
-stale-run reaper that fails runs whose worker died.
-
-State machine of a run: queued -> running -> succeeded | failed | cancelled (queued -> cancelled too).
-"""
+"""Training job: the RQ task that trains one run, a thin adapter around the training lifecycle service."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import time
-import uuid
-from datetime import timedelta
 
-from flask import current_app
 from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
-from sqlalchemy import select, update
 
-from app.extensions import db, get_queue, get_redis
-from app.models import TrainingRun, utcnow
-from app.storage import get_storage
+from app.blueprints.training import lifecycle
 from app.jobs.context import with_app_context
-from app.jobs.queue import DEAD_JOB_STATUSES, job_status
 
 log = logging.getLogger(__name__)
-
-WRITE_INTERVAL_S = 0.5    # progress rows written at most twice a second
-CANCEL_CHECK_S = 1.0      # the cancel flag is read from the database at most once a second
-LOG_LIMIT = 300           # keep run.log small: the oldest entries go first
-DEAD_WORKER_REASON = ("The worker running this training stopped unexpectedly (it was restarted, killed "
-                      "or ran out of memory). Nothing was saved; you can retry the run.")
-LOST_JOB_REASON = ("This run's job disappeared from the queue (the queue was reset or the job expired) "
-                   "before a worker started it. You can retry the run.")
-
-
-def append_log(run: TrainingRun, message: str) -> None:
-    """Add one human-readable line to run.log (a new list, so SQLAlchemy sees the change)."""
-    entries = list(run.log or [])[-(LOG_LIMIT - 1):]
-    entries.append({"t": utcnow().isoformat(timespec="seconds") + "Z", "message": message})
-    run.log = entries
-
-
-# --- enqueue / cancel / position -----------------------------------------------------------
-
-def new_job_id(run_id: int) -> str:
-    return f"train-{run_id}-{uuid.uuid4().hex[:8]}"
-
-
-def enqueue_run(run: TrainingRun) -> Job:
-    """Put the run's job on the queue under run.job_id (set and committed by the caller first)."""
-    cfg = current_app.config
-    return get_queue().enqueue(
-        train_run, run.id, job_id=run.job_id, job_timeout=cfg["TRAIN_JOB_TIMEOUT"],
-        result_ttl=cfg["TRAIN_RESULT_TTL"], failure_ttl=cfg["TRAIN_RESULT_TTL"],
-        description=f"train run {run.id}",
-    )
-
-
-def queue_position(run: TrainingRun) -> int | None:
-    """1-based position of the run's job in the queue, None when it is not waiting there."""
-    if run.status != "queued" or not run.job_id:
-        return None
-    position = get_queue().get_job_position(run.job_id)
-    return position + 1 if position is not None else None
-
-
-def remove_queued_job(job_id: str | None) -> None:
-    """Take a job off the queue and delete it; a job that is already gone is fine."""
-    if not job_id:
-        return
-    try:
-        job = Job.fetch(job_id, connection=get_redis())
-    except NoSuchJobError:
-        return
-    try:
-        job.cancel()
-    except Exception:  # already started/finished: deleting is enough, the task re-checks the row
-        log.debug("cancel of job %s refused; deleting it", job_id)
-    job.delete()
-
-
-# --- the task ------------------------------------------------------------------------------
-
-class RunReporter:
-    """Progress callback + should_cancel for one run, throttling database traffic."""
-
-    def __init__(self, run: TrainingRun):
-        self.run = run
-        self.run_id = run.id
-        self.last_write = 0.0
-        self.last_cancel_check = 0.0
-        self.cancelled = False
-        self.phase = None
-        self.live_history: list[dict] = []
-        self.history_written = 0
-        self.pending_log: list[str] = []
-        self.latest: dict = {}
-
-    def __call__(self, progress: dict) -> None:
-        self.latest = progress
-        message = progress.get("message")
-        urgent = False
-        if progress.get("phase") != self.phase:
-            self.phase = progress.get("phase")
-            urgent = True
-            if message and not message.startswith("Epoch"):
-                self.pending_log.append(message.rstrip(".") + "…")
-        if message and message.startswith("Epoch") and progress.get("phase") == "training":
-            self._epoch_finished(progress)
-        if urgent or time.monotonic() - self.last_write >= WRITE_INTERVAL_S:
-            self.flush()
-
-    def _epoch_finished(self, p: dict) -> None:
-        row = {"epoch": p.get("epoch"), "train_loss": p.get("loss"), "train_acc": p.get("train_acc"),
-               "val_loss": None, "val_acc": p.get("val_acc")}
-        self.live_history.append(row)
-        epoch, epochs = p.get("epoch") or 0, p.get("epochs") or 0
-        if epochs <= 20 or epoch % 10 == 0 or epoch == epochs:
-            val = p.get("val_acc")
-            tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
-            self.pending_log.append(f"Epoch {epoch}/{epochs}: {tail}")
-
-    def flush(self) -> None:
-        """Write progress, live history, new log lines and the heartbeat in one commit."""
-        run = self.run
-        run.progress = dict(self.latest)
-        run.heartbeat_at = utcnow()
-        if len(self.live_history) != self.history_written:
-            run.history = list(self.live_history)
-            self.history_written = len(self.live_history)
-        for message in self.pending_log:
-            append_log(run, message)
-        self.pending_log = []
-        db.session.commit()
-        self.last_write = time.monotonic()
-
-    def should_cancel(self) -> bool:
-        now = time.monotonic()
-        if not self.cancelled and now - self.last_cancel_check >= CANCEL_CHECK_S:
-            self.last_cancel_check = now
-            db.session.commit()  # end the read transaction so we see the web's latest commit
-            self.cancelled = bool(db.session.scalar(
-                select(TrainingRun.cancel_requested).where(TrainingRun.id == self.run_id)))
-        return self.cancelled
-
-
-def _claim(run_id: int) -> bool:
-    """queued -> running, atomically: a run cancelled meanwhile is never started."""
-    now = utcnow()
-    job = get_current_job()
-    worker = getattr(job, "worker_name", None) or f"{socket.gethostname()}.{os.getpid()}"
-    result = db.session.execute(
-        update(TrainingRun)
-        .where(TrainingRun.id == run_id, TrainingRun.status == "queued",
-               TrainingRun.cancel_requested.is_(False))
-        .values(status="running", started_at=now, heartbeat_at=now, worker_name=worker[:120])
-    )
-    db.session.commit()
-    return result.rowcount == 1
-
-
-def _samples(run: TrainingRun):
-    from app.ml.data import Sample
-
-    storage = get_storage()
-    rows = run.snapshot["samples"]
-    samples = [Sample(int(image_id), str(storage.image_path(sha)), int(label)) for image_id, label, sha in rows]
-    return samples, [sha for _, _, sha in rows]
 
 
 @with_app_context
@@ -175,125 +16,29 @@ def train_run(run_id: int) -> dict:
     """RQ task: train one queued run and store its results. Re-raises failures so RQ records them."""
     from app.ml import engine
     from app.ml.errors import TrainingCancelled
-    from app.ml.options import TrainOptions
     from app.ml.progress import Hooks
 
-    job_id = getattr(get_current_job(), "id", None)
-    if not _claim(run_id):
+    job = get_current_job()
+    job_id = getattr(job, "id", None)
+    run = lifecycle.claim(run_id, getattr(job, "worker_name", None))
+    if run is None:
         log.info("train run=%s job=%s: not queued any more, skipping", run_id, job_id)
         return {"run_id": run_id, "status": "skipped"}
     log.info("train run=%s job=%s: queued -> running", run_id, job_id)
-    run = db.session.get(TrainingRun, run_id)
-    reporter = RunReporter(run)
-    storage = get_storage()
+    reporter = lifecycle.RunReporter(run)
     try:
-        samples, keys = _samples(run)
-        inputs = engine.TrainInputs(
-            samples, run.snapshot["classes"], split=run.snapshot["split"], sample_keys=keys,
-            metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
-        setup = engine.TrainSetup(embedding_cache_dir=storage.embedding_cache_dir,
-                                  image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
-        result = engine.train(inputs, TrainOptions.from_dict(run.options), storage.run_dir(run.id),
-                              Hooks(reporter, reporter.should_cancel), setup)
+        inputs, options, out_dir, setup = lifecycle.train_arguments(run)
+        result = engine.train(inputs, options, out_dir, Hooks(reporter, reporter.should_cancel), setup)
     except TrainingCancelled:
-        reporter.flush()  # keep the curves and log up to the moment it stopped
-        _finish(run, "cancelled", "Training was cancelled.", job_id)
-        return {"run_id": run_id, "status": "cancelled"}
+        lifecycle.finish_cancelled(run, reporter)
+        status = "cancelled"
     except Exception as exc:
-        db.session.rollback()
         log.exception("train run=%s job=%s: failed", run_id, job_id)
-        _finish(run, "failed", failure_message(exc), job_id, error=failure_message(exc))
+        lifecycle.finish_failed(run, exc)
+        log.info("train run=%s job=%s: running -> %s", run_id, job_id, "failed")
         raise
-    _store_result(run, result, str(storage.run_dir(run.id)))
-    _finish(run, "succeeded", _success_line(result), job_id)
-    return {"run_id": run_id, "status": "succeeded"}
-
-
-def failure_message(exc: Exception) -> str:
-    """A plain sentence for the run page; details stay in the worker log."""
-    from app.ml.errors import MLError
-
-    if isinstance(exc, MLError):
-        return exc.message
-    if isinstance(exc, FileNotFoundError):
-        return "An image of this dataset is missing from storage, so training could not read it."
-    if isinstance(exc, MemoryError):
-        return "The worker ran out of memory. Try a smaller batch size or image size."
-    return f"Training stopped because of an unexpected error ({type(exc).__name__}: {exc})."[:500]
-
-
-def _success_line(result) -> str:
-    test = result.test_metrics or {}
-    if test.get("count"):
-        return f"Finished: correct on {round(test['accuracy'] * test['count'])} of {test['count']} test images."
-    return "Finished."
-
-
-def _store_result(run: TrainingRun, result, artifact_dir: str) -> None:
-    metrics = dict(result.test_metrics or {})
-    metrics.update({"best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-                    "stopped_early": result.stopped_early, "device": result.device,
-                    "seconds": result.seconds, "artifacts": result.artifacts,
-                    "embedding_stats": result.embedding_stats})
-    run.metrics = metrics
-    run.history = list(result.history)
-    run.artifact_dir = artifact_dir
-    run.progress = {**(run.progress or {}), "fraction": 1.0, "eta_seconds": 0, "phase": "done"}
-
-
-def _finish(run: TrainingRun, status: str, message: str, job_id: str | None, error: str | None = None) -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = utcnow()
-    run.heartbeat_at = utcnow()
-    append_log(run, message)
-    db.session.commit()
-    log.info("train run=%s job=%s: running -> %s", run.id, job_id, status)
-
-
-# --- reaper --------------------------------------------------------------------------------
-
-def _fail(run: TrainingRun, reason: str) -> None:
-    log.warning("train run=%s job=%s: %s -> failed (reaped)", run.id, run.job_id, run.status)
-    run.status, run.error, run.finished_at = "failed", reason, utcnow()
-    append_log(run, reason)
-
-
-def reap_stale_runs(max_age_s: float = 60) -> int:
-    """Fail runs whose worker is gone: running with a heartbeat older than max_age_s (or whose job
-    RQ marked failed), queued whose job vanished. Returns how many runs were marked failed."""
-    cutoff = utcnow() - timedelta(seconds=max_age_s)
-    reaped = 0
-    running = db.session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all()
-    for run in running:
-        beat = run.heartbeat_at or run.started_at
-        stale = beat is None or beat < cutoff
-        if stale or job_status(run.job_id) in DEAD_JOB_STATUSES[1:]:
-            _fail(run, DEAD_WORKER_REASON)
-            reaped += 1
-    queued = db.session.scalars(select(TrainingRun).where(
-        TrainingRun.status == "queued", TrainingRun.job_id.is_not(None),
-        # a run is committed just before its job is enqueued: give that a moment
-        TrainingRun.created_at < utcnow() - timedelta(seconds=5))).all()
-    for run in queued:
-        if job_status(run.job_id) in DEAD_JOB_STATUSES:
-            _fail(run, LOST_JOB_REASON)
-            reaped += 1
-    db.session.commit()  # also ends the read transaction (a worker must not sit on one)
-    return reaped
-
-
-_last_reap = {"at": 0.0}
-
-
-def maybe_reap(every_s: float = 5.0) -> None:
-    """Reap at most every `every_s` seconds per process; cheap enough to call from page views."""
-    now = time.monotonic()
-    if now - _last_reap["at"] < every_s:
-        return
-    _last_reap["at"] = now
-    try:
-        reap_stale_runs(current_app.config["TRAIN_STALE_SECONDS"])
-    except Exception:  # a page must still render when Redis hiccups
-        db.session.rollback()
-        log.exception("stale-run reaper failed")
+    else:
+        lifecycle.finish_succeeded(run, result)
+        status = "succeeded"
+    log.info("train run=%s job=%s: running -> %s", run_id, job_id, status)
+    return {"run_id": run_id, "status": status}

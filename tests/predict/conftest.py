@@ -70,7 +70,7 @@ def make_model(app, trained_artifacts):
 @pytest.fixture(autouse=True)
 def _fresh_model_cache():
     """Each test starts with an empty per-process model cache (run ids repeat between tests)."""
-    from app.blueprints.predict.serving import model_cache
+    from app.serving import model_cache
 
     model_cache().clear()
     yield

@@ -161,3 +161,22 @@ def test_batch_chunking_gives_the_same_answers(app, logged_in, make_model, batch
     app.config["PREDICT_MAX_BATCH"] = batch
     answers = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red", "green", "blue")}).json
     assert [a["category"] for a in answers["predictions"]] == ["red", "green", "blue"]
+
+
+def test_top_k_entries_and_the_order_of_ties():
+    import numpy as np
+
+    from app.blueprints.predict.services import prediction_entry
+
+    probs = np.array([0.25, 0.5, 0.25, 0.0, 0.0], dtype=np.float32)
+    entry = prediction_entry("x.png", probs, ["a", "b", "c", "d", "e"], 5, None)
+    assert entry["top_k"] == [  # equal confidences keep class order, like the argmax the evaluation uses
+        {"category": "b", "category_index": 1, "confidence": 0.5},
+        {"category": "a", "category_index": 0, "confidence": 0.25},
+        {"category": "c", "category_index": 2, "confidence": 0.25},
+        {"category": "d", "category_index": 3, "confidence": 0.0},
+        {"category": "e", "category_index": 4, "confidence": 0.0}]
+    assert all(type(s["category_index"]) is int and type(s["confidence"]) is float for s in entry["top_k"])
+    assert (entry["category"], entry["category_index"], entry["confidence"]) == ("b", 1, 0.5)
+    tied = prediction_entry("y.png", np.array([0.5, 0.5], dtype=np.float32), ["a", "b"], 1, None)
+    assert tied["category_index"] == int(np.array([0.5, 0.5]).argmax()) == 0

@@ -10,8 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.blueprints.predict import serving
+from app import serving
 from tests.predict.conftest import CLASSES, color_image
+
+
+def test_serving_needs_no_flask():
+    import ast
+
+    tree = ast.parse(Path(serving.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not [name for name in imported if name.split(".")[0] in ("flask", "flask_login", "werkzeug")]
 
 
 def images():

@@ -1,4 +1,5 @@
-"""The training job against real Redis and real workers: cancel, worker killed, retry, real subprocess."""
+"""The training lifecycle service and its thin RQ job against real Redis and real workers: cancel, worker
+killed, retry, real subprocess."""
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from app.blueprints.training import lifecycle
 from app.extensions import db, get_queue
-from app.jobs import training as jobs
-from app.models import TrainingRun
+from app.models import TrainingRun, utcnow
 from tests.conftest import run_jobs
 from tests.test_jobs import worker_env
 
@@ -23,6 +24,28 @@ ROOT = Path(__file__).resolve().parents[2]
 def _only_run() -> TrainingRun:
     db.session.expire_all()
     return db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc())).first()
+
+
+def test_started_run_is_queued_as_the_training_task(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    job = get_queue().fetch_job(run.job_id)
+    assert job.func_name == "app.jobs.training.train_run" and job.args == (run.id,)
+    assert job.description == f"train run {run.id}" and run.job_id.startswith(f"train-{run.id}-")
+    assert job.timeout == app.config["TRAIN_JOB_TIMEOUT"] and job.result_ttl == app.config["TRAIN_RESULT_TTL"]
+
+
+def test_the_job_skips_a_run_that_is_not_queued_any_more(app, start_run, make_dataset, logged_in):
+    from app.jobs.training import train_run
+
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.cancel_requested = True
+    db.session.commit()
+    assert train_run(run.id) == {"run_id": run.id, "status": "skipped"}
+    assert _only_run().status == "queued" and _only_run().started_at is None
 
 
 def test_cancel_queued_run_leaves_the_queue(app, start_run, make_dataset, logged_in):
@@ -42,8 +65,8 @@ def test_cancel_running_run_stops_at_next_step(app, start_run, make_dataset, log
     dataset = make_dataset(logged_in.user)
     start_run(dataset.id, epochs="50")
     run_id = _only_run().id
-    monkeypatch.setattr(jobs, "CANCEL_CHECK_S", 0.0)
-    real_call = jobs.RunReporter.__call__
+    monkeypatch.setattr(lifecycle, "CANCEL_CHECK_S", 0.0)
+    real_call = lifecycle.RunReporter.__call__
 
     def user_clicks_cancel_once_training(self, progress):
         if progress.get("phase") == "training" and progress.get("epoch") == 2:
@@ -52,7 +75,7 @@ def test_cancel_running_run_stops_at_next_step(app, start_run, make_dataset, log
             db.session.commit()
         real_call(self, progress)
 
-    monkeypatch.setattr(jobs.RunReporter, "__call__", user_clicks_cancel_once_training)
+    monkeypatch.setattr(lifecycle.RunReporter, "__call__", user_clicks_cancel_once_training)
     run_jobs(app)
     run = _only_run()
     assert run.status == "cancelled" and run.finished_at is not None
@@ -90,7 +113,7 @@ def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_d
     get_queue().empty()
     run.created_at = run.created_at.replace(year=2000)
     db.session.commit()
-    assert jobs.reap_stale_runs(60) == 1
+    assert lifecycle.reap_stale_runs(60) == 1
     assert _only_run().status == "failed" and "disappeared from the queue" in _only_run().error
 
 
@@ -106,9 +129,9 @@ def test_running_run_whose_job_failed_in_rq_is_failed_by_the_reaper(app, start_r
     run_jobs(app)
     run = _only_run()
     run.status, run.job_id = "running", failed_job.id
-    run.heartbeat_at = jobs.utcnow()  # fresh heartbeat: only RQ's "failed" tells the worker is gone
+    run.heartbeat_at = utcnow()  # fresh heartbeat: only RQ's "failed" tells the worker is gone
     db.session.commit()
-    assert jobs.reap_stale_runs(60) == 1
+    assert lifecycle.reap_stale_runs(60) == 1
     assert _only_run().status == "failed"
 
 
@@ -143,9 +166,9 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
-    assert jobs.reap_stale_runs(max_age_s=30) == 0  # a fresh heartbeat: not reaped yet
+    assert lifecycle.reap_stale_runs(max_age_s=30) == 0  # a fresh heartbeat: not reaped yet
     time.sleep(1.2)
-    assert jobs.reap_stale_runs(max_age_s=1) == 1
+    assert lifecycle.reap_stale_runs(max_age_s=1) == 1
     run = _only_run()
     assert run.status == "failed" and "stopped unexpectedly" in run.error
     page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)

@@ -6,12 +6,8 @@ from app.blueprints.admin import bp
 from app.blueprints.admin import services
 from app.blueprints.admin.services import admin_required
 from app.errors import DomainError
+from app.rendering import render_page
 from app.shutdown import request_shutdown
-
-
-def _page_or_partial(page: str, partial: str, status: int = 200, **context):
-    """Full page for a normal request, just the partial for an htmx one."""
-    return render_template(partial if request.htmx else page, **context), status
 
 
 @bp.route("/")
@@ -57,7 +53,7 @@ def _flag_message(user, flag: str) -> str:
 @bp.route("/queue")
 @admin_required
 def queue():
-    return _page_or_partial("admin/queue.html", "admin/_queue.html", overview=services.queue_overview())
+    return render_page("admin/queue.html", "admin/_queue.html", overview=services.queue_overview())
 
 
 @bp.route("/shutdown", methods=["POST"])

@@ -4,17 +4,19 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from flask import current_app
 
 from app.access import NotAllowed, get_run_for
-from app.blueprints.predict import serving
-from app.blueprints.predict.serving import Upload
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db
+from app.ml.artifacts import CARD
 from app.models import Setting, TrainingRun, User
+
+if TYPE_CHECKING:
+    from app.serving import Upload
 
 INSTANCE_DEFAULT_KEY = "default_model_id"
 MISSING = "This model does not exist, or you do not have access to it."
@@ -40,7 +42,7 @@ def require_ready(run: TrainingRun) -> TrainingRun:
     """The run must have finished training with its files on disk."""
     if run.status != "succeeded":
         raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.")
-    if not run.artifact_dir or not (Path(run.artifact_dir) / serving.CARD_FILE).exists():
+    if not run.artifact_dir or not (Path(run.artifact_dir) / CARD).exists():
         raise Conflict(f"The files of model '{run.name}' are missing. Train it again.")
     return run
 
@@ -105,8 +107,11 @@ def model_info(run: TrainingRun, classes: Sequence[str]) -> dict:
 
 
 def _ranked(probs, classes: Sequence[str], k: int) -> list[dict]:
-    order = probs.argsort()[::-1][:k]
-    return [{"category": classes[i], "category_index": int(i), "confidence": float(probs[i])} for i in order]
+    """The k most likely classes, best first; equal confidences keep class order (as argmax does)."""
+    from app.ml.inference import top_k  # torch is loaded anyway once a model answers
+
+    return [{"category": label, "category_index": index, "confidence": confidence}
+            for label, index, confidence in top_k(probs, k, classes)]
 
 
 def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, threshold: float | None) -> dict:
@@ -127,6 +132,8 @@ def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, thres
 def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | None = None,
                   top_k: str | None = None) -> dict:
     """Answer a batch of uploads with one model, in upload order; bad files get an error entry."""
+    from app import serving  # numpy and the model cache: loaded by the first prediction, not at start-up
+
     config = current_app.config
     if not uploads:
         raise DomainError("No image received. Send one or more files in the 'file' field.", 400)

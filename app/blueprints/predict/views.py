@@ -1,16 +1,23 @@
 """Routes: the JSON prediction API, the 'Try it' page, API tokens, the OpenAPI document."""
+from typing import TYPE_CHECKING
+
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.blueprints.predict import bp, services, tokens as token_service
 from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.openapi import openapi_spec
-from app.blueprints.predict.serving import Upload
 from app.errors import DomainError
 from app.extensions import csrf
+from app.rendering import render_page
+
+if TYPE_CHECKING:
+    from app.serving import Upload
 
 
-def _uploads() -> list[Upload]:
+def _uploads() -> list["Upload"]:
+    from app.serving import Upload  # numpy: loaded by the first prediction, not at start-up
+
     files = request.files.getlist("file") + request.files.getlist("files")
     return [Upload(f.filename or f"file{i + 1}", f.read()) for i, f in enumerate(files)]
 
@@ -84,9 +91,8 @@ def set_instance_default(run_id: int):
 
 
 def _tokens_page(status: int = 200, **extra):
-    template = "predict/_tokens.html" if request.htmx else "predict/tokens.html"
     items = token_service.list_tokens(current_user.id)
-    return render_template(template, tokens=items, **extra), status
+    return render_page("predict/tokens.html", "predict/_tokens.html", status, tokens=items, **extra)
 
 
 @bp.route("/tokens")

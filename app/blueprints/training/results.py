@@ -119,7 +119,7 @@ def live_context(run: TrainingRun, user) -> dict:
     """Everything the live part of the run page (_run_progress.html) shows."""
     from app.blueprints.training.charts import accuracy_chart, loss_chart
     from app.blueprints.training.services import can_delete
-    from app.jobs.training import queue_position
+    from app.blueprints.training.lifecycle import queue_position
 
     try:
         position = queue_position(run)

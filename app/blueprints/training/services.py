@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from app.access import get_dataset_for, get_run_for, visible_datasets_query
+from app.blueprints.training import lifecycle
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
-from app.jobs import training as jobs
+from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, Image, Label, TrainingRun, User, utcnow
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
-
 
 
 # --- dataset facts shown on the form -----------------------------------------------------------
@@ -93,13 +93,13 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
 
 
 def _queue(run: TrainingRun, message: str) -> TrainingRun:
-    jobs.append_log(run, message)
+    lifecycle.append_log(run, message)
     db.session.add(run)
     db.session.flush()
-    run.job_id = jobs.new_job_id(run.id)
+    run.job_id = new_job_id(TRAIN, run.id)
     db.session.commit()
     try:
-        jobs.enqueue_run(run)
+        enqueue(TRAIN, run.id, job_id=run.job_id, description=f"train run {run.id}")
     except Exception:
         log.exception("could not enqueue run %s", run.id)
         db.session.delete(run)
@@ -131,19 +131,19 @@ def cancel_run(user: User, run_id: int) -> TrainingRun:
     if run.finished:
         raise Conflict("This run has already finished.")
     if run.status == "queued":
-        jobs.remove_queued_job(run.job_id)
+        remove_job(run.job_id)
         done = db.session.execute(
             update(TrainingRun).where(TrainingRun.id == run.id, TrainingRun.status == "queued")
             .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)).rowcount
         db.session.commit()
         db.session.refresh(run)
         if done:
-            jobs.append_log(run, f"Cancelled by {user.username} before it started.")
+            lifecycle.append_log(run, f"Cancelled by {user.username} before it started.")
             db.session.commit()
             log.info("train run=%s job=%s: queued -> cancelled", run.id, run.job_id)
             return run
     run.cancel_requested = True
-    jobs.append_log(run, f"{user.username} asked to cancel; stopping after the current step…")
+    lifecycle.append_log(run, f"{user.username} asked to cancel; stopping after the current step…")
     db.session.commit()
     log.info("train run=%s job=%s: cancel requested", run.id, run.job_id)
     return run
@@ -172,7 +172,7 @@ def delete_run(user: User, run_id: int) -> int:
     db.session.delete(run)
     db.session.commit()
     shutil.rmtree(folder, ignore_errors=True)
-    from app.blueprints.predict.serving import forget_model  # the serving cache must not keep it
+    from app.serving import forget_model  # the serving cache must not keep it
 
     forget_model(run_id)
     log.info("train run=%s deleted by user=%s", run_id, user.id)
@@ -203,13 +203,13 @@ def save_threshold(user: User, run_id: int, raw_percent: str | None) -> Training
 def view_run(user: User, run_id: int) -> TrainingRun:
     """The run for its pages; first fails runs whose worker died (cheap, throttled)."""
     run = get_run_for(user, run_id, need="viewer")
-    jobs.maybe_reap()
+    lifecycle.maybe_reap()
     return run
 
 
 def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> list[TrainingRun]:
     """Every run on a dataset the user can see, newest first or best test accuracy first."""
-    jobs.maybe_reap()
+    lifecycle.maybe_reap()
     visible = visible_datasets_query(user).with_only_columns(Dataset.id)
     query = select(TrainingRun).where(TrainingRun.dataset_id.in_(visible)).order_by(TrainingRun.created_at.desc(),
                                                                                    TrainingRun.id.desc())

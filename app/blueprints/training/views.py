@@ -7,11 +7,7 @@ from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import ValidationError
-
-
-def page_or_partial(full: str, partial: str, status: int = 200, **context):
-    """htmx requests get the partial, normal requests the full page that includes it."""
-    return render_template(partial if request.htmx else full, **context), status
+from app.rendering import render_page
 
 
 @bp.route("/models")
@@ -45,9 +41,9 @@ def new_run(dataset_id: int):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     status = 422 if (error or form.errors) else 200
-    return page_or_partial("training/new_run.html", "training/_run_form.html", status, form=form,
-                           dataset=dataset, error=error, counts=services.label_counts(dataset.id),
-                           mode_help=MODE_HELP, option_help=OPTION_HELP)
+    return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
+                       dataset=dataset, error=error, counts=services.label_counts(dataset.id),
+                       mode_help=MODE_HELP, option_help=OPTION_HELP)
 
 
 @bp.route("/models/<int:run_id>")
@@ -98,7 +94,7 @@ def save_threshold(run_id: int):
 def confusion_cell(run_id: int, true_index: int, predicted_index: int):
     run = services.view_run(current_user, run_id)
     cell = cell_images(run, true_index, predicted_index)
-    return page_or_partial("training/cell.html", "training/_cell_images.html", run=run, cell=cell)
+    return render_page("training/cell.html", "training/_cell_images.html", run=run, cell=cell)
 
 
 @bp.route("/models/<int:run_id>/cancel", methods=["POST"])
