@@ -31,7 +31,7 @@ def enqueue_health_check(dataset_id: int, job_id: str) -> Job:
 @with_app_context
 def check_dataset_health(dataset_id: int) -> dict:
     """RQ task: compute and store the dataset's health report. Failures are recorded, logged, re-raised."""
-    from app.blueprints.datasets.health import run_health_check
+    from app.blueprints.datasets.health.services import run_health_check
 
     log.info("health dataset=%s: started", dataset_id)
     try:

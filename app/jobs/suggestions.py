@@ -7,7 +7,7 @@ import time
 
 from flask import current_app
 
-from app.blueprints.datasets import suggestions as store
+from app.blueprints.datasets.suggestions import services as store
 from app.extensions import db
 from app.models import TrainingRun
 from app.storage import get_storage

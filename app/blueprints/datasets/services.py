@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from app.access import visible_datasets_query
-from app.blueprints.datasets.images import remove_unreferenced
+from app.blueprints.datasets.images.intake import remove_unreferenced
 from app.errors import Conflict, ValidationError
 from app.extensions import db
 from app.models import Dataset, DatasetShare, Image, Label, TrainingRun, User
