@@ -1,76 +1,96 @@
-"""Label suggestions: pick a trained model, queue the job, read its results, accept them.
+"""Label suggestions: pick a trained model, queue the job, follow and store its results.
 
-Results live in one JSON file per dataset, get_storage().root / "suggestions" / "<dataset_id>.json":
+The state lives in one JSON document per dataset, JobState("suggestions", dataset_id)
+(get_storage().root / "suggestions" / "<dataset_id>.json"):
 {status: queued|running|done|failed, job_id, model_id, model_name, requested_by_id, created,
- finished, error, method, seconds, unreadable, suggestions: [{image_id, label, confidence, margin}]}.
-The file is rewritten whole (write_atomic) by the web request that queues a job and by that job.
-
-Classes are matched by name (ignoring case). When the model's class no longer exists in the dataset
-(renamed or deleted since training) its suggestions are NOT accepted and the user is told so:
-re-creating a class the user deliberately removed or renamed would undo their decision.
+ finished, error, method, seconds, unreadable, progress: {done, total},
+ suggestions: [{image_id, label, confidence, margin}]}.
+The web request that queues a job replaces it; that job then changes it only while the document still
+names its job id (a newer request wins). Every change is made under the JobState lock.
+Reviewing and accepting the finished suggestions: review.py.
 """
 from __future__ import annotations
 
-import json
 import logging
-import uuid
-from dataclasses import dataclass, field
+import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
-from sqlalchemy import func, select, update
+from flask import current_app
+from sqlalchemy import func, select
 
-from app.blueprints.datasets.classes import find_label
 from app.errors import Conflict, NotFound, ValidationError
-from app.extensions import db, get_queue
-from app.models import Image, Label, TrainingRun
+from app.extensions import db
+from app.jobs import DEAD_JOB_STATUSES, SUGGEST, JobState, enqueue, job_status, new_job_id
+from app.models import Image, TrainingRun
 from app.storage import get_storage
-from app.jobs.queue import DEAD_JOB_STATUSES, job_status
 
 log = logging.getLogger(__name__)
 
-JOB_TIMEOUT_S = 3600
-RESULT_TTL_S = 24 * 3600
 ENQUEUE_GRACE_S = 10  # the state file is written just before the job is queued
 ACTIVE = ("queued", "running")
-GROUP_SHOW = 120      # tiles shown per class; "accept all" still covers the whole group
 LOST_JOB = "The suggestion job stopped unexpectedly (the worker was restarted or ran out of memory). Try again."
+
+
+class ModelGone(Exception):
+    """The chosen model (or its files) disappeared between the request and the job."""
+
+
+class _NotCurrent(Exception):
+    """The stored state no longer belongs to this job: leave it as it is."""
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# --- the state file -----------------------------------------------------------------------------
-
-def state_path(dataset_id: int):
-    return get_storage().root / "suggestions" / f"{int(dataset_id)}.json"
-
-
-def save_state(dataset_id: int, state: dict) -> None:
-    """Replace the dataset's suggestion file in one atomic rename."""
-    get_storage().write_atomic(state_path(dataset_id), json.dumps(state).encode("utf-8"))
-
+# --- the stored state ---------------------------------------------------------------------------
 
 def read_state(dataset_id: int) -> dict | None:
-    """The stored file as is (None when there is none or it is unreadable)."""
+    """The stored document as is (None when there is none or it is unreadable)."""
+    return JobState("suggestions", dataset_id).read() or None
+
+
+def _change(dataset_id: int, change: Callable[[dict], None]) -> dict | None:
+    """Apply `change` under the lock; None (and nothing written) when it raises _NotCurrent."""
     try:
-        return json.loads(state_path(dataset_id).read_text())
-    except (FileNotFoundError, ValueError):
+        return JobState("suggestions", dataset_id).update(change)
+    except _NotCurrent:
         return None
+
+
+def _update(dataset_id: int, job_id: str, **changes) -> dict | None:
+    """Store `changes` if the state still belongs to job `job_id`; the new state, or None if replaced."""
+    def change(state: dict) -> None:
+        if state.get("job_id") != job_id:
+            raise _NotCurrent
+        state.update(changes)
+
+    return _change(dataset_id, change)
 
 
 def _job_alive(job_id: str | None) -> bool:
     return job_status(job_id) not in DEAD_JOB_STATUSES
 
 
+def _lost(state: dict) -> bool:
+    """A queued/running state whose RQ job is gone (past the moment between writing and queueing)."""
+    if state.get("status") not in ACTIVE or _job_alive(state.get("job_id")):
+        return False
+    created = datetime.fromisoformat(state.get("created") or now_iso())
+    return datetime.now(timezone.utc) - created > timedelta(seconds=ENQUEUE_GRACE_S)
+
+
 def load_state(dataset_id: int) -> dict | None:
     """The suggestion state, with a queued/running job whose RQ job is gone reported as failed."""
     state = read_state(dataset_id)
-    if state and state.get("status") in ACTIVE and not _job_alive(state.get("job_id")):
-        created = datetime.fromisoformat(state.get("created") or now_iso())
-        if datetime.now(timezone.utc) - created > timedelta(seconds=ENQUEUE_GRACE_S):
-            state.update(status="failed", error=LOST_JOB, finished=now_iso())
-            save_state(dataset_id, state)
+    if state and _lost(state):
+        def fail(current: dict) -> None:
+            if current.get("job_id") != state.get("job_id") or current.get("status") not in ACTIVE:
+                raise _NotCurrent
+            current.update(status="failed", error=LOST_JOB, finished=now_iso())
+
+        state = _change(dataset_id, fail) or read_state(dataset_id)
     return state
 
 
@@ -113,98 +133,79 @@ def request_suggestions(dataset_id: int, model_id: int | None, user_id: int) -> 
     if not db.session.scalar(select(func.count(Image.id)).where(
             Image.dataset_id == dataset_id, Image.label_id.is_(None))):
         raise ValidationError("Every image of this dataset already has a class; there is nothing to suggest.")
-    job_id = f"suggest-{dataset_id}-{uuid.uuid4().hex[:8]}"
+    job_id = new_job_id(SUGGEST, dataset_id)
     state = {"status": "queued", "job_id": job_id, "model_id": run.id, "model_name": run.name,
              "requested_by_id": user_id, "created": now_iso(), "finished": None, "error": None,
              "suggestions": []}
-    save_state(dataset_id, state)
-    # by name, so this module does not import the job module (which imports this one)
-    get_queue().enqueue("app.jobs.suggestions.suggest_labels", dataset_id, run.id, job_id,
-                        job_id=job_id, job_timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S,
-                        failure_ttl=RESULT_TTL_S, description=f"suggest labels for dataset {dataset_id}")
+    JobState("suggestions", dataset_id).replace(state)
+    enqueue(SUGGEST, dataset_id, run.id, job_id, job_id=job_id,
+            description=f"suggest labels for dataset {dataset_id}")
     return state
 
 
-# --- reading results ----------------------------------------------------------------------------
+# --- the job's side -----------------------------------------------------------------------------
 
-@dataclass
-class Group:
-    """The pending suggestions for one class, most uncertain (smallest margin) first."""
-
-    name: str
-    label: Label | None
-    items: list[dict] = field(default_factory=list)
-
-    @property
-    def shown(self) -> list[dict]:
-        return self.items[:GROUP_SHOW]
+def claim(dataset_id: int, job_id: str) -> bool:
+    """Mark the state 'running' for this job; False (nothing changed) when a newer request replaced it."""
+    if _update(dataset_id, job_id, status="running") is None:
+        log.info("suggest dataset=%s job=%s: replaced by a newer request, skipping", dataset_id, job_id)
+        return False
+    return True
 
 
-def pending_groups(dataset_id: int, state: dict | None) -> list[Group]:
-    """Suggestions for images that still exist and are still unlabeled, grouped by suggested class."""
-    if not state or state.get("status") != "done":
-        return []
-    still = {i for i, _ in unlabeled_images(dataset_id)}
-    groups: dict[str, Group] = {}
-    for item in state.get("suggestions", []):
-        if item["image_id"] in still:
-            if item["label"] not in groups:
-                groups[item["label"]] = Group(item["label"], find_label(dataset_id, item["label"]))
-            groups[item["label"]].items.append(item)
-    for group in groups.values():
-        group.items.sort(key=lambda s: (s["margin"], s["image_id"]))
-    return sorted(groups.values(), key=lambda g: (g.label is None, g.label.position if g.label else 0, g.name))
+def _progress_writer(dataset_id: int, job_id: str):
+    """on_progress callback: record done/total in the state, at most once a second."""
+    last = [0.0]
+
+    def write(done: int, total: int) -> None:
+        if time.monotonic() - last[0] >= 1.0 or done == total:
+            last[0] = time.monotonic()
+            _update(dataset_id, job_id, progress={"done": done, "total": total})
+
+    return write
 
 
-# --- accepting ----------------------------------------------------------------------------------
+def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
+    """Run model `model_id` over the unlabeled images: (app.ml.suggest scores, their image ids)."""
+    from app.ml.suggest import score_files  # torch: only in the job process
 
-@dataclass
-class Accepted:
-    accepted: int = 0
-    skipped: int = 0        # already labeled, deleted, or not among the suggestions
-    no_class: list[str] = field(default_factory=list)
-
-    def message(self) -> str:
-        parts = [f"{self.accepted} suggestion{'s' if self.accepted != 1 else ''} accepted."]
-        if self.skipped:
-            parts.append(f"{self.skipped} image{'s were' if self.skipped != 1 else ' was'} skipped because "
-                         "it already has a class or is no longer suggested.")
-        if self.no_class:
-            parts.append("Not accepted: the class " + ", ".join(f"'{n}'" for n in self.no_class)
-                         + " no longer exists in this dataset (renamed or deleted). Label those images by hand.")
-        return " ".join(parts)
+    run = db.session.get(TrainingRun, model_id)
+    if run is None or not run.artifact_dir:
+        raise ModelGone("The model was deleted before its suggestions were computed.")
+    images = unlabeled_images(dataset_id)
+    db.session.commit()  # end the read transaction: scoring can take a while
+    storage = get_storage()
+    scores = score_files(run.artifact_dir, [str(storage.image_path(sha)) for _, sha in images],
+                         [sha for _, sha in images], cache_dir=storage.embedding_cache_dir,
+                         max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
+                         on_progress=_progress_writer(dataset_id, job_id))
+    return scores, [image_id for image_id, _ in images]
 
 
-def accept_suggestions(dataset_id: int, user_id: int, image_ids: list[int] | None = None,
-                       group: str | None = None) -> Accepted:
-    """Give images their suggested class (a whole group, or the chosen ids). Only images of this
-    dataset that are still unlabeled change; each is recorded as a suggestion from the model."""
-    state = read_state(dataset_id)
-    if not state or state.get("status") != "done":
-        raise Conflict("There are no finished suggestions to accept. Ask for suggestions first.")
-    suggestions = state.get("suggestions", [])
-    if group is not None:
-        picked = [s for s in suggestions if s["label"] == group]
-        if not picked:
-            raise ValidationError("There are no suggestions for this class.")
-    else:
-        wanted = set(image_ids or [])
-        picked = [s for s in suggestions if s["image_id"] in wanted]
-    result = Accepted(skipped=len(set(image_ids or [])) - len(picked) if group is None else 0)
-    model_id = state["model_id"] if db.session.get(TrainingRun, state["model_id"]) else None
-    by_class: dict[str, list[int]] = {}
-    for s in picked:
-        by_class.setdefault(s["label"], []).append(s["image_id"])
-    for name, ids in by_class.items():
-        label = find_label(dataset_id, name)
-        if label is None:
-            result.no_class.append(name)
-            continue
-        changed = db.session.execute(update(Image).where(
-            Image.dataset_id == dataset_id, Image.id.in_(ids), Image.label_id.is_(None)).values(
-            label_id=label.id, label_source="suggestion", labeled_by_id=user_id, label_model_id=model_id))
-        result.accepted += changed.rowcount or 0
-        if group is None:  # a whole group quietly leaves out images labeled by hand meanwhile
-            result.skipped += len(ids) - (changed.rowcount or 0)
-    db.session.commit()
-    return result
+def _rows(scores, image_ids: list[int]) -> list[dict]:
+    from app.ml.suggest import rank
+
+    best, confidence, margin = rank(scores.probs)
+    return [{"image_id": image_ids[i], "label": scores.classes[int(b)], "confidence": round(float(c), 4),
+             "margin": round(float(m), 6)} for i, b, c, m in zip(scores.ok, best, confidence, margin)]
+
+
+def store_suggestions(dataset_id: int, job_id: str, scores, image_ids: list[int], seconds: float) -> int:
+    """Store the finished job's suggestions (if it is still the current one); how many there are."""
+    rows = _rows(scores, image_ids)
+    _update(dataset_id, job_id, finished=now_iso(), status="done", error=None, suggestions=rows,
+            method=scores.method, unreadable=len(scores.unreadable), seconds=seconds)
+    return len(rows)
+
+
+def record_failure(dataset_id: int, job_id: str, exc: Exception) -> None:
+    """Mark the job failed (if it is still the current one), saying why in plain words."""
+    _update(dataset_id, job_id, finished=now_iso(), status="failed", error=_plain(exc))
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, ModelGone):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return "The model's files or an image are missing from storage."
+    return f"Suggestions failed because of an unexpected error ({type(exc).__name__})."

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images.services import parse_ids
-from app.blueprints.datasets.suggestions import bp, services
+from app.blueprints.datasets.suggestions import bp, review, services
 from app.errors import DomainError
 from app.rendering import render_page
 
@@ -14,7 +14,7 @@ def _render(dataset, message: str | None = None, error: str | None = None, statu
     """The whole page, or for htmx requests (polling, accepting) just the suggestions partial."""
     state = services.load_state(dataset.id)
     return render_page("suggestions/show.html", "suggestions/_suggestions.html", status, state=state,
-                       groups=services.pending_groups(dataset.id, state), message=message, error=error,
+                       groups=review.pending_groups(dataset.id, state), message=message, error=error,
                        models=services.usable_models(dataset.id), **page_context(dataset))
 
 
@@ -43,7 +43,7 @@ def accept_suggestions(dataset_id: int):
     group = request.form.get("group")
     try:
         ids = None if group is not None else parse_ids(request.form.getlist("image_ids"))
-        message = services.accept_suggestions(dataset.id, current_user.id, ids, group).message()
+        message = review.accept_suggestions(dataset.id, current_user.id, ids, group).message()
     except DomainError as err:
         return _render(dataset, error=err.message, status=err.status)
     if request.htmx:
