@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from app.access import visible_datasets_query
-from app.blueprints.datasets.images import remove_unreferenced
+from app.blueprints.datasets.images.intake import remove_unreferenced
 from app.errors import Conflict, ValidationError
 from app.extensions import db
+from app.jobs import JobState
 from app.models import Dataset, DatasetShare, Image, Label, TrainingRun, User
 from app.storage import get_storage
 
@@ -75,8 +76,8 @@ def delete_dataset(dataset: Dataset) -> None:
     storage = get_storage()
     for run_id in run_ids:
         _remove_tree(storage.run_dir(run_id))
-    for report in ("health", "suggestions"):  # computed reports kept beside the dataset
-        (storage.root / report / f"{dataset.id}.json").unlink(missing_ok=True)
+    for folder in ("health", "suggestions"):  # computed reports kept beside the dataset
+        JobState(folder, dataset.id).remove()
 
 
 def _remove_tree(path: Path) -> None:

@@ -1,27 +1,16 @@
-"""Dataset pages: list, create, overview (summary + upload), edit, delete, export."""
-from flask import Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+"""Dataset pages: list, create, overview, edit, delete; classes and sharing (HTMX partials, plain form
+posts work too)."""
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.access import dataset_role, get_dataset_for
+from app.access import get_dataset_for
 from app.blueprints.datasets import bp
-from app.blueprints.datasets import services
-from app.blueprints.datasets.exports import export_zip
-from app.blueprints.datasets.forms import DatasetForm
+from app.blueprints.datasets import classes as class_service
+from app.blueprints.datasets import services, sharing
+from app.blueprints.datasets.context import page_context
+from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
 from app.errors import DomainError
-
-
-@bp.app_template_global()
-def train_url(dataset_id: int) -> str:
-    """Link to the training page, which another feature provides (fallback: a plain path)."""
-    if "training.new_run" in current_app.view_functions:
-        return url_for("training.new_run", dataset_id=dataset_id)
-    return f"/datasets/{dataset_id}/train"
-
-
-def page_context(dataset) -> dict:
-    """What every dataset page needs to show the right controls for the current user's role."""
-    role = dataset_role(current_user, dataset)
-    return {"dataset": dataset, "role": role, "can_edit": role in ("owner", "editor"), "is_owner": role == "owner"}
+from app.rendering import render_page
 
 
 @bp.route("/datasets")
@@ -82,11 +71,94 @@ def delete_dataset(dataset_id: int):
     return render_template("datasets/delete.html", summary=summary, **page_context(dataset))
 
 
-@bp.route("/datasets/<int:dataset_id>/export")
+# --- classes and sharing ------------------------------------------------------------------
+
+def _classes_page(dataset, form=None, status=200):
+    counts, unlabeled = services.class_counts(dataset.id)
+    return render_page("datasets/classes.html", "datasets/_classes.html", status,
+                       form=form or ClassForm(formdata=None), counts=counts, unlabeled=unlabeled,
+                       **page_context(dataset))
+
+
+def _shares_page(dataset, form=None, status=200):
+    return render_page("datasets/sharing.html", "datasets/_shares.html", status,
+                       form=form or ShareForm(formdata=None), shares=sharing.list_shares(dataset.id),
+                       **page_context(dataset))
+
+
+def _after_change(dataset, endpoint, message):
+    flash(message, "success")
+    if request.htmx:
+        return (_classes_page if endpoint == "datasets.list_classes" else _shares_page)(dataset)
+    return redirect(url_for(endpoint, dataset_id=dataset.id))
+
+
+def _require_valid(form) -> None:
+    if not form.validate():
+        raise DomainError(next(iter(form.errors.values()))[0], 422)
+
+
+@bp.route("/datasets/<int:dataset_id>/classes", methods=["GET", "POST"])
 @login_required
-def export_dataset(dataset_id: int):
-    dataset = get_dataset_for(current_user, dataset_id)
-    chunks = stream_with_context(export_zip(dataset.id))
-    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name) or "dataset"
-    return Response(chunks, mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.zip"'})
+def list_classes(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor" if request.method == "POST" else "viewer")
+    form = ClassForm()
+    if request.method == "POST":
+        try:
+            _require_valid(form)
+            label = class_service.add_class(dataset.id, form.name.data, form.color.data)
+        except DomainError as err:
+            flash(err.message, "error")
+            return _classes_page(dataset, form, err.status)
+        return _after_change(dataset, "datasets.list_classes", f"Class '{label.name}' added.")
+    return _classes_page(dataset)
+
+
+@bp.route("/datasets/<int:dataset_id>/classes/<int:label_id>", methods=["POST"])
+@login_required
+def update_class(dataset_id: int, label_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    if request.form.get("move") in ("up", "down"):
+        class_service.move_class(dataset.id, label_id, request.form["move"])
+        return _after_change(dataset, "datasets.list_classes", "Order changed.")
+    try:
+        label = class_service.update_class(dataset.id, label_id, request.form.get("name", ""),
+                                           request.form.get("color"))
+    except DomainError as err:
+        flash(err.message, "error")
+        return _classes_page(dataset, status=err.status)
+    return _after_change(dataset, "datasets.list_classes", f"Class '{label.name}' saved.")
+
+
+@bp.route("/datasets/<int:dataset_id>/classes/<int:label_id>/delete", methods=["POST"])
+@login_required
+def delete_class(dataset_id: int, label_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    count = class_service.delete_class(dataset.id, label_id)
+    return _after_change(dataset, "datasets.list_classes",
+                         f"Class deleted; {count} image{'s' if count != 1 else ''} are now unlabeled.")
+
+
+@bp.route("/datasets/<int:dataset_id>/sharing", methods=["GET", "POST"])
+@login_required
+def share_dataset(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "owner")
+    form = ShareForm()
+    if request.method == "POST":
+        try:
+            _require_valid(form)
+            share = sharing.share_dataset(dataset, form.username.data, form.role.data)
+        except DomainError as err:
+            flash(err.message, "error")
+            return _shares_page(dataset, form, err.status)
+        return _after_change(dataset, "datasets.share_dataset",
+                             f"Shared with {share.user.username} as {share.role}.")
+    return _shares_page(dataset)
+
+
+@bp.route("/datasets/<int:dataset_id>/sharing/<int:share_id>/delete", methods=["POST"])
+@login_required
+def revoke_share(dataset_id: int, share_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "owner")
+    username = sharing.revoke_share(dataset.id, share_id)
+    return _after_change(dataset, "datasets.share_dataset", f"{username} no longer has access.")

@@ -139,7 +139,7 @@ def cell_images(run: TrainingRun, true_index: int, predicted_index: int) -> dict
     rows = [r for r in predictions if r["true"] == true_index and r["predicted"] == predicted_index]
     rows.sort(key=lambda r: -_confidence(r))
     items = [{"image_id": r["image_id"], "confidence": r.get("confidence"),
-              "thumb": url_for("datasets.image_thumb", dataset_id=run.dataset_id, image_id=r["image_id"])}
+              "thumb": url_for("datasets.images.image_thumb", dataset_id=run.dataset_id, image_id=r["image_id"])}
              for r in rows[:CELL_LIMIT]]
     return {"true_class": classes[true_index], "predicted_class": classes[predicted_index],
             "count": len(rows), "images": items, "correct": true_index == predicted_index}

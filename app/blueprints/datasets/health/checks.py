@@ -1,0 +1,143 @@
+"""Dataset health, the computing side: gather a dataset's images and models and ask app.ml.health what
+is wrong with them. Imports torch (through app.ml.health): only the health job loads this module."""
+from __future__ import annotations
+
+from typing import Callable
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.blueprints.datasets.services import IMBALANCE_RATIO, MIN_IMAGES_PER_CLASS, class_counts
+from app.extensions import db
+from app.ml import health as mlh
+from app.ml.embeddings import ImageFiles
+from app.models import Image, TrainingRun, utcnow
+from app.storage import get_storage
+
+MAX_LISTED = 100          # findings of one kind kept in a report (the worst first)
+MAX_LEAKS_LISTED = 50     # leaking image pairs listed per model
+
+
+def check_dataset(dataset_id: int, progress: Callable[..., None] | None = None) -> dict:
+    """Compute a health report of the dataset now (no queue, nothing stored): {"created", "findings", ...}."""
+    progress = progress or (lambda *a, **k: None)
+    images = list(db.session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.id)))
+    progress("Checking that every image can be opened", 0.02, force=True)
+    broken, usable = _broken_images(images)
+    progress("Looking at every image (this is the slow part)", 0.05, force=True)
+    vectors = _embeddings(usable, lambda done, total: progress(
+        f"Looking at every image: {done} of {total}", 0.05 + 0.8 * done / max(total, 1)))
+    progress("Comparing images and labels", 0.9, force=True)
+    findings = _file_findings(images, broken)
+    findings += _duplicate_findings(usable, vectors)
+    findings += _label_findings(usable, vectors)
+    findings += _leak_findings(dataset_id, {img.sha256: vec for img, vec in zip(usable, vectors)})
+    findings += _class_findings(dataset_id)
+    return {"created": utcnow().isoformat(timespec="seconds") + "Z", "image_count": len(images),
+            "findings": findings}
+
+
+def _broken_images(images: list[Image]) -> tuple[list[Image], list[Image]]:
+    """(images whose file is missing or does not decode, the rest). A cached embedding proves it decoded."""
+    storage, cache = get_storage(), _cache()
+    broken, usable = [], []
+    for img in images:
+        path = storage.image_path(img.sha256)
+        ok = cache.load(img.sha256) is not None or (path.exists() and mlh.is_decodable(str(path)))
+        (usable if ok else broken).append(img)
+    return broken, usable
+
+
+def _settings() -> tuple[str, int]:
+    """(architecture, image size) of the embeddings: quick mode's defaults, so its cache is reused."""
+    from app.ml.architectures import architecture_info
+
+    arch = current_app.config.get("HEALTH_ARCHITECTURE") or mlh.DEFAULT_ARCHITECTURE
+    return arch, current_app.config.get("HEALTH_IMAGE_SIZE") or architecture_info(arch).default_image_size
+
+
+def _cache():
+    from app.ml.embeddings import EmbeddingCache
+
+    arch, size = _settings()
+    return EmbeddingCache(get_storage().embedding_cache_dir, arch, size)
+
+
+def _embeddings(images: list[Image], on_batch):
+    if not images:
+        return []
+    arch, size = _settings()
+    storage = get_storage()
+    files = ImageFiles([str(storage.image_path(i.sha256)) for i in images], [i.sha256 for i in images])
+    return mlh.embed_images(files, storage.embedding_cache_dir, arch, size,
+                            device=current_app.config.get("HEALTH_DEVICE"), on_batch=on_batch)
+
+
+def _file_findings(images: list[Image], broken: list[Image]) -> list[dict]:
+    found = [{"key": f"corrupt:{img.sha256}", "kind": "corrupt", "images": [img.id]} for img in broken]
+    tiny = [images[i] for i in mlh.small_images([(i.width, i.height) for i in images])]
+    found += [{"key": f"tiny:{img.sha256}", "kind": "tiny", "images": [img.id], "size": [img.width, img.height],
+               "min_side": mlh.MIN_SIDE} for img in tiny if img not in broken]
+    return found[:MAX_LISTED]
+
+
+def _duplicate_findings(images: list[Image], vectors) -> list[dict]:
+    if len(images) < 2:
+        return []
+    groups = mlh.near_duplicate_groups(vectors, current_app.config.get("HEALTH_DUPLICATE_SIMILARITY",
+                                                                       mlh.DUPLICATE_SIMILARITY))
+    return [{"key": "duplicate:" + ",".join(sorted(images[i].sha256[:16] for i in g["members"])),
+             "kind": "duplicate", "images": [images[i].id for i in g["members"]], "similarity": g["similarity"]}
+            for g in groups[:MAX_LISTED]]
+
+
+def _label_findings(images: list[Image], vectors) -> list[dict]:
+    labelled = [(k, img) for k, img in enumerate(images) if img.label_id is not None]
+    label_ids = sorted({img.label_id for _, img in labelled})
+    if len(label_ids) < 2 or len(labelled) < 2 * mlh.FOLDS:
+        return []  # too little to learn from: every verdict would be noise
+    index = {label_id: c for c, label_id in enumerate(label_ids)}
+    labels = [index[img.label_id] for _, img in labelled]
+    probs = mlh.out_of_fold_probs(vectors[[k for k, _ in labelled]], labels, len(label_ids))
+    found = []
+    for issue in mlh.likely_label_errors(probs, labels)[:MAX_LISTED]:
+        img = labelled[issue.index][1]
+        found.append({"key": f"label:{img.sha256}:{img.label_id}>{label_ids[issue.suggested]}",
+                      "kind": "label_error", "images": [img.id], "given_label_id": img.label_id,
+                      "suggested_label_id": label_ids[issue.suggested], "confidence": issue.confidence})
+    return found
+
+
+def _leak_findings(dataset_id: int, vectors: dict) -> list[dict]:
+    runs = db.session.scalars(select(TrainingRun).where(
+        TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded").order_by(TrainingRun.id))
+    found = []
+    for run in runs:
+        snapshot = run.snapshot or {}
+        samples, split = snapshot.get("samples") or [], snapshot.get("split") or {}
+        part = {name: [(int(samples[i][0]), samples[i][2]) for i in split.get(name, []) if i < len(samples)]
+                for name in ("train", "test")}
+        leaks = mlh.split_leaks(part["train"], part["test"], vectors,
+                                current_app.config.get("HEALTH_DUPLICATE_SIMILARITY", mlh.DUPLICATE_SIMILARITY))
+        if leaks:
+            pairs = [[leak["test"][0], leak["train"][0], leak["how"], leak["similarity"]] for leak in leaks]
+            found.append({"key": f"leak:{run.id}", "kind": "leakage", "run_id": run.id, "run_name": run.name,
+                          "test_count": len(part["test"]), "leak_count": len(leaks),
+                          "pairs": pairs[:MAX_LEAKS_LISTED],
+                          "images": sorted({i for p in pairs[:MAX_LEAKS_LISTED] for i in p[:2]})})
+    return found
+
+
+def _class_findings(dataset_id: int) -> list[dict]:
+    classes, _ = class_counts(dataset_id)
+    counts = {c["label"].name: c["count"] for c in classes}
+    ids = {c["label"].name: c["label"].id for c in classes}
+    found = []
+    for item in mlh.class_size_findings(counts, MIN_IMAGES_PER_CLASS, IMBALANCE_RATIO):
+        if item["kind"] == "small_class":
+            found.append({**item, "key": f"small:{ids[item['class']]}",
+                          "label_id": ids[item["class"]], "min_images": MIN_IMAGES_PER_CLASS, "images": []})
+        else:
+            found.append({**item, "key": f"imbalance:{item['largest']}:{item['smallest']}", "images": [],
+                          "label_ids": [ids[item["largest"]], ids[item["smallest"]]]})
+    return found

@@ -1,0 +1,126 @@
+"""Image routes: upload, the labeling grid, bulk label/delete, image files and thumbnails, export."""
+from flask import Response, flash, jsonify, redirect, render_template, request, send_file, stream_with_context, url_for
+from flask_login import current_user, login_required
+
+from app.access import get_dataset_for
+from app.blueprints.datasets.context import page_context
+from app.blueprints.datasets.images import bp
+from app.blueprints.datasets.images.exports import export_zip, zip_filename
+from app.blueprints.datasets.images.results import ERROR, summarize_results
+from app.blueprints.datasets.images.services import delete_images, get_image, image_page, parse_ids, set_labels
+from app.blueprints.datasets.images.uploads import upload_files
+from app.blueprints.datasets.services import class_counts
+from app.errors import DomainError
+from app.rendering import render_page
+from app.storage import get_storage
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+@bp.route("/datasets/<int:dataset_id>/upload", methods=["POST"])
+@login_required
+def upload_images(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    files = [(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
+    results = upload_files(dataset.id, current_user.id, files)
+    summary = summarize_results(results)
+    if _wants_json():
+        return jsonify({"summary": summary, "results": [r.to_dict() for r in results]})
+    if request.htmx:
+        return render_template("images/_upload_results.html", results=results, summary=summary)
+    flash(summary, "success" if results and all(r.status != ERROR for r in results) else "warning")
+    for r in [r for r in results if r.status == ERROR][:10]:
+        flash(f"{r.filename}: {r.message}", "error")
+    return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
+
+
+def _grid_context(dataset, filter_: str, page: int) -> dict:
+    counts, unlabeled = class_counts(dataset.id)
+    return dict(grid=image_page(dataset.id, filter_, page), counts=counts, unlabeled=unlabeled,
+                **page_context(dataset))
+
+
+@bp.route("/datasets/<int:dataset_id>/label")
+@login_required
+def label_images(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    ctx = _grid_context(dataset, request.args.get("filter", "all"), request.args.get("page", 1, type=int))
+    return render_page("images/label.html", "images/_image_grid.html", oob=bool(request.htmx), **ctx)
+
+
+def _after_bulk(dataset, message: str):
+    """Re-render the grid where the user was, plus the class counts out-of-band."""
+    filter_, page = request.form.get("filter", "all"), request.form.get("page", 1, type=int)
+    if not request.htmx:
+        flash(message, "success")
+        return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, filter=filter_, page=page))
+    return render_template("images/_image_grid.html", oob=True, message=message,
+                           **_grid_context(dataset, filter_, page))
+
+
+def _bulk_error(err: DomainError):
+    """For htmx bulk actions show the message in the flash area instead of replacing the grid."""
+    if not request.htmx:
+        raise err
+    html = render_template("_error_fragment.html", message=err.message)
+    return html, err.status, {"HX-Retarget": "#flashes", "HX-Reswap": "innerHTML"}
+
+
+@bp.route("/datasets/<int:dataset_id>/images/label", methods=["POST"])
+@login_required
+def label_selected(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    label_id = request.form.get("label_id", "")
+    try:
+        ids = parse_ids(request.form.getlist("image_ids"))
+        count = set_labels(dataset.id, ids, int(label_id) if label_id.isdigit() else None, current_user.id)
+    except DomainError as err:
+        return _bulk_error(err)
+    verb = "labeled" if label_id.isdigit() else "unlabeled"
+    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} {verb}.")
+
+
+@bp.route("/datasets/<int:dataset_id>/images/delete", methods=["POST"])
+@login_required
+def delete_selected(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    try:
+        count = delete_images(dataset.id, parse_ids(request.form.getlist("image_ids")))
+    except DomainError as err:
+        return _bulk_error(err)
+    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} deleted.")
+
+
+@bp.route("/datasets/<int:dataset_id>/images/<int:image_id>/file")
+@login_required
+def image_file(dataset_id: int, image_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    image = get_image(dataset.id, image_id)
+    return _private(send_file(get_storage().image_path(image.sha256), mimetype=f"image/{image.format.lower()}",
+                              download_name=image.filename, max_age=86400, etag=image.sha256))
+
+
+@bp.route("/datasets/<int:dataset_id>/images/<int:image_id>/thumb")
+@login_required
+def image_thumb(dataset_id: int, image_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    image = get_image(dataset.id, image_id)
+    return _private(send_file(get_storage().thumb_path(image.sha256), mimetype="image/webp", max_age=86400,
+                              etag=image.sha256))
+
+
+def _private(response):
+    """Images are private data: browsers may cache them, shared proxies must not."""
+    response.cache_control.public = False
+    response.cache_control.private = True
+    return response
+
+
+@bp.route("/datasets/<int:dataset_id>/export")
+@login_required
+def export_dataset(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    return Response(stream_with_context(export_zip(dataset.id)), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{zip_filename(dataset.name)}"'})

@@ -1,0 +1,52 @@
+"""Suggest labels: queue a model over the unlabeled images, review its guesses, accept them."""
+from flask import flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from app.access import get_dataset_for
+from app.blueprints.datasets.context import page_context
+from app.blueprints.datasets.images.services import parse_ids
+from app.blueprints.datasets.suggestions import bp, review, services
+from app.errors import DomainError
+from app.rendering import render_page
+
+
+def _render(dataset, message: str | None = None, error: str | None = None, status: int = 200):
+    """The whole page, or for htmx requests (polling, accepting) just the suggestions partial."""
+    state = services.load_state(dataset.id)
+    return render_page("suggestions/show.html", "suggestions/_suggestions.html", status, state=state,
+                       groups=review.pending_groups(dataset.id, state), message=message, error=error,
+                       models=services.usable_models(dataset.id), **page_context(dataset))
+
+
+@bp.route("/datasets/<int:dataset_id>/suggestions")
+@login_required
+def show_suggestions(dataset_id: int):
+    return _render(get_dataset_for(current_user, dataset_id))
+
+
+@bp.route("/datasets/<int:dataset_id>/suggestions", methods=["POST"])
+@login_required
+def request_suggestions(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    model_id = request.form.get("model_id", "")
+    try:
+        services.request_suggestions(dataset.id, int(model_id) if model_id.isdigit() else None, current_user.id)
+    except DomainError as err:
+        return _render(dataset, error=err.message, status=err.status)
+    return redirect(url_for("datasets.suggestions.show_suggestions", dataset_id=dataset.id))
+
+
+@bp.route("/datasets/<int:dataset_id>/suggestions/accept", methods=["POST"])
+@login_required
+def accept_suggestions(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    group = request.form.get("group")
+    try:
+        ids = None if group is not None else parse_ids(request.form.getlist("image_ids"))
+        message = review.accept_suggestions(dataset.id, current_user.id, ids, group).message()
+    except DomainError as err:
+        return _render(dataset, error=err.message, status=err.status)
+    if request.htmx:
+        return _render(dataset, message=message)
+    flash(message, "success")
+    return redirect(url_for("datasets.suggestions.show_suggestions", dataset_id=dataset.id))

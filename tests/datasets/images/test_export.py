@@ -1,0 +1,36 @@
+"""Export/import round trip: a dataset exported as a zip imports again as the same images and labels."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Image, Label
+from tests.datasets.conftest import make_zip, png, upload
+
+
+def _content(dataset_id: int) -> set[tuple[str, str | None]]:
+    rows = db.session.execute(select(Image.sha256, Label.name).outerjoin(Label, Label.id == Image.label_id)
+                              .where(Image.dataset_id == dataset_id)).all()
+    return {(sha, name) for sha, name in rows}
+
+
+def test_export_then_import_gives_same_images_and_labels(logged_in, dataset):
+    from app.blueprints.datasets.services import create_dataset
+
+    archive = make_zip({"ants/a.png": png(1), "ants/same-name.png": png(2), "bees/same-name.png": png(3),
+                        "loose.png": png(4)})
+    upload(logged_in, dataset.id, [("in.zip", archive), ("x.jpg", png(5))])
+    response = logged_in.get(f"/datasets/{dataset.id}/export")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert 'filename="Ants_and_bees.zip"' in response.headers["Content-Disposition"]
+    exported = response.data
+    names = sorted(zipfile.ZipFile(io.BytesIO(exported)).namelist())
+    assert names == ["ants/a.png", "ants/same-name.png", "bees/same-name.png", "loose.png", "x.png"]
+    copy = create_dataset(logged_in.user.id, "Copy")
+    results = upload(logged_in, copy.id, [("export.zip", exported)]).json["results"]
+    assert [r["status"] for r in results] == ["added"] * 5
+    assert _content(copy.id) == _content(dataset.id)
+    assert len(_content(copy.id)) == 5

@@ -1,0 +1,69 @@
+"""Summary warnings, training samples, dataset create/edit/delete."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Dataset, DatasetShare, Image, Label
+from app.storage import get_storage
+from tests.datasets.conftest import make_zip, png, upload
+
+
+def test_dataset_warnings_in_plain_language():
+    from app.blueprints.datasets.services import dataset_warnings
+
+    assert dataset_warnings({"ants": 50, "bees": 10}, 12) == [
+        "Classes are imbalanced: 'ants' has 5x more images than 'bees'. "
+        "Try to give every class a similar number of images.",
+        "12 images are unlabeled; unlabeled images are not used for training.",
+    ]
+    assert "Class 'bees' has 3 images; add at least 10." in dataset_warnings({"ants": 12, "bees": 3}, 0)
+    only_one = dataset_warnings({"ants": 20}, 0)
+    assert only_one[0].startswith("Add at least 2 classes")
+    assert dataset_warnings({"ants": 20, "bees": 15}, 0) == []
+
+
+def test_summary_page_and_labelled_samples(logged_in, dataset):
+    from app.blueprints.datasets.services import image_file_path, labelled_samples
+
+    upload(logged_in, dataset.id, [("z.zip", make_zip({"bees/b.png": png(1), "ants/a.png": png(2), "u.png": png(3)}))])
+    page = logged_in.get(f"/datasets/{dataset.id}").data.decode()
+    assert "Class &#39;bees&#39; has 1 image; add at least 10." in page
+    assert "1 image is unlabeled" in page and "Train a model" in page
+    samples = labelled_samples(dataset.id)
+    assert [name for _, _, name in samples] == ["bees", "ants"]  # class order (creation order here)
+    assert all(image_file_path(sha).read_bytes()[:4] == b"\x89PNG" for _, sha, _ in samples)
+
+
+def test_create_edit_and_list(logged_in):
+    response = logged_in.post("/datasets/new", data={"name": "  Birds ", "description": "garden birds"})
+    dataset = db.session.scalar(select(Dataset))
+    assert response.headers["Location"].endswith(f"/datasets/{dataset.id}") and dataset.name == "Birds"
+    assert logged_in.post("/datasets/new", data={"name": ""}).status_code == 422
+    logged_in.post(f"/datasets/{dataset.id}/edit", data={"name": "Garden birds", "description": ""})
+    listing = logged_in.get("/datasets").data
+    assert b"Garden birds" in listing and b"0 images" in listing
+
+
+def test_delete_dataset_removes_rows_and_files_not_used_elsewhere(app, logged_in, dataset, make_user):
+    from app.blueprints.datasets.services import create_dataset
+    from app.blueprints.datasets.sharing import share_dataset
+
+    make_user("bob")
+    shared_bytes, own_bytes = png(1), png(2)
+    upload(logged_in, dataset.id, [("z.zip", make_zip({"ants/a.png": shared_bytes, "ants/b.png": own_bytes}))])
+    other = create_dataset(logged_in.user.id, "Other")
+    upload(logged_in, other.id, [("a.png", shared_bytes)])
+    share_dataset(dataset, "bob", "viewer")
+    shared_sha, own_sha = (db.session.scalar(select(Image.sha256).where(Image.filename == n, Image.dataset_id == dataset.id))
+                           for n in ("a.png", "b.png"))
+    page = logged_in.get(f"/datasets/{dataset.id}/delete")
+    assert b"Yes, delete it" in page.data
+    response = logged_in.post(f"/datasets/{dataset.id}/delete", follow_redirects=True)
+    assert b"was deleted" in response.data
+    assert db.session.get(Dataset, dataset.id) is None
+    for model in (Image, Label, DatasetShare):
+        assert db.session.scalar(select(func.count(model.id)).where(model.dataset_id == dataset.id)) == 0
+    storage = get_storage()
+    assert storage.image_path(shared_sha).exists() and storage.thumb_path(shared_sha).exists()
+    assert not storage.image_path(own_sha).exists() and not storage.thumb_path(own_sha).exists()
