@@ -4,6 +4,7 @@ images/ab/<sha256>        original image bytes, stored once however often upload
 thumbs/ab/<sha256>.webp   thumbnail made once at upload
 models/<run id>/          a training run's artifacts (weights, model card, TorchScript, ONNX)
 cache/embeddings/         quick-mode embedding cache shared by all runs
+uploads/<import id>/      an upload waiting to be imported by a job (removed when the import ends)
 """
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ class Storage:
 
     def run_dir(self, run_id: int) -> Path:
         return self.root / "models" / str(run_id)
+
+    def upload_dir(self, import_id: int) -> Path:
+        return self.root / "uploads" / str(import_id)
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Where an upload is written while it is checked, before it has an import id."""
+        return self.root / "uploads" / "incoming"
 
     @property
     def embedding_cache_dir(self) -> Path:
