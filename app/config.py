@@ -101,6 +101,8 @@ def _job_settings() -> dict:
         # a running import whose progress has not moved for IMPORT_STALE_SECONDS counts as dead.
         "IMPORT_BATCH_SIZE": _env_int("IMPORT_BATCH_SIZE", 200),
         "IMPORT_STALE_SECONDS": _env_int("IMPORT_STALE_SECONDS", 120),
+        # Threads an import decodes and thumbnails images on (Pillow releases the GIL while it works).
+        "IMPORT_THREADS": _env_int("IMPORT_THREADS", min(4, os.cpu_count() or 1)),
         "DELETE_JOB_TIMEOUT": _env_int("DELETE_JOB_TIMEOUT", 6 * 3600),
         # Deleting more images than this at once leaves their files to a background job.
         "DELETE_SYNC_MAX_FILES": _env_int("DELETE_SYNC_MAX_FILES", 200),

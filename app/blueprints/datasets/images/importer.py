@@ -1,8 +1,8 @@
 """Running an import: the body of the import job, and of `flask import-folder`.
 
-One entry at a time: read it (never more than MAX_IMAGE_BYTES), hash it, skip it when the dataset (or
-this import) already has those bytes -- before decoding -- else decode, check, store the original and its
-thumbnail. Rows are inserted, and the progress counters committed, every IMPORT_BATCH_SIZE images or
+Entries are read one at a time (never more than MAX_IMAGE_BYTES each) and hashed; an entry whose bytes
+the dataset (or this import) already has is skipped before decoding. The others are decoded and
+thumbnailed on IMPORT_THREADS threads, a few entries in flight at most, then stored and settled in order. Rows are inserted, and the progress counters committed, every IMPORT_BATCH_SIZE images or
 every second, in one short transaction that also reads the cancel flag; no transaction stays open in
 between. A failed or cancelled import keeps what it committed, and its row says what was not imported.
 
@@ -14,7 +14,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from flask import current_app
@@ -26,8 +29,9 @@ from app.blueprints.datasets.classes import clean_class_name, get_or_create_labe
 from app.blueprints.datasets.images.intake import (
     BadImage, check_image, clean_filename, remove_unreferenced, sha256_of, write_files,
 )
-from app.blueprints.datasets.images.sources import Budget, Plan, open_zip, plan_folder, plan_stored_files, \
-    plan_zip, read_entry
+from app.blueprints.datasets.images.sources import (
+    Budget, Entry, Plan, open_zip, plan_folder, plan_stored_files, plan_zip, read_entry,
+)
 from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Image, Import, utcnow
@@ -71,6 +75,21 @@ def existing_shas(dataset_id: int) -> set[str]:
         last = rows[-1][0]
 
 
+@dataclass
+class Pending:
+    """An entry read and hashed, waiting for its decode (future None: a copy of an entry still decoding,
+    settled the same way as that entry once it is)."""
+
+    entry: Entry
+    label: str | None
+    sha: str
+    size: int
+    future: Future | None
+
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
+
+
 class Importer:
     """Handles the entries of one import and writes its rows and counters in batches."""
 
@@ -86,39 +105,84 @@ class Importer:
         self.rows: list[dict] = []
         self.written: list[str] = []  # files created by the batch not yet committed
         self.labels: dict[str, int] = {}
+        self.decoding: set[str] = set()  # hashes on the pool, not settled yet
+        self.bad: dict[str, str] = {}  # hash -> why those bytes cannot be used (copies get the same answer)
+        self.threads = max(1, cfg["IMPORT_THREADS"])
         self.cancelled = False
         self.last_flush = time.monotonic()
         db.session.commit()  # end the read transaction: none stays open while entries are handled
 
-    def error(self, name: str, message: str) -> None:
+    def error(self, name: str, message: str) -> None:  # returns None, so `return self.error(...)` reads well
         self.processed += 1
         self.error_count += 1
         if len(self.errors) < Import.MAX_ERRORS:
             self.errors.append({"filename": name, "message": message})
 
-    def handle(self, entry) -> None:
-        """Read, hash, (unless a duplicate) decode and store one entry; its row waits for the next flush."""
+    def duplicate(self) -> None:
+        self.processed += 1
+        self.duplicates += 1
+
+    def prepare(self, entry: Entry, pool: ThreadPoolExecutor) -> Pending | None:
+        """Read and hash one entry here; queue its decode on the pool unless it is settled at once
+        (a duplicate -- never decoded --, unreadable, or under a folder name that cannot be a class)."""
         try:
             label = clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None
         except ValidationError as err:
             return self.error(entry.name, f"Skipped: its folder name cannot be a class name. {err.message}")
         try:
             data = read_entry(entry, self.max_bytes, self.budget)
-            sha = sha256_of(data)
-            if sha in self.known:  # hashed first: a duplicate is never decoded
-                self.processed += 1
-                self.duplicates += 1
-                return
-            checked = check_image(data, self.max_pixels, sha)
         except BadImage as err:
             return self.error(entry.name, err.message)
+        sha = sha256_of(data)
+        if sha in self.known:
+            return self.duplicate()
+        if sha in self.bad:
+            return self.error(entry.name, self.bad[sha])
+        if sha in self.decoding:  # a copy of an entry still decoding: settled after it, in order
+            return Pending(entry, label, sha, len(data), None)
+        self.decoding.add(sha)
+        return Pending(entry, label, sha, len(data), pool.submit(check_image, data, self.max_pixels, sha))
+
+    def collect(self, item: Pending) -> None:
+        """Settle a prepared entry (in upload order): store the decoded image, or count the error/copy."""
+        if item.future is None:
+            return self.duplicate() if item.sha in self.known else self.error(item.entry.name, self.bad[item.sha])
+        self.decoding.discard(item.sha)
+        try:
+            checked = item.future.result()
+        except BadImage as err:
+            self.bad[item.sha] = err.message
+            return self.error(item.entry.name, err.message)
         if write_files(checked, self.storage):
-            self.written.append(sha)
-        self.known.add(sha)
-        self.rows.append({"sha256": sha, "filename": clean_filename(entry.parts[-1]), "width": checked.width,
-                          "height": checked.height, "size_bytes": len(data), "format": checked.format,
-                          "label": label})
+            self.written.append(item.sha)
+        self.known.add(item.sha)
+        self.rows.append({"sha256": item.sha, "filename": clean_filename(item.entry.parts[-1]),
+                          "width": checked.width, "height": checked.height, "size_bytes": item.size,
+                          "format": checked.format, "label": item.label})
         self.processed += 1
+
+    def run(self, entries: list[Entry]) -> None:
+        """Handle the entries until done or cancelled: read and hash here, decode on `threads` threads with
+        at most twice that many entries in flight (memory stays bounded), settle them in order."""
+        pending: deque[Pending] = deque()
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="import-decode") as pool:
+            try:
+                for entry in entries:
+                    if self.cancelled:
+                        return
+                    item = self.prepare(entry, pool)
+                    if item is not None:
+                        pending.append(item)
+                    while pending and (len(pending) > 2 * self.threads or pending[0].ready()):
+                        self.collect(pending.popleft())
+                    if self.due():
+                        self.flush()
+                while pending:
+                    self.collect(pending.popleft())
+            finally:
+                for item in pending:  # cancelled or failed: entries in flight are not imported
+                    if item.future is not None:
+                        item.future.cancel()
 
     def due(self) -> bool:
         return len(self.rows) >= self.batch_size or time.monotonic() - self.last_flush >= FLUSH_EVERY_S
@@ -210,12 +274,7 @@ def _work(importer: Importer, plan: Plan) -> str:
     for name, message in plan.skipped:
         importer.error(name, message)
     importer.flush()
-    for entry in plan.entries:
-        if importer.cancelled:
-            break
-        importer.handle(entry)
-        if importer.due():
-            importer.flush()
+    importer.run(plan.entries)
     importer.flush()
     return "cancelled" if importer.cancelled and importer.processed < importer.total else "finished"
 

@@ -151,7 +151,8 @@ def import_json(imp: Import) -> dict:
            "errors": list(imp.errors or []), "message": imp.message, "cancel_requested": imp.cancel_requested,
            "created_at": _iso(imp.created_at), "started_at": _iso(imp.started_at),
            "finished_at": _iso(imp.finished_at),
-           "status_url": url_for("datasets.images.import_status", dataset_id=imp.dataset_id, import_id=imp.id)}
+           "status_url": url_for("datasets.images.import_status", dataset_id=imp.dataset_id, import_id=imp.id),
+           "page_url": url_for("datasets.images.show_import", dataset_id=imp.dataset_id, import_id=imp.id)}
     if imp.active:
         doc["cancel_url"] = url_for("datasets.images.cancel_import", dataset_id=imp.dataset_id, import_id=imp.id)
     return doc

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -29,6 +30,7 @@ OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # the JPEG plugin also yie
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 THUMB_SIZE = 256
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+_WARNINGS_LOCK = threading.Lock()
 
 
 class BadImage(ValidationError):
@@ -48,25 +50,26 @@ class CheckedImage:
 
 
 def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
-    """Open, check the pixel count from the header, then fully decode (catches truncated files)."""
-    with warnings.catch_warnings():
+    """Open, check the pixel count from the header, then fully decode (catches truncated files).
+    Safe to call from several threads (imports decode on a few)."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():  # the filters are process-wide: one thread at a time
         # Pillow's own bomb check warns (an error under pytest) or raises; we check ourselves below.
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         try:
-            img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)
+            img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
         except PILImage.DecompressionBombError:
             raise BadImage("The image is too large (too many pixels).") from None
         except Exception:
             raise BadImage("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).") from None
-        width, height = img.size
-        if width * height > max_pixels:
-            raise BadImage(
-                f"The image is too large: {width}×{height} pixels (the limit is {max_pixels:,} pixels)."
-            )
-        try:
-            img.load()  # GIF: the first frame
-        except Exception:
-            raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise BadImage(
+            f"The image is too large: {width}×{height} pixels (the limit is {max_pixels:,} pixels)."
+        )
+    try:
+        img.load()  # GIF: the first frame
+    except Exception:
+        raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
     return img
 
 
