@@ -196,3 +196,13 @@ def test_pages_answer_while_a_long_import_runs(app, logged_in, dataset, worker):
             reads_during += 1
     assert status["status"] == "finished" and status["added"] == 1500
     assert reads_during >= 2  # the pages were read while rows were being committed
+
+
+def test_a_plain_form_post_of_a_zip_shows_the_import_on_the_dataset_page(app, logged_in, dataset):
+    page = upload(logged_in, dataset.id, [("pets.zip", make_zip({"cats/a.png": png(1)}))], json=False,
+                  follow_redirects=True).data.decode()
+    assert "Import started; it continues in the background." in page
+    assert "pets.zip" in page and 'data-import-status="queued"' in page
+    run_jobs(app)
+    page = logged_in.get(f"/datasets/{dataset.id}").data.decode()
+    assert 'data-import-status="finished"' in page and "1 image added" in page
