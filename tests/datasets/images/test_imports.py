@@ -89,6 +89,8 @@ def test_dataset_page_polls_a_running_import_and_stops_when_it_ended(app, logged
     assert 'aria-valuenow="25"' in page and "50 of 200 files" in page and "Cancel import" in page
     partial = logged_in.get(f"/datasets/{dataset.id}/imports/{imp.id}", headers={"HX-Request": "true"}).data.decode()
     assert partial.lstrip().startswith("<div") and "<html" not in partial
+    full = logged_in.get(f"/datasets/{dataset.id}/imports/{imp.id}").data.decode()
+    assert "<html" in full and f'id="import-{imp.id}"' in full and "Back to the dataset" in full
     cancel = logged_in.post(f"/datasets/{dataset.id}/imports/{imp.id}/cancel", headers={"HX-Request": "true"})
     assert cancel.status_code == 200 and "Stopping" in cancel.data.decode()
     imp = db.session.get(Import, imp.id)

@@ -60,7 +60,7 @@ def import_status(dataset_id: int, import_id: int):
 @bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>/cancel", methods=["POST"])
 @login_required
 def cancel_import(dataset_id: int, import_id: int):
-    dataset = get_dataset_for(current_user, dataset_id)
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
     imp = import_service.cancel_import(current_user, dataset, import_id)
     if _wants_json():
         return jsonify(import_service.import_json(imp))
