@@ -24,18 +24,20 @@ METRICS = {
 
 
 def make_run(dataset, user, status="succeeded", **fields):
-    samples = [[i + 1, i % 3, f"{i:064x}"] for i in range(30)]
+    """A run with a frozen list of 30 samples (18 train, 6 val, 6 test) stored the way start_run does."""
+    from app.blueprints.training.samples import FrozenSamples, store
+
+    frozen = FrozenSamples(CLASSES, [(i + 1, i % 3, f"{i:064x}") for i in range(30)],
+                           {"train": list(range(18)), "val": list(range(18, 24)), "test": list(range(24, 30))})
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=fields.pop("name", "pets"),
                       architecture="small_cnn", mode="scratch",
                       options=fields.pop("options", {"epochs": 3, "lr": None, "seed": 0}),
-                      status=status, classes=CLASSES,
-                      snapshot={"classes": CLASSES, "samples": samples,
-                                "split": {"train": list(range(18)), "val": list(range(18, 24)),
-                                          "test": list(range(24, 30))}},
+                      status=status, classes=CLASSES, snapshot=frozen.summary(),
                       history=[{"epoch": e, "train_loss": 1 / e, "train_acc": 0.5 + e / 10, "val_loss": 1.2 / e,
                                 "val_acc": 0.4 + e / 10} for e in (1, 2, 3)], **fields)
     db.session.add(run)
     db.session.commit()
+    store(run.id, frozen)
     return run
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from app.blueprints.training import lifecycle
+from app.blueprints.training import lifecycle, samples
 from app.extensions import db, get_queue
+from app.jobs import is_beating
 from app.models import TrainingRun, utcnow
 from tests.conftest import run_jobs
 from tests.test_jobs import worker_env
@@ -117,6 +118,38 @@ def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_d
     assert _only_run().status == "failed" and "disappeared from the queue" in _only_run().error
 
 
+def test_running_run_with_an_old_database_heartbeat_is_kept_while_its_worker_beats(start_run, make_dataset,
+                                                                                 logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.heartbeat_at = "running", utcnow().replace(year=2000)  # its writes wait on a busy database
+    db.session.commit()
+    with lifecycle.heartbeat(run.id):  # ...but its process is alive and beating
+        assert lifecycle.reap_stale_runs(60) == 0
+    assert _only_run().status == "running"
+    assert lifecycle.reap_stale_runs(60) == 1  # no heartbeat anywhere: the worker is gone
+    assert _only_run().status == "failed" and "stopped unexpectedly" in _only_run().error
+
+
+def test_reaper_leaves_a_run_whose_heartbeat_arrives_while_it_decides(start_run, make_dataset, logged_in,
+                                                                     monkeypatch):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.heartbeat_at = "running", utcnow().replace(year=2000)
+    db.session.commit()
+    run_id = run.id
+
+    def worker_writes_its_heartbeat_now(name):  # e.g. the database was locked until this moment
+        db.session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(heartbeat_at=utcnow()))
+        return False
+
+    monkeypatch.setattr(lifecycle, "is_beating", worker_writes_its_heartbeat_now)
+    assert lifecycle.reap_stale_runs(60) == 0
+    assert _only_run().status == "running"
+
+
 def _explode():
     raise RuntimeError("the worker's job process died")
 
@@ -152,7 +185,7 @@ def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
 def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make_dataset, logged_in):
     dataset = make_dataset(logged_in.user)
     start_run(dataset.id, epochs="1000", early_stopping_patience="")
-    env = {**worker_env(app), "WORKER_CLASS": "simple"}
+    env = {**worker_env(app), "WORKER_CLASS": "simple", "TRAIN_STALE_SECONDS": "2"}
     worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -163,11 +196,13 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
                 break
             time.sleep(0.3)
         assert run.status == "running", "the worker never started the run"
+        assert is_beating(f"run-{run.id}")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     assert lifecycle.reap_stale_runs(max_age_s=30) == 0  # a fresh heartbeat: not reaped yet
-    time.sleep(1.2)
+    time.sleep(2.5)  # the worker's Redis heartbeat (TRAIN_STALE_SECONDS=2 there) lapses
+    assert not is_beating(f"run-{run.id}")
     assert lifecycle.reap_stale_runs(max_age_s=1) == 1
     run = _only_run()
     assert run.status == "failed" and "stopped unexpectedly" in run.error
@@ -176,4 +211,5 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
     assert logged_in.post(f"/models/{run.id}/retry").status_code == 302
     retry = _only_run()
     assert retry.id != run.id and retry.status == "queued" and retry.snapshot == run.snapshot
+    assert samples.load(retry.id) == samples.load(run.id) and len(samples.load(run.id)[0]) == 12
     assert retry.options == run.options and retry.job_id in get_queue().get_job_ids()
