@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from app.blueprints.training import lifecycle, samples
 from app.extensions import db, get_queue
@@ -94,6 +94,27 @@ def test_cancel_running_from_the_page_sets_the_flag(start_run, make_dataset, log
     run = _only_run()
     assert run.cancel_requested and run.status == "running"
     assert "Stopping after the current step" in logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+
+
+def test_retry_reuses_the_frozen_samples_and_refuses_a_broken_list(start_run, make_dataset, logged_in):
+    from app.models import RunSample
+
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status = "failed"
+    db.session.commit()
+    make_dataset(logged_in.user, {"red": 1, "blue": 1}, name="changed since")  # unrelated changes
+    assert logged_in.post(f"/models/{run.id}/retry").status_code == 302
+    retry = _only_run()
+    assert retry.id != run.id and samples.load(retry.id) == samples.load(run.id)
+    assert retry.snapshot == run.snapshot and retry.job_id in get_queue().get_job_ids()
+    db.session.execute(delete(RunSample).where(RunSample.run_id == run.id, RunSample.position >= 5))
+    db.session.commit()
+    response = logged_in.post(f"/models/{run.id}/retry")
+    assert response.status_code == 422 and "incomplete" in response.get_data(as_text=True)
+    assert _only_run().id == retry.id  # nothing half-made is left: no run, no copied sample rows
+    assert db.session.scalar(select(func.count()).select_from(RunSample)) == 12 + 5
 
 
 def test_quick_mode_with_pretrained_network_succeeds(app, start_run, make_dataset, logged_in):
