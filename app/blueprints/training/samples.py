@@ -77,7 +77,7 @@ def store(run_id: int, frozen: FrozenSamples) -> None:
     """Write the sample list of a run, committing every CHUNK rows."""
     part_of = {position: part for part, positions in frozen.split.items() for position in positions}
     for start in range(0, len(frozen.rows), CHUNK):
-        db.session.execute(insert(RunSample), [
+        db.session.execute(RunSample.__table__.insert(), [  # Core executemany: no ORM per-row work
             {"run_id": run_id, "position": position, "image_id": image_id, "class_index": class_index,
              "sha256": sha, "part": part_of.get(position, "train")}
             for position, (image_id, class_index, sha) in enumerate(frozen.rows[start:start + CHUNK], start)])

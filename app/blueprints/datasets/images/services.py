@@ -1,12 +1,13 @@
 """The images of a dataset: the labeling grid (pages, filters), one image, bulk label / unlabel / delete."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from sqlalchemy import and_, delete, func, select, update
 
 from app.blueprints.datasets.classes import get_label
+from app.blueprints.datasets.services import class_counts
 from app.blueprints.datasets.images.intake import remove_unreferenced
 from app.errors import NotFound, ValidationError
 from app.extensions import db
@@ -30,6 +31,8 @@ class ImagePage:
     newer: int | None = None
     older: int | None = None
     anchor: int | None = None
+    counts: list[dict] = field(default_factory=list)  # the class bar: [{"label", "count"}] in class order
+    unlabeled: int = 0
 
 
 def _int_arg(values: Mapping, name: str) -> int | None:
@@ -79,15 +82,20 @@ def image_page(dataset_id: int, filter_: str = "all", before: int | None = None,
                page: int = 1, per_page: int = PER_PAGE) -> ImagePage:
     """One page of a dataset's images, newest first, filtered by class id / 'unlabeled' / 'all': the
     images older than `before`, or the page just newer than `after`, or the first page. Every page costs
-    the same: an index range read of per_page + 1 rows and an index count (no sort, no OFFSET)."""
+    the same: an index range read of per_page + 1 rows and one grouped index count (no sort, no OFFSET)."""
     where, filter_ = _filtered(dataset_id, filter_)
     images, newer, older = _rows(where, before, after, per_page)
-    total = db.session.scalar(select(func.count(Image.id)).where(where)) or 0
+    counts, unlabeled = class_counts(dataset_id)  # one grouped count serves the class bar and the total
+    if filter_ == "all":
+        total = sum(c["count"] for c in counts) + unlabeled
+    else:
+        total = unlabeled if filter_ == "unlabeled" else sum(c["count"] for c in counts
+                                                             if str(c["label"].id) == filter_)
     pages = max(1, -(-total // per_page))
     page = min(max(2, page), pages) if newer else 1
     return ImagePage(images, page, pages, total, filter_,
                      newer=images[0].id if newer else None, older=images[-1].id if older else None,
-                     anchor=images[0].id + 1 if newer else None)
+                     anchor=images[0].id + 1 if newer else None, counts=counts, unlabeled=unlabeled)
 
 
 def get_image(dataset_id: int, image_id: int) -> Image:

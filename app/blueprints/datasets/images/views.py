@@ -11,7 +11,6 @@ from app.blueprints.datasets.images.services import (
     delete_images, get_image, grid_args, image_page, parse_ids, set_labels,
 )
 from app.blueprints.datasets.images.uploads import upload_files
-from app.blueprints.datasets.services import class_counts
 from app.errors import DomainError
 from app.rendering import render_page
 from app.storage import get_storage
@@ -39,9 +38,8 @@ def upload_images(dataset_id: int):
 
 
 def _grid_context(dataset, values) -> dict:
-    counts, unlabeled = class_counts(dataset.id)
-    return dict(grid=image_page(dataset.id, **grid_args(values)), counts=counts, unlabeled=unlabeled,
-                **page_context(dataset))
+    grid = image_page(dataset.id, **grid_args(values))
+    return dict(grid=grid, counts=grid.counts, unlabeled=grid.unlabeled, **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/label")
