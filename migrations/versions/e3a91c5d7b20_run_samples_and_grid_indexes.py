@@ -79,7 +79,8 @@ def _move_out(conn, run_id):
     predictions = metrics.pop('predictions', None) or None
     if predictions is not None or 'misclassified' in metrics:
         wrong = metrics.get('misclassified') or []
-        metrics.update({'misclassified': wrong[:GALLERY_KEPT], 'misclassified_count': len(wrong)})
+        count = sum(1 for p in predictions if p['true'] != p['predicted']) if predictions else len(wrong)
+        metrics.update({'misclassified': wrong[:GALLERY_KEPT], 'misclassified_count': count})
         values['metrics'] = metrics
     if predictions:
         values['test_predictions'] = predictions

@@ -86,6 +86,8 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     # the per-image test results and the threshold curve are stored once, at the end, outside metrics
     assert "predictions" not in run.metrics and len(run.test_predictions) == len(split["test"])
     assert run.threshold_curve == curve_grid(run.test_predictions)
+    wrong = [p for p in run.test_predictions if p["true"] != p["predicted"]]
+    assert run.metrics["misclassified_count"] == len(wrong) == len(run.metrics["misclassified"])
     assert run.heartbeat_at and run.started_at and run.finished_at
     messages = [line["message"] for line in run.log]
     assert any(m.startswith("Epoch 2/2") for m in messages) and messages[-1].startswith("Finished")

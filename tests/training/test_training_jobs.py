@@ -171,6 +171,19 @@ def test_reaper_leaves_a_run_whose_heartbeat_arrives_while_it_decides(start_run,
     assert _only_run().status == "running"
 
 
+def test_queued_run_that_never_got_a_job_is_failed_after_a_while(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.job_id = None  # its web process died while writing the sample list
+    db.session.commit()
+    assert lifecycle.reap_stale_runs(60) == 0  # it may still be on its way
+    run.created_at = utcnow() - lifecycle.ORPHAN_AFTER * 2
+    db.session.commit()
+    assert lifecycle.reap_stale_runs(60) == 1
+    assert _only_run().status == "failed" and "never queued" in _only_run().error
+
+
 def _explode():
     raise RuntimeError("the worker's job process died")
 

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from app.blueprints.training.results import GALLERY_LIMIT
 from app.database import is_transient, retry_write
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, Heartbeat, is_beating, job_status
@@ -29,7 +30,7 @@ WRITE_INTERVAL_S = 0.5    # progress rows written at most twice a second
 CANCEL_CHECK_S = 1.0      # the cancel flag is read from the database at most once a second
 LOG_LIMIT = 300           # keep run.log small: the oldest entries go first
 PROGRESS_RETRY_S = 10.0   # a progress write retries a busy database this long, then waits for the next one
-GALLERY_KEPT = 48         # misclassified test images kept in run.metrics (the results page shows these)
+RETRY_LATER_S = 5.0       # ...which comes this much later than usual (phase changes still try at once)
 ORPHAN_AFTER = timedelta(minutes=10)  # a queued run that never got a job (its web process died meanwhile)
 DEAD_WORKER_REASON = ("The worker running this training stopped unexpectedly (it was restarted, killed "
                       "or ran out of memory). Nothing was saved; you can retry the run.")
@@ -106,7 +107,7 @@ class RunReporter:
             if not is_transient(exc):
                 raise
             log.warning("train run=%s: progress not written (database busy), trying again later", self.run_id)
-            self.last_write = time.monotonic()
+            self.last_write = time.monotonic() + RETRY_LATER_S  # train on meanwhile instead of waiting again
             return False
         return True
 
@@ -230,8 +231,9 @@ def _result_values(result, artifact_dir: str) -> dict:
 
     metrics = dict(result.test_metrics or {})
     predictions = metrics.pop("predictions", None) or None
-    wrong = metrics.get("misclassified") or []
-    metrics.update({"misclassified": wrong[:GALLERY_KEPT], "misclassified_count": len(wrong),
+    wrong = metrics.get("misclassified") or []  # the most confident mistakes (the engine keeps a few hundred)
+    count = sum(1 for p in predictions if p["true"] != p["predicted"]) if predictions else len(wrong)
+    metrics.update({"misclassified": wrong[:GALLERY_LIMIT], "misclassified_count": count,
                     "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
                     "stopped_early": result.stopped_early, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
