@@ -56,6 +56,20 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise BadImage("The image file is damaged or incomplete.") from None
 
 
+def decoded_pixels(data_bytes: bytes, image_size: int | None = None) -> int:
+    """How many pixels decode_image will decode for these bytes (JPEG draft scale included), read
+    from the header alone. Raises BadImage when the header cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data_bytes))
+            data.reduce_on_decode(img, image_size)
+            return int(img.size[0]) * int(img.size[1])
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
+        raise BadImage("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), "
+                       "or it is far too large.") from None
+
+
 def top_k(probs_row: Sequence[float], k: int = 5, classes: Sequence[str] | None = None) -> list[tuple]:
     """Highest k (index, probability) pairs, best first; (label, index, probability) with classes."""
     row = np.asarray(probs_row, dtype=np.float64)
@@ -114,6 +128,10 @@ class Predictor:
     def crop(self, image: Image.Image) -> np.ndarray:
         """RGB image -> uint8 [3,size,size]: exactly the evaluation transform of training."""
         return data.preprocess_pil(image, self.image_size).numpy()
+
+    def decoded_pixels(self, data_bytes: bytes) -> int:
+        """Pixels that decoding these bytes for this model costs (header only; raises BadImage)."""
+        return decoded_pixels(data_bytes, self.image_size)
 
     def prepare(self, data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         """Uploaded bytes -> uint8 [3,size,size] ready to be batched (raises BadImage)."""

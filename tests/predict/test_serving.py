@@ -47,7 +47,7 @@ def test_serving_batch_path_equals_predict_proba(trained_artifacts):
     predictor = Predictor.load(trained_artifacts, backend="onnx")
     uploads = [serving.Upload(f"{i}.png", color_image(n, seed=40 + i, size=33 + 9 * i))
                for i, n in enumerate(CLASSES * 2)]
-    prepared, probs = serving.predict_uploads(predictor, uploads, 10_000_000, max_batch=4)
+    prepared, probs = serving.predict_uploads(predictor, uploads, serving.Limits(10_000_000, 10**9), max_batch=4)
     assert [p.filename for p in prepared] == [u.filename for u in uploads]
     assert np.allclose(probs, predictor.predict_proba(images()), atol=1e-6)
 
