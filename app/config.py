@@ -74,6 +74,9 @@ def _serving_settings() -> dict:
     return {
         "PREDICT_MAX_FILES": _env_int("PREDICT_MAX_FILES", 256),
         "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
+        # Pixels one /predict request may make the server decode (after JPEG draft scaling; identical
+        # files count once). Past it the remaining files get an error entry instead of an answer.
+        "PREDICT_MAX_REQUEST_PIXELS": _env_int("PREDICT_MAX_REQUEST_PIXELS", 200_000_000),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
         "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
         # ONNX Runtime threads per web process (0 = all cores); lower it when running several workers.

@@ -247,3 +247,25 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
     assert retry.id != run.id and retry.status == "queued" and retry.snapshot == run.snapshot
     assert samples.load(retry.id) == samples.load(run.id) and len(samples.load(run.id)[0]) == 12
     assert retry.options == run.options and retry.job_id in get_queue().get_job_ids()
+
+
+def test_a_viewer_cannot_cancel_someone_elses_run_but_an_editor_can(app, start_run, make_dataset, logged_in,
+                                                                   make_user):
+    from app.models import DatasetShare
+    from tests.conftest import login
+
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    viewer, editor = make_user("vic"), make_user("eddie")
+    db.session.add_all([DatasetShare(dataset_id=dataset.id, user_id=viewer.id, role="viewer"),
+                        DatasetShare(dataset_id=dataset.id, user_id=editor.id, role="editor")])
+    db.session.commit()
+    as_viewer, as_editor = app.test_client(), app.test_client()
+    login(as_viewer, "vic")
+    login(as_editor, "eddie")
+    refused = as_viewer.post(f"/models/{run.id}/cancel")
+    assert refused.status_code == 403 and b"editor" in refused.data
+    assert _only_run().status == "queued"
+    assert as_editor.post(f"/models/{run.id}/cancel").status_code == 302
+    assert _only_run().status == "cancelled"

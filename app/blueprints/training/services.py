@@ -121,8 +121,12 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
 # --- cancel / delete -----------------------------------------------------------------------------
 
 def cancel_run(user: User, run_id: int) -> TrainingRun:
-    """A queued run leaves the queue at once; a running one stops at its next step."""
+    """A queued run leaves the queue at once; a running one stops at its next step. Like deleting,
+    cancelling is for the run's creator and the dataset's editors and owner."""
     run = get_run_for(user, run_id, need="viewer")
+    if not can_delete(user, run):
+        raise DomainError("Only the person who started this training or an editor of its dataset can "
+                          "cancel it.", 403)
     if run.finished:
         raise Conflict("This run has already finished.")
     if run.status == "queued":
