@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Image
@@ -125,8 +125,6 @@ def test_grid_pages_use_an_index_and_never_sort(app, logged_in, dataset):
     from app.blueprints.datasets.classes import add_class
     from app.blueprints.datasets.images.services import image_page
 
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("query plans are checked on SQLite, the default database")
     ants = add_class(dataset.id, "ants")
     ids = _rows(dataset.id, 300)
     _rows(dataset.id, 300, ants.id)
@@ -145,11 +143,17 @@ def test_grid_pages_use_an_index_and_never_sort(app, logged_in, dataset):
     grid_queries = [(s, p) for s, p in seen if "FROM images" in s]
     assert len(grid_queries) >= 12
     assert all(p[-1] == 0 for s, p in grid_queries if "OFFSET" in s)  # LIMIT 1 checks only, nothing skipped
+    sqlite = db.engine.dialect.name == "sqlite"
+    if not sqlite:  # a table this small is read whole by PostgreSQL; ask whether the index can serve it
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
     for statement, parameters in grid_queries:
         plan = " / ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + statement, parameters))
-        assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (statement, plan)
-        assert "USING INDEX ix_images_dataset" in plan or "USING COVERING INDEX ix_images_dataset" in plan, plan
+            ("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters))
+        if sqlite:
+            assert "TEMP B-TREE" not in plan and "SCAN" not in plan, (statement, plan)
+        assert "Sort" not in plan and "Seq Scan" not in plan, (statement, plan)
+        assert "ix_images_dataset_id" in plan or "ix_images_dataset_label_id" in plan, plan
+    db.session.rollback()
 
 
 def test_delete_images_removes_rows_and_unused_files(logged_in, dataset):
