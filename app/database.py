@@ -67,7 +67,7 @@ def retry_write(write: Callable[[], T], budget_s: float, what: str = "database w
         attempt += 1
         try:
             return write()
-        except (OperationalError, DBAPIError) as exc:
+        except DBAPIError as exc:  # OperationalError (locked, connection lost) among them
             db.session.rollback()
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
