@@ -18,6 +18,7 @@ import argparse
 import io
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -141,10 +142,18 @@ def latency_ms(client, url: str, samples: int = SAMPLES) -> float | None:
     return statistics.median(times)
 
 
-def page_urls(dataset_id: int, images: int, run_id: int | None = None) -> dict[str, str]:
-    last = max(1, -(-images // 48))
+def last_page_url(client, dataset_id: int, images: int) -> str:
+    """The grid's oldest page: the pager's "Oldest" link (keyset pages), else ?page=N (older code)."""
+    html = client.get(f"/datasets/{dataset_id}/label").get_data(as_text=True)
+    oldest = re.search(r'href="([^"]*)"[^>]*>Oldest', html)
+    if oldest:
+        return oldest.group(1).replace("&amp;", "&")
+    return f"/datasets/{dataset_id}/label?page={max(1, -(-images // 48))}"
+
+
+def page_urls(client, dataset_id: int, images: int, run_id: int | None = None) -> dict[str, str]:
     urls = {"dataset page": f"/datasets/{dataset_id}", "grid first page": f"/datasets/{dataset_id}/label",
-            "grid last page": f"/datasets/{dataset_id}/label?page={last}",
+            "grid last page": last_page_url(client, dataset_id, images),
             "train form": f"/datasets/{dataset_id}/train"}
     if run_id is not None:
         urls |= {"run progress poll": f"/models/{run_id}/progress", "results page": f"/models/{run_id}"}
@@ -166,7 +175,7 @@ def import_and_time(inst: Instance, dataset_id: int, zip_path: Path, count: int)
         if status["status"] not in ("queued", "running"):
             break
         if status["status"] == "running" and status["processed"]:
-            for name, url in page_urls(dataset_id, max(status["added"], 1)).items():
+            for name, url in page_urls(inst.client, dataset_id, max(status["added"], 1)).items():
                 during[name].append(latency_ms(inst.client, url, samples=1))
         time.sleep(1.0)  # a person clicking around, not a load test
     total_s = time.perf_counter() - started
@@ -214,10 +223,11 @@ def measure(size: int, work: Path, train: bool, image_size: int | None) -> dict:
         dataset_id = inst.setup_user_and_dataset()
         inst.start_worker()
         result = {"size": size, "floor_s": floor_s, **import_and_time(inst, dataset_id, zip_path, size)}
-        result["after"] = {name: latency_ms(inst.client, url) for name, url in page_urls(dataset_id, size).items()}
+        urls = page_urls(inst.client, dataset_id, size)
+        result["after"] = {name: latency_ms(inst.client, url) for name, url in urls.items()}
         if train:
             result |= train_and_time(inst, dataset_id, image_size)
-            urls = page_urls(dataset_id, size, result["run_id"])
+            urls = page_urls(inst.client, dataset_id, size, result["run_id"])
             result["after"] |= {name: latency_ms(inst.client, urls[name]) for name in PAGES_AFTER_TRAINING}
         return result
     finally:

@@ -10,10 +10,11 @@ from app.jobs.queue import (
     DEAD_JOB_STATUSES, DELETE_DATASET, HEALTH, IMPORT, KINDS, LIVE_JOB_STATUSES, REMOVE_FILES, SUGGEST, TRAIN,
     JobKind, enqueue, job_alive, job_status, new_job_id, queue_position, remove_job,
 )
+from app.jobs.heartbeat import Heartbeat, is_beating
 from app.jobs.state import JobState
 
 __all__ = [
     "DEAD_JOB_STATUSES", "DELETE_DATASET", "HEALTH", "IMPORT", "KINDS", "LIVE_JOB_STATUSES", "REMOVE_FILES",
-    "SUGGEST", "TRAIN", "JobKind",
-    "JobState", "enqueue", "job_alive", "job_status", "new_job_id", "queue_position", "remove_job",
+    "SUGGEST", "TRAIN", "Heartbeat", "JobKind", "JobState", "enqueue", "is_beating", "job_alive", "job_status",
+    "new_job_id", "queue_position", "remove_job",
 ]

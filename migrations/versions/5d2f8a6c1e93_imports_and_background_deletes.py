@@ -2,7 +2,7 @@
 pending_file_removals)
 
 Revision ID: 5d2f8a6c1e93
-Revises: b7e41c2d9a10
+Revises: e3a91c5d7b20
 Create Date: 2026-11-26 14:19:26.567624
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '5d2f8a6c1e93'
-down_revision = 'b7e41c2d9a10'
+down_revision = 'e3a91c5d7b20'
 branch_labels = None
 depends_on = None
 

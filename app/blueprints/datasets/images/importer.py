@@ -32,6 +32,7 @@ from app.blueprints.datasets.images.intake import (
 from app.blueprints.datasets.images.sources import (
     Budget, Entry, Plan, open_zip, plan_folder, plan_stored_files, plan_zip, read_entry,
 )
+from app.database import retry_write
 from app.errors import DomainError, ValidationError
 from app.extensions import db
 from app.models import Image, Import, utcnow
@@ -108,6 +109,7 @@ class Importer:
         self.decoding: set[str] = set()  # hashes on the pool, not settled yet
         self.bad: dict[str, str] = {}  # hash -> why those bytes cannot be used (copies get the same answer)
         self.threads = max(1, cfg["IMPORT_THREADS"])
+        self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
         self.cancelled = False
         self.last_flush = time.monotonic()
         db.session.commit()  # end the read transaction: none stays open while entries are handled
@@ -188,24 +190,33 @@ class Importer:
         return len(self.rows) >= self.batch_size or time.monotonic() - self.last_flush >= FLUSH_EVERY_S
 
     def flush(self) -> None:
-        """Insert the waiting rows, write the counters and heartbeat, read the cancel flag: one commit."""
+        """Insert the waiting rows, write the counters and heartbeat, read the cancel flag: one commit,
+        tried again while the database is busy."""
+        inserted, taken = retry_write(self._write_batch, self.retry_s, f"rows of import {self.import_id}")
+        self.added += inserted
+        self.duplicates += taken
+        self.rows, self.written, self.last_flush = [], [], time.monotonic()
+        if self.progress:
+            self.progress(counters(self))
+
+    def _write_batch(self) -> tuple[int, int]:
+        """One try of a flush: (rows inserted, rows dropped because another upload added them meanwhile)."""
+        self.labels.clear()  # classes made by a rolled-back try are gone
         rows = self.rows
         try:
             self._insert(rows)
         except IntegrityError:  # the same file arrived meanwhile through another upload
             db.session.rollback()
-            self.labels.clear()  # classes made in the rolled-back transaction are gone
+            self.labels.clear()
             rows = self._without_concurrent(rows)
             self._insert(rows)
+        taken = len(self.rows) - len(rows)
         self.cancelled = bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == self.import_id)))
-        numbers = {**counters(self), "added": self.added + len(rows)}
+        numbers = {**counters(self), "added": self.added + len(rows), "duplicates": self.duplicates + taken}
         db.session.execute(update(Import).where(Import.id == self.import_id).values(
             heartbeat_at=utcnow(), errors=list(self.errors), **numbers))
         db.session.commit()
-        self.added = numbers["added"]
-        self.rows, self.written, self.last_flush = [], [], time.monotonic()
-        if self.progress:
-            self.progress(counters(self))
+        return len(rows), taken
 
     def _insert(self, rows: list[dict]) -> None:
         values = []
@@ -225,12 +236,11 @@ class Importer:
         return self.labels[key]
 
     def _without_concurrent(self, rows: list[dict]) -> list[dict]:
-        """Drop rows whose hash another upload committed meanwhile (counted as duplicates)."""
+        """The rows whose hash no other upload committed meanwhile."""
         taken: set[str] = set()
         for part in chunked([r["sha256"] for r in rows]):
             taken.update(db.session.scalars(select(Image.sha256).where(
                 Image.dataset_id == self.dataset_id, Image.sha256.in_(part))))
-        self.duplicates += len(taken)
         return [r for r in rows if r["sha256"] not in taken]
 
     def discard_batch(self) -> None:
@@ -245,12 +255,16 @@ class Importer:
 
 def claim(import_id: int) -> Import | None:
     """queued -> running, atomically: an import cancelled meanwhile is never started (None then)."""
-    now = utcnow()
-    result = db.session.execute(update(Import).where(
-        Import.id == import_id, Import.status == "queued", Import.cancel_requested.is_(False),
-    ).values(status="running", started_at=now, heartbeat_at=now))
-    db.session.commit()
-    return db.session.get(Import, import_id) if result.rowcount == 1 else None
+    def write() -> int:
+        now = utcnow()
+        result = db.session.execute(update(Import).where(
+            Import.id == import_id, Import.status == "queued", Import.cancel_requested.is_(False),
+        ).values(status="running", started_at=now, heartbeat_at=now))
+        db.session.commit()
+        return result.rowcount
+
+    claimed = retry_write(write, current_app.config["IMPORT_DB_RETRY_SECONDS"], f"claim of import {import_id}")
+    return db.session.get(Import, import_id) if claimed == 1 else None
 
 
 @contextmanager
@@ -314,8 +328,12 @@ def finish(import_id: int, status: str, importer: Importer | None, reason: str =
               "message": outcome_message(status, numbers, reason), **numbers}
     if importer is not None:
         values["errors"] = list(importer.errors)
-    db.session.execute(update(Import).where(Import.id == import_id).values(**values))
-    db.session.commit()
+
+    def write() -> None:
+        db.session.execute(update(Import).where(Import.id == import_id).values(**values))
+        db.session.commit()
+
+    retry_write(write, current_app.config["IMPORT_DB_RETRY_SECONDS"], f"end of import {import_id}")
     remove_upload(imp)
     log.info("import %s dataset=%s: -> %s (%s)", import_id, imp.dataset_id, status, numbers)
 
