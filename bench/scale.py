@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLASSES = 10
 PAGES_AFTER_IMPORT = ("dataset page", "grid first page", "grid last page", "train form")
 PAGES_AFTER_TRAINING = ("run progress poll", "results page")
-SAMPLES = 7
+SAMPLES = 15
 
 
 def make_zip(path: Path, count: int, seed: int = 0) -> Path:
