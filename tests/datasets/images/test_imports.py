@@ -2,6 +2,7 @@
 files, `flask import-folder`, and pages that keep answering while a long import runs (real worker)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -115,7 +116,13 @@ def test_reaper_fails_imports_that_can_never_finish(app, dataset):
     db.session.commit()
     folder = get_storage().root / "uploads" / "991"
     folder.mkdir(parents=True)
+    incoming = get_storage().incoming_dir
+    incoming.mkdir(parents=True)
+    (incoming / "fresh.zip").write_bytes(b"PK")  # a request still storing its upload
+    (incoming / "left.zip").write_bytes(b"PK")  # one whose web process died a day ago
+    os.utime(incoming / "left.zip", (time.time() - 2 * 86400,) * 2)
     assert reap_stale_imports(60) == 2
+    assert sorted(p.name for p in incoming.iterdir()) == ["fresh.zip"]
     assert (dead.status, lost.status, alive.status) == ("failed", "failed", "running")
     assert "stopped unexpectedly" in dead.message and "The 4 images added before were kept" in dead.message
     assert "the other 6 files were not imported" in dead.message and not folder.exists()

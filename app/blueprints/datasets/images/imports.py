@@ -35,6 +35,7 @@ RECENT = timedelta(hours=24)
 DEAD_WORKER = "the worker running it stopped unexpectedly (it was restarted, killed or ran out of memory)."
 LOST_JOB = "its job disappeared from the queue before a worker started it."
 NEVER_QUEUED = "the upload was interrupted before the import could be queued."
+ABANDONED_AFTER_S = 24 * 3600  # a staged upload older than this belongs to a request that died
 
 
 # --- starting ------------------------------------------------------------------------------------
@@ -218,7 +219,8 @@ def _dead(imp: Import, cutoff, now) -> str | None:
 
 
 def reap_stale_imports(max_age_s: float = 120) -> int:
-    """Fail imports that can never finish (see _dead); returns how many were marked failed."""
+    """Fail imports that can never finish (see _dead); returns how many were marked failed. Also removes
+    uploads left half-received by a web process that died while storing them."""
     now = utcnow()
     cutoff = now - timedelta(seconds=max_age_s)
     reaped = 0
@@ -228,7 +230,23 @@ def reap_stale_imports(max_age_s: float = 120) -> int:
             _fail(imp, reason)
             reaped += 1
     db.session.commit()  # also ends the read transaction
+    _remove_abandoned(get_storage().incoming_dir, time.time() - ABANDONED_AFTER_S)
     return reaped
+
+
+def _remove_abandoned(folder: Path, before: float) -> None:
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime >= before:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:  # another process removed or moved it meanwhile
+            continue
 
 
 _last_reap = {"at": 0.0}
