@@ -12,7 +12,7 @@ _EXPORTS = {
     "architectures": ("DEFAULT_ARCHITECTURE", "ArchInfo", "ClassifierModel", "architecture_info", "build_model",
                       "get_architecture", "list_architectures", "torchvision_weight_path"),
     "data": ("Sample", "check_trainable", "stratified_split", "validate_split"),
-    "embeddings": ("EmbeddingCache", "EmbeddingStats", "file_sha256"),
+    "embeddings": ("EmbeddingStats", "FeatureSetup", "ImageFiles", "file_sha256"),
     "engine": ("TrainResult", "train"),
     "errors": ("ArchitectureUnavailable", "BadImage", "ExportMismatch", "InvalidOptions", "MLError",
                "NotTrainable", "TrainingCancelled", "UnknownArchitecture"),
