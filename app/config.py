@@ -97,6 +97,10 @@ def _job_settings() -> dict:
         # heartbeat a running run counts as dead (its worker was killed).
         "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),
         "TRAIN_STALE_SECONDS": _env_int("TRAIN_STALE_SECONDS", 60),
+        # Threads a job uses to decode images and run the backbone with ONNX Runtime in feature passes
+        # (quick mode, health check, suggestions); 0 = every core the worker may use. With several
+        # workers on one machine, set it to cores / workers.
+        "FEATURE_THREADS": _env_int("FEATURE_THREADS", 0),
     }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from app.access import visible_datasets_query
-from app.blueprints.datasets.images.intake import remove_unreferenced
+from app.blueprints.datasets.images.intake import remove_cached_features, remove_unreferenced
 from app.errors import Conflict, ValidationError
 from app.extensions import db
 from app.jobs import JobState
@@ -73,6 +73,7 @@ def delete_dataset(dataset: Dataset) -> None:
     db.session.delete(dataset)
     db.session.commit()
     remove_unreferenced(shas)
+    remove_cached_features(dataset.id)
     storage = get_storage()
     for run_id in run_ids:
         _remove_tree(storage.run_dir(run_id))

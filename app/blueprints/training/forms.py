@@ -38,7 +38,8 @@ OPTION_HELP = {
     "seed": "Same seed + same data = the same split and the same result.",
     "random_resized_crop": "Train on random crops of each picture (variety).",
     "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text).",
-    "head": "Quick mode: the small part trained on top. Linear is fastest; MLP can fit harder cases.",
+    "head": "Quick mode: the small part trained on top. Automatic fits both and keeps the one that does "
+            "better on the validation images; Linear is simplest, MLP can fit harder cases.",
     "dropout": "Randomly ignores some signals while training to avoid memorising.",
 }
 
@@ -72,7 +73,8 @@ class TrainForm(FlaskForm):
     seed = IntegerField("Random seed", default=0)
     random_resized_crop = BooleanField("Random crops", default=True)
     hflip = BooleanField("Mirror images", default=True)
-    head = SelectField("Head", choices={"linear": "Linear", "mlp": "Small MLP"}, default="linear")
+    head = SelectField("Head", default="auto", choices={
+        "auto": "Automatic (best on validation)", "linear": "Linear", "mlp": "Small MLP"})
     dropout = FloatField("Dropout", default=0.2)
 
     def set_architectures(self, infos) -> None:

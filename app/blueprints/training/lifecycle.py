@@ -62,6 +62,7 @@ class RunReporter:
         self.history_written = 0
         self.pending_log: list[str] = []
         self.latest: dict = {}
+        self.stage = None
 
     def __call__(self, progress: dict) -> None:
         self.latest = progress
@@ -72,6 +73,12 @@ class RunReporter:
             urgent = True
             if message and not message.startswith("Epoch"):
                 self.pending_log.append(message.rstrip(".") + "…")
+        if progress.get("stage") != self.stage:  # a new candidate head: its curves start afresh
+            self.stage = progress.get("stage")
+            self.live_history = []
+            self.history_written = -1
+            if self.stage:
+                self.pending_log.append(f"Fitting the {self.stage.lower()}…")
         if message and message.startswith("Epoch") and progress.get("phase") == "training":
             self._epoch_finished(progress)
         if urgent or time.monotonic() - self.last_write >= WRITE_INTERVAL_S:
@@ -79,13 +86,11 @@ class RunReporter:
 
     def _epoch_finished(self, p: dict) -> None:
         row = {"epoch": p.get("epoch"), "train_loss": p.get("loss"), "train_acc": p.get("train_acc"),
-               "val_loss": None, "val_acc": p.get("val_acc")}
+               "val_loss": None, "val_acc": p.get("val_acc"), "data_wait": p.get("data_wait")}
         self.live_history.append(row)
         epoch, epochs = p.get("epoch") or 0, p.get("epochs") or 0
         if epochs <= 20 or epoch % 10 == 0 or epoch == epochs:
-            val = p.get("val_acc")
-            tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
-            self.pending_log.append(f"Epoch {epoch}/{epochs}: {tail}")
+            self.pending_log.append(epoch_line(p))
 
     def flush(self) -> None:
         """Write progress, live history, new log lines and the heartbeat in one commit."""
@@ -109,6 +114,17 @@ class RunReporter:
             self.cancelled = bool(db.session.scalar(
                 select(TrainingRun.cancel_requested).where(TrainingRun.id == self.run_id)))
         return self.cancelled
+
+
+def epoch_line(p: dict) -> str:
+    """'Epoch 3/10: validation accuracy 81% (waited 0.4 s for images)' from an epoch-end progress event."""
+    val = p.get("val_acc")
+    tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
+    wait = p.get("data_wait")
+    if wait is not None and p.get("stage") is None and wait >= 0.05:  # image modes: is loading keeping up?
+        tail += f" (waited {wait:.1f} s for images)"
+    prefix = f"{p['stage']}, epoch" if p.get("stage") else "Epoch"
+    return f"{prefix} {p.get('epoch') or 0}/{p.get('epochs') or 0}: {tail}"
 
 
 def claim(run_id: int, worker_name: str | None = None) -> TrainingRun | None:
@@ -137,7 +153,8 @@ def train_arguments(run: TrainingRun) -> tuple:
     inputs = TrainInputs(samples, run.snapshot["classes"], split=run.snapshot["split"],
                          sample_keys=[sha for _, _, sha in rows],
                          metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
-    setup = TrainSetup(embedding_cache_dir=storage.embedding_cache_dir,
+    setup = TrainSetup(feature_dir=storage.feature_dir(run.dataset_id), backbone_dir=storage.backbone_dir,
+                       threads=current_app.config["FEATURE_THREADS"],
                        image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
     return inputs, TrainOptions.from_dict(run.options), storage.run_dir(run.id), setup
 
@@ -159,6 +176,9 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
 def finish_succeeded(run: TrainingRun, result) -> None:
     """running -> succeeded, storing the engine's metrics, history and artifact folder."""
     _store_result(run, result, str(get_storage().run_dir(run.id)))
+    choice = (result.extra or {}).get("head_choice")
+    if choice:
+        append_log(run, choice["reason"])
     _finish(run, "succeeded", _success_line(result))
 
 
@@ -187,7 +207,8 @@ def _store_result(run: TrainingRun, result, artifact_dir: str) -> None:
     metrics.update({"best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
                     "stopped_early": result.stopped_early, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
-                    "embedding_stats": result.embedding_stats})
+                    "embedding_stats": result.embedding_stats,
+                    "head_choice": (result.extra or {}).get("head_choice")})
     run.metrics = metrics
     run.history = list(result.history)
     run.artifact_dir = artifact_dir

@@ -119,6 +119,20 @@ def remove_unreferenced(shas) -> None:
         storage.thumb_path(sha).unlink(missing_ok=True)
 
 
+def remove_cached_features(dataset_id: int, image_ids=None) -> None:
+    """Forget cached backbone features: all of the dataset's (image_ids None: the dataset is gone), or
+    those of deleted images (dropped at the store's next compaction; a row is only ever served for
+    the same image id and the same file content, so nothing stale is served meanwhile). Cheap: no
+    numpy, no torch, safe in a web request."""
+    from app.ml import feature_layout
+
+    folder = get_storage().feature_dir(dataset_id)
+    if image_ids is None:
+        feature_layout.remove_dataset_features(folder)
+    else:
+        feature_layout.forget_images(folder, image_ids)
+
+
 def clean_filename(name: str) -> str:
     """The last path part of a client-supplied file name, trimmed to fit the column."""
     base = PurePosixPath((name or "").replace("\\", "/")).name.strip()

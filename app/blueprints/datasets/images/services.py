@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 
 from app.blueprints.datasets.classes import get_label
-from app.blueprints.datasets.images.intake import remove_unreferenced
+from app.blueprints.datasets.images.intake import remove_cached_features, remove_unreferenced
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import Image
@@ -88,4 +88,5 @@ def delete_images(dataset_id: int, image_ids: list[int]) -> int:
     db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(image_ids)))
     db.session.commit()
     remove_unreferenced(shas)
+    remove_cached_features(dataset_id, image_ids)
     return len(image_ids)
