@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .architectures import build_backbone
+from .compose import PrebuiltBackbone
 from .export import ONNX_OPSET, quiet_torch_deprecations
 from .pipeline import resolve_threads
 from .runtime import amp_dtype, resolve_device
@@ -63,6 +64,7 @@ class Backbone:
     onnx_path: Path | None = None
     fingerprint: str = ""
     precision: str = "fp32"         # 'bf16'/'fp16' under CUDA autocast: such features are kept apart
+    image_size: int = 0
     exported_now: bool = False      # True when this call had to (re)build the ONNX file
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -96,7 +98,7 @@ def open_backbone(spec: RuntimeSpec, module: torch.nn.Module | None = None) -> B
     dtype = amp_dtype(device)
     precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
     return Backbone("torch", module, dim, _torch_runner(module, device), device, fingerprint=fingerprint,
-                    precision=precision)
+                    precision=precision, image_size=spec.image_size)
 
 
 def _feature_dim(module: torch.nn.Module, image_size: int) -> int:
@@ -120,6 +122,50 @@ def _torch_runner(module: torch.nn.Module, device: torch.device):
             return module(x).float().cpu().numpy()
 
     return run
+
+
+def prebuilt_exports(backbone: Backbone) -> PrebuiltBackbone | None:
+    """The cached ONNX file of an ONNX-run backbone plus its TorchScript trace (traced and checked
+    now, once per network/size/weights, if missing or damaged), so a classifier on this frozen
+    backbone can be exported by joining files (compose). None for torch-run backbones or when the
+    trace disagrees with torch."""
+    if backbone.kind != "onnx" or backbone.onnx_path is None:
+        return None
+    path = backbone.onnx_path.with_suffix(".torchscript.pt")
+    sidecar = backbone.onnx_path.with_suffix(".torchscript.json")
+    if not _intact(path, sidecar):
+        with _file_lock(backbone.onnx_path.with_suffix(".lock")):
+            if not _intact(path, sidecar) and _read_sidecar(sidecar).get("status") != "refused":
+                _trace(backbone.module, backbone.image_size, (path, sidecar))
+    return PrebuiltBackbone(backbone.onnx_path, path) if _intact(path, sidecar) else None
+
+
+def _intact(path: Path, sidecar: Path) -> bool:
+    meta = _read_sidecar(sidecar)
+    return meta.get("status") == "ok" and path.exists() and meta.get("sha256") == file_sha256(path)
+
+
+def _trace(module: torch.nn.Module, size: int, files: tuple[Path, Path]) -> None:
+    path, sidecar = files
+    cpu = _cpu_copy(module)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    os.close(fd)
+    try:
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+        with quiet_torch_deprecations(), torch.no_grad():
+            traced = torch.jit.trace(cpu, torch.zeros(1, 3, size, size))
+            reference = cpu(x)
+            difference = float((traced(x) - reference).abs().max()) / max(1.0, float(reference.abs().max()))
+            traced.save(tmp)
+        sha = file_sha256(Path(tmp))
+        ok = difference <= VERIFY_TOLERANCE
+        if ok:
+            os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    _write_json(sidecar, {"status": "ok" if ok else "refused", "sha256": sha, "torch": torch.__version__})
+    log.log(logging.INFO if ok else logging.WARNING, "traced %s for exports of models built on it: %s "
+            "(max relative difference %.1e)", path.name, "kept" if ok else "refused", difference)
 
 
 # --- the ONNX file cache ---------------------------------------------------------------------------
@@ -149,7 +195,8 @@ def _onnx_backbone(spec: RuntimeSpec, module: torch.nn.Module, dim: int, fingerp
         return None
     name = session.get_inputs()[0].name
     run = lambda batch: session.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})[0]  # noqa: E731
-    return Backbone("onnx", module, dim, run, torch.device("cpu"), path, fingerprint, exported_now=exported)
+    return Backbone("onnx", module, dim, run, torch.device("cpu"), path, fingerprint, exported_now=exported,
+                    image_size=spec.image_size)
 
 
 def _read_sidecar(sidecar: Path) -> dict:

@@ -15,7 +15,7 @@ from torch import nn
 from . import artifacts, data
 from .architectures import ArchInfo, ClassifierModel, build_model, get_architecture
 from .data import Sample
-from .errors import NotTrainable
+from .errors import ExportMismatch, NotTrainable
 from .export import CardInfo, export_model
 from .loop import LoopSpec, run_epochs
 from .metrics import classification_report
@@ -91,6 +91,7 @@ class _Run:
     setup: TrainSetup
     inputs: TrainInputs
     head: str = "linear"   # the head the model ended with (quick mode may choose it)
+    prebuilt: Any = None   # compose.PrebuiltBackbone: exported copies of a frozen backbone
 
     def labels(self, part: str) -> torch.Tensor:
         return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
@@ -152,6 +153,7 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
         quick = train_quick(run)
         model, loop, test_eval, stats = quick.model, quick.loop, quick.test_logits, quick.stats
         extra["head_choice"] = quick.head_choice
+        run.prebuilt = quick.prebuilt
     else:
         model, loop, test_eval = _train_images(run)
         stats = None
@@ -182,8 +184,19 @@ def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | Non
             metadata={"mode": run.options.mode, "head": run.head, "options": run.options.to_dict(),
                       "split_sizes": {k: len(v) for k, v in run.split.items()},
                       **dict(run.inputs.metadata or {})})
-        artifacts.update(export_model(model, out, card))
+        artifacts.update(_export(run, model, out, card))
     return artifacts
+
+
+def _export(run: _Run, model: nn.Module, out: Path, card: CardInfo) -> dict[str, str]:
+    """Join the model's head to its backbone's cached exports when there are some (quick mode on
+    CPU: a fraction of a second), else trace and export the whole network."""
+    if run.prebuilt is not None:
+        try:
+            return export_model(model, out, card, prebuilt=run.prebuilt)
+        except (ExportMismatch, ValueError, RuntimeError, OSError) as exc:
+            log.warning("joining the cached backbone exports failed (%s); exporting the whole model", exc)
+    return export_model(model, out, card)
 
 
 def _summary(metrics: dict | None) -> dict | None:

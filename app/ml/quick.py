@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from .architectures import ClassifierModel, build_backbone, make_head
+from .backbone_runtime import prebuilt_exports
+from .compose import PrebuiltBackbone
 from .embeddings import EmbeddingStats, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
 from .loop import LoopResult, LoopSpec, run_epochs
 from .options import TrainOptions
@@ -45,6 +47,7 @@ class QuickOutcome:
     test_logits: Callable[[], torch.Tensor]
     stats: EmbeddingStats
     head_choice: dict
+    prebuilt: PrebuiltBackbone | None = None   # the backbone's exported copies, for a fast export
 
 
 def train_quick(run: "_Run") -> QuickOutcome:
@@ -76,7 +79,8 @@ def train_quick(run: "_Run") -> QuickOutcome:
         with torch.inference_mode():
             return chosen.head(feats[run.split["test"]]).float().cpu()
 
-    return QuickOutcome(model, chosen.loop, test_logits, features.stats, choice)
+    prebuilt = prebuilt_exports(how.backbone) if run.setup.export else None
+    return QuickOutcome(model, chosen.loop, test_logits, features.stats, choice, prebuilt)
 
 
 def _feature_setup(run: "_Run") -> FeatureSetup:
