@@ -21,6 +21,7 @@ from PIL import Image
 
 from .architectures import DEFAULT_ARCHITECTURE, get_architecture
 from .embeddings import Features, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
+from .runtime import one_cpu_thread
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,11 @@ def _fit_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int, 
 def out_of_fold_probs(embeddings, labels: Sequence[int], num_classes: int, folds: int = FOLDS,
                       steps: int = 100, seed: int = 0) -> np.ndarray:
     """[N, num_classes] class probabilities, each row from a linear model that never saw that image."""
+    with one_cpu_thread():
+        return _out_of_fold(embeddings, labels, num_classes, folds, steps, seed)
+
+
+def _out_of_fold(embeddings, labels, num_classes: int, folds: int, steps: int, seed: int) -> np.ndarray:
     x = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
     y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     probs = np.full((len(y), num_classes), 1.0 / max(num_classes, 1), dtype=np.float32)

@@ -4,7 +4,6 @@ one with the better validation accuracy is kept (a tie keeps the linear one: sim
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from .embeddings import EmbeddingStats, FeatureSetup, ImageFiles, Preprocess, co
 from .loop import LoopResult, LoopSpec, run_epochs
 from .options import TrainOptions
 from .progress import ProgressReporter
+from .runtime import one_cpu_thread
 
 if TYPE_CHECKING:  # the engine's run state; imported for annotations only (no import cycle)
     from .engine import _Run
@@ -104,24 +104,9 @@ class HeadData:
 def fit_heads(data: HeadData, options: TrainOptions, progress: ProgressReporter) -> tuple[HeadFit, dict]:
     """Fit every head options.head_candidates names, one after the other, and choose (choose_head)."""
     kinds = options.head_candidates
-    with _one_cpu_thread(data.feats.device):
+    with one_cpu_thread(data.feats.device):
         fits = [_fit(data, kind, options, progress, (i, len(kinds))) for i, kind in enumerate(kinds)]
     return choose_head(fits, bool(data.split["val"]))
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(device: torch.device):
-    """Head steps on CPU are a millisecond of small matrix work: one thread does them as fast as two,
-    and unlike two it does not slow down 5-20x when other processes (workers) share the cores."""
-    if device.type != "cpu":
-        yield
-        return
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit(data: HeadData, kind: str, options: TrainOptions, progress: ProgressReporter,
