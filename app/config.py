@@ -74,6 +74,9 @@ def _serving_settings() -> dict:
     return {
         "PREDICT_MAX_FILES": _env_int("PREDICT_MAX_FILES", 256),
         "PREDICT_MAX_BATCH": _env_int("PREDICT_MAX_BATCH", 32),
+        # Pixels one /predict request may make the server decode (after JPEG draft scaling; identical
+        # files count once). Past it the remaining files get an error entry instead of an answer.
+        "PREDICT_MAX_REQUEST_PIXELS": _env_int("PREDICT_MAX_REQUEST_PIXELS", 200_000_000),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
         "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
         # ONNX Runtime threads per web process (0 = all cores); lower it when running several workers.
@@ -97,6 +100,10 @@ def _job_settings() -> dict:
         # heartbeat a running run counts as dead (its worker was killed).
         "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),
         "TRAIN_STALE_SECONDS": _env_int("TRAIN_STALE_SECONDS", 60),
+        # How long a training job keeps retrying a database write that meets a busy (SQLite: locked) or
+        # unreachable database before giving up: claiming its run and storing the result. Progress writes
+        # give up sooner and are simply written with the next progress update.
+        "TRAIN_DB_RETRY_SECONDS": _env_int("TRAIN_DB_RETRY_SECONDS", 600),
         # Threads a job uses to decode images and run the backbone with ONNX Runtime in feature passes
         # (quick mode, health check, suggestions); 0 = every core the worker may use. With several
         # workers on one machine, set it to cores / workers.
@@ -139,6 +146,8 @@ def build_config(instance_path: str) -> dict:
         "SECRET_KEY": load_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # SQLite only: how long a write waits for another writer's transaction before failing.
+        "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
         "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),

@@ -8,6 +8,7 @@ model is used instead if the two disagree. With a GPU the TorchScript model runs
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ from app.ml.artifacts import CARD as CARD_FILE
 log = logging.getLogger(__name__)
 
 VERIFY_ATOL = 1e-4  # on softmax probabilities
+BF16_ATOL = 2e-2    # bfloat16 keeps ~3 significant digits: enough to rank classes, checked per model
 DECODE_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
@@ -128,10 +130,9 @@ def load_predictor(artifact_dir: str | Path, device: str | None = None, threads:
     """Load a model for serving: GPU when present, else ONNX on CPU when it matches torch, else torch."""
     from app.ml.inference import Predictor
 
-    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads)
+    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads, precision="auto")
     if _backend_name(predictor) != "onnx":
-        log.info("serving %s with torch on %s", artifact_dir, predictor.device)
-        return predictor
+        return _checked_precision(predictor, artifact_dir)
     reference = Predictor.load(artifact_dir, backend="torch", device="cpu")
     difference = agreement(predictor, reference)
     if difference > VERIFY_ATOL:
@@ -139,6 +140,23 @@ def load_predictor(artifact_dir: str | Path, device: str | None = None, threads:
                     artifact_dir, difference)
         return reference
     log.info("serving %s with onnxruntime (max difference to torch %.1e)", artifact_dir, difference)
+    return predictor
+
+
+def _checked_precision(predictor, artifact_dir: str | Path):
+    """A bf16 GPU predictor is kept only when its probabilities stay within BF16_ATOL of float32."""
+    from app.ml.inference import Predictor
+
+    if getattr(predictor, "precision", "fp32") != "bf16":
+        log.info("serving %s with torch on %s", artifact_dir, predictor.device)
+        return predictor
+    reference = Predictor.load(artifact_dir, backend="torch", device=predictor.device, precision="fp32")
+    difference = agreement(predictor, reference)
+    if difference > BF16_ATOL:
+        log.warning("bf16 model in %s differs from float32 by %.2e; serving in float32", artifact_dir, difference)
+        return reference
+    log.info("serving %s with torch on %s in bf16 (max difference to float32 %.1e)", artifact_dir,
+             predictor.device, difference)
     return predictor
 
 
@@ -169,6 +187,39 @@ def _decode_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Pixels one image may have (its header says), and pixels one request may make us decode."""
+
+    image_pixels: int
+    request_pixels: int
+
+
+OVER_BUDGET = ("This request holds more image pixels than one request may decode ({limit:,}); "
+               "send the remaining images in another request.")
+
+
+def _plan(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple[list[int], dict[int, str]]:
+    """For each upload the index of the first identical one (identical files are decoded once), and
+    the uploads refused before decoding because the request's pixel budget is spent."""
+    from app.ml.errors import BadImage
+
+    first: dict[bytes, int] = {}
+    source, refused, left = [], {}, limits.request_pixels
+    for i, upload in enumerate(uploads):
+        digest = hashlib.blake2b(upload.data, digest_size=16).digest()
+        source.append(first.setdefault(digest, i))
+        if source[i] != i:
+            continue
+        try:
+            left -= predictor.decoded_pixels(upload.data)
+        except BadImage:
+            continue  # decoding reports the reason
+        if left < 0:
+            refused[i] = OVER_BUDGET.format(limit=limits.request_pixels)
+    return source, refused
+
+
 def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -> Prepared:
     """Decode, crop and normalise one upload into its row of the batch."""
     from app.ml.errors import BadImage
@@ -180,16 +231,28 @@ def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -
     return Prepared(upload.filename)
 
 
-def prepare_batch(predictor, uploads: Sequence[Upload], max_pixels: int) -> tuple[list[Prepared], np.ndarray]:
+def prepare_batch(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple[list[Prepared], np.ndarray]:
     """Decode uploads in parallel (Pillow and numpy release the GIL) straight into one model-ready
-    batch. Returns the uploads in order and the batch rows of the good ones, in order."""
+    batch; identical files are decoded once and the request's pixel budget is checked from the headers
+    first. Returns the uploads in order and the batch rows of the good ones, in order."""
     size = predictor.image_size
     batch = np.empty((len(uploads), 3, size, size), dtype=np.float32)
-    if len(uploads) <= 1:
-        prepared = [_prepare_into(predictor, u, max_pixels, batch[i]) for i, u in enumerate(uploads)]
-    else:
-        prepared = list(_decode_pool().map(lambda i: _prepare_into(predictor, uploads[i], max_pixels, batch[i]),
-                                           range(len(uploads))))
+    source, refused = _plan(predictor, uploads, limits)
+    todo = [i for i in range(len(uploads)) if source[i] == i and i not in refused]
+
+    def prepare(i: int) -> Prepared:
+        return _prepare_into(predictor, uploads[i], limits.image_pixels, batch[i])
+
+    done = dict(zip(todo, map(prepare, todo) if len(todo) <= 1 else _decode_pool().map(prepare, todo)))
+    prepared = []
+    for i, upload in enumerate(uploads):
+        if i in refused or source[i] in refused:
+            prepared.append(Prepared(upload.filename, error=refused.get(i) or refused[source[i]]))
+            continue
+        original = done[source[i]]
+        if source[i] != i and original.error is None:
+            batch[i] = batch[source[i]]
+        prepared.append(Prepared(upload.filename, error=original.error))
     good = [i for i, item in enumerate(prepared) if item.error is None]
     return prepared, (batch if len(good) == len(uploads) else batch[good])
 
@@ -276,11 +339,11 @@ def inference_queue(max_batch: int) -> InferenceQueue:
         return _queues[key]
 
 
-def predict_uploads(predictor, uploads: Sequence[Upload], max_pixels: int,
+def predict_uploads(predictor, uploads: Sequence[Upload], limits: Limits,
                     max_batch: int) -> tuple[list[Prepared], np.ndarray]:
     """Decode every upload, then run the good ones as one batch (chunked by max_batch).
 
     Returns (prepared uploads in order, probabilities [n_good, C] in the order of the good ones).
     """
-    prepared, batch = prepare_batch(predictor, uploads, max_pixels)
+    prepared, batch = prepare_batch(predictor, uploads, limits)
     return prepared, inference_queue(max_batch).run(predictor, batch)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-BENCHES = ("quick_train", "features", "quick_app", "quick_large", "finetune_epoch", "predict")
+BENCHES = ("quick_train", "features", "quick_app", "quick_large", "finetune_epoch", "predict", "grid_poll")
 
 
 def machine() -> str:

@@ -69,6 +69,28 @@ def test_image_over_pixel_limit_is_a_file_error(app, logged_in, make_model):
     assert "too large" in response.json["predictions"][0]["error"]
 
 
+def test_identical_files_are_decoded_once_and_the_request_pixel_budget_holds(app, logged_in, make_model,
+                                                                            monkeypatch):
+    from app.ml.inference import Predictor
+
+    run = make_model(logged_in.user)
+    decodes = []
+    real = Predictor.decode
+    monkeypatch.setattr(Predictor, "decode", lambda self, *a, **k: decodes.append(1) or real(self, *a, **k))
+    same = color_image("red", seed=1, size=40)
+    response = logged_in.post(f"/models/{run.id}/predict",
+                              data={"file": [(io.BytesIO(same), f"{i}.png") for i in range(6)]})
+    answers = response.json["predictions"]
+    assert len(decodes) == 1 and len(answers) == 6
+    assert len({a["confidence"] for a in answers}) == 1 and all(a["category"] == "red" for a in answers)
+    decodes.clear()
+    app.config["PREDICT_MAX_REQUEST_PIXELS"] = 2 * 40 * 40  # two distinct 40x40 images fit
+    distinct = [(io.BytesIO(color_image("blue", seed=s, size=40)), f"b{s}.png") for s in range(4)]
+    answers = logged_in.post(f"/models/{run.id}/predict", data={"file": distinct}).json["predictions"]
+    assert [("error" in a) for a in answers] == [False, False, True, True]
+    assert "another request" in answers[2]["error"] and len(decodes) == 2
+
+
 def test_no_files_is_400_json(logged_in, make_model):
     run = make_model(logged_in.user)
     for url in ("/predict", f"/models/{run.id}/predict"):
@@ -88,6 +110,7 @@ def test_unknown_and_foreign_private_models_are_404_json(app, logged_in, make_us
     bob = make_user("bob")
     private = make_model(bob, name="bob's")
     for url, data in (("/models/999/predict", {}), ("/predict", {"model": "999"}), ("/predict", {"model": "x"}),
+                      ("/predict", {"model": "99999999999999999999999"}), ("/predict", {"model": "-3"}),
                       (f"/models/{private.id}/predict", {}), ("/predict", {"model": str(private.id)})):
         response = logged_in.post(url, data={**data, "file": files("red")})
         assert response.status_code == 404, url

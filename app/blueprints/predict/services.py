@@ -11,7 +11,7 @@ from flask import current_app
 from app.access import NotAllowed, get_run_for
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound
-from app.extensions import db
+from app.extensions import MAX_DB_INT, db
 from app.ml.artifacts import CARD
 from app.models import Setting, TrainingRun, User
 
@@ -97,9 +97,12 @@ def parse_model_id(raw: str | None) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise NotFound(MISSING) from None
+    if not 0 < value <= MAX_DB_INT:  # a number no id can have: nothing to look up
+        raise NotFound(MISSING)
+    return value
 
 
 def model_info(run: TrainingRun, classes: Sequence[str]) -> dict:
@@ -145,8 +148,8 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
                                       threads=config["PREDICT_THREADS"])
     classes = list(predictor.classes)
     k = parse_top_k(top_k, len(classes))
-    decoded, probs = serving.predict_uploads(predictor, uploads, config["MAX_IMAGE_PIXELS"],
-                                             config["PREDICT_MAX_BATCH"])
+    limits = serving.Limits(config["MAX_IMAGE_PIXELS"], config["PREDICT_MAX_REQUEST_PIXELS"])
+    decoded, probs = serving.predict_uploads(predictor, uploads, limits, config["PREDICT_MAX_BATCH"])
     answers, row = [], 0
     for item in decoded:
         if item.error is not None:
