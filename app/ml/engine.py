@@ -21,6 +21,7 @@ from .loop import LoopSpec, run_epochs
 from .metrics import classification_report
 from .options import TrainOptions
 from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
+from .pipeline import resolve_threads
 from .quick import train_quick
 from .runtime import Prefetcher, resolve_device, seed_everything, to_device_images
 
@@ -245,27 +246,29 @@ def _train_images(run: _Run):
 
 
 def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, torch.Tensor | None]:
-    """Decode every image once up front (reporting progress): training images into the cache,
-    validation and test images straight to their evaluation crops (they are not needed again)."""
+    """Decode every image once up front, on every core (reporting progress): training images into the
+    cache, validation and test images straight to their evaluation crops (they are not needed again)."""
     total = sum(len(run.split[part]) for part in ("train", "val", "test"))
     run.progress.phase("preparing", message="Decoding images")
     done = 0
-    for _ in cache.decode_all(run.split["train"]):
-        done += 1
-        run.progress.emit(done, total, images=1)
-    if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
-        log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
-                 cache.bytes // 2**20)
-    crops: dict[str, torch.Tensor | None] = {}
-    for part in ("val", "test"):
-        indices = run.split[part]
-        # filled in place: a list of crops and its torch.stack would hold every crop twice at the end
-        out = torch.empty((len(indices), 3, run.image_size, run.image_size), dtype=torch.uint8) if indices else None
-        for row, i in enumerate(indices):
-            out[row] = data.load_eval_crop(run.samples[i].path, run.image_size)
+    with ThreadPoolExecutor(resolve_threads(run.setup.threads), thread_name_prefix="decode") as pool:
+        for _ in pool.map(cache.get, run.split["train"]):
             done += 1
             run.progress.emit(done, total, images=1)
-        crops[part] = out
+        if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
+            log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
+                     cache.bytes // 2**20)
+        crops: dict[str, torch.Tensor | None] = {}
+        crop = lambda i: data.load_eval_crop(run.samples[i].path, run.image_size)  # noqa: E731
+        for part in ("val", "test"):
+            indices = run.split[part]
+            # filled in place: a list of crops and its torch.stack would hold every crop twice at the end
+            out = torch.empty((len(indices), 3, run.image_size, run.image_size), dtype=torch.uint8) if indices else None
+            for row, image in enumerate(pool.map(crop, indices)):
+                out[row] = image
+                done += 1
+                run.progress.emit(done, total, images=1)
+            crops[part] = out
     return crops
 
 

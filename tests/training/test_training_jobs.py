@@ -236,6 +236,7 @@ def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
     run = _only_run()
     assert run.status == "succeeded", (run.error, done.stderr[-2000:])
     assert "queued -> running" in done.stderr and "running -> succeeded" in done.stderr
+    assert "preloaded the ML libraries" in done.stderr  # imported once, before the job was forked
     assert run.worker_name
 
 
