@@ -25,6 +25,7 @@ from app.ml.artifacts import CARD as CARD_FILE
 log = logging.getLogger(__name__)
 
 VERIFY_ATOL = 1e-4  # on softmax probabilities
+BF16_ATOL = 2e-2    # bfloat16 keeps ~3 significant digits: enough to rank classes, checked per model
 DECODE_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
@@ -129,10 +130,9 @@ def load_predictor(artifact_dir: str | Path, device: str | None = None, threads:
     """Load a model for serving: GPU when present, else ONNX on CPU when it matches torch, else torch."""
     from app.ml.inference import Predictor
 
-    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads)
+    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads, precision="auto")
     if _backend_name(predictor) != "onnx":
-        log.info("serving %s with torch on %s", artifact_dir, predictor.device)
-        return predictor
+        return _checked_precision(predictor, artifact_dir)
     reference = Predictor.load(artifact_dir, backend="torch", device="cpu")
     difference = agreement(predictor, reference)
     if difference > VERIFY_ATOL:
@@ -140,6 +140,23 @@ def load_predictor(artifact_dir: str | Path, device: str | None = None, threads:
                     artifact_dir, difference)
         return reference
     log.info("serving %s with onnxruntime (max difference to torch %.1e)", artifact_dir, difference)
+    return predictor
+
+
+def _checked_precision(predictor, artifact_dir: str | Path):
+    """A bf16 GPU predictor is kept only when its probabilities stay within BF16_ATOL of float32."""
+    from app.ml.inference import Predictor
+
+    if getattr(predictor, "precision", "fp32") != "bf16":
+        log.info("serving %s with torch on %s", artifact_dir, predictor.device)
+        return predictor
+    reference = Predictor.load(artifact_dir, backend="torch", device=predictor.device, precision="fp32")
+    difference = agreement(predictor, reference)
+    if difference > BF16_ATOL:
+        log.warning("bf16 model in %s differs from float32 by %.2e; serving in float32", artifact_dir, difference)
+        return reference
+    log.info("serving %s with torch on %s in bf16 (max difference to float32 %.1e)", artifact_dir,
+             predictor.device, difference)
     return predictor
 
 

@@ -176,3 +176,18 @@ def test_a_failing_forward_pass_reaches_the_request_and_the_queue_goes_on(traine
     with pytest.raises(RuntimeError, match="out of memory"):
         queue.run(Broken(), _batch(predictor, 2))
     assert np.allclose(queue.run(predictor, _batch(predictor, 2)), predictor.probabilities(_batch(predictor, 2)))
+
+
+def test_bf16_torch_path_is_checked_against_float32(trained_artifacts, monkeypatch):
+    """The GPU serving path runs TorchScript under bfloat16 autocast; serving keeps it only when its
+    probabilities stay close to float32. Exercised here with CPU autocast (same code, same check)."""
+    from app.ml.inference import Predictor
+
+    bf16 = Predictor.load(trained_artifacts, backend="torch", device="cpu", precision="bf16")
+    fp32 = Predictor.load(trained_artifacts, backend="torch", device="cpu")
+    assert (bf16.precision, fp32.precision) == ("bf16", "fp32")
+    assert serving.agreement(bf16, fp32, images()) < serving.BF16_ATOL
+    assert serving._checked_precision(bf16, trained_artifacts) is bf16
+    monkeypatch.setattr(serving, "BF16_ATOL", 0.0)  # a model whose bf16 answers drift is served in float32
+    kept = serving._checked_precision(bf16, trained_artifacts)
+    assert kept is not bf16 and kept.precision == "fp32"
