@@ -82,3 +82,16 @@ def test_order_favours_accuracy_on_small_data_and_speed_on_huge_data(tmp_path, m
     hint = networks.hint(networks.architecture_info("efficientnet_lite0"), 600)
     assert hint.accuracy == 0.94 and hint.seconds == pytest.approx(10.0) and hint.imagenet_top1 == 75.1
 
+
+
+def test_shipped_figures_cover_every_pretrained_network_and_order_sensibly(tmp_path):
+    figures = networks.measured_figures()["networks"]
+    for name, spec in networks.CATALOGUE.items():
+        if spec.pretrained:
+            assert figures[name]["images_per_s"] > 0, name
+    assert 0.5 < figures["efficientnet_lite0"]["accuracy"] <= 1.0
+    infos = _infos(tmp_path, [n for n, s in networks.CATALOGUE.items() if s.weights is not None])
+    small = [i.name for i in networks.order_for_dataset(infos, 400)]
+    huge = [i.name for i in networks.order_for_dataset(infos, 200_000)]
+    assert small[:2] == ["convnext_tiny", "resnet50"]
+    assert set(huge[:2]) == {"mobilenet_v3_large", "efficientnet_b0"} and huge.index("resnet50") > 2

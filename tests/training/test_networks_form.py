@@ -57,4 +57,7 @@ def test_networks_are_ordered_and_carry_figures(logged_in, make_dataset):
     assert set(order[3:]) == {"mobilenet_v3_large", "efficientnet_b0", "resnet18", "resnet50", "convnext_tiny"}
     assert "ordered by what suits" in html and "12 images" in html
     assert "ImageNet top-1 82.5% (published)" in _choice(html, "convnext_tiny")
+    lite = _choice(html, "efficientnet_lite0")
+    assert re.search(r"\d+% right on the ants-vs-bees photos \(measured, Quick\)", lite)
+    assert re.search(r"~\d+ images/s on a 2-core CPU, ~1 s to look at your 12 images once", lite)
     assert 'checked' in _choice(html, "efficientnet_lite0")
