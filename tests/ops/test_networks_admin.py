@@ -162,6 +162,22 @@ def test_upload_with_the_right_hash_that_does_not_load_is_refused_by_the_job(app
     assert folder_files(folder) == [] and not networks.architecture_info(NAME).installed
 
 
+def test_progress_is_stored_every_percent_or_half_second(app, monkeypatch):
+    from app.blueprints.admin import networks as service
+
+    writes = []
+    monkeypatch.setattr(service, "_change", lambda name, job_id, **changes: writes.append(changes))
+    report = service._progress_writer(NAME, "job")
+    for done in range(0, 1_000_001, 1000):    # 1,001 chunks of a 1 MB file, arriving fast
+        report(done, 1_000_000)
+    assert 100 <= len(writes) <= 110 and writes[-1] == {"done": 1_000_000, "total": 1_000_000}
+    writes.clear()
+    report = service._progress_writer(NAME, "job")
+    for done in range(0, 1_000_000, 1000):    # no Content-Length: by time only
+        report(done, None)
+    assert 1 <= len(writes) <= 3 and "total" not in writes[0]
+
+
 def test_remove_and_refusals(app, admin_client, folder):
     from tests.weights_support import place_random_weights
 

@@ -220,7 +220,7 @@ def _progress_writer(name: str, job_id: str):
     last = {"at": 0.0, "done": 0}
 
     def report(done: int, total: int | None) -> None:
-        step = (total or 0) // 100
+        step = total // 100 if total else float("inf")  # no Content-Length: by time only
         if time.monotonic() - last["at"] < PROGRESS_EVERY_S and done - last["done"] < step and done != total:
             return
         last.update(at=time.monotonic(), done=done)
