@@ -147,6 +147,7 @@ def test_wrong_or_truncated_upload_is_refused_on_the_spot(app, admin_client, mon
     message = " ".join(flashes(response.data))
     assert ("Choose the weights file" in message) if bad == "no file" else \
         ("Nothing was kept" in message and "SHA-256" in message)
+    assert "row-note error" not in response.get_data(as_text=True)  # said once, in the flash, not per row
     assert folder_files(folder) == [] and get_queue().count == 0
 
 

@@ -78,14 +78,14 @@ def network_action(name: str, action: str):
         if err.status == 404:
             raise
         message, status = err.message, err.status
-    if not request.htmx:
-        flash(message, "success" if status == 200 else "error")
-        if status == 200:
-            return redirect(url_for("admin.networks"))
     ok = status == 200
-    return render_page("admin/networks.html", "admin/_network_row.html", status,
-                       rows=network_services.network_rows(), row=network_services.network_row(name),
-                       notice=message if ok else None, error=None if ok else message)
+    if request.htmx:  # the row alone, saying what happened
+        return render_template("admin/_network_row.html", row=network_services.network_row(name),
+                               notice=message if ok else None, error=None if ok else message), status
+    flash(message, "success" if ok else "error")
+    if ok:
+        return redirect(url_for("admin.networks"))
+    return render_template("admin/networks.html", rows=network_services.network_rows()), status
 
 
 @bp.route("/shutdown", methods=["POST"])
