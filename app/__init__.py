@@ -52,7 +52,10 @@ def init_redis_url(app: Flask) -> None:
 
 
 def init_extensions(app: Flask) -> None:
+    from app.database import init_database
+
     db.init_app(app)
+    init_database(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
     htmx.init_app(app)

@@ -102,6 +102,10 @@ def _job_settings() -> dict:
         # heartbeat a running run counts as dead (its worker was killed).
         "TRAIN_RESULT_TTL": _env_int("TRAIN_RESULT_TTL", 7 * 24 * 3600),
         "TRAIN_STALE_SECONDS": _env_int("TRAIN_STALE_SECONDS", 60),
+        # How long a training job keeps retrying a database write that meets a busy (SQLite: locked) or
+        # unreachable database before giving up: claiming its run and storing the result. Progress writes
+        # give up sooner and are simply written with the next progress update.
+        "TRAIN_DB_RETRY_SECONDS": _env_int("TRAIN_DB_RETRY_SECONDS", 600),
     }
 
 
@@ -140,6 +144,8 @@ def build_config(instance_path: str) -> dict:
         "SECRET_KEY": load_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # SQLite only: how long a write waits for another writer's transaction before failing.
+        "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
         # Pretrained weights files (Admin -> Networks, `flask weights`); shared by web and workers.

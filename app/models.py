@@ -117,7 +117,10 @@ class Image(db.Model):
     __tablename__ = "images"
     __table_args__ = (
         db.UniqueConstraint("dataset_id", "sha256", name="uq_images_dataset_sha256"),
-        db.Index("ix_images_dataset_label", "dataset_id", "label_id"),
+        # The labeling grid pages by key, newest first, per dataset and per class (or unlabeled):
+        # these serve its WHERE + ORDER BY id without sorting, and the per-class counts.
+        db.Index("ix_images_dataset_id", "dataset_id", "id"),
+        db.Index("ix_images_dataset_label_id", "dataset_id", "label_id", "id"),
     )
     id = db.Column(db.Integer, primary_key=True)
     dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
@@ -160,7 +163,8 @@ class TrainingRun(db.Model):
     progress = db.Column(db.JSON, nullable=False, default=dict)
     history = db.Column(db.JSON, nullable=False, default=list)
     metrics = db.Column(db.JSON, nullable=False, default=dict)
-    # Frozen at queue time: {"classes": [...], "samples": [[image_id, class_index, sha256], ...], "split": {...}}
+    # Frozen at queue time, small (the run row is read by every progress poll): {"classes": [...],
+    # "counts": [[train, val, test] per class], "taken_at": ...}. The sample list is in run_samples.
     snapshot = db.Column(db.JSON, nullable=False, default=dict)
     classes = db.Column(db.JSON, nullable=False, default=list)
     log = db.Column(db.JSON, nullable=False, default=list)
@@ -168,12 +172,34 @@ class TrainingRun(db.Model):
     artifact_dir = db.Column(db.String(500), nullable=True)
     is_public = db.Column(db.Boolean, nullable=False, default=False)
     threshold = db.Column(db.Float, nullable=True)
+    # Written once when training succeeds; deferred so that polls and lists never read them.
+    # [{image_id, true, predicted, confidence}] for every test image (class indices).
+    test_predictions = db.deferred(db.Column(db.JSON, nullable=True))
+    # {"total": n, "grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]} (thresholds.curve_grid).
+    threshold_curve = db.deferred(db.Column(db.JSON, nullable=True))
     dataset = db.relationship("Dataset")
     created_by = db.relationship("User")
 
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class RunSample(db.Model):
+    """One image of a run's frozen sample list: written when the run is queued, read by its worker.
+
+    position numbers the samples 0..n-1 (the engine's sample indices); part is 'train', 'val' or
+    'test'. image_id is no foreign key: the list stays as it was trained even when images are deleted.
+    """
+    __tablename__ = "run_samples"
+    PARTS = ("train", "val", "test")
+    run_id = db.Column(db.Integer, db.ForeignKey("training_runs.id", ondelete="CASCADE"), primary_key=True,
+                       autoincrement=False)
+    position = db.Column(db.Integer, primary_key=True, autoincrement=False)
+    image_id = db.Column(db.Integer, nullable=False)
+    class_index = db.Column(db.Integer, nullable=False)
+    sha256 = db.Column(db.String(64), nullable=False)
+    part = db.Column(db.String(5), nullable=False)
 
 
 class Setting(db.Model):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-BENCHES = ("quick_train", "finetune_epoch", "predict", "networks")
+BENCHES = ("quick_train", "finetune_epoch", "predict", "grid_poll", "networks")
 
 
 def machine() -> str:

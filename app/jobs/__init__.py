@@ -10,9 +10,11 @@ from app.jobs.queue import (
     DEAD_JOB_STATUSES, HEALTH, KINDS, LIVE_JOB_STATUSES, NETWORK, SUGGEST, TRAIN, JobKind, enqueue, job_alive,
     job_status, new_job_id, queue_position, remove_job,
 )
+from app.jobs.heartbeat import Heartbeat, is_beating
 from app.jobs.state import JobState
 
 __all__ = [
-    "DEAD_JOB_STATUSES", "HEALTH", "KINDS", "LIVE_JOB_STATUSES", "NETWORK", "SUGGEST", "TRAIN", "JobKind",
-    "JobState", "enqueue", "job_alive", "job_status", "new_job_id", "queue_position", "remove_job",
+    "DEAD_JOB_STATUSES", "HEALTH", "KINDS", "LIVE_JOB_STATUSES", "NETWORK", "SUGGEST", "TRAIN", "Heartbeat",
+    "JobKind", "JobState", "enqueue", "is_beating", "job_alive", "job_status", "new_job_id", "queue_position",
+    "remove_job",
 ]

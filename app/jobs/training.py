@@ -26,19 +26,20 @@ def train_run(run_id: int) -> dict:
         return {"run_id": run_id, "status": "skipped"}
     log.info("train run=%s job=%s: queued -> running", run_id, job_id)
     reporter = lifecycle.RunReporter(run)
-    try:
-        inputs, options, out_dir, setup = lifecycle.train_arguments(run)
-        result = engine.train(inputs, options, out_dir, Hooks(reporter, reporter.should_cancel), setup)
-    except TrainingCancelled:
-        lifecycle.finish_cancelled(run, reporter)
-        status = "cancelled"
-    except Exception as exc:
-        log.exception("train run=%s job=%s: failed", run_id, job_id)
-        lifecycle.finish_failed(run, exc)
-        log.info("train run=%s job=%s: running -> %s", run_id, job_id, "failed")
-        raise
-    else:
-        lifecycle.finish_succeeded(run, result)
-        status = "succeeded"
+    with lifecycle.heartbeat(run_id):
+        try:
+            inputs, options, out_dir, setup = lifecycle.train_arguments(run)
+            result = engine.train(inputs, options, out_dir, Hooks(reporter, reporter.should_cancel), setup)
+        except TrainingCancelled:
+            lifecycle.finish_cancelled(run, reporter)
+            status = "cancelled"
+        except Exception as exc:
+            log.exception("train run=%s job=%s: failed", run_id, job_id)
+            lifecycle.finish_failed(run, exc)
+            log.info("train run=%s job=%s: running -> %s", run_id, job_id, "failed")
+            raise
+        else:
+            lifecycle.finish_succeeded(run, result)
+            status = "succeeded"
     log.info("train run=%s job=%s: running -> %s", run_id, job_id, status)
     return {"run_id": run_id, "status": status}

@@ -297,12 +297,14 @@ def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, 
                  cache.bytes // 2**20)
     crops: dict[str, torch.Tensor | None] = {}
     for part in ("val", "test"):
-        rows = []
-        for i in run.split[part]:
-            rows.append(data.load_eval_crop(run.samples[i].path, run.image_size))
+        indices = run.split[part]
+        # filled in place: a list of crops and its torch.stack would hold every crop twice at the end
+        out = torch.empty((len(indices), 3, run.image_size, run.image_size), dtype=torch.uint8) if indices else None
+        for row, i in enumerate(indices):
+            out[row] = data.load_eval_crop(run.samples[i].path, run.image_size)
             done += 1
             run.progress.emit(done, total, images=1)
-        crops[part] = torch.stack(rows) if rows else None
+        crops[part] = out
     return crops
 
 

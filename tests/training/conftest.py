@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,3 +60,22 @@ def start_run(logged_in):
         return logged_in.post(f"/datasets/{dataset_id}/train", data=data)
 
     return post
+
+
+@contextmanager
+def recorded_sql():
+    """Collect the SQL statements the app sends while the block runs."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)

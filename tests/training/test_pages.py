@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from app.extensions import db
-from app.models import DatasetShare, TrainingRun, utcnow
+from app.models import DatasetShare, RunSample, TrainingRun, utcnow
 from app.storage import get_storage
 from tests.conftest import login
 
@@ -24,18 +24,20 @@ METRICS = {
 
 
 def make_run(dataset, user, status="succeeded", **fields):
-    samples = [[i + 1, i % 3, f"{i:064x}"] for i in range(30)]
+    """A run with a frozen list of 30 samples (18 train, 6 val, 6 test) stored the way start_run does."""
+    from app.blueprints.training.samples import FrozenSamples, store
+
+    frozen = FrozenSamples(CLASSES, [(i + 1, i % 3, f"{i:064x}") for i in range(30)],
+                           {"train": list(range(18)), "val": list(range(18, 24)), "test": list(range(24, 30))})
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=fields.pop("name", "pets"),
                       architecture="small_cnn", mode="scratch",
                       options=fields.pop("options", {"epochs": 3, "lr": None, "seed": 0}),
-                      status=status, classes=CLASSES,
-                      snapshot={"classes": CLASSES, "samples": samples,
-                                "split": {"train": list(range(18)), "val": list(range(18, 24)),
-                                          "test": list(range(24, 30))}},
+                      status=status, classes=CLASSES, snapshot=frozen.summary(),
                       history=[{"epoch": e, "train_loss": 1 / e, "train_acc": 0.5 + e / 10, "val_loss": 1.2 / e,
                                 "val_acc": 0.4 + e / 10} for e in (1, 2, 3)], **fields)
     db.session.add(run)
     db.session.commit()
+    store(run.id, frozen)
     return run
 
 
@@ -53,6 +55,33 @@ def test_progress_partial_renders_mid_run_and_keeps_polling(logged_in, make_data
     assert "1 min 15 s" in html and "123 images/s" in html and "66%" in html
     assert html.count("<polyline") == 4  # train & val loss, train & val accuracy
     assert "Cancel" in html
+
+
+def test_progress_poll_reads_neither_the_sample_list_nor_the_test_results(logged_in, make_dataset):
+    import json
+
+    from app.blueprints.training.samples import FrozenSamples, store
+    from tests.training.conftest import recorded_sql
+
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, status="running", heartbeat_at=utcnow(), started_at=utcnow(),
+                   progress={"phase": "training", "fraction": 0.5})
+    big = FrozenSamples(CLASSES, [(i + 1, i % 3, f"{i:064x}") for i in range(5000)],
+                        {"train": list(range(4000)), "val": list(range(4000, 4500)), "test": list(range(4500, 5000))})
+    db.session.execute(db.delete(RunSample).where(RunSample.run_id == run.id))
+    run.snapshot = big.summary()
+    db.session.commit()
+    store(run.id, big)  # a 5,000-image run: its row must stay as small as a 30-image one
+    db.session.expire_all()
+    with recorded_sql() as statements:
+        for _ in range(3):
+            response = logged_in.get(f"/models/{run.id}/progress", headers={"HX-Request": "true"})
+            assert response.status_code == 200 and 'hx-trigger="every 1s"' in response.get_data(as_text=True)
+    touched = [s for s in statements if any(n in s for n in ("run_samples", "test_predictions", "threshold_curve"))]
+    assert touched == [] and [s for s in statements if "FROM training_runs" in s]
+    assert len(json.dumps(db.session.get(TrainingRun, run.id).snapshot)) < 300
+    html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "5000 images" in html and "4000 to learn from" in html  # the run page's summary, from the row
 
 
 def test_finished_run_stops_polling_and_asks_for_results(logged_in, make_dataset):

@@ -7,6 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
+from app.blueprints.training import samples
+from app.blueprints.training.thresholds import curve_grid
 from app.extensions import db, get_queue
 from app.models import TrainingRun
 from tests.conftest import run_jobs
@@ -69,8 +71,10 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     assert response.status_code == 302
     run = _runs()[0]
     assert run.status == "queued" and run.job_id in get_queue().get_job_ids()
-    assert run.snapshot["classes"] == ["red", "blue"] and len(run.snapshot["samples"]) == 12
-    assert sorted(sum(run.snapshot["split"].values(), [])) == list(range(12))
+    rows, split = samples.load(run.id)
+    assert run.snapshot["classes"] == ["red", "blue"] and len(rows) == 12 and run.snapshot["total"] == 12
+    assert sorted(sum(split.values(), [])) == list(range(12))
+    assert [sum(c) for c in run.snapshot["counts"]] == [6, 6] and "samples" not in run.snapshot
     page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
     assert "number 1</strong> in the queue" in page and 'hx-trigger="every 1s"' in page
 
@@ -78,7 +82,12 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     db.session.expire_all()
     run = db.session.get(TrainingRun, run.id)
     assert run.status == "succeeded", (run.error, run.log)
-    assert len(run.history) == 2 and run.metrics["count"] == len(run.snapshot["split"]["test"])
+    assert len(run.history) == 2 and run.metrics["count"] == len(split["test"])
+    # the per-image test results and the threshold curve are stored once, at the end, outside metrics
+    assert "predictions" not in run.metrics and len(run.test_predictions) == len(split["test"])
+    assert run.threshold_curve == curve_grid(run.test_predictions)
+    wrong = [p for p in run.test_predictions if p["true"] != p["predicted"]]
+    assert run.metrics["misclassified_count"] == len(wrong) == len(run.metrics["misclassified"])
     assert run.heartbeat_at and run.started_at and run.finished_at
     messages = [line["message"] for line in run.log]
     assert any(m.startswith("Epoch 2/2") for m in messages) and messages[-1].startswith("Finished")

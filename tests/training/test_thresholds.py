@@ -8,7 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from app.blueprints.training.thresholds import coverage_curve, parse_percent, plain_words, point_at
+from app.blueprints.training.thresholds import (
+    coverage_curve, curve_grid, grid_point, parse_percent, plain_words, point_at,
+)
 from app.extensions import db
 from app.ml import classification_report
 from app.models import DatasetShare, TrainingRun
@@ -66,10 +68,17 @@ def predictions_for(matrix) -> list[dict]:
     return rows
 
 
+def scored(dataset, user, stored_curve=True):
+    """A succeeded run with per-image test results, as training stores them (curve included)."""
+    predictions = predictions_for(MATRIX)
+    return make_run(dataset, user, metrics=METRICS, test_predictions=predictions,
+                    threshold_curve=curve_grid(predictions) if stored_curve else None)
+
+
 @pytest.fixture
 def scored_run(logged_in, make_dataset):
     dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
-    return make_run(dataset, logged_in.user, metrics={**METRICS, "predictions": predictions_for(MATRIX)})
+    return scored(dataset, logged_in.user)
 
 
 def test_results_page_has_slider_and_clickable_cells(logged_in, scored_run):
@@ -92,6 +101,37 @@ def test_results_page_has_slider_and_clickable_cells(logged_in, scored_run):
     assert logged_in.get(f"/models/{scored_run.id}/confusion/3/0").status_code == 404
 
 
+def test_stored_curve_gives_the_same_numbers_as_counting():
+    rng = np.random.default_rng(3)
+    rows = [{"image_id": i, "true": int(rng.integers(3)), "predicted": int(rng.integers(3)),
+             "confidence": float(rng.choice([0.3, 0.7, 0.995, 1.0, rng.random()]))} for i in range(300)]
+    rows.append({"image_id": 999, "true": 1, "predicted": 1, "confidence": None})  # never held back
+    curve = curve_grid(rows)
+    assert len(curve["grid"]) == 1001 and curve["total"] == 301
+    for i in range(1001):
+        expected = point_at(rows, i / 1000)
+        assert grid_point(curve, i / 1000) == expected, i
+    assert grid_point(curve, parse_percent("99.5")) == point_at(rows, 0.995)
+    assert grid_point(curve, 0.12345) is None  # between two points: the page counts instead
+    assert coverage_curve(rows)[70] == {k: point_at(rows, 0.7)[k] for k in ("threshold", "answered", "total",
+                                                                            "accuracy")}
+
+
+def test_results_page_reads_the_stored_curve_not_the_predictions(logged_in, make_dataset):
+    from tests.training.conftest import recorded_sql
+
+    dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
+    stored, computed = scored(dataset, logged_in.user), scored(dataset, logged_in.user, stored_curve=False)
+    with recorded_sql() as statements:
+        html = logged_in.get(f"/models/{stored.id}").get_data(as_text=True)
+    assert "data-threshold-curve" in html and "says &#39;not sure&#39; for 0." in html
+    assert not [s for s in statements if "test_predictions" in s], statements
+    assert [s for s in statements if "threshold_curve" in s]  # read on its own, only by the results part
+    # a run with predictions but no stored curve (never written by this version) still gets its chart
+    other = logged_in.get(f"/models/{computed.id}").get_data(as_text=True)
+    assert other.count("<polyline") == html.count("<polyline") and "says &#39;not sure&#39; for 0." in other
+
+
 def test_old_run_without_predictions_gets_a_plain_message(logged_in, make_dataset):
     dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
     run = make_run(dataset, logged_in.user, metrics=METRICS)
@@ -104,7 +144,7 @@ def test_old_run_without_predictions_gets_a_plain_message(logged_in, make_datase
 def test_save_threshold_needs_creator_or_editor_and_a_number(client, make_user, make_dataset):
     owner, viewer = make_user("alice"), make_user("victor")
     dataset = make_dataset(owner, {"red": 2, "blue": 2})
-    run = make_run(dataset, owner, metrics={**METRICS, "predictions": predictions_for(MATRIX)})
+    run = scored(dataset, owner)
     db.session.add(DatasetShare(dataset_id=dataset.id, user_id=viewer.id, role="viewer"))
     db.session.commit()
     login(client, "victor")

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
-from app.blueprints.training import lifecycle
+from app.blueprints.training import lifecycle, samples
 from app.extensions import db, get_queue
+from app.jobs import is_beating
 from app.models import TrainingRun, utcnow
 from tests.conftest import run_jobs
 from tests.test_jobs import worker_env
@@ -95,6 +96,27 @@ def test_cancel_running_from_the_page_sets_the_flag(start_run, make_dataset, log
     assert "Stopping after the current step" in logged_in.get(f"/models/{run.id}").get_data(as_text=True)
 
 
+def test_retry_reuses_the_frozen_samples_and_refuses_a_broken_list(start_run, make_dataset, logged_in):
+    from app.models import RunSample
+
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status = "failed"
+    db.session.commit()
+    make_dataset(logged_in.user, {"red": 1, "blue": 1}, name="changed since")  # unrelated changes
+    assert logged_in.post(f"/models/{run.id}/retry").status_code == 302
+    retry = _only_run()
+    assert retry.id != run.id and samples.load(retry.id) == samples.load(run.id)
+    assert retry.snapshot == run.snapshot and retry.job_id in get_queue().get_job_ids()
+    db.session.execute(delete(RunSample).where(RunSample.run_id == run.id, RunSample.position >= 5))
+    db.session.commit()
+    response = logged_in.post(f"/models/{run.id}/retry")
+    assert response.status_code == 422 and "incomplete" in response.get_data(as_text=True)
+    assert _only_run().id == retry.id  # nothing half-made is left: no run, no copied sample rows
+    assert db.session.scalar(select(func.count()).select_from(RunSample)) == 12 + 5
+
+
 def test_quick_mode_with_pretrained_network_succeeds(app, start_run, make_dataset, logged_in):
     dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
     start_run(dataset.id, architecture="efficientnet_lite0", mode="quick", epochs="5", image_size="64",
@@ -115,6 +137,51 @@ def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_d
     db.session.commit()
     assert lifecycle.reap_stale_runs(60) == 1
     assert _only_run().status == "failed" and "disappeared from the queue" in _only_run().error
+
+
+def test_running_run_with_an_old_database_heartbeat_is_kept_while_its_worker_beats(start_run, make_dataset,
+                                                                                 logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.heartbeat_at = "running", utcnow().replace(year=2000)  # its writes wait on a busy database
+    db.session.commit()
+    with lifecycle.heartbeat(run.id):  # ...but its process is alive and beating
+        assert lifecycle.reap_stale_runs(60) == 0
+    assert _only_run().status == "running"
+    assert lifecycle.reap_stale_runs(60) == 1  # no heartbeat anywhere: the worker is gone
+    assert _only_run().status == "failed" and "stopped unexpectedly" in _only_run().error
+
+
+def test_reaper_leaves_a_run_whose_heartbeat_arrives_while_it_decides(start_run, make_dataset, logged_in,
+                                                                     monkeypatch):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.heartbeat_at = "running", utcnow().replace(year=2000)
+    db.session.commit()
+    run_id = run.id
+
+    def worker_writes_its_heartbeat_now(name):  # e.g. the database was locked until this moment
+        db.session.execute(update(TrainingRun).where(TrainingRun.id == run_id).values(heartbeat_at=utcnow()))
+        return False
+
+    monkeypatch.setattr(lifecycle, "is_beating", worker_writes_its_heartbeat_now)
+    assert lifecycle.reap_stale_runs(60) == 0
+    assert _only_run().status == "running"
+
+
+def test_queued_run_that_never_got_a_job_is_failed_after_a_while(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.job_id = None  # its web process died while writing the sample list
+    db.session.commit()
+    assert lifecycle.reap_stale_runs(60) == 0  # it may still be on its way
+    run.created_at = utcnow() - lifecycle.ORPHAN_AFTER * 2
+    db.session.commit()
+    assert lifecycle.reap_stale_runs(60) == 1
+    assert _only_run().status == "failed" and "never queued" in _only_run().error
 
 
 def _explode():
@@ -152,7 +219,7 @@ def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
 def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make_dataset, logged_in):
     dataset = make_dataset(logged_in.user)
     start_run(dataset.id, epochs="1000", early_stopping_patience="")
-    env = {**worker_env(app), "WORKER_CLASS": "simple"}
+    env = {**worker_env(app), "WORKER_CLASS": "simple", "TRAIN_STALE_SECONDS": "2"}
     worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -163,11 +230,13 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
                 break
             time.sleep(0.3)
         assert run.status == "running", "the worker never started the run"
+        assert is_beating(f"run-{run.id}")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     assert lifecycle.reap_stale_runs(max_age_s=30) == 0  # a fresh heartbeat: not reaped yet
-    time.sleep(1.2)
+    time.sleep(2.5)  # the worker's Redis heartbeat (TRAIN_STALE_SECONDS=2 there) lapses
+    assert not is_beating(f"run-{run.id}")
     assert lifecycle.reap_stale_runs(max_age_s=1) == 1
     run = _only_run()
     assert run.status == "failed" and "stopped unexpectedly" in run.error
@@ -176,6 +245,7 @@ def test_worker_killed_mid_run_is_failed_and_can_be_retried(app, start_run, make
     assert logged_in.post(f"/models/{run.id}/retry").status_code == 302
     retry = _only_run()
     assert retry.id != run.id and retry.status == "queued" and retry.snapshot == run.snapshot
+    assert samples.load(retry.id) == samples.load(run.id) and len(samples.load(run.id)[0]) == 12
     assert retry.options == run.options and retry.job_id in get_queue().get_job_ids()
 
 

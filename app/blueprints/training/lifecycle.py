@@ -13,10 +13,13 @@ import time
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
+from app.blueprints.training.results import GALLERY_LIMIT
+from app.database import is_transient, retry_write
 from app.extensions import db
-from app.jobs import DEAD_JOB_STATUSES, job_status
+from app.jobs import DEAD_JOB_STATUSES, Heartbeat, is_beating, job_status
 from app.jobs import queue_position as job_queue_position
 from app.models import TrainingRun, utcnow
 from app.storage import get_storage
@@ -26,10 +29,15 @@ log = logging.getLogger(__name__)
 WRITE_INTERVAL_S = 0.5    # progress rows written at most twice a second
 CANCEL_CHECK_S = 1.0      # the cancel flag is read from the database at most once a second
 LOG_LIMIT = 300           # keep run.log small: the oldest entries go first
+PROGRESS_RETRY_S = 10.0   # a progress write retries a busy database this long, then waits for the next one
+RETRY_LATER_S = 5.0       # ...which comes this much later than usual (phase changes still try at once)
+ORPHAN_AFTER = timedelta(minutes=10)  # a queued run that never got a job (its web process died meanwhile)
 DEAD_WORKER_REASON = ("The worker running this training stopped unexpectedly (it was restarted, killed "
                       "or ran out of memory). Nothing was saved; you can retry the run.")
 LOST_JOB_REASON = ("This run's job disappeared from the queue (the queue was reset or the job expired) "
                    "before a worker started it. You can retry the run.")
+NEVER_QUEUED_REASON = ("This run was never queued: the server stopped while it was being prepared. "
+                       "Start a new training.")
 
 
 def append_log(run: TrainingRun, message: str) -> None:
@@ -87,55 +95,88 @@ class RunReporter:
             tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
             self.pending_log.append(f"Epoch {epoch}/{epochs}: {tail}")
 
-    def flush(self) -> None:
-        """Write progress, live history, new log lines and the heartbeat in one commit."""
+    def flush(self, budget_s: float = PROGRESS_RETRY_S) -> bool:
+        """Write progress, live history, new log lines and the heartbeat in one commit.
+
+        A busy or unreachable database is retried for `budget_s` seconds; if it stays busy the update
+        is kept for the next flush and training goes on (the Redis heartbeat says it is alive).
+        Returns whether it was written."""
+        try:
+            retry_write(self._write, budget_s, f"progress of run {self.run_id}")
+        except DBAPIError as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("train run=%s: progress not written (database busy), trying again later", self.run_id)
+            self.last_write = time.monotonic() + RETRY_LATER_S  # train on meanwhile instead of waiting again
+            return False
+        return True
+
+    def _write(self) -> None:
         run = self.run
         run.progress = dict(self.latest)
         run.heartbeat_at = utcnow()
         if len(self.live_history) != self.history_written:
             run.history = list(self.live_history)
-            self.history_written = len(self.live_history)
         for message in self.pending_log:
             append_log(run, message)
-        self.pending_log = []
         db.session.commit()
+        self.history_written = len(self.live_history)
+        self.pending_log = []
         self.last_write = time.monotonic()
 
     def should_cancel(self) -> bool:
         now = time.monotonic()
         if not self.cancelled and now - self.last_cancel_check >= CANCEL_CHECK_S:
             self.last_cancel_check = now
-            db.session.commit()  # end the read transaction so we see the web's latest commit
-            self.cancelled = bool(db.session.scalar(
-                select(TrainingRun.cancel_requested).where(TrainingRun.id == self.run_id)))
+            try:
+                db.session.commit()  # end the read transaction so we see the web's latest commit
+                self.cancelled = bool(db.session.scalar(
+                    select(TrainingRun.cancel_requested).where(TrainingRun.id == self.run_id)))
+            except DBAPIError as exc:  # asked again a second later
+                db.session.rollback()
+                if not is_transient(exc):
+                    raise
         return self.cancelled
+
+
+def _retry_budget() -> float:
+    return float(current_app.config["TRAIN_DB_RETRY_SECONDS"])
+
+
+def heartbeat(run_id: int) -> Heartbeat:
+    """The Redis heartbeat a training job keeps while it holds run `run_id` (see reap_stale_runs)."""
+    return Heartbeat(f"run-{run_id}", current_app.config["TRAIN_STALE_SECONDS"])
 
 
 def claim(run_id: int, worker_name: str | None = None) -> TrainingRun | None:
     """queued -> running, atomically: a run cancelled meanwhile is never started (None then)."""
-    now = utcnow()
-    worker = worker_name or f"{socket.gethostname()}.{os.getpid()}"
-    result = db.session.execute(
-        update(TrainingRun)
-        .where(TrainingRun.id == run_id, TrainingRun.status == "queued",
-               TrainingRun.cancel_requested.is_(False))
-        .values(status="running", started_at=now, heartbeat_at=now, worker_name=worker[:120])
-    )
-    db.session.commit()
-    return db.session.get(TrainingRun, run_id) if result.rowcount == 1 else None
+    worker = (worker_name or f"{socket.gethostname()}.{os.getpid()}")[:120]
+
+    def write() -> int:
+        now = utcnow()
+        result = db.session.execute(
+            update(TrainingRun)
+            .where(TrainingRun.id == run_id, TrainingRun.status == "queued",
+                   TrainingRun.cancel_requested.is_(False))
+            .values(status="running", started_at=now, heartbeat_at=now, worker_name=worker))
+        db.session.commit()
+        return result.rowcount
+
+    claimed = retry_write(write, _retry_budget(), f"claim of run {run_id}")
+    return db.session.get(TrainingRun, run_id) if claimed == 1 else None
 
 
 def train_arguments(run: TrainingRun) -> tuple:
-    """(inputs, options, out_dir, setup) for app.ml.engine.train from the run's frozen snapshot."""
+    """(inputs, options, out_dir, setup) for app.ml.engine.train from the run's frozen sample list."""
+    from app.blueprints.training import samples as frozen
     from app.ml.data import Sample
     from app.ml.engine import TrainInputs, TrainSetup
     from app.ml.options import TrainOptions
 
     storage = get_storage()
-    rows = run.snapshot["samples"]
-    samples = [Sample(int(image_id), str(storage.image_path(sha)), int(label)) for image_id, label, sha in rows]
-    inputs = TrainInputs(samples, run.snapshot["classes"], split=run.snapshot["split"],
-                         sample_keys=[sha for _, _, sha in rows],
+    rows, split = frozen.load(run.id)
+    samples = [Sample(image_id, str(storage.image_path(sha)), label) for image_id, label, sha in rows]
+    inputs = TrainInputs(samples, list(run.classes), split=split, sample_keys=[sha for _, _, sha in rows],
                          metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
     setup = TrainSetup(embedding_cache_dir=storage.embedding_cache_dir,
                        image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
@@ -146,7 +187,7 @@ def train_arguments(run: TrainingRun) -> tuple:
 
 def finish_cancelled(run: TrainingRun, reporter: RunReporter) -> None:
     """running -> cancelled, keeping the curves and log up to the moment it stopped."""
-    reporter.flush()
+    reporter.flush(_retry_budget())
     _finish(run, "cancelled", "Training was cancelled.")
 
 
@@ -157,9 +198,10 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
 
 
 def finish_succeeded(run: TrainingRun, result) -> None:
-    """running -> succeeded, storing the engine's metrics, history and artifact folder."""
-    _store_result(run, result, str(get_storage().run_dir(run.id)))
-    _finish(run, "succeeded", _success_line(result))
+    """running -> succeeded, storing the engine's metrics, history, per-image test results, threshold
+    curve and artifact folder."""
+    stored = _result_values(result, str(get_storage().run_dir(run.id)))
+    _finish(run, "succeeded", _success_line(result), values=stored)
 
 
 def failure_message(exc: Exception) -> str:
@@ -182,55 +224,86 @@ def _success_line(result) -> str:
     return "Finished."
 
 
-def _store_result(run: TrainingRun, result, artifact_dir: str) -> None:
+def _result_values(result, artifact_dir: str) -> dict:
+    """The run columns a succeeded result sets. The per-image test predictions get their own (deferred)
+    column and the threshold curve is computed from them once, here; run.metrics stays small."""
+    from app.blueprints.training.thresholds import curve_grid
+
     metrics = dict(result.test_metrics or {})
-    metrics.update({"best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
+    predictions = metrics.pop("predictions", None) or None
+    wrong = metrics.get("misclassified") or []  # the most confident mistakes (the engine keeps a few hundred)
+    count = sum(1 for p in predictions if p["true"] != p["predicted"]) if predictions else len(wrong)
+    metrics.update({"misclassified": wrong[:GALLERY_LIMIT], "misclassified_count": count,
+                    "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
                     "stopped_early": result.stopped_early, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
                     "embedding_stats": result.embedding_stats})
-    run.metrics = metrics
-    run.history = list(result.history)
-    run.artifact_dir = artifact_dir
-    run.progress = {**(run.progress or {}), "fraction": 1.0, "eta_seconds": 0, "phase": "done"}
+    return {"metrics": metrics, "history": list(result.history), "artifact_dir": artifact_dir,
+            "test_predictions": predictions, "threshold_curve": curve_grid(predictions) if predictions else None}
 
 
-def _finish(run: TrainingRun, status: str, message: str, error: str | None = None) -> None:
-    run.status = status
-    run.error = error
-    run.finished_at = utcnow()
-    run.heartbeat_at = utcnow()
-    append_log(run, message)
-    db.session.commit()
+def _finish(run: TrainingRun, status: str, message: str, error: str | None = None,
+            values: dict | None = None) -> None:
+    """Set the final state (retrying a busy database: the work done must not be lost to a lock)."""
+    def write() -> None:
+        for name, value in (values or {}).items():
+            setattr(run, name, value)
+        if status == "succeeded":
+            run.progress = {**(run.progress or {}), "fraction": 1.0, "eta_seconds": 0, "phase": "done"}
+        run.status, run.error = status, error
+        run.finished_at = run.heartbeat_at = utcnow()
+        append_log(run, message)
+        db.session.commit()
+
+    retry_write(write, _retry_budget(), f"{status} of run {run.id}")
 
 
 # --- reaper --------------------------------------------------------------------------------------
 
-def _fail(run: TrainingRun, reason: str) -> None:
-    log.warning("train run=%s job=%s: %s -> failed (reaped)", run.id, run.job_id, run.status)
-    run.status, run.error, run.finished_at = "failed", reason, utcnow()
-    append_log(run, reason)
+def _fail(run: TrainingRun, reason: str, *conditions) -> int:
+    """Mark a run failed if it still is as the reaper saw it (`conditions` are checked in the same
+    UPDATE, so a heartbeat written meanwhile wins). Returns 1 when it was failed."""
+    done = db.session.execute(
+        update(TrainingRun).where(TrainingRun.id == run.id, TrainingRun.status == run.status, *conditions)
+        .values(status="failed", error=reason, finished_at=utcnow())
+        .execution_options(synchronize_session="fetch")).rowcount
+    if done:
+        log.warning("train run=%s job=%s: -> failed (reaped)", run.id, run.job_id)
+        append_log(run, reason)
+    return done
+
+
+def _stale(cutoff):
+    return or_(TrainingRun.heartbeat_at < cutoff,
+               and_(TrainingRun.heartbeat_at.is_(None),
+                    or_(TrainingRun.started_at.is_(None), TrainingRun.started_at < cutoff)))
 
 
 def reap_stale_runs(max_age_s: float = 60) -> int:
-    """Fail runs whose worker is gone: running with a heartbeat older than max_age_s (or whose job
-    RQ marked failed), queued whose job vanished. Returns how many runs were marked failed."""
+    """Fail runs whose worker is gone. Returns how many runs were marked failed.
+
+    - running, and RQ says the job failed or was stopped: the worker gave up on it;
+    - running with a database heartbeat older than max_age_s AND no Redis heartbeat: the worker died
+      (a live worker whose database writes are delayed by a busy database keeps beating in Redis);
+    - queued whose job vanished from Redis; queued that never got a job (ORPHAN_AFTER)."""
     cutoff = utcnow() - timedelta(seconds=max_age_s)
     reaped = 0
-    running = db.session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all()
-    for run in running:
+    for run in db.session.scalars(select(TrainingRun).where(TrainingRun.status == "running")).all():
         beat = run.heartbeat_at or run.started_at
-        stale = beat is None or beat < cutoff
-        if stale or job_status(run.job_id) in DEAD_JOB_STATUSES[1:]:
-            _fail(run, DEAD_WORKER_REASON)
-            reaped += 1
+        if job_status(run.job_id) in DEAD_JOB_STATUSES[1:]:
+            reaped += _fail(run, DEAD_WORKER_REASON)
+        elif (beat is None or beat < cutoff) and not is_beating(f"run-{run.id}"):
+            reaped += _fail(run, DEAD_WORKER_REASON, _stale(cutoff))
     queued = db.session.scalars(select(TrainingRun).where(
-        TrainingRun.status == "queued", TrainingRun.job_id.is_not(None),
+        TrainingRun.status == "queued",
         # a run is committed just before its job is enqueued: give that a moment
         TrainingRun.created_at < utcnow() - timedelta(seconds=5))).all()
     for run in queued:
-        if job_status(run.job_id) in DEAD_JOB_STATUSES:
-            _fail(run, LOST_JOB_REASON)
-            reaped += 1
+        if run.job_id is None:
+            if run.created_at < utcnow() - ORPHAN_AFTER:
+                reaped += _fail(run, NEVER_QUEUED_REASON, TrainingRun.job_id.is_(None))
+        elif job_status(run.job_id) in DEAD_JOB_STATUSES:
+            reaped += _fail(run, LOST_JOB_REASON, TrainingRun.job_id == run.job_id)
     db.session.commit()  # also ends the read transaction (a worker must not sit on one)
     return reaped
 

@@ -45,20 +45,15 @@ def _fmt(value: Any) -> str:
 
 
 def split_summary(run: TrainingRun) -> dict:
-    """Images per class and per split part from the frozen snapshot."""
+    """Images per class and per split part, from the small summary frozen with the run."""
     snap = run.snapshot or {}
     classes = snap.get("classes") or run.classes or []
-    samples = snap.get("samples") or []
-    split = snap.get("split") or {}
-    rows = [{"class": name, "total": 0, "train": 0, "val": 0, "test": 0} for name in classes]
-    for part in ("train", "val", "test"):
-        for index in split.get(part, []):
-            if 0 <= index < len(samples):
-                rows[samples[index][1]][part] += 1
-    for row in rows:
-        row["total"] = row["train"] + row["val"] + row["test"]
-    sizes = {part: len(split.get(part, [])) for part in ("train", "val", "test")}
-    return {"rows": rows, "sizes": sizes, "total": len(samples), "taken_at": snap.get("taken_at")}
+    counts = snap.get("counts") or []
+    rows = [{"class": name, "train": c[0], "val": c[1], "test": c[2], "total": sum(c)}
+            for name, c in zip(classes, counts)]
+    sizes = {part: sum(c[i] for c in counts) for i, part in enumerate(("train", "val", "test"))}
+    return {"rows": rows, "sizes": sizes, "total": snap.get("total", sum(sizes.values())),
+            "taken_at": snap.get("taken_at")}
 
 
 def confusion(metrics: dict, classes: list[str]) -> list[dict]:

@@ -1,19 +1,20 @@
-"""Training runs: start (with a frozen dataset snapshot), cancel, retry, delete, list, compare."""
+"""Training runs: start (with a frozen sample list), cancel, retry, delete, list, compare."""
 from __future__ import annotations
 
 import logging
 import shutil
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import defer, selectinload
 
 from app.access import get_dataset_for, get_run_for, visible_datasets_query
-from app.blueprints.training import lifecycle
+from app.blueprints.training import lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
-from app.models import Dataset, Image, Label, TrainingRun, User, utcnow
+from app.models import Dataset, Image, TrainingRun, User, utcnow
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,7 @@ log = logging.getLogger(__name__)
 
 # --- dataset facts shown on the form -----------------------------------------------------------
 
-def label_counts(dataset_id: int) -> dict[str, int]:
-    """Labelled images per class name, in the dataset's class order (classes with 0 included)."""
-    labels = db.session.scalars(
-        select(Label).where(Label.dataset_id == dataset_id).order_by(Label.position, Label.id)).all()
-    counts = dict(db.session.execute(
-        select(Image.label_id, func.count()).where(Image.dataset_id == dataset_id, Image.label_id.is_not(None))
-        .group_by(Image.label_id)).all())
-    return {label.name: int(counts.get(label.id, 0)) for label in labels}
+label_counts = samples.label_counts  # labelled images per class name, shown on the form
 
 
 def dataset_for_training(user: User, dataset_id: int) -> Dataset:
@@ -52,65 +46,56 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
         raise ValidationError(exc.message) from None
 
 
-def build_snapshot(dataset_id: int, options) -> dict:
-    """Classes, labelled samples [[image_id, class_index, sha256], ...] and the frozen split.
-
-    Classes without any labelled image are left out: a model cannot learn a class it never saw.
-    Raises ValidationError with every problem when the dataset cannot train with these fractions.
-    """
-    from app.ml.data import check_trainable, stratified_split
-
-    counts = label_counts(dataset_id)
-    problems = check_trainable(counts, options.val_fraction, options.test_fraction)
-    if problems:
-        raise ValidationError("This dataset cannot be trained yet. " + " ".join(problems))
-    labels = db.session.scalars(
-        select(Label).where(Label.dataset_id == dataset_id).order_by(Label.position, Label.id)).all()
-    classes = [label.name for label in labels if counts[label.name] > 0]
-    index_of = {label.id: classes.index(label.name) for label in labels if counts[label.name] > 0}
-    rows = db.session.execute(
-        select(Image.id, Image.label_id, Image.sha256)
-        .where(Image.dataset_id == dataset_id, Image.label_id.is_not(None)).order_by(Image.id)).all()
-    samples = [[image_id, index_of[label_id], sha] for image_id, label_id, sha in rows]
-    split = stratified_split([s[1] for s in samples], options.val_fraction, options.test_fraction, options.seed)
-    return {"classes": classes, "samples": samples, "split": split, "taken_at": utcnow().isoformat() + "Z"}
-
-
 def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: str,
               values: dict[str, Any]) -> TrainingRun:
-    """Validate, freeze the snapshot, create the run and queue its job. Nothing is left on failure."""
+    """Validate, freeze the sample list, create the run and queue its job. Nothing is left on failure."""
     dataset = dataset_for_training(user, dataset_id)
     name = (name or "").strip()
     if not name:
         raise ValidationError("Give the model a name.")
     options = _parse_options(architecture, mode, values)
-    snapshot = build_snapshot(dataset.id, options)
+    frozen = samples.build(dataset.id, options)
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
                       architecture=options.architecture, mode=options.mode, options=options.to_dict(),
-                      snapshot=snapshot, classes=snapshot["classes"], status="queued")
-    return _queue(run, f"Queued by {user.username}: {len(snapshot['samples'])} images, "
-                       f"{len(snapshot['classes'])} classes.")
+                      snapshot=frozen.summary(), classes=frozen.classes, status="queued")
+    return _queue(run, f"Queued by {user.username}: {len(frozen.rows)} images, {len(frozen.classes)} classes.",
+                  lambda run_id: samples.store(run_id, frozen))
 
 
-def _queue(run: TrainingRun, message: str) -> TrainingRun:
+def _queue(run: TrainingRun, message: str, write_samples: Callable[[int], None]) -> TrainingRun:
+    """Commit the run, write its samples (in chunks, each committed), then give it a job and queue it.
+
+    Until its job id is set no worker can take the run and the reaper leaves it alone; if anything
+    fails on the way the run (and with it every sample row written) is deleted again."""
     lifecycle.append_log(run, message)
     db.session.add(run)
-    db.session.flush()
-    run.job_id = new_job_id(TRAIN, run.id)
     db.session.commit()
+    try:
+        write_samples(run.id)
+        run.job_id, run.created_at = new_job_id(TRAIN, run.id), utcnow()
+        db.session.commit()
+    except Exception:
+        _discard(run.id)
+        raise
     try:
         enqueue(TRAIN, run.id, job_id=run.job_id, description=f"train run {run.id}")
     except Exception:
         log.exception("could not enqueue run %s", run.id)
-        db.session.delete(run)
-        db.session.commit()
-        raise DomainError("The training queue is not reachable right now. Try again in a minute.", 503)
+        _discard(run.id)
+        raise DomainError("The training queue is not reachable right now. Try again in a minute.", 503) from None
     log.info("train run=%s job=%s: created -> queued", run.id, run.job_id)
     return run
 
 
+def _discard(run_id: int) -> None:
+    """Delete a run that could not be queued; its sample rows go with it (ON DELETE CASCADE)."""
+    db.session.rollback()
+    db.session.execute(delete(TrainingRun).where(TrainingRun.id == run_id))
+    db.session.commit()
+
+
 def retry_run(user: User, run_id: int) -> TrainingRun:
-    """A new run with the same settings and the same frozen snapshot as a failed/cancelled one."""
+    """A new run with the same settings and the same frozen samples as a failed/cancelled one."""
     old = get_run_for(user, run_id, need="viewer")
     if old.status not in ("failed", "cancelled"):
         raise Conflict("Only failed or cancelled runs can be retried.")
@@ -119,8 +104,18 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     name = old.name if old.name.endswith("(retry)") else f"{old.name} (retry)"
     run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=name[:120],
                       architecture=old.architecture, mode=old.mode, options=dict(old.options),
-                      snapshot=old.snapshot, classes=list(old.classes), status="queued")
-    return _queue(run, f"Retry of run #{old.id}, queued by {user.username}.")
+                      snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued")
+    old_id = old.id
+
+    expected = (old.snapshot or {}).get("total")
+
+    def copy_samples(new_id: int) -> None:
+        copied = samples.copy(old_id, new_id)
+        if not copied or (expected is not None and copied != expected):
+            raise ValidationError("This run's frozen image list is missing or incomplete, so it cannot be "
+                                  "trained again. Start a new training instead.")
+
+    return _queue(run, f"Retry of run #{old_id}, queued by {user.username}.", copy_samples)
 
 
 # --- cancel / delete -----------------------------------------------------------------------------
@@ -215,8 +210,11 @@ def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> 
     """Every run on a dataset the user can see, newest first or best test accuracy first."""
     lifecycle.maybe_reap()
     visible = visible_datasets_query(user).with_only_columns(Dataset.id)
-    query = select(TrainingRun).where(TrainingRun.dataset_id.in_(visible)).order_by(TrainingRun.created_at.desc(),
-                                                                                   TrainingRun.id.desc())
+    query = (select(TrainingRun).where(TrainingRun.dataset_id.in_(visible))
+             .order_by(TrainingRun.created_at.desc(), TrainingRun.id.desc())
+             # the list shows names, status and accuracy: leave the per-epoch/log JSON of every run unread
+             .options(defer(TrainingRun.history), defer(TrainingRun.log), defer(TrainingRun.progress),
+                      defer(TrainingRun.snapshot), selectinload(TrainingRun.dataset)))
     if dataset_id is not None:
         query = query.where(TrainingRun.dataset_id == dataset_id)
     runs = list(db.session.scalars(query).all())

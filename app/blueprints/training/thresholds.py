@@ -1,10 +1,15 @@
 """Confidence thresholds ("not sure" answers) and the test images behind each confusion-matrix cell.
 
-Both read run.metrics["predictions"]: one {image_id, true, predicted, confidence} per test image
-(class indices). Runs trained before predictions were stored have none; the pages say so.
+A succeeded run keeps one {image_id, true, predicted, confidence} per test image (class indices) in
+run.test_predictions, and the threshold curve computed from them once, when training finished, in
+run.threshold_curve: {"total": n, "grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]}.
+Results pages read the curve (a few KB, whatever the test set's size); only a click on a confusion-
+matrix cell reads the predictions. Runs trained before predictions were stored have none; the pages
+say so.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Sequence
 
 from flask import url_for
@@ -13,7 +18,8 @@ from markupsafe import Markup
 from app.errors import NotFound
 from app.models import TrainingRun
 
-STEPS = 100  # the curve has one point per whole percent
+STEPS = 100  # the chart has one point per whole percent
+GRID = 1000  # the stored curve has one point per 0.1 percent (the finest step the form takes)
 CELL_LIMIT = 200  # thumbnails shown for one cell; the count above them is always the full one
 W, H = 480, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 24, 14, 30
@@ -24,8 +30,7 @@ def predictions_of(run: TrainingRun) -> list[dict] | None:
     """The per-test-image predictions of a succeeded run, or None when it has none stored."""
     if run.status != "succeeded":
         return None
-    predictions = (run.metrics or {}).get("predictions")
-    return predictions if predictions else None
+    return run.test_predictions or None
 
 
 def _confidence(row: dict) -> float:
@@ -44,13 +49,57 @@ def point_at(predictions: Sequence[dict], threshold: float) -> dict:
             "accuracy": correct / len(answered) if answered else None}
 
 
+def curve_grid(predictions: Sequence[dict], steps: int = GRID) -> dict:
+    """{"total", "grid": [[answered, correct]]} for thresholds i / steps, i = 0..steps, in O(n log n):
+    the same counts point_at gives, for every threshold at once."""
+    every = sorted(_confidence(row) for row in predictions)
+    right = sorted(_confidence(row) for row in predictions if row["true"] == row["predicted"])
+    grid = []
+    for i in range(steps + 1):
+        threshold = i / steps
+        grid.append([len(every) - bisect_left(every, threshold), len(right) - bisect_left(right, threshold)])
+    return {"total": len(every), "grid": grid}
+
+
+def _grid_point(curve: dict, i: int, steps: int) -> dict:
+    answered, correct = curve["grid"][i]
+    return {"threshold": i / steps, "answered": answered, "total": curve["total"], "correct": correct,
+            "accuracy": correct / answered if answered else None}
+
+
+def grid_point(curve: dict, threshold: float) -> dict | None:
+    """point_at read from a stored curve; None when the threshold falls between its points."""
+    steps = len(curve["grid"]) - 1
+    i = round(threshold * steps)
+    return _grid_point(curve, i, steps) if 0 <= i <= steps and i / steps == threshold else None
+
+
 def coverage_curve(predictions: Sequence[dict], steps: int = STEPS) -> list[dict]:
     """[{threshold, answered, total, accuracy}] for thresholds 0, 1/steps, ..., 1 (accuracy None if 0 answered)."""
-    points = []
-    for i in range(steps + 1):
-        point = point_at(predictions, i / steps)
-        points.append({k: point[k] for k in ("threshold", "answered", "total", "accuracy")})
-    return points
+    return chart_points(curve_grid(predictions, steps), steps)
+
+
+def chart_points(curve: dict, steps: int = STEPS) -> list[dict]:
+    """The chart's points (every 1/steps) from a stored curve."""
+    every = (len(curve["grid"]) - 1) // steps
+    points = [_grid_point(curve, i * every, steps * every) for i in range(steps + 1)]
+    return [{k: p[k] for k in ("threshold", "answered", "total", "accuracy")} for p in points]
+
+
+def stored_curve(run: TrainingRun) -> dict | None:
+    """The run's threshold curve: stored at the end of training; computed here only for a run that has
+    predictions but no curve (never written by this version, kept as a fallback)."""
+    if run.status != "succeeded":
+        return None
+    if run.threshold_curve:
+        return run.threshold_curve
+    predictions = predictions_of(run)
+    return curve_grid(predictions) if predictions else None
+
+
+def point_for(run: TrainingRun, curve: dict, threshold: float) -> dict:
+    """What `threshold` does on the run's test images: from the curve, or (between its points) counted."""
+    return grid_point(curve, threshold) or point_at(predictions_of(run) or [], threshold)
 
 
 def percent(fraction: float) -> str:
@@ -73,8 +122,8 @@ def saved_message(run: TrainingRun) -> str:
     """What saving the threshold changed, in words."""
     if run.threshold is None:
         return "Saved: no threshold, so the model always gives its best guess."
-    predictions = predictions_of(run)
-    effect = f" {plain_words(point_at(predictions, run.threshold))}" if predictions else ""
+    curve = stored_curve(run)
+    effect = f" {plain_words(point_for(run, curve, run.threshold))}" if curve else ""
     return f"Saved: below {percent(run.threshold)}% sure, the model now answers “not sure”.{effect}"
 
 
@@ -119,15 +168,14 @@ def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
 
 
 def threshold_context(run: TrainingRun) -> dict:
-    """What _threshold.html shows: the curve, the saved threshold's effect in words, the raw points."""
-    predictions = predictions_of(run)
-    if predictions is None:
+    """What _threshold.html shows: the curve, the saved threshold's effect in words, the stored curve for
+    the slider's live sentence (threshold.js)."""
+    curve = stored_curve(run)
+    if curve is None:
         return {"has_predictions": False}
     current = run.threshold if run.threshold is not None else 0.0
-    curve = coverage_curve(predictions)
-    points = sorted([_confidence(r), int(r["true"] == r["predicted"])] for r in predictions)
-    return {"has_predictions": True, "curve_svg": curve_svg(curve, current), "points": points,
-            "current_percent": percent(current), "words": plain_words(point_at(predictions, current))}
+    return {"has_predictions": True, "curve_svg": curve_svg(chart_points(curve), current), "curve": curve,
+            "current_percent": percent(current), "words": plain_words(point_for(run, curve, current))}
 
 
 def cell_images(run: TrainingRun, true_index: int, predicted_index: int) -> dict:

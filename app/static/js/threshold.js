@@ -8,13 +8,16 @@
 
   function pct(fraction) { return (Math.round(fraction * 1000) / 10).toString(); }
 
-  function words(points, t) {
-    var answered = 0, correct = 0;
-    points.forEach(function (p) { if (p[0] >= t) { answered += 1; correct += p[1]; } });
+  // curve: {"total": n, "grid": [[answered, correct], ...]} with one point per 0.1% (stored by the server
+  // when training finished). A threshold between two points is read from the next one up.
+  function words(curve, t) {
+    var steps = curve.grid.length - 1;
+    var i = Math.min(steps, Math.max(0, Math.ceil(t * steps - 1e-9)));
+    var answered = curve.grid[i][0], correct = curve.grid[i][1], total = curve.total;
     var head = "At " + pct(t) + "%: ";
-    if (!answered) return head + "answers none of the " + points.length + " test images; says 'not sure' for all of them.";
-    return head + "answers " + answered + " of " + points.length + " test images, " +
-      Math.round(100 * correct / answered) + "% of those correct; says 'not sure' for " + (points.length - answered) + ".";
+    if (!answered) return head + "answers none of the " + total + " test images; says 'not sure' for all of them.";
+    return head + "answers " + answered + " of " + total + " test images, " +
+      Math.round(100 * correct / answered) + "% of those correct; says 'not sure' for " + (total - answered) + ".";
   }
 
   function update(form, source) {
@@ -24,8 +27,8 @@
     if (isNaN(value)) value = 0;
     value = Math.max(0, Math.min(100, value));
     if (source === range) number.value = value; else range.value = value;
-    var points = JSON.parse(form.querySelector("[data-threshold-points]").textContent);
-    form.querySelector("[data-threshold-words]").textContent = words(points, value / 100);
+    var curve = JSON.parse(form.querySelector("[data-threshold-curve]").textContent);
+    form.querySelector("[data-threshold-words]").textContent = words(curve, value / 100);
     var card = form.closest(".threshold");
     var svg = card && card.querySelector(".threshold-chart");
     var marker = svg && svg.querySelector(".threshold-marker");

@@ -73,14 +73,16 @@ def planted(app, logged_in):
 
 def leaky_run(dataset_id: int, ids: dict) -> TrainingRun:
     """A succeeded model whose test split holds red0 itself (also in train) and dup.jpg (red0's near-copy)."""
+    from app.blueprints.training.samples import FrozenSamples, store
+
     rows = {image.id: image for image in db.session.scalars(db.select(Image))}
-    sample = [[ids[n], 0, rows[ids[n]].sha256] for n in ("red0.png", "red1.png", "red0.png", "dup.jpg", "red2.png")]
+    sample = [(ids[n], 0, rows[ids[n]].sha256) for n in ("red0.png", "red1.png", "red0.png", "dup.jpg", "red2.png")]
+    frozen = FrozenSamples(["red"], sample, {"train": [0, 1], "val": [], "test": [2, 3, 4]})
     run = TrainingRun(dataset_id=dataset_id, name="leaky model", architecture="small_cnn", mode="scratch",
-                      status="succeeded", classes=["red"],
-                      snapshot={"classes": ["red"], "samples": sample,
-                                "split": {"train": [0, 1], "val": [], "test": [2, 3, 4]}})
+                      status="succeeded", classes=["red"], snapshot=frozen.summary())
     db.session.add(run)
     db.session.commit()
+    store(run.id, frozen)
     return run
 
 

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.blueprints.datasets.services import IMBALANCE_RATIO, MIN_IMAGES_PER_CLASS, class_counts
+from app.blueprints.training.samples import parts
 from app.extensions import db
 from app.ml import health as mlh
 from app.ml.embeddings import ImageFiles
@@ -110,13 +111,10 @@ def _label_findings(images: list[Image], vectors) -> list[dict]:
 
 def _leak_findings(dataset_id: int, vectors: dict) -> list[dict]:
     runs = db.session.scalars(select(TrainingRun).where(
-        TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded").order_by(TrainingRun.id))
+        TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded").order_by(TrainingRun.id)).all()
     found = []
     for run in runs:
-        snapshot = run.snapshot or {}
-        samples, split = snapshot.get("samples") or [], snapshot.get("split") or {}
-        part = {name: [(int(samples[i][0]), samples[i][2]) for i in split.get(name, []) if i < len(samples)]
-                for name in ("train", "test")}
+        part = parts(run.id, ("train", "test"))
         leaks = mlh.split_leaks(part["train"], part["test"], vectors,
                                 current_app.config.get("HEALTH_DUPLICATE_SIMILARITY", mlh.DUPLICATE_SIMILARITY))
         if leaks:

@@ -7,9 +7,10 @@ from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images import bp
 from app.blueprints.datasets.images.exports import export_zip, zip_filename
 from app.blueprints.datasets.images.results import ERROR, summarize_results
-from app.blueprints.datasets.images.services import delete_images, get_image, image_page, parse_ids, set_labels
+from app.blueprints.datasets.images.services import (
+    delete_images, get_image, grid_args, image_page, parse_ids, set_labels,
+)
 from app.blueprints.datasets.images.uploads import upload_files
-from app.blueprints.datasets.services import class_counts
 from app.errors import DomainError
 from app.rendering import render_page
 from app.storage import get_storage
@@ -36,28 +37,27 @@ def upload_images(dataset_id: int):
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
 
 
-def _grid_context(dataset, filter_: str, page: int) -> dict:
-    counts, unlabeled = class_counts(dataset.id)
-    return dict(grid=image_page(dataset.id, filter_, page), counts=counts, unlabeled=unlabeled,
-                **page_context(dataset))
+def _grid_context(dataset, values) -> dict:
+    grid = image_page(dataset.id, **grid_args(values))
+    return dict(grid=grid, counts=grid.counts, unlabeled=grid.unlabeled, **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/label")
 @login_required
 def label_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
-    ctx = _grid_context(dataset, request.args.get("filter", "all"), request.args.get("page", 1, type=int))
+    ctx = _grid_context(dataset, request.args)
     return render_page("images/label.html", "images/_image_grid.html", oob=bool(request.htmx), **ctx)
 
 
 def _after_bulk(dataset, message: str):
     """Re-render the grid where the user was, plus the class counts out-of-band."""
-    filter_, page = request.form.get("filter", "all"), request.form.get("page", 1, type=int)
     if not request.htmx:
         flash(message, "success")
-        return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, filter=filter_, page=page))
+        where = {k: request.form[k] for k in ("filter", "before", "page") if request.form.get(k)}
+        return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, **where))
     return render_template("images/_image_grid.html", oob=True, message=message,
-                           **_grid_context(dataset, filter_, page))
+                           **_grid_context(dataset, request.form))
 
 
 def _bulk_error(err: DomainError):
