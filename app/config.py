@@ -91,6 +91,8 @@ def _job_settings() -> dict:
         "HEALTH_JOB_TIMEOUT": _env_int("HEALTH_JOB_TIMEOUT", 2 * 3600),
         "SUGGEST_JOB_TIMEOUT": _env_int("SUGGEST_JOB_TIMEOUT", 3600),
         "IMPORT_JOB_TIMEOUT": _env_int("IMPORT_JOB_TIMEOUT", 6 * 3600),
+        # Downloading (or checking an uploaded) pretrained weights file: Admin -> Networks.
+        "NETWORK_JOB_TIMEOUT": _env_int("NETWORK_JOB_TIMEOUT", 3600),
         # How long RQ keeps a finished or failed job's record (training: TRAIN_RESULT_TTL below).
         "JOB_RESULT_TTL": _env_int("JOB_RESULT_TTL", 24 * 3600),
         # Memory a training job may keep decoded images in (~270 KB each at 224 px); beyond it the
@@ -152,6 +154,8 @@ def build_config(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
+        # Pretrained weights files (Admin -> Networks, `flask weights`); shared by web and workers.
+        "WEIGHTS_DIR": os.environ.get("WEIGHTS_DIR") or os.path.join(instance_path, "weights"),
         "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
         # Written by gunicorn.conf.py at start; read by `flask shutdown`.
         "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),

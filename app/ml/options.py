@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .architectures import DEFAULT_ARCHITECTURE, architecture_info
+from .networks import DEFAULT_ARCHITECTURE, architecture_info
 from .errors import InvalidOptions, UnknownArchitecture
 
 MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
