@@ -92,7 +92,11 @@ def open_backbone(spec: RuntimeSpec, module: torch.nn.Module | None = None) -> B
     module = module.to(device, memory_format=torch.channels_last).eval()
     fingerprint = weights_fingerprint(module)
     if device.type == "cpu" and spec.cache_dir is not None:
-        backbone = _onnx_backbone(spec, module, dim, fingerprint)
+        try:
+            backbone = _onnx_backbone(spec, module, dim, fingerprint)
+        except OSError as exc:  # a read-only or full cache folder: slower, but the job still runs
+            log.warning("cannot use the ONNX backbone cache in %s (%s); using torch", spec.cache_dir, exc)
+            backbone = None
         if backbone is not None:
             return backbone
     dtype = amp_dtype(device)
@@ -133,11 +137,15 @@ def prebuilt_exports(backbone: Backbone) -> PrebuiltBackbone | None:
         return None
     path = backbone.onnx_path.with_suffix(".torchscript.pt")
     sidecar = backbone.onnx_path.with_suffix(".torchscript.json")
-    if not _intact(path, sidecar):
-        with _file_lock(backbone.onnx_path.with_suffix(".lock")):
-            if not _intact(path, sidecar) and _read_sidecar(sidecar).get("status") != "refused":
-                _trace(backbone.module, backbone.image_size, (path, sidecar))
-    return PrebuiltBackbone(backbone.onnx_path, path) if _intact(path, sidecar) else None
+    try:
+        if not _intact(path, sidecar):
+            with _file_lock(backbone.onnx_path.with_suffix(".lock")):
+                if not _intact(path, sidecar) and _read_sidecar(sidecar).get("status") != "refused":
+                    _trace(backbone.module, backbone.image_size, (path, sidecar))
+        return PrebuiltBackbone(backbone.onnx_path, path) if _intact(path, sidecar) else None
+    except OSError as exc:  # the model is then exported the slow way
+        log.warning("cannot keep a TorchScript trace in %s (%s)", path.parent, exc)
+        return None
 
 
 def _intact(path: Path, sidecar: Path) -> bool:

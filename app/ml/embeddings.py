@@ -166,6 +166,11 @@ def _tags(files: ImageFiles) -> list[int]:
 
 def _flush(store: FeatureStore, files: ImageFiles, tags: list[int], vectors: np.ndarray,
            pending: list[int]) -> list[int]:
+    """Store computed rows; a store that cannot be written (disk full, read-only) only costs a
+    recomputation next time, so the pass goes on."""
     if pending:
-        store.append([files.ids[i] for i in pending], [tags[i] for i in pending], vectors[pending])
+        try:
+            store.append([files.ids[i] for i in pending], [tags[i] for i in pending], vectors[pending])
+        except OSError as exc:
+            log.warning("features not stored in %s (%s); they will be computed again next time", store.root, exc)
     return []

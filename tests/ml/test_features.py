@@ -92,3 +92,15 @@ def test_an_export_that_disagrees_with_torch_is_refused(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="app.ml.backbone_runtime"):
         assert open_backbone(spec, _ExportsDifferently()).kind == "torch"  # not exported again
     assert "refused earlier" in caplog.text
+
+
+def test_an_unwritable_cache_folder_costs_speed_not_the_job(toy_set, tmp_path):
+    samples, _ = toy_set
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folders should be")
+    how = prepare_pass("efficientnet_lite0", PREP, FeatureSetup(dataset_dir=blocked / "features",
+                                                               backbone_dir=blocked / "backbones", device="cpu"))
+    assert how.backbone.kind == "torch"
+    files = ImageFiles([s.path for s in samples[:4]], ids=[1, 2, 3, 4])
+    got = compute_features(files, how)
+    assert got.ok == [0, 1, 2, 3] and got.stats.computed == 4
