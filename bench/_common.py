@@ -41,4 +41,6 @@ def print_table(rows: list[dict], title: str) -> None:
     print(f"\n{title}  (torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')})")
     print(f"{'figure':<58} {'value':>10}  {'target':<10} result")
     for r in rows:
-        print(f"{r['figure']:<58} {r['value']:>10.3f}  {r['target']:<10} {'PASS' if r['passed'] else 'FAIL'}")
+        value = f"{r['value']:>10.3f}" if isinstance(r["value"], (int, float)) else f"{r['value']:>10}"
+        verdict = "info" if r["passed"] is None else ("PASS" if r["passed"] else "FAIL")
+        print(f"{r['figure']:<58} {value}  {r['target']:<10} {verdict}")

@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from bench._common import print_table, row  # noqa: E402
 
 PER_CLASS = int(os.environ.get("GPU_CHECK_PER_CLASS", "200"))
+DEVICE = os.environ.get("GPU_CHECK_DEVICE", "cuda")  # "cpu": dry-run the training section anywhere
 COLORS = {"red": (190, 60, 50), "blue": (50, 70, 190)}
 
 
@@ -76,7 +77,8 @@ def train_modes(samples, classes, out: Path) -> list[dict]:
         options = TrainOptions.from_dict({"architecture": arch, "mode": mode, "batch_size": 64, **extra})
         started = time.perf_counter()
         result = train(TrainInputs(samples, classes), options, out / mode,
-                       setup=TrainSetup(device="cuda", export=export, embedding_cache_dir=out / "emb"))
+                       setup=TrainSetup(device=DEVICE, export=export, feature_dir=out / "features",
+                                       backbone_dir=out / "backbones"))
         seconds = time.perf_counter() - started
         acc = (result.test_metrics or {}).get("accuracy", 0.0)
         last = result.history[-1]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-BENCHES = ("quick_train", "finetune_epoch", "predict", "grid_poll", "scale")
+BENCHES = ("quick_train", "features", "quick_app", "quick_large", "finetune_epoch", "predict", "grid_poll",
+           "networks", "scale")
 
 
 def machine() -> str:

@@ -64,6 +64,7 @@ def app(tmp_path, redis_url):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
         "STORAGE_DIR": str(tmp_path / "storage"),
+        "WEIGHTS_DIR": str(tmp_path / "weights"),
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "LOGIN_LOCK_SECONDS": 60,
     })
@@ -139,6 +140,7 @@ def child_env(app, **extra) -> dict:
         "REDIS_URL": app.config["REDIS_URL"],
         "RQ_QUEUE": app.config["RQ_QUEUE"],
         "STORAGE_DIR": app.config["STORAGE_DIR"],
+        "WEIGHTS_DIR": app.config["WEIGHTS_DIR"],
         "INSTANCE_PATH": app.instance_path,
         "SECRET_KEY": app.config["SECRET_KEY"],
     })

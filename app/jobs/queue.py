@@ -27,22 +27,23 @@ class JobKind:
 TRAIN = JobKind("app.jobs.training.train_run", "TRAIN_JOB_TIMEOUT", "train", "TRAIN_RESULT_TTL")
 HEALTH = JobKind("app.jobs.health.check_dataset_health", "HEALTH_JOB_TIMEOUT", "health")
 SUGGEST = JobKind("app.jobs.suggestions.suggest_labels", "SUGGEST_JOB_TIMEOUT", "suggest")
+NETWORK = JobKind("app.jobs.networks.install_network", "NETWORK_JOB_TIMEOUT", "network")
 IMPORT = JobKind("app.jobs.imports.run_import", "IMPORT_JOB_TIMEOUT", "import")
 DELETE_DATASET = JobKind("app.jobs.deletes.delete_dataset", "DELETE_JOB_TIMEOUT", "delete-dataset")
 REMOVE_FILES = JobKind("app.jobs.deletes.remove_files", "DELETE_JOB_TIMEOUT", "remove-files")
-KINDS = (TRAIN, HEALTH, SUGGEST, IMPORT, DELETE_DATASET, REMOVE_FILES)
+KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, DELETE_DATASET, REMOVE_FILES)
 
 # RQ statuses: a job in one of these will still run (or is running); the others never will.
 LIVE_JOB_STATUSES = ("queued", "started", "deferred", "scheduled")
 DEAD_JOB_STATUSES = (None, "failed", "stopped", "canceled")
 
 
-def new_job_id(kind: JobKind, object_id: int) -> str:
+def new_job_id(kind: JobKind, object_id: int | str) -> str:
     """A fresh, readable job id such as 'train-12-1a2b3c4d'."""
     return f"{kind.prefix}-{object_id}-{uuid.uuid4().hex[:8]}"
 
 
-def enqueue(kind: JobKind, *ids: int, job_id: str | None = None, description: str | None = None) -> Job:
+def enqueue(kind: JobKind, *ids: int | str, job_id: str | None = None, description: str | None = None) -> Job:
     """Queue kind's task with ids as its arguments; timeout and result lifetime from the config."""
     cfg = current_app.config
     job_id = job_id or new_job_id(kind, ids[0] if ids else 0)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "architectures": ("DEFAULT_ARCHITECTURE", "ArchInfo", "ClassifierModel", "architecture_info", "build_model",
-                      "get_architecture", "list_architectures", "torchvision_weight_path"),
+    "architectures": ("ClassifierModel", "build_model"),
+    "networks": ("DEFAULT_ARCHITECTURE", "ArchInfo", "architecture_info", "get_architecture", "list_architectures",
+                 "set_weights_dir", "weights_dir", "weights_path"),
     "data": ("Sample", "check_trainable", "stratified_split", "validate_split"),
-    "embeddings": ("EmbeddingCache", "EmbeddingStats", "file_sha256"),
+    "embeddings": ("EmbeddingStats", "FeatureSetup", "ImageFiles", "file_sha256"),
     "engine": ("TrainResult", "train"),
     "errors": ("ArchitectureUnavailable", "BadImage", "ExportMismatch", "InvalidOptions", "MLError",
-               "NotTrainable", "TrainingCancelled", "UnknownArchitecture"),
+               "NotTrainable", "TrainingCancelled", "UnknownArchitecture", "WeightsError"),
     "export": ("export_model",),
     "inference": ("DEFAULT_MAX_PIXELS", "Predictor", "decode_image", "top_k"),
     "metrics": ("classification_report",),

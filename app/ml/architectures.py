@@ -1,40 +1,24 @@
-"""Registry of model architectures by name, and the backbone + head classifier they build."""
+"""Building the registered networks: backbone (images -> feature vectors) + head (features -> logits).
+
+What each network is, and whether its weights are installed, is app.ml.networks (torch-free); its
+names are re-exported here for the callers that build models.
+"""
 from __future__ import annotations
 
 import logging
-import os
-from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from . import efficientnet_lite, small_nets
-from .errors import ArchitectureUnavailable, UnknownArchitecture
+from .errors import ArchitectureUnavailable, WeightsError
+from .networks import (  # noqa: F401  (re-exported: the public names of the registry)
+    DEFAULT_ARCHITECTURE, IMAGENET_MEAN, IMAGENET_STD, ArchInfo, architecture_info, get_architecture,
+    installed_file, list_architectures, spec,
+)
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-DEFAULT_ARCHITECTURE = "efficientnet_lite0"
-
-
-@dataclass(frozen=True)
-class ArchInfo:
-    """What the UI and the engine need to know about one architecture."""
-
-    name: str
-    label: str
-    pretrained: bool
-    available: bool
-    reason: str | None
-    default_image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    description: str
-    min_image_size: int = 32
-    max_image_size: int = 512
-    feature_dim: int = 0
 
 
 class ClassifierModel(nn.Module):
@@ -61,49 +45,61 @@ def make_head(kind: str, feature_dim: int, num_classes: int, dropout: float = 0.
     raise ValueError(f"unknown head kind {kind!r}")
 
 
-# --- torchvision weights: used only when already in the torch hub cache -----------------------
+# --- torchvision networks: ImageNet weights from the installed file ---------------------------
 
-def _tv_weights(name: str):
+def torchvision_network(name: str) -> nn.Module:
+    """The full torchvision network (1000-class ImageNet head), randomly initialised."""
     from torchvision import models
 
-    return {"resnet18": models.ResNet18_Weights.IMAGENET1K_V1,
-            "mobilenet_v3_large": models.MobileNet_V3_Large_Weights.IMAGENET1K_V2}[name]
+    return {"resnet18": models.resnet18, "resnet50": models.resnet50,
+            "mobilenet_v3_large": models.mobilenet_v3_large, "efficientnet_b0": models.efficientnet_b0,
+            "convnext_tiny": models.convnext_tiny}[name](weights=None)
 
 
-def torchvision_weight_path(name: str) -> str:
-    """Where torch hub keeps the checkpoint for this architecture (respects TORCH_HOME)."""
-    filename = os.path.basename(_tv_weights(name).url)
-    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+def _drop_imagenet_head(name: str, model: nn.Module) -> nn.Module:
+    """Keep everything up to the pooled feature vector (and the pretrained layers on it)."""
+    if name.startswith("resnet"):
+        model.fc = nn.Identity()
+    elif name == "mobilenet_v3_large":
+        model.classifier[3] = nn.Identity()   # keep the pretrained 960->1280 layer
+    elif name == "efficientnet_b0":
+        model.classifier = nn.Identity()      # (Dropout, Linear) after the pooled 1280 features
+    elif name == "convnext_tiny":
+        model.classifier[2] = nn.Identity()   # keep the pretrained LayerNorm before the Linear
+    return model
 
 
-def _tv_reason(name: str, label: str) -> str | None:
-    path = torchvision_weight_path(name)
-    if os.path.isfile(path):
-        return None
-    return (f"ImageNet weights for {label} are not installed (expected {path}); "
-            "the Docker image downloads them at build time")
+def load_imagenet_weights(name: str, path: str | Path) -> nn.Module:
+    """The full ImageNet network with the weights file at `path` loaded strictly (every tensor present,
+    none left over, shapes equal). Raises WeightsError with a plain message when it does not fit."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # zip/pickle errors, truncated files: all mean "not a weights file"
+        raise WeightsError(f"The file is not a readable PyTorch weights file ({type(exc).__name__}).") from None
+    if not isinstance(state, dict):
+        raise WeightsError("The file does not hold a state dict (a mapping of tensor names to weights).")
+    model = torchvision_network(name)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[:2]
+        raise WeightsError(f"The file does not fit {spec(name).label}: {' '.join(first)[:300]}") from None
+    return model
 
 
-def _build_resnet18(image_size: int, pretrained: bool):
-    from torchvision.models import resnet18
-
-    model = resnet18(weights=None)
-    if pretrained:
-        model.load_state_dict(torch.load(torchvision_weight_path("resnet18"), map_location="cpu",
-                                         weights_only=True))
-    model.fc = nn.Identity()
-    return model, 512
-
-
-def _build_mobilenet_v3_large(image_size: int, pretrained: bool):
-    from torchvision.models import mobilenet_v3_large
-
-    model = mobilenet_v3_large(weights=None)
-    if pretrained:
-        model.load_state_dict(torch.load(torchvision_weight_path("mobilenet_v3_large"),
-                                         map_location="cpu", weights_only=True))
-    model.classifier[3] = nn.Identity()  # keep the 960->1280 layer: it is pretrained
-    return model, 1280
+def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, int]:
+    if not pretrained:
+        return _drop_imagenet_head(name, torchvision_network(name)), spec(name).feature_dim
+    path = installed_file(name)
+    if path is None:
+        raise ArchitectureUnavailable(f"{spec(name).label} is not installed on this server")
+    try:
+        model = load_imagenet_weights(name, path)
+    except WeightsError as exc:
+        log.error("weights of %s at %s do not load: %s", name, path, exc)
+        raise ArchitectureUnavailable(f"The installed weights of {spec(name).label} cannot be loaded; "
+                                      f"an admin can install them again. ({exc.message})") from None
+    return _drop_imagenet_head(name, model), spec(name).feature_dim
 
 
 def _build_efficientnet_lite0(image_size: int, pretrained: bool):
@@ -112,82 +108,21 @@ def _build_efficientnet_lite0(image_size: int, pretrained: bool):
     return efficientnet_lite.EfficientNetLite0Features(image_size), efficientnet_lite.FEATURE_DIM
 
 
-@dataclass(frozen=True)
-class _Entry:
-    label: str
-    pretrained: bool
-    default_image_size: int
-    mean: tuple
-    std: tuple
-    description: str
-    build: Callable[[int, bool], tuple[nn.Module, int]]
-    feature_dim: int
-    min_image_size: int
-    max_image_size: int
-
-
-_REGISTRY: dict[str, _Entry] = {
-    "efficientnet_lite0": _Entry(
-        "EfficientNet-Lite0", True, 224, efficientnet_lite.LITE_MEAN, efficientnet_lite.LITE_STD,
-        "Small, fast network pretrained on ImageNet photos; the best default for everyday pictures.",
-        _build_efficientnet_lite0, 1280, 64, 512),
-    "resnet18": _Entry(
-        "ResNet-18", True, 224, IMAGENET_MEAN, IMAGENET_STD,
-        "Classic ImageNet-pretrained network; robust and simple, a bit slower than EfficientNet-Lite0.",
-        _build_resnet18, 512, 64, 512),
-    "mobilenet_v3_large": _Entry(
-        "MobileNetV3-Large", True, 224, IMAGENET_MEAN, IMAGENET_STD,
-        "Very fast ImageNet-pretrained network designed for phones; good when speed matters most.",
-        _build_mobilenet_v3_large, 1280, 64, 512),
-    "small_cnn": _Entry(
-        "Small CNN (from scratch)", False, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
-        "A small plain convolutional network trained from nothing; for small, low-resolution images.",
-        small_nets.build_small_cnn, 0, 32, 224),
-    "small_resnet": _Entry(
-        "Small ResNet (from scratch)", False, 64, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25),
-        "A small residual network trained from nothing; usually a little better than Small CNN.",
-        small_nets.build_small_resnet, 0, 32, 224),
+_OWN_BUILDERS = {
+    "efficientnet_lite0": _build_efficientnet_lite0,
+    "small_cnn": small_nets.build_small_cnn,
+    "small_resnet": small_nets.build_small_resnet,
 }
 
 
-def _info(name: str, entry: _Entry) -> ArchInfo:
-    reason = None
-    if name in ("resnet18", "mobilenet_v3_large"):
-        reason = _tv_reason(name, entry.label)
-    return ArchInfo(name=name, label=entry.label, pretrained=entry.pretrained,
-                    available=reason is None, reason=reason,
-                    default_image_size=entry.default_image_size, mean=tuple(entry.mean),
-                    std=tuple(entry.std), description=entry.description,
-                    min_image_size=entry.min_image_size, max_image_size=entry.max_image_size,
-                    feature_dim=entry.feature_dim)
-
-
-def list_architectures() -> list[ArchInfo]:
-    """Every registered architecture, available or not (see .available / .reason)."""
-    return [_info(name, entry) for name, entry in _REGISTRY.items()]
-
-
-def architecture_info(name: str) -> ArchInfo:
-    """ArchInfo for one name, whether available or not; UnknownArchitecture if not registered."""
-    if name not in _REGISTRY:
-        raise UnknownArchitecture(f"Unknown architecture {name!r}; choose one of {', '.join(_REGISTRY)}.")
-    return _info(name, _REGISTRY[name])
-
-
-def get_architecture(name: str) -> ArchInfo:
-    """ArchInfo for a usable architecture; raises ArchitectureUnavailable(reason) otherwise."""
-    info = architecture_info(name)
-    if not info.available:
-        raise ArchitectureUnavailable(info.reason)
-    return info
-
-
 def build_backbone(name: str, image_size: int | None = None, pretrained: bool = True):
-    """(backbone module, feature_dim). Pretrained weights are loaded from local files only."""
-    info = get_architecture(name)
+    """(backbone module, feature_dim). Pretrained weights come from installed files only; pretrained=False
+    builds random weights whether or not the weights are installed (tests, benches)."""
+    info = architecture_info(name) if not pretrained else get_architecture(name)
     size = image_size or info.default_image_size
-    entry = _REGISTRY[name]
-    return entry.build(size, pretrained and entry.pretrained)
+    if name in _OWN_BUILDERS:
+        return _OWN_BUILDERS[name](size, pretrained and info.pretrained)
+    return _build_torchvision(name, pretrained and info.pretrained)
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = True, *, image_size: int | None = None,

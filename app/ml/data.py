@@ -213,17 +213,22 @@ def train_transform(image_size: int, mean, std, random_resized_crop: bool = True
     return v2.Compose(crop + flip + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 
-def eval_crop_pil(img: Image.Image, image_size: int) -> torch.Tensor:
-    """RGB image -> uint8 [3,size,size]: the preprocessing the model card documents (resize the short
-    side to size/0.875, bilinear and antialiased, then centre-crop size x size). Computed as one
-    resize of just the crop's box: the same pixels, about 40% less work than resizing everything.
-    Validation, test, embeddings and serving all use it, so metrics and predictions agree."""
+def eval_crop_image(img: Image.Image, image_size: int) -> Image.Image:
+    """RGB image -> its size x size evaluation crop: the preprocessing the model card documents (resize
+    the short side to size/0.875, bilinear and antialiased, then centre-crop size x size). Computed as
+    one resize of just the crop's box: the same pixels, about 40% less work than resizing everything.
+    Validation, test, features and serving all use it, so metrics and predictions agree."""
     width, height = img.size
     out_h, out_w = _resized_shape((height, width), eval_resize_size(image_size))
     top, left = int(round((out_h - image_size) / 2.0)), int(round((out_w - image_size) / 2.0))
     sx, sy = width / out_w, height / out_h
     box = (left * sx, top * sy, (left + image_size) * sx, (top + image_size) * sy)
-    return pil_to_uint8(img.resize((image_size, image_size), Image.BILINEAR, box=box))
+    return img.resize((image_size, image_size), Image.BILINEAR, box=box)
+
+
+def eval_crop_pil(img: Image.Image, image_size: int) -> torch.Tensor:
+    """RGB image -> uint8 [3,size,size] (see eval_crop_image)."""
+    return pil_to_uint8(eval_crop_image(img, image_size))
 
 
 def normalize(batch_uint8: torch.Tensor, mean, std) -> torch.Tensor:

@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .networks import LITE_MEAN, LITE_STD  # noqa: F401  (TensorFlow's Lite preprocessing)
+
 # (repeats, kernel, stride, expand_ratio, in_channels, out_channels) per stage, from the
 # TensorFlow efficientnet_lite_builder (lite0: width 1.0, depth 1.0, resolution 224).
 LITE0_STAGES = [
@@ -27,9 +29,6 @@ LITE0_STAGES = [
     (1, 3, 1, 6, 192, 320),
 ]
 FEATURE_DIM = 1280
-# TensorFlow's Lite preprocessing: (pixel - 127) / 128 on 0..255, i.e. these on 0..1.
-LITE_MEAN = (127.0 / 255.0,) * 3
-LITE_STD = (128.0 / 255.0,) * 3
 _BN_EPS = 1e-3
 _BN_MOMENTUM = 0.01
 

@@ -13,15 +13,16 @@ import torch
 from torch import nn
 
 from . import artifacts, data
-from .architectures import ArchInfo, ClassifierModel, build_backbone, build_model, get_architecture, make_head
+from .architectures import ArchInfo, ClassifierModel, build_model, get_architecture
 from .data import Sample
-from .embeddings import EmbeddingCache, EmbeddingStats, ImageFiles, Preprocess, compute_embeddings, file_sha256
-from .errors import NotTrainable
+from .errors import ExportMismatch, NotTrainable
 from .export import CardInfo, export_model
 from .loop import LoopSpec, run_epochs
 from .metrics import classification_report
 from .options import TrainOptions
 from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
+from .pipeline import resolve_threads
+from .quick import train_quick
 from .runtime import Prefetcher, resolve_device, seed_everything, to_device_images
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,22 @@ class TrainInputs:
     samples: Sequence[Sample]
     classes: Sequence[str]
     split: Mapping[str, Sequence[int]] | None = None  # None: a stratified split from the options
-    sample_keys: Sequence[str] | None = None          # feature-cache keys (sha256); None: hash the files
+    sample_keys: Sequence[str] | None = None          # sha256 of each file (feature store); None: hashed
     metadata: Mapping[str, Any] | None = None         # written into the model card
 
 
 @dataclass(frozen=True)
 class TrainSetup:
-    """Where and how to run. device None: CUDA when present. image_cache_bytes caps the memory kept for
+    """Where and how to run. device None: CUDA when present. feature_dir: the dataset's feature stores
+    (quick mode keeps backbone features there, by image id; None: not kept). backbone_dir: exported
+    backbones, so quick mode runs the backbone through ONNX Runtime on CPU (None: torch). threads:
+    decoding and ONNX Runtime threads (0: all cores). image_cache_bytes caps the memory kept for
     decoded training images (None: no cap). export False skips TorchScript/ONNX (tests, benches)."""
 
     device: str | torch.device | None = None
-    embedding_cache_dir: str | Path | None = None
+    feature_dir: str | Path | None = None
+    backbone_dir: str | Path | None = None
+    threads: int = 0
     image_cache_bytes: int | None = None
     export: bool = True
 
@@ -85,6 +91,8 @@ class _Run:
     image_size: int
     setup: TrainSetup
     inputs: TrainInputs
+    head: str = "linear"   # the head the model ended with (quick mode may choose it)
+    prebuilt: Any = None   # compose.PrebuiltBackbone: exported copies of a frozen backbone
 
     def labels(self, part: str) -> torch.Tensor:
         return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
@@ -141,11 +149,16 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
     """
     started = time.perf_counter()
     run = _start(inputs, options, hooks, setup or TrainSetup())
+    extra: dict = {}
     if options.mode == "quick":
-        model, loop, test_eval, stats = _train_quick(run)
+        quick = train_quick(run)
+        model, loop, test_eval, stats = quick.model, quick.loop, quick.test_logits, quick.stats
+        extra["head_choice"] = quick.head_choice
+        run.prebuilt = quick.prebuilt
     else:
         model, loop, test_eval = _train_images(run)
         stats = None
+    run.head = extra.get("head_choice", {}).get("chosen", "linear")
     run.progress.phase("evaluating")
     test_metrics = _test_metrics(run, test_eval)
     artifacts = _write_artifacts(run, model, loop, test_metrics, Path(out_dir))
@@ -155,7 +168,7 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
         split_image_ids={k: [run.samples[i].image_id for i in v] for k, v in run.split.items()},
         history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
         stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(run.device),
-        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None)
+        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None, extra=extra)
 
 
 def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | None, out: Path) -> dict[str, str]:
@@ -169,11 +182,22 @@ def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | Non
             resize_size=data.eval_resize_size(run.image_size),
             metrics={"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
                      "best_epoch": loop.best_epoch},
-            metadata={"mode": run.options.mode, "options": run.options.to_dict(),
+            metadata={"mode": run.options.mode, "head": run.head, "options": run.options.to_dict(),
                       "split_sizes": {k: len(v) for k, v in run.split.items()},
                       **dict(run.inputs.metadata or {})})
-        artifacts.update(export_model(model, out, card))
+        artifacts.update(_export(run, model, out, card))
     return artifacts
+
+
+def _export(run: _Run, model: nn.Module, out: Path, card: CardInfo) -> dict[str, str]:
+    """Join the model's head to its backbone's cached exports when there are some (quick mode on
+    CPU: a fraction of a second), else trace and export the whole network."""
+    if run.prebuilt is not None:
+        try:
+            return export_model(model, out, card, prebuilt=run.prebuilt)
+        except (ExportMismatch, ValueError, RuntimeError, OSError) as exc:
+            log.warning("joining the cached backbone exports failed (%s); exporting the whole model", exc)
+    return export_model(model, out, card)
 
 
 def _summary(metrics: dict | None) -> dict | None:
@@ -199,70 +223,8 @@ def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, 
     torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "optimizer": best["optimizer"], "scheduler": best["scheduler"], "epoch": best["epoch"],
                 "options": run.options.to_dict(), "classes": run.classes, "architecture": run.arch.name,
-                "image_size": run.image_size, "mode": run.options.mode}, path)
+                "image_size": run.image_size, "mode": run.options.mode, "head": run.head}, path)
     return {"checkpoint": str(path)}
-
-
-# --- quick mode -------------------------------------------------------------------------------
-
-def _train_quick(run: _Run):
-    o, dev = run.options, run.device
-    backbone, dim = build_backbone(o.architecture, run.image_size, pretrained=True)
-    backbone = backbone.to(dev, memory_format=torch.channels_last).eval()
-    paths = [s.path for s in run.samples]
-    cache, keys, cache_dir = None, None, run.setup.embedding_cache_dir
-    if cache_dir is not None:
-        cache = EmbeddingCache(cache_dir, o.architecture, run.image_size)
-        keys = list(run.inputs.sample_keys) if run.inputs.sample_keys is not None else [file_sha256(p) for p in paths]
-    run.progress.phase("embedding", message="Computing image features")
-    feats, stats = compute_embeddings(
-        backbone, ImageFiles(paths, keys), Preprocess(run.image_size, run.arch.mean, run.arch.std), cache=cache,
-        device=dev, on_batch=lambda done, total: run.progress.emit(done, total, images=EVAL_BATCH))
-    feats = feats.to(dev)
-    head = make_head(o.head, dim, len(run.classes), o.dropout).to(dev)
-    loop = run_epochs(_quick_spec(run, head, feats), o, dev, run.progress)
-    model = ClassifierModel(backbone, head, dim)
-
-    def test_eval() -> torch.Tensor:
-        head.eval()
-        with torch.inference_mode():
-            return head(feats[run.split["test"]]).float().cpu()
-
-    return model, loop, test_eval, stats
-
-
-def _quick_spec(run: _Run, head: nn.Module, feats: torch.Tensor) -> LoopSpec:
-    bs = run.options.resolved_batch_size
-    train_idx = torch.tensor(run.split["train"], dtype=torch.long, device=feats.device)
-    y_train = run.labels("train").to(feats.device)
-    steps = max(1, -(-len(train_idx) // bs))
-
-    def batches(epoch: int):
-        gen = torch.Generator().manual_seed(run.options.seed * 100003 + epoch)
-        order = torch.randperm(len(train_idx), generator=gen).to(feats.device)
-        for start in range(0, len(order), bs):
-            sel = order[start:start + bs]
-            yield feats[train_idx[sel]], y_train[sel]
-
-    return LoopSpec(model=head, param_groups=[{"params": list(head.parameters())}], train_batches=batches,
-                    steps_per_epoch=steps, evaluate_val=_feature_val(run, head, feats),
-                    class_weights=run.class_weights())
-
-
-def _feature_val(run: _Run, head: nn.Module, feats: torch.Tensor):
-    if not run.split["val"]:
-        return lambda: None
-    x_val = feats[run.split["val"]]
-    y_val = run.labels("val").to(feats.device)
-
-    def evaluate():
-        head.eval()
-        with torch.inference_mode():
-            logits = head(x_val).float()
-            return (nn.functional.cross_entropy(logits, y_val).item(),
-                    (logits.argmax(1) == y_val).float().mean().item())
-
-    return evaluate
 
 
 # --- image modes: feature_extraction, fine_tune, scratch ------------------------------------
@@ -284,27 +246,29 @@ def _train_images(run: _Run):
 
 
 def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, torch.Tensor | None]:
-    """Decode every image once up front (reporting progress): training images into the cache,
-    validation and test images straight to their evaluation crops (they are not needed again)."""
+    """Decode every image once up front, on every core (reporting progress): training images into the
+    cache, validation and test images straight to their evaluation crops (they are not needed again)."""
     total = sum(len(run.split[part]) for part in ("train", "val", "test"))
     run.progress.phase("preparing", message="Decoding images")
     done = 0
-    for _ in cache.decode_all(run.split["train"]):
-        done += 1
-        run.progress.emit(done, total, images=1)
-    if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
-        log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
-                 cache.bytes // 2**20)
-    crops: dict[str, torch.Tensor | None] = {}
-    for part in ("val", "test"):
-        indices = run.split[part]
-        # filled in place: a list of crops and its torch.stack would hold every crop twice at the end
-        out = torch.empty((len(indices), 3, run.image_size, run.image_size), dtype=torch.uint8) if indices else None
-        for row, i in enumerate(indices):
-            out[row] = data.load_eval_crop(run.samples[i].path, run.image_size)
+    with ThreadPoolExecutor(resolve_threads(run.setup.threads), thread_name_prefix="decode") as pool:
+        for _ in pool.map(cache.get, run.split["train"]):
             done += 1
             run.progress.emit(done, total, images=1)
-        crops[part] = out
+        if len(run.split["train"]) > sum(i in cache for i in run.split["train"]):
+            log.info("image cache full at %d MB: the rest of the training images are decoded every epoch",
+                     cache.bytes // 2**20)
+        crops: dict[str, torch.Tensor | None] = {}
+        crop = lambda i: data.load_eval_crop(run.samples[i].path, run.image_size)  # noqa: E731
+        for part in ("val", "test"):
+            indices = run.split[part]
+            # filled in place: a list of crops and its torch.stack would hold every crop twice at the end
+            out = torch.empty((len(indices), 3, run.image_size, run.image_size), dtype=torch.uint8) if indices else None
+            for row, image in enumerate(pool.map(crop, indices)):
+                out[row] = image
+                done += 1
+                run.progress.emit(done, total, images=1)
+            crops[part] = out
     return crops
 
 

@@ -24,6 +24,11 @@ class ArchitectureUnavailable(MLError):
         return self.message
 
 
+class WeightsError(MLError):
+    """Pretrained weights could not be fetched, or a file is not the right weights (wrong hash,
+    truncated, does not load into the architecture). Nothing is installed when this is raised."""
+
+
 class InvalidOptions(MLError, ValueError):
     """Training options that cannot be used together or are out of range."""
 

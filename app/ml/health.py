@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .architectures import DEFAULT_ARCHITECTURE, build_backbone, get_architecture
-from .embeddings import EmbeddingCache, ImageFiles, Preprocess, compute_embeddings
-from .runtime import resolve_device
+from .architectures import DEFAULT_ARCHITECTURE, get_architecture
+from .embeddings import Features, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
+from .runtime import one_cpu_thread
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,11 @@ def _fit_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int, 
 def out_of_fold_probs(embeddings, labels: Sequence[int], num_classes: int, folds: int = FOLDS,
                       steps: int = 100, seed: int = 0) -> np.ndarray:
     """[N, num_classes] class probabilities, each row from a linear model that never saw that image."""
+    with one_cpu_thread():
+        return _out_of_fold(embeddings, labels, num_classes, folds, steps, seed)
+
+
+def _out_of_fold(embeddings, labels, num_classes: int, folds: int, steps: int, seed: int) -> np.ndarray:
     x = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
     y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     probs = np.full((len(y), num_classes), 1.0 / max(num_classes, 1), dtype=np.float32)
@@ -242,16 +248,13 @@ def is_decodable(path: str) -> bool:
             return False
 
 
-def embed_images(files: ImageFiles, cache_dir, architecture: str = DEFAULT_ARCHITECTURE,
-                 image_size: int | None = None, device=None,
-                 on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """[N, D] pretrained-backbone embeddings, read from / added to the quick-mode cache (keys: sha256)."""
+def embed_images(files: ImageFiles, setup: FeatureSetup, architecture: str = DEFAULT_ARCHITECTURE,
+                 image_size: int | None = None, on_batch: Callable[[int, int], None] | None = None) -> Features:
+    """Pretrained-backbone vectors for the files, read from / added to the dataset's feature store (the
+    one quick mode uses); files that cannot be decoded are listed in Features.unreadable, not raised."""
     info = get_architecture(architecture)
-    size = image_size or info.default_image_size
-    backbone, _ = build_backbone(architecture, size, pretrained=True)
-    dev = resolve_device(device)
-    feats, stats = compute_embeddings(backbone.to(dev), files, Preprocess(size, info.mean, info.std),
-                                      cache=EmbeddingCache(cache_dir, architecture, size), device=dev,
-                                      on_batch=on_batch)
-    log.info("health embeddings: %s computed, %s reused", stats.computed, stats.reused)
-    return feats.numpy()
+    prep = Preprocess(image_size or info.default_image_size, info.mean, info.std)
+    how = dataclasses.replace(prepare_pass(architecture, prep, setup), skip_unreadable=True)
+    features = compute_features(files, how, on_batch)
+    log.info("health features: %s", features.stats.to_dict())
+    return features

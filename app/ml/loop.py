@@ -105,18 +105,33 @@ def _optimisation(spec: LoopSpec, options: TrainOptions, device: torch.device) -
         scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype(device) == torch.float16), device=device)
 
 
+def _timed(batches: Iterator, waited: list[float]) -> Iterator:
+    """The batches, adding to waited[0] the seconds spent waiting for each one (data loading that
+    the model step did not hide)."""
+    while True:
+        started = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        waited[0] += time.perf_counter() - started
+        yield batch
+
+
 def _train_epoch(spec: LoopSpec, epoch: int, opt: _Optimisation, progress: ProgressReporter) -> dict:
     (spec.set_train_mode or spec.model.train)()
     total_loss, correct, seen = 0.0, 0, 0
     total_steps = progress.epochs * spec.steps_per_epoch
-    for step, (x, y) in enumerate(spec.train_batches(epoch), 1):
+    waited = [0.0]
+    for step, (x, y) in enumerate(_timed(iter(spec.train_batches(epoch)), waited), 1):
         logits = opt.step(spec.model, x, y)
         total_loss += opt.last_loss * len(y)
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
         progress.emit((epoch - 1) * spec.steps_per_epoch + step, total_steps, images=len(y),
                       step=StepInfo(epoch, step, spec.steps_per_epoch, opt.last_loss, correct / seen))
-    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "data_wait": round(waited[0], 4)}
 
 
 def _epoch_row(spec: LoopSpec, epoch: int, opt: _Optimisation,
@@ -132,7 +147,10 @@ def _epoch_row(spec: LoopSpec, epoch: int, opt: _Optimisation,
     progress.emit(epoch * spec.steps_per_epoch, progress.epochs * spec.steps_per_epoch,
                   message=f"Epoch {epoch} finished",
                   step=StepInfo(epoch, spec.steps_per_epoch, spec.steps_per_epoch, row["train_loss"],
-                                row["train_acc"]))
+                                row["train_acc"], row["data_wait"]))
+    log.log(logging.INFO if row["seconds"] >= 1 else logging.DEBUG,
+            "epoch %d: %.1f s, waited %.1f s for data (%.0f%%), val acc %s", epoch, row["seconds"],
+            row["data_wait"], 100 * row["data_wait"] / max(row["seconds"], 1e-9), row["val_acc"])
     return row, val
 
 
@@ -148,7 +166,8 @@ def run_epochs(spec: LoopSpec, options: TrainOptions, device: torch.device,
     """Train for options.resolved_epochs with early stopping; best kept by validation accuracy."""
     opt = _optimisation(spec, options, device)
     result, best_loss, stale = LoopResult(), math.inf, 0
-    progress.phase("training")
+    if progress.phase_name != "training":  # a second head fitted in the same phase continues it
+        progress.phase("training")
     for epoch in range(1, options.resolved_epochs + 1):
         row, val = _epoch_row(spec, epoch, opt, progress)
         result.history.append(row)
@@ -158,7 +177,6 @@ def run_epochs(spec: LoopSpec, options: TrainOptions, device: torch.device,
             _keep_best(result, spec, opt, epoch)
         else:
             stale += 1
-        log.debug("epoch %d: %s", epoch, row)
         patience = options.early_stopping_patience
         if val is not None and patience is not None and stale >= patience:
             result.stopped_early = True

@@ -5,13 +5,13 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
-from .architectures import DEFAULT_ARCHITECTURE, architecture_info
+from .networks import DEFAULT_ARCHITECTURE, architecture_info
 from .errors import InvalidOptions, UnknownArchitecture
 
 MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "onecycle", "none")
-HEADS = ("linear", "mlp")
+HEADS = ("auto", "linear", "mlp")  # auto: quick mode fits both and keeps the better on validation
 
 # epochs, lr, batch_size per mode. Quick mode trains only a head on cached features, so an
 # "epoch" there costs milliseconds.
@@ -55,7 +55,7 @@ class TrainOptions:
     seed: int = 0
     random_resized_crop: bool = True
     hflip: bool = True
-    head: str = "linear"               # 'mlp' allowed in quick mode
+    head: str = "auto"                 # quick mode: 'auto' (best of both on validation), 'linear', 'mlp'
     dropout: float = 0.2
 
     def __post_init__(self):
@@ -73,6 +73,13 @@ class TrainOptions:
     @property
     def resolved_batch_size(self) -> int:
         return self.batch_size if self.batch_size is not None else MODE_DEFAULTS[self.mode]["batch_size"]
+
+    @property
+    def head_candidates(self) -> tuple[str, ...]:
+        """The heads to fit: both in quick mode with 'auto' (linear first: it wins ties), else one."""
+        if self.mode != "quick":
+            return ("linear",)
+        return ("linear", "mlp") if self.head == "auto" else (self.head,)
 
     @property
     def resolved_image_size(self) -> int:
@@ -142,8 +149,8 @@ def _validate(o: TrainOptions) -> None:
         _check(info.pretrained, f"{info.label} has no pretrained weights; use 'scratch' mode with it.")
     _check(o.optimizer in OPTIMIZERS, f"Unknown optimizer {o.optimizer!r}; choose adamw or sgd.")
     _check(o.schedule in SCHEDULES, f"Unknown schedule {o.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
-    _check(o.head in HEADS, f"Unknown head {o.head!r}; choose linear or mlp.")
-    _check(o.head == "linear" or o.mode == "quick", "An MLP head is only offered in quick mode.")
+    _check(o.head in HEADS, f"Unknown head {o.head!r}; choose auto, linear or mlp.")
+    _check(o.head != "mlp" or o.mode == "quick", "An MLP head is only offered in quick mode.")
     _check(o.epochs is None or 1 <= o.epochs <= 1000, "Epochs must be between 1 and 1000.")
     _check(o.batch_size is None or 1 <= o.batch_size <= 4096, "Batch size must be between 1 and 4096.")
     _check(o.lr is None or 0 < o.lr <= 10, "Learning rate must be above 0 and at most 10.")

@@ -30,6 +30,7 @@ class StepInfo:
     steps: int
     loss: float | None = None
     train_acc: float | None = None
+    data_wait: float | None = None   # seconds this epoch spent waiting for batches (epoch end only)
 
 
 class ProgressReporter:
@@ -43,6 +44,8 @@ class ProgressReporter:
         self.started = time.perf_counter()
         self.phase_name, self.phase_started, self.phase_images = self.order[0], self.started, 0
         self.val_acc: float | None = None
+        self.stage: str | None = None               # e.g. which head is being fitted
+        self.span: tuple[float, float] = (0.0, 1.0)  # the stage's share of the current phase
 
     def check_cancel(self) -> None:
         if self.should_cancel is not None and self.should_cancel():
@@ -51,7 +54,14 @@ class ProgressReporter:
     def phase(self, name: str, message: str | None = None) -> None:
         self.check_cancel()
         self.phase_name, self.phase_started, self.phase_images = name, time.perf_counter(), 0
+        self.stage, self.span = None, (0.0, 1.0)
         self.emit(0, 1, message=message)
+
+    def start_stage(self, name: str, index: int, count: int) -> None:
+        """Split the current phase into `count` equal stages (fitted one after the other) and enter
+        stage `index`: positions inside it map onto its share, so the fraction never goes back."""
+        self.stage, self.span = name, (index / count, (index + 1) / count)
+        self.val_acc = None
 
     def finish(self) -> None:
         """Final event: fraction 1.0."""
@@ -61,6 +71,7 @@ class ProgressReporter:
     def _fraction(self, done: float, total: float) -> float:
         before = sum(self.weights[p] for p in self.order[: self.order.index(self.phase_name)])
         within = min(max(done / total, 0.0), 1.0) if total else 1.0
+        within = self.span[0] + (self.span[1] - self.span[0]) * within
         return min(before + self.weights[self.phase_name] * within, 1.0)
 
     def emit(self, done: float, total: float, *, images: int = 0, message: str | None = None,
@@ -83,4 +94,5 @@ class ProgressReporter:
             "loss": step.loss, "train_acc": step.train_acc, "val_acc": self.val_acc,
             "images_per_sec": self.phase_images / phase_elapsed if self.phase_images else None,
             "eta_seconds": eta, "fraction": fraction, "elapsed_seconds": elapsed, "message": message,
+            "stage": self.stage, "data_wait": step.data_wait,
         })

@@ -1,12 +1,14 @@
 """Label suggestions: class probabilities for many image files, ranked by how unsure the model is.
 
 Quick-mode models are a frozen pretrained backbone plus a small head, so their predictions can be
-made from the cached backbone embeddings (app.ml.embeddings) and the head alone: once an image's
-embedding is cached, suggesting a label for it costs a matrix product. Every other model goes
-through the exported model in batches (Predictor).
+made from the dataset's stored backbone features (app.ml.embeddings) and the head alone: once an
+image's features are stored, suggesting a label for it costs a matrix product, and the features of
+new images are computed at ONNX Runtime speed on CPU. Every other model goes through the exported
+model in batches (Predictor).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .embeddings import EmbeddingCache, ImageFiles, Preprocess, compute_embeddings
+from .embeddings import FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
 from .errors import BadImage
 from .artifacts import FILES
 from .inference import DEFAULT_MAX_PIXELS, Predictor
@@ -46,20 +48,17 @@ def rank(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return probs.argmax(axis=1), ordered[:, -1], ordered[:, -1] - second
 
 
-def score_files(artifact_dir: str | Path, files: ImageFiles, *, cache_dir: str | Path | None = None,
+def score_files(artifact_dir: str | Path, files: ImageFiles, *, features: FeatureSetup | None = None,
                 max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 32,
                 on_progress: Callable[[int, int], None] | None = None) -> Scores:
     """Class probabilities for each file with the exported model in artifact_dir.
 
-    Quick-mode models with a cache_dir use (and fill) the embedding cache keyed by `files.keys`.
+    Quick-mode models given a FeatureSetup use (and fill) the dataset's feature store, by `files.ids`.
     Files that cannot be decoded are listed in Scores.unreadable, never fatal.
     """
-    quick = _load_quick_model(Path(artifact_dir)) if cache_dir is not None and files.keys is not None else None
+    quick = _load_quick_model(Path(artifact_dir)) if features is not None else None
     if quick is not None:
-        try:
-            return _score_quick(quick, files, cache_dir, on_progress)
-        except (OSError, SyntaxError, ValueError) as exc:  # an unreadable file: the slow path skips it
-            log.info("embedding path failed (%s); using the full model", exc)
+        return _score_quick(quick, files, features, on_progress)
     return _score_predictor(Predictor.load(artifact_dir), list(files.paths), max_pixels, batch_size, on_progress)
 
 
@@ -80,24 +79,28 @@ def _load_quick_model(root: Path) -> _Quick | None:
     if meta.get("mode") != "quick" or not (root / FILES["state_dict"]).exists():
         return None
     options = meta.get("options") or {}
+    head = meta.get("head") or (options.get("head") if options.get("head") in ("linear", "mlp") else "linear")
     model = build_model(card["architecture"], len(card["classes"]), pretrained=False,
-                        image_size=int(card["input"]["size"]), head=options.get("head", "linear"),
+                        image_size=int(card["input"]["size"]), head=head,
                         dropout=float(options.get("dropout", 0.0)))
     state = torch.load(root / FILES["state_dict"], map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return _Quick(model.eval(), card)
 
 
-def _score_quick(quick: _Quick, files: ImageFiles, cache_dir, on_progress) -> Scores:
+def _score_quick(quick: _Quick, files: ImageFiles, setup: FeatureSetup, on_progress) -> Scores:
     card, size = quick.card, int(quick.card["input"]["size"])
-    # the backbone is frozen in quick mode, so its cached features are exactly this model's features
-    cache = EmbeddingCache(cache_dir, card["architecture"], size)
     prep = Preprocess(size, card["input"]["mean"], card["input"]["std"])
-    feats, stats = compute_embeddings(quick.model.backbone, files, prep, cache=cache, on_batch=on_progress)
-    log.info("suggestions from embeddings: %d computed, %d reused", stats.computed, stats.reused)
+    # the backbone is frozen in quick mode: its weights fingerprint names the same store training filled
+    how = dataclasses.replace(prepare_pass(card["architecture"], prep, setup, quick.model.backbone),
+                              skip_unreadable=True)
+    features = compute_features(files, how, on_progress)
+    log.info("suggestions from stored features: %s", features.stats.to_dict())
+    head = quick.model.head.to(how.backbone.device)
     with torch.inference_mode():
-        probs = quick.model.head(feats).float().softmax(1).numpy()
-    return Scores(list(card["classes"]), probs, list(range(len(files.paths))), method="embeddings")
+        x = torch.from_numpy(features.vectors).to(how.backbone.device)
+        probs = head(x).float().softmax(1).cpu().numpy()
+    return Scores(list(card["classes"]), probs, features.ok, features.unreadable, method="embeddings")
 
 
 def _score_predictor(predictor: Predictor, paths, max_pixels, batch_size, on_progress) -> Scores:

@@ -1,4 +1,4 @@
-"""Deletes: image files, thumbnails and cached features go once nothing uses them; big deletes run in the
+"""Deletes: image files and thumbnails go once nothing uses them, the dataset's cached features forget them; big deletes run in the
 background and never send more than 500 ids in one statement; a lost dataset deletion is queued again."""
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 from contextlib import contextmanager
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import event, func, select, update
 
 from app.extensions import db
@@ -32,17 +31,17 @@ def largest_statement():
         event.remove(db.engine, "before_cursor_execute", count)
 
 
-def _cache_files(shas: list[str]) -> dict[str, list]:
-    """Real feature-cache files (two networks / sizes) for each hash, written by the ML library itself."""
-    np = pytest.importorskip("numpy")
-    from app.ml.embeddings import EmbeddingCache
+def _feature_store(dataset_id: int):
+    """An (empty) feature store folder of the dataset, as quick mode / health leave one."""
+    from app.ml import feature_layout
 
-    caches = [EmbeddingCache(get_storage().embedding_cache_dir, arch, size)
-              for arch, size in (("efficientnet_lite0", 224), ("resnet18", 160))]
-    for cache in caches:
-        for sha in shas:
-            cache.save(sha, np.ones(4, dtype="float32"))
-    return {sha: [cache.path(sha) for cache in caches] for sha in shas}
+    store = feature_layout.store_dir(get_storage().feature_dir(dataset_id), "efficientnet_lite0", 224, "imagenet-fp32")
+    store.mkdir(parents=True)
+    return store
+
+
+def _forgotten(store) -> set[int]:
+    return {int(line) for path in store.glob("forget-*.txt") for line in path.read_text().split()}
 
 
 def test_deleting_images_removes_their_files_and_cached_features(app, logged_in, dataset):
@@ -54,14 +53,14 @@ def test_deleting_images_removes_their_files_and_cached_features(app, logged_in,
     other = create_dataset(logged_in.user.id, "Other")
     upload(logged_in, other.id, [("a.png", shared)])
     shas = [db.session.get(Image, i).sha256 for i in ids]
-    cached = _cache_files(shas)
+    store = _feature_store(dataset.id)
     storage = get_storage()
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", data={"image_ids": ids[:2]})
     assert response.status_code == 302
     gone, kept = shas[1], shas[0]  # a.png is still used by the other dataset
     assert not storage.image_path(gone).exists() and not storage.thumb_path(gone).exists()
-    assert not any(p.exists() for p in cached[gone])
-    assert storage.image_path(kept).exists() and all(p.exists() for p in cached[kept] + cached[shas[2]])
+    assert storage.image_path(kept).exists() and storage.image_path(shas[2]).exists()
+    assert _forgotten(store) == set(ids[:2])  # the dataset's cached features of both are dropped
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
 
 
@@ -95,6 +94,7 @@ def test_a_large_dataset_is_deleted_by_a_job_in_chunks(app, logged_in, dataset):
     upload(logged_in, dataset.id, [("a.png", png(1))])
     _add_rows(dataset.id, 1300)
     dataset_id = dataset.id
+    _feature_store(dataset_id)
     response = logged_in.post(f"/datasets/{dataset_id}/delete")
     assert response.status_code == 302
     assert db.session.scalar(select(func.count(Image.id))) == 1301  # nothing removed in the request
@@ -105,6 +105,7 @@ def test_a_large_dataset_is_deleted_by_a_job_in_chunks(app, logged_in, dataset):
     assert db.session.scalar(select(func.count(Image.id))) == 0
     assert seen["max"] <= 500
     assert not [p for p in (get_storage().root / "images").rglob("*") if p.is_file()]
+    assert not get_storage().feature_dir(dataset_id).exists()
 
 
 def test_a_dataset_cannot_be_deleted_while_an_import_runs(logged_in, dataset):

@@ -7,6 +7,7 @@ from app.ml.progress import Hooks
 NO_EXPORT = TrainSetup(export=False)
 CPU_NO_EXPORT = TrainSetup(device="cpu", export=False)
 
+TIMINGS = ("seconds", "data_wait")
 PROGRESS_KEYS = {"phase", "epoch", "epochs", "step", "steps", "loss", "train_acc", "val_acc",
                  "images_per_sec", "eta_seconds", "fraction", "message"}
 
@@ -50,21 +51,32 @@ def test_cpu_run_is_reproducible(toy_set, tmp_path):
     samples, classes = toy_set
     a = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "a", setup=CPU_NO_EXPORT)
     b = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "b", setup=CPU_NO_EXPORT)
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in row.items() if k not in TIMINGS} for row in h]  # noqa: E731
     assert strip(a.history) == strip(b.history)
 
 
-def test_quick_retrain_reuses_cached_embeddings(toy_set, tmp_path):
+def test_quick_retrain_reuses_stored_features(toy_set, tmp_path):
     samples, classes = toy_set
-    cache = tmp_path / "emb"
-    first = train(TrainInputs(samples, classes), _opts("quick"), tmp_path / "a",
-                  setup=TrainSetup(embedding_cache_dir=cache, export=False))
-    assert first.embedding_stats == {"computed": len(samples), "reused": 0}
+    setup = TrainSetup(feature_dir=tmp_path / "features", backbone_dir=tmp_path / "backbones", export=False)
+    first = train(TrainInputs(samples, classes), _opts("quick"), tmp_path / "a", setup=setup)
+    assert first.embedding_stats["computed"] == len(samples) and first.embedding_stats["reused"] == 0
+    assert first.embedding_stats["runtime"] == "onnx"
     relabelled = [type(s)(s.image_id, s.path, 1 - s.label) for s in samples]
     second = train(TrainInputs(relabelled, classes), _opts("quick", head="mlp", seed=3), tmp_path / "b",
-                   setup=TrainSetup(embedding_cache_dir=cache, export=False))
-    assert second.embedding_stats == {"computed": 0, "reused": len(samples)}
+                   setup=setup)
+    assert (second.embedding_stats["computed"], second.embedding_stats["reused"]) == (0, len(samples))
     assert second.test_metrics["accuracy"] > 0.75
+    assert second.extra["head_choice"]["chosen"] == "mlp" and not second.extra["head_choice"]["automatic"]
+
+
+def test_image_modes_report_data_wait_per_epoch(toy_set, tmp_path):
+    samples, classes = toy_set
+    events = []
+    result = train(TrainInputs(samples, classes), _opts("feature_extraction"), tmp_path,
+                   Hooks(progress=events.append), NO_EXPORT)
+    assert all(0 <= row["data_wait"] <= row["seconds"] for row in result.history)
+    ends = [e for e in events if (e["message"] or "").startswith("Epoch")]
+    assert [e["data_wait"] for e in ends] == [row["data_wait"] for row in result.history]
 
 
 def test_cancel_raises_training_cancelled(toy_set, tmp_path):
@@ -92,6 +104,6 @@ def test_capped_image_cache_trains_exactly_like_an_unlimited_one(toy_set, tmp_pa
     # room for a few images: the rest is decoded every epoch
     capped = train(TrainInputs(samples, classes), _opts("scratch", epochs=2), tmp_path / "b",
                    setup=TrainSetup(device="cpu", export=False, image_cache_bytes=20_000))
-    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in row.items() if k not in TIMINGS} for row in h]  # noqa: E731
     assert strip(capped.history) == strip(full.history)
     assert capped.test_metrics["accuracy"] == full.test_metrics["accuracy"]

@@ -135,3 +135,34 @@ def test_decode_image_reduces_only_when_the_model_size_allows():
     assert decode_image(big, image_size=64).size == (150, 100)   # 1/8 keeps short side >= 64 * 1.15
     assert decode_image(big, image_size=224).size == (600, 400)  # 1/4 would leave it under 258
     assert decode_image(big, image_size=512).size == (1200, 800)
+
+
+def test_quick_mode_export_joins_the_cached_backbone_files(toy_set, tmp_path):
+    """With a backbone cache, a quick model's TorchScript and ONNX are its head joined to the backbone
+    exported once; they must predict exactly what the trained PyTorch model predicts."""
+    import onnx
+
+    from app.ml import build_model
+    from app.ml.engine import TrainSetup
+
+    samples, classes = toy_set
+    options = TrainOptions(mode="quick", architecture="efficientnet_lite0", image_size=64, epochs=5,
+                           test_fraction=0.25, head="mlp")
+    setup = TrainSetup(device="cpu", backbone_dir=tmp_path / "backbones")
+    train(TrainInputs(samples, classes), options, tmp_path / "run", setup=setup)
+    out = tmp_path / "run"
+    graph = onnx.load(str(out / "model.onnx")).graph
+    assert any(init.name.startswith("classifier_head.") for init in graph.initializer)  # joined, not traced
+    assert list((tmp_path / "backbones").glob("*.torchscript.pt"))
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["metadata"]["head"] == "mlp" and card["export_check"]["onnx"] < 1e-4
+    model = build_model("efficientnet_lite0", 2, pretrained=False, image_size=64, head="mlp")
+    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    images = [Image.open(s.path).convert("RGB") for s in samples[::4]]
+    onnx_predictor = Predictor.load(out)
+    x = torch.from_numpy(onnx_predictor.preprocess(images))
+    with torch.no_grad():
+        expected = model.eval()(x).softmax(1).numpy()
+    np.testing.assert_allclose(onnx_predictor.predict_proba(images), expected, atol=1e-4)
+    ts = Predictor.load(out, backend="torch", device="cpu")
+    np.testing.assert_allclose(ts.predict_proba(images), expected, atol=1e-4)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -25,6 +26,7 @@ def test_form_lists_networks_and_modes(logged_in, make_dataset):
     assert html.index("EfficientNet-Lite0") < html.index("Small CNN")  # pretrained first
     assert "Fastest." in html and "<details class=\"advanced\"" in html
     assert 'name="label_smoothing"' in html and 'value="0.1"' in html
+    assert re.search(r'<option selected value="auto">Automatic \(best on validation\)</option>', html)
 
 
 @pytest.mark.parametrize("changes, message", [

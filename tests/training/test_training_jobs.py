@@ -117,15 +117,41 @@ def test_retry_reuses_the_frozen_samples_and_refuses_a_broken_list(start_run, ma
     assert db.session.scalar(select(func.count()).select_from(RunSample)) == 12 + 5
 
 
-def test_quick_mode_with_pretrained_network_succeeds(app, start_run, make_dataset, logged_in):
+def test_quick_mode_chooses_its_head_and_keeps_the_datasets_features(app, start_run, make_dataset, logged_in):
+    from app.models import Image
+    from app.storage import get_storage
+
     dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
     start_run(dataset.id, architecture="efficientnet_lite0", mode="quick", epochs="5", image_size="64",
-              batch_size=None)
+              batch_size=None, head="auto")
     run_jobs(app)
     run = _only_run()
     assert run.status == "succeeded", run.error
-    assert run.metrics["accuracy"] >= 0.5 and run.metrics["embedding_stats"]["computed"] == 12
+    stats = run.metrics["embedding_stats"]
+    assert run.metrics["accuracy"] >= 0.5 and (stats["computed"], stats["runtime"]) == (12, "onnx")
     assert any("Computing image features" in line["message"] for line in run.log)
+    choice = run.metrics["head_choice"]
+    assert choice["automatic"] and set(choice["candidates"]) == {"linear", "mlp"}
+    assert any(line["message"] == choice["reason"] for line in run.log)
+    page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert 'id="head-choice"' in page and f"automatic → {choice['chosen']}" in page
+
+    storage = get_storage()
+    assert list(storage.feature_dir(dataset.id).rglob("seg-*.npy")) and list(storage.backbone_dir.glob("*.onnx"))
+    image_id = db.session.scalars(select(Image.id).where(Image.dataset_id == dataset.id)).first()
+    logged_in.post(f"/datasets/{dataset.id}/images/delete", data={"image_ids": [image_id]})
+    assert list(storage.feature_dir(dataset.id).rglob("forget-*.txt"))
+    start_run(dataset.id, architecture="efficientnet_lite0", mode="quick", epochs="5", image_size="64",
+              batch_size=None, head="linear", name="again")
+    run_jobs(app)
+    again = _only_run()
+    assert again.status == "succeeded", again.error
+    assert (again.metrics["embedding_stats"]["computed"], again.metrics["embedding_stats"]["reused"]) == (0, 11)
+    assert not again.metrics["head_choice"]["automatic"]
+    dataset_id = dataset.id
+    logged_in.post(f"/datasets/{dataset_id}/delete")
+    run_jobs(app)  # datasets are deleted in the background
+    assert not storage.feature_dir(dataset_id).exists()
 
 
 def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_dataset, logged_in):
@@ -212,6 +238,7 @@ def test_run_in_a_real_worker_process(app, start_run, make_dataset, logged_in):
     run = _only_run()
     assert run.status == "succeeded", (run.error, done.stderr[-2000:])
     assert "queued -> running" in done.stderr and "running -> succeeded" in done.stderr
+    assert "preloaded the ML libraries" in done.stderr  # imported once, before the job was forked
     assert run.worker_name
 
 

@@ -3,6 +3,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 
 from app.blueprints.admin import bp
+from app.blueprints.admin import networks as network_services
 from app.blueprints.admin import services
 from app.blueprints.admin.services import admin_required
 from app.errors import DomainError
@@ -54,6 +55,37 @@ def _flag_message(user, flag: str) -> str:
 @admin_required
 def queue():
     return render_page("admin/queue.html", "admin/_queue.html", overview=services.queue_overview())
+
+
+@bp.route("/networks")
+@admin_required
+def networks():
+    return render_template("admin/networks.html", rows=network_services.network_rows())
+
+
+@bp.route("/networks/<name>")
+@admin_required
+def network_row(name: str):
+    return render_template("admin/_network_row.html", row=network_services.network_row(name))
+
+
+@bp.route("/networks/<name>/<any(download, upload, remove):action>", methods=["POST"])
+@admin_required
+def network_action(name: str, action: str):
+    try:
+        message, status = network_services.act(name, action, current_user.id, request.files.get("file")), 200
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        message, status = err.message, err.status
+    ok = status == 200
+    if request.htmx:  # the row alone, saying what happened
+        return render_template("admin/_network_row.html", row=network_services.network_row(name),
+                               notice=message if ok else None, error=None if ok else message), status
+    flash(message, "success" if ok else "error")
+    if ok:
+        return redirect(url_for("admin.networks"))
+    return render_template("admin/networks.html", rows=network_services.network_rows()), status
 
 
 @bp.route("/shutdown", methods=["POST"])

@@ -1,7 +1,7 @@
 """Deleting a dataset in the background: the request only marks it `deleting` (from then on nobody sees
 it: lists, pages and jobs treat it as gone) and queues a job; the job removes its images 500 rows per
-transaction, then its classes, shares, imports, models and the dataset row, then the stored files that no
-other dataset uses. The job can run again after a crash (the worker's reaper re-queues it)."""
+transaction, then its classes, shares, imports, models and the dataset row, its cached features, then the
+stored files that no other dataset uses. The job can run again after a crash (the worker's reaper re-queues it)."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 
 from app.batching import IN_CHUNK
 from app.blueprints.datasets.images.importer import remove_upload
+from app.blueprints.datasets.images.intake import remove_cached_features
 from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
 from app.errors import Conflict
 from app.extensions import db
@@ -74,6 +75,7 @@ def purge_dataset(dataset_id: int) -> dict:
         shutil.rmtree(storage.run_dir(run_id), ignore_errors=True)
     for folder in ("health", "suggestions"):  # computed reports kept beside the dataset
         JobState(folder, dataset_id).remove()
+    remove_cached_features(dataset_id)
     removed = sweep_pending()
     log.info("dataset=%s: deleted (%d images, %d models, %d files removed)", dataset_id, images, len(run_ids),
              removed)

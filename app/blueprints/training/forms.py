@@ -38,11 +38,35 @@ OPTION_HELP = {
     "seed": "Same seed + same data = the same split and the same result.",
     "random_resized_crop": "Train on random crops of each picture (variety).",
     "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text).",
-    "head": "Quick mode: the small part trained on top. Linear is fastest; MLP can fit harder cases.",
+    "head": "Quick mode: the small part trained on top. Automatic fits both and keeps the one that does "
+            "better on the validation images; Linear is simplest, MLP can fit harder cases.",
     "dropout": "Randomly ignores some signals while training to avoid memorising.",
 }
 
 ADVANCED_FIELDS = tuple(OPTION_HELP)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def hint_text(h, images: int) -> str:
+    """One line of figures beside a network: accuracy (measured here or published) and speed."""
+    parts = []
+    if h.accuracy is not None:
+        parts.append(f"{h.accuracy:.0%} right on the ants-vs-bees photos (measured, Quick)")
+    if h.imagenet_top1 is not None:
+        parts.append(f"ImageNet top-1 {h.imagenet_top1:.1f}% (published)")
+    if h.images_per_s:
+        speed = f"~{h.images_per_s:.0f} images/s on a 2-core CPU"
+        if h.seconds:
+            speed += f", ~{_duration(h.seconds)} to look at your {images} images once"
+        parts.append(speed)
+    return " · ".join(parts)
 
 
 class TrainForm(FlaskForm):
@@ -72,14 +96,19 @@ class TrainForm(FlaskForm):
     seed = IntegerField("Random seed", default=0)
     random_resized_crop = BooleanField("Random crops", default=True)
     hflip = BooleanField("Mirror images", default=True)
-    head = SelectField("Head", choices={"linear": "Linear", "mlp": "Small MLP"}, default="linear")
+    head = SelectField("Head", default="auto", choices={
+        "auto": "Automatic (best on validation)", "linear": "Linear", "mlp": "Small MLP"})
     dropout = FloatField("Dropout", default=0.2)
 
-    def set_architectures(self, infos) -> None:
-        """Pretrained networks first; unavailable ones stay listed (greyed in the template)."""
-        ordered = sorted(infos, key=lambda i: (not i.pretrained, not i.available))
+    def set_architectures(self, infos, images: int = 0) -> None:
+        """Usable networks first, ordered by what suits `images` labelled images (see
+        app.ml.networks.order_for_dataset); networks not installed stay listed (greyed in the template)."""
+        from app.ml.networks import hint, order_for_dataset
+
+        ordered = order_for_dataset(list(infos), images)
         self.architecture.choices = {i.name: i.label for i in ordered}
         self.arch_infos = {i.name: i for i in ordered}
+        self.arch_hints = {i.name: hint_text(hint(i, images), images) for i in ordered if i.pretrained}
         if not self.architecture.data:
             self.architecture.data = next((i.name for i in ordered if i.available), None)
 

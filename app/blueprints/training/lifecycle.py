@@ -11,6 +11,7 @@ import os
 import socket
 import time
 from datetime import timedelta
+from typing import Sequence
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
@@ -70,6 +71,7 @@ class RunReporter:
         self.history_written = 0
         self.pending_log: list[str] = []
         self.latest: dict = {}
+        self.stage = None
 
     def __call__(self, progress: dict) -> None:
         self.latest = progress
@@ -80,6 +82,12 @@ class RunReporter:
             urgent = True
             if message and not message.startswith("Epoch"):
                 self.pending_log.append(message.rstrip(".") + "…")
+        if progress.get("stage") != self.stage:  # a new candidate head: its curves start afresh
+            self.stage = progress.get("stage")
+            self.live_history = []
+            self.history_written = -1
+            if self.stage:
+                self.pending_log.append(f"Fitting the {self.stage.lower()}…")
         if message and message.startswith("Epoch") and progress.get("phase") == "training":
             self._epoch_finished(progress)
         if urgent or time.monotonic() - self.last_write >= WRITE_INTERVAL_S:
@@ -87,13 +95,11 @@ class RunReporter:
 
     def _epoch_finished(self, p: dict) -> None:
         row = {"epoch": p.get("epoch"), "train_loss": p.get("loss"), "train_acc": p.get("train_acc"),
-               "val_loss": None, "val_acc": p.get("val_acc")}
+               "val_loss": None, "val_acc": p.get("val_acc"), "data_wait": p.get("data_wait")}
         self.live_history.append(row)
         epoch, epochs = p.get("epoch") or 0, p.get("epochs") or 0
         if epochs <= 20 or epoch % 10 == 0 or epoch == epochs:
-            val = p.get("val_acc")
-            tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
-            self.pending_log.append(f"Epoch {epoch}/{epochs}: {tail}")
+            self.pending_log.append(epoch_line(p))
 
     def flush(self, budget_s: float = PROGRESS_RETRY_S) -> bool:
         """Write progress, live history, new log lines and the heartbeat in one commit.
@@ -139,6 +145,17 @@ class RunReporter:
         return self.cancelled
 
 
+def epoch_line(p: dict) -> str:
+    """'Epoch 3/10: validation accuracy 81% (waited 0.4 s for images)' from an epoch-end progress event."""
+    val = p.get("val_acc")
+    tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
+    wait = p.get("data_wait")
+    if wait is not None and p.get("stage") is None and wait >= 0.05:  # image modes: is loading keeping up?
+        tail += f" (waited {wait:.1f} s for images)"
+    prefix = f"{p['stage']}, epoch" if p.get("stage") else "Epoch"
+    return f"{prefix} {p.get('epoch') or 0}/{p.get('epochs') or 0}: {tail}"
+
+
 def _retry_budget() -> float:
     return float(current_app.config["TRAIN_DB_RETRY_SECONDS"])
 
@@ -178,7 +195,8 @@ def train_arguments(run: TrainingRun) -> tuple:
     samples = [Sample(image_id, str(storage.image_path(sha)), label) for image_id, label, sha in rows]
     inputs = TrainInputs(samples, list(run.classes), split=split, sample_keys=[sha for _, _, sha in rows],
                          metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
-    setup = TrainSetup(embedding_cache_dir=storage.embedding_cache_dir,
+    setup = TrainSetup(feature_dir=storage.feature_dir(run.dataset_id), backbone_dir=storage.backbone_dir,
+                       threads=current_app.config["FEATURE_THREADS"],
                        image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
     return inputs, TrainOptions.from_dict(run.options), storage.run_dir(run.id), setup
 
@@ -199,9 +217,10 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
 
 def finish_succeeded(run: TrainingRun, result) -> None:
     """running -> succeeded, storing the engine's metrics, history, per-image test results, threshold
-    curve and artifact folder."""
+    curve and artifact folder; the log says which head quick mode chose and why."""
     stored = _result_values(result, str(get_storage().run_dir(run.id)))
-    _finish(run, "succeeded", _success_line(result), values=stored)
+    choice = (result.extra or {}).get("head_choice")
+    _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice["reason"]] if choice else ())
 
 
 def failure_message(exc: Exception) -> str:
@@ -237,14 +256,16 @@ def _result_values(result, artifact_dir: str) -> dict:
                     "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
                     "stopped_early": result.stopped_early, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
-                    "embedding_stats": result.embedding_stats})
+                    "embedding_stats": result.embedding_stats,
+                    "head_choice": (result.extra or {}).get("head_choice")})
     return {"metrics": metrics, "history": list(result.history), "artifact_dir": artifact_dir,
             "test_predictions": predictions, "threshold_curve": curve_grid(predictions) if predictions else None}
 
 
 def _finish(run: TrainingRun, status: str, message: str, error: str | None = None,
-            values: dict | None = None) -> None:
-    """Set the final state (retrying a busy database: the work done must not be lost to a lock)."""
+            values: dict | None = None, notes: Sequence[str] = ()) -> None:
+    """Set the final state (retrying a busy database: the work done must not be lost to a lock);
+    `notes` are logged before the final message."""
     def write() -> None:
         for name, value in (values or {}).items():
             setattr(run, name, value)
@@ -252,6 +273,8 @@ def _finish(run: TrainingRun, status: str, message: str, error: str | None = Non
             run.progress = {**(run.progress or {}), "fraction": 1.0, "eta_seconds": 0, "phase": "done"}
         run.status, run.error = status, error
         run.finished_at = run.heartbeat_at = utcnow()
+        for note in notes:
+            append_log(run, note)
         append_log(run, message)
         db.session.commit()
 

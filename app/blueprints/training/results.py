@@ -32,8 +32,20 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             value = "network default"
         elif value is None and key == "early_stopping_patience":
             value = "off"
+        elif key == "head":
+            value = _head_value(run, value)
         rows.append((label, _fmt(value)))
     return rows
+
+
+def _head_value(run: TrainingRun, value: Any) -> str:
+    """'auto → MLP' once quick mode has chosen; heads play no part in the image modes."""
+    if run.mode != "quick":
+        return "linear"
+    chosen = ((run.metrics or {}).get("head_choice") or {}).get("chosen")
+    if value == "auto":
+        return f"automatic → {chosen}" if chosen else "automatic (best on validation)"
+    return str(value or "linear")
 
 
 def _fmt(value: Any) -> str:

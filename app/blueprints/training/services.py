@@ -33,8 +33,8 @@ def dataset_for_training(user: User, dataset_id: int) -> Dataset:
 # --- starting a run ----------------------------------------------------------------------------
 
 def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
-    from app.ml.architectures import get_architecture
     from app.ml.errors import ArchitectureUnavailable, InvalidOptions, UnknownArchitecture
+    from app.ml.networks import get_architecture
     from app.ml.options import TrainOptions
 
     try:

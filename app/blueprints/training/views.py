@@ -22,11 +22,12 @@ def list_models():
 @bp.route("/datasets/<int:dataset_id>/train", methods=["GET", "POST"])
 @login_required
 def new_run(dataset_id: int):
-    from app.ml.architectures import list_architectures
+    from app.ml.networks import list_architectures
 
     dataset = services.dataset_for_training(current_user, dataset_id)
+    counts = services.label_counts(dataset.id)
     form = TrainForm()
-    form.set_architectures(list_architectures())
+    form.set_architectures(list_architectures(), sum(counts.values()))
     error = None
     if form.validate_on_submit():
         try:
@@ -42,7 +43,7 @@ def new_run(dataset_id: int):
             return redirect(target)
     status = 422 if (error or form.errors) else 200
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
-                       dataset=dataset, error=error, counts=services.label_counts(dataset.id),
+                       dataset=dataset, error=error, counts=counts,
                        mode_help=MODE_HELP, option_help=OPTION_HELP)
 
 

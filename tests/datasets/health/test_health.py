@@ -135,9 +135,14 @@ def test_check_finds_planted_problems_and_fixes_them(app, logged_in, planted):
     assert not shown & {dup["key"], leak["key"], errors[ids["oops.png"]]["key"]}
     assert leak["key"] in load_health(dataset.id)["ignored"]
 
-    # a second check reuses the cached embeddings, keeps the ignore, and no longer sees the duplicate
+    # a second check reuses the stored features, keeps the ignore, and no longer sees the duplicate
+    from app.storage import get_storage
+
+    stored = sorted(get_storage().feature_dir(dataset.id).rglob("seg-*.npy"))
+    assert stored  # the first check kept the dataset's features
     logged_in.post(f"/datasets/{dataset.id}/health/check")
     run_jobs(app)
+    assert sorted(get_storage().feature_dir(dataset.id).rglob("seg-*.npy")) == stored  # nothing recomputed
     again = {f["key"] for f in health_page(dataset.id)["findings"]}
     assert not by_kind(health_page(dataset.id)["findings"], "duplicate") and leak["key"] not in again
 

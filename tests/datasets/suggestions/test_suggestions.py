@@ -167,11 +167,12 @@ def test_viewer_sees_but_cannot_suggest_or_accept_and_stranger_gets_404(app, cli
     assert db.session.scalar(db.select(db.func.count(Image.id)).where(Image.label_source == "suggestion")) == 0
 
 
-def test_quick_mode_suggests_from_cached_embeddings(tmp_path):
-    """Quick-mode models score through backbone embeddings + head: same answers as the full exported
-    model, and a second pass reads every embedding from the cache instead of running the backbone."""
+def test_quick_mode_suggests_from_stored_features(tmp_path):
+    """Quick-mode models score through backbone features + head: same answers as the full exported
+    model, and a second pass reads every vector from the dataset's feature store instead of running
+    the backbone; an unreadable file is listed, not fatal."""
     from app.ml.data import Sample
-    from app.ml.embeddings import ImageFiles
+    from app.ml.embeddings import FeatureSetup, ImageFiles
     from app.ml.engine import TrainInputs, TrainSetup, train
     from app.ml.inference import Predictor, decode_image
     from app.ml.options import TrainOptions
@@ -187,18 +188,20 @@ def test_quick_mode_suggests_from_cached_embeddings(tmp_path):
     options = TrainOptions.from_dict({"architecture": "efficientnet_lite0", "mode": "quick", "image_size": 64,
                                       "epochs": 3, "seed": 0})
     train(TrainInputs(samples, CLASSES), options, tmp_path / "model", setup=TrainSetup(device="cpu"))
-    fresh = [tmp_path / "new0.png", tmp_path / "new1.png"]
+    fresh = [tmp_path / "new0.png", tmp_path / "new1.png", tmp_path / "broken.png"]
     fresh[0].write_bytes(color_image("blue", seed=1))
     fresh[1].write_bytes(blend("red", "green", .5, 2))
-    keys = ["k0", "k1"]
-    cache = tmp_path / "cache"
-    first = score_files(tmp_path / "model", ImageFiles([str(p) for p in fresh], keys), cache_dir=cache)
-    assert first.method == "embeddings" and len(list(cache.rglob("*.npy"))) == 2
-    full = Predictor.load(tmp_path / "model").predict_proba([decode_image(p.read_bytes()) for p in fresh])
+    fresh[2].write_bytes(b"not an image")
+    files = ImageFiles([str(p) for p in fresh], ["a0" * 32, "b1" * 32, "c2" * 32], [101, 102, 103])
+    setup = FeatureSetup(dataset_dir=tmp_path / "features", backbone_dir=tmp_path / "backbones", device="cpu")
+    first = score_files(tmp_path / "model", files, features=setup)
+    assert first.method == "embeddings" and first.ok == [0, 1] and first.unreadable == [2]
+    full = Predictor.load(tmp_path / "model").predict_proba([decode_image(p.read_bytes()) for p in fresh[:2]])
     np.testing.assert_allclose(first.probs, full, atol=1e-3)
-    for p in fresh:  # the cache alone must now be enough: the image files are not read again
+    for p in fresh[:2]:  # the store alone must now be enough: the image files are not read again
         p.unlink()
-    again = score_files(tmp_path / "model", ImageFiles([str(p) for p in fresh], keys), cache_dir=cache)
+    again = score_files(tmp_path / "model", ImageFiles(files.paths[:2], files.keys[:2], files.ids[:2]),
+                        features=setup)
     np.testing.assert_allclose(again.probs, first.probs, atol=1e-6)
 
 

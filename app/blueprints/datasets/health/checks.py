@@ -23,11 +23,12 @@ def check_dataset(dataset_id: int, progress: Callable[..., None] | None = None) 
     """Compute a health report of the dataset now (no queue, nothing stored): {"created", "findings", ...}."""
     progress = progress or (lambda *a, **k: None)
     images = list(db.session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.id)))
-    progress("Checking that every image can be opened", 0.02, force=True)
-    broken, usable = _broken_images(images)
     progress("Looking at every image (this is the slow part)", 0.05, force=True)
-    vectors = _embeddings(usable, lambda done, total: progress(
+    features = _features(dataset_id, images, lambda done, total: progress(
         f"Looking at every image: {done} of {total}", 0.05 + 0.8 * done / max(total, 1)))
+    usable = [images[i] for i in features.ok]
+    broken = [images[i] for i in sorted(set(range(len(images))) - set(features.ok))]
+    vectors = features.vectors
     progress("Comparing images and labels", 0.9, force=True)
     findings = _file_findings(images, broken)
     findings += _duplicate_findings(usable, vectors)
@@ -38,40 +39,34 @@ def check_dataset(dataset_id: int, progress: Callable[..., None] | None = None) 
             "findings": findings}
 
 
-def _broken_images(images: list[Image]) -> tuple[list[Image], list[Image]]:
-    """(images whose file is missing or does not decode, the rest). A cached embedding proves it decoded."""
-    storage, cache = get_storage(), _cache()
-    broken, usable = [], []
-    for img in images:
-        path = storage.image_path(img.sha256)
-        ok = cache.load(img.sha256) is not None or (path.exists() and mlh.is_decodable(str(path)))
-        (usable if ok else broken).append(img)
-    return broken, usable
-
-
 def _settings() -> tuple[str, int]:
-    """(architecture, image size) of the embeddings: quick mode's defaults, so its cache is reused."""
+    """(architecture, image size) of the features: quick mode's defaults, so its store is reused."""
     from app.ml.architectures import architecture_info
 
     arch = current_app.config.get("HEALTH_ARCHITECTURE") or mlh.DEFAULT_ARCHITECTURE
     return arch, current_app.config.get("HEALTH_IMAGE_SIZE") or architecture_info(arch).default_image_size
 
 
-def _cache():
-    from app.ml.embeddings import EmbeddingCache
+def _features(dataset_id: int, images: list[Image], on_batch):
+    """Backbone features of every image whose file exists and decodes (stored ones are not decoded
+    again: a stored vector proves the file decoded); the others are missing from Features.ok."""
+    import numpy as np
 
-    arch, size = _settings()
-    return EmbeddingCache(get_storage().embedding_cache_dir, arch, size)
+    from app.ml.embeddings import Features, FeatureSetup
 
-
-def _embeddings(images: list[Image], on_batch):
-    if not images:
-        return []
-    arch, size = _settings()
     storage = get_storage()
-    files = ImageFiles([str(storage.image_path(i.sha256)) for i in images], [i.sha256 for i in images])
-    return mlh.embed_images(files, storage.embedding_cache_dir, arch, size,
-                            device=current_app.config.get("HEALTH_DEVICE"), on_batch=on_batch)
+    present = [k for k, img in enumerate(images) if storage.image_path(img.sha256).exists()]
+    if not present:
+        return Features(np.zeros((0, 0), dtype=np.float32), [])
+    arch, size = _settings()
+    setup = FeatureSetup(dataset_dir=storage.feature_dir(dataset_id), backbone_dir=storage.backbone_dir,
+                         device=current_app.config.get("HEALTH_DEVICE"), threads=current_app.config["FEATURE_THREADS"])
+    chosen = [images[k] for k in present]
+    files = ImageFiles([str(storage.image_path(i.sha256)) for i in chosen], [i.sha256 for i in chosen],
+                       [i.id for i in chosen])
+    found = mlh.embed_images(files, setup, arch, size, on_batch=on_batch)
+    found.ok = [present[k] for k in found.ok]
+    return found
 
 
 def _file_findings(images: list[Image], broken: list[Image]) -> list[dict]:

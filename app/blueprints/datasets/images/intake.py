@@ -146,31 +146,28 @@ def unreferenced(shas) -> set[str]:
 
 
 def remove_unreferenced(shas) -> int:
-    """Delete stored files (original, thumbnail, cached features) of hashes no image row references any
-    more; returns how many hashes were removed."""
+    """Delete stored files (original, thumbnail) of hashes no image row references any more; returns how
+    many hashes were removed. (Cached features are kept per dataset: remove_cached_features.)"""
     gone = unreferenced(shas)
     storage = get_storage()
     for sha in gone:
         storage.image_path(sha).unlink(missing_ok=True)
         storage.thumb_path(sha).unlink(missing_ok=True)
-    remove_cached_features(gone, storage)
     return len(gone)
 
 
-def remove_cached_features(shas, storage: Storage | None = None) -> None:
-    """Delete the cached image features of these hashes, for every network and image size.
+def remove_cached_features(dataset_id: int, image_ids=None) -> None:
+    """Forget cached backbone features: all of the dataset's (image_ids None: the dataset is gone), or
+    those of deleted images (dropped at the store's next compaction; a row is only ever served for
+    the same image id and the same file content, so nothing stale is served meanwhile). Cheap: no
+    numpy, no torch, safe in a web request."""
+    from app.ml import feature_layout
 
-    The cache is app.ml.embeddings.EmbeddingCache: <cache dir>/<network>-<size>-v<N>/<h[:2]>/<h>.npy with
-    h = sha256 of the key (the image's sha256). The layout is repeated here because the web app must not
-    import the ML library; tests check both agree."""
-    root = (storage or get_storage()).embedding_cache_dir
-    if not shas or not root.is_dir():
-        return
-    folders = [p for p in root.iterdir() if p.is_dir()]
-    for sha in shas:
-        name = hashlib.sha256(sha.encode("utf-8")).hexdigest()
-        for folder in folders:
-            (folder / name[:2] / f"{name}.npy").unlink(missing_ok=True)
+    folder = get_storage().feature_dir(dataset_id)
+    if image_ids is None:
+        feature_layout.remove_dataset_features(folder)
+    else:
+        feature_layout.forget_images(folder, image_ids)
 
 
 def clean_filename(name: str) -> str:

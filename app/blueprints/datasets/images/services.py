@@ -11,6 +11,7 @@ from app.batching import chunked
 from app.blueprints.datasets.classes import get_label
 from app.blueprints.datasets.images.removal import mark_for_removal, schedule_sweep, sweep_shas
 from app.blueprints.datasets.services import class_counts
+from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.models import Image
@@ -158,4 +159,5 @@ def delete_images(dataset_id: int, image_ids: list[int]) -> int:
         sweep_shas(shas)
     else:
         schedule_sweep()
+    remove_cached_features(dataset_id, image_ids)  # the dataset's feature stores forget them
     return len(image_ids)

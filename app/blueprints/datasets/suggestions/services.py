@@ -167,7 +167,7 @@ def _progress_writer(dataset_id: int, job_id: str):
 
 def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     """Run model `model_id` over the unlabeled images: (app.ml.suggest scores, their image ids)."""
-    from app.ml.embeddings import ImageFiles
+    from app.ml.embeddings import FeatureSetup, ImageFiles
     from app.ml.suggest import score_files  # torch: only in the job process
 
     run = db.session.get(TrainingRun, model_id)
@@ -176,8 +176,11 @@ def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     images = unlabeled_images(dataset_id)
     db.session.commit()  # end the read transaction: scoring can take a while
     storage = get_storage()
-    files = ImageFiles([str(storage.image_path(sha)) for _, sha in images], [sha for _, sha in images])
-    scores = score_files(run.artifact_dir, files, cache_dir=storage.embedding_cache_dir,
+    files = ImageFiles([str(storage.image_path(sha)) for _, sha in images], [sha for _, sha in images],
+                       [image_id for image_id, _ in images])
+    setup = FeatureSetup(dataset_dir=storage.feature_dir(dataset_id), backbone_dir=storage.backbone_dir,
+                         threads=current_app.config["FEATURE_THREADS"])
+    scores = score_files(run.artifact_dir, files, features=setup,
                          max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                          on_progress=_progress_writer(dataset_id, job_id))
     return scores, [image_id for image_id, _ in images]
