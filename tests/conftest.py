@@ -51,12 +51,36 @@ class CsrfClient(FlaskClient):
         return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)
 
 
+@pytest.fixture(scope="session")
+def server_database_url():
+    """TEST_DATABASE_URL (PostgreSQL) made private to this test session: a fresh database named after
+    it is created for the session and dropped at the end, so two suites running at once (two
+    worktrees, a developer and CI) never drop each other's tables. None: SQLite files per test."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    import sqlalchemy as sa
+
+    base = sa.make_url(url)
+    name = f"{base.database}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
-def app(tmp_path, redis_url):
+def app(tmp_path, redis_url, server_database_url):
     from app import create_app
     from app.extensions import db
 
-    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    database_url = server_database_url or f"sqlite:///{tmp_path / 'test.sqlite3'}"
     app = create_app({
         "TESTING": True,
         "INSTANCE_PATH": str(tmp_path / "instance"),
