@@ -234,7 +234,8 @@ def _train_images(run: _Run):
     model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch",
                         image_size=run.image_size, dropout=o.dropout)
     model = model.to(dev, memory_format=torch.channels_last)
-    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size, run.setup.image_cache_bytes)
+    cache = data.training_image_cache([s.path for s in run.samples], run.image_size, o.random_resized_crop,
+                                      run.setup.image_cache_bytes)
     crops = _decode_for_training(run, cache)
     groups, set_mode = _param_groups(model, o)
     spec = LoopSpec(model=model, param_groups=groups, train_batches=_image_batches(run, cache),
