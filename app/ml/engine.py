@@ -188,7 +188,7 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
     run.head = extra.get("head_choice", {}).get("chosen", "linear")
     run.progress.phase("evaluating")
     val_metrics, test_metrics = _report(run, "val", logits), _report(run, "test", logits)
-    artifacts = _write_artifacts(run, model, loop, test_metrics, Path(out_dir))
+    artifacts = _write_artifacts(run, model, loop, {"test": test_metrics, "validation": val_metrics}, Path(out_dir))
     run.progress.finish()
     return TrainResult(
         classes=run.classes, options=options.to_dict(), split=run.split,
@@ -200,7 +200,7 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
         start_epoch=int(run.resume["epoch"]) if run.resume else 0)
 
 
-def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | None, out: Path) -> dict[str, str]:
+def _write_artifacts(run: _Run, model: nn.Module, loop, reports: dict, out: Path) -> dict[str, str]:
     """The checkpoint, then (unless the setup says not to) TorchScript, ONNX and the model card."""
     out.mkdir(parents=True, exist_ok=True)
     artifacts = _save_checkpoint(run, model, loop, out)
@@ -209,10 +209,12 @@ def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | Non
         card = CardInfo(
             classes=run.classes, arch_info=run.arch, image_size=run.image_size,
             resize_size=data.eval_resize_size(run.image_size),
-            metrics={"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
+            metrics={"test": _summary(reports["test"]), "validation": _summary(reports["validation"]),
+                     "best_val_acc": loop.best_val_acc,
                      "best_epoch": loop.best_epoch, "best_metric": run.options.best_metric},
             metadata={"mode": run.options.mode, "head": run.head, "options": run.options.to_dict(),
                       "split_sizes": {k: len(v) for k, v in run.split.items()},
+                      "start_epoch": int(run.resume["epoch"]) if run.resume else 0,
                       **dict(run.inputs.metadata or {})})
         artifacts.update(_export(run, model, out, card))
     return artifacts
