@@ -13,11 +13,13 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2
 
+# decoded_short_side: the cache and JPEG draft decoding keep the short side at about size * DECODE_RATIO
+from .reference import DECODE_RATIO, decoded_short_side  # noqa: F401  (torch-free, shared with preprocess.py)
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 EVAL_CROP_RATIO = 0.875   # eval: resize to size/0.875, centre-crop size (the ImageNet habit)
-DECODE_RATIO = 1.15       # decoded cache keeps the short side at about size * 1.15
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,6 @@ def check_trainable(label_counts: Mapping[str, int], val_fraction: float = 0.15,
 
 
 # --- decoding and the in-memory cache ------------------------------------------------------
-
-def decoded_short_side(image_size: int) -> int:
-    return int(math.ceil(image_size * DECODE_RATIO))
-
 
 def shrink_for_cache(img: Image.Image, image_size: int) -> Image.Image:
     """Resize so the short side is about image_size * 1.15 (never keeps more pixels than needed)."""

@@ -17,6 +17,7 @@ import torch
 
 from .artifacts import FILES, PREPROCESS
 from .errors import ExportMismatch
+from .reference import write_from_card
 
 log = logging.getLogger(__name__)
 
@@ -140,28 +141,13 @@ PREPROCESSING_STEPS = (
 def input_spec(info: CardInfo) -> dict:
     """The card's "input": what the network takes and the exact steps from a file to it (the ones
     /predict follows; preprocess.py beside the model does them in Pillow and numpy)."""
-    from .data import decoded_short_side
+    from .reference import decoded_short_side
 
     arch_info = info.arch_info
     return {"size": info.image_size, "resize_size": info.resize_size,
             "decode_side": decoded_short_side(info.image_size), "jpeg_draft": True, "exif_transpose": True,
             "mean": list(arch_info.mean), "std": list(arch_info.std), "layout": "NCHW", "dtype": "float32",
             "channels": "RGB", "preprocessing": " ".join(PREPROCESSING_STEPS), "reference": PREPROCESS}
-
-
-def write_reference_preprocess(info: CardInfo, path: Path) -> None:
-    """preprocess.py for this model: app/ml/reference_preprocess.py with its CONFIG line filled in."""
-    from . import reference_preprocess
-
-    spec = input_spec(info)
-    config = {"size": spec["size"], "resize": spec["resize_size"], "decode_side": spec["decode_side"],
-              "mean": spec["mean"], "std": spec["std"], "classes": list(info.classes)}
-    source = Path(reference_preprocess.__file__).read_text()
-    lines = [f"CONFIG = {json.dumps(config)}  # noqa: E501" if line.startswith("CONFIG = ") else line
-             for line in source.splitlines()]
-    text = "\n".join(lines).replace("# Filled in for each model by the studio's export (these values are an example).",
-                                    f"# This model: {info.arch_info.label}, {info.image_size} px.") + "\n"
-    path.write_text(text)
 
 
 def build_card(info: CardInfo) -> dict:
@@ -206,6 +192,6 @@ def export_model(model: torch.nn.Module, out_dir: str | Path, card_info: CardInf
         if verify:
             card["export_check"] = verify_exports(model, out, size)
     (out / FILES["card"]).write_text(json.dumps(card, indent=2, sort_keys=False))
-    write_reference_preprocess(card_info, out / FILES["preprocess"])
+    write_from_card(card, out / FILES["preprocess"])
     log.info("exported model (%s, %d classes) to %s", card_info.arch_info.name, len(card_info.classes), out)
     return {kind: str(out / name) for kind, name in FILES.items()}

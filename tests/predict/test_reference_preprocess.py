@@ -85,6 +85,8 @@ def test_shipped_preprocess_and_onnx_give_what_predict_gives(logged_in, exports,
     import onnxruntime as ort
 
     run = _model_run(logged_in.user, exports[size], size)
+    if size == 160:  # a model exported before preprocess.py was shipped gets one made from its card
+        (get_storage().run_dir(run.id) / "preprocess.py").unlink()
     download = logged_in.get(f"/models/{run.id}/download/preprocess")
     assert download.status_code == 200 and download.headers["Content-Disposition"].endswith(".preprocess.py")
     shipped = tmp_path / "preprocess.py"

@@ -271,6 +271,18 @@ def compare_runs(user: User, a: int | None, b: int | None) -> tuple[TrainingRun,
     return get_run_for(user, a), get_run_for(user, b)
 
 
+def _write_reference(path) -> None:
+    """preprocess.py for a model exported before it was shipped, from its model card (same steps)."""
+    import json
+
+    from app.ml.artifacts import CARD
+    from app.ml.reference import source_from_card
+
+    card_path = path.with_name(CARD)
+    if card_path.is_file():
+        get_storage().write_atomic(path, source_from_card(json.loads(card_path.read_text())).encode())
+
+
 def artifact_file(user: User, run_id: int, kind: str):
     """(path, download name, mimetype) of one artifact of a succeeded run."""
     run = get_run_for(user, run_id, need="viewer")
@@ -280,6 +292,8 @@ def artifact_file(user: User, run_id: int, kind: str):
         raise NotFound("This model has no files yet: its training has not succeeded.")
     filename, suffix, mimetype = DOWNLOADS[kind]
     path = get_storage().run_dir(run.id) / filename
+    if kind == "preprocess" and not path.is_file():
+        _write_reference(path)
     if not path.is_file():
         raise NotFound("This file is missing from storage.")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.name).strip("-")[:60] or "model"
