@@ -19,22 +19,37 @@ from app.extensions import get_queue, get_redis
 
 
 class ReapStaleRunsMixin:
-    """Also fail training runs whose worker died (kill -9, OOM): at start-up, then with RQ's
-    periodic maintenance (every MAINTENANCE_INTERVAL seconds while idle)."""
+    """Also fail training runs and imports whose worker died (kill -9, OOM) and queue again dataset
+    deletions whose job was lost: at start-up, then with RQ's periodic maintenance (every
+    MAINTENANCE_INTERVAL seconds while idle)."""
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         from flask import current_app
 
+        from app.blueprints.datasets.deletion import requeue_stalled_deletions
+        from app.blueprints.datasets.images.imports import reap_stale_imports
+        from app.blueprints.datasets.images.removal import schedule_forgotten
         from app.blueprints.training.lifecycle import reap_stale_runs
 
-        try:
-            reaped = reap_stale_runs(current_app.config["TRAIN_STALE_SECONDS"])
-        except Exception:  # never let bookkeeping stop the worker
-            logging.getLogger(__name__).exception("stale-run reaper failed")
-        else:
-            if reaped:
-                logging.getLogger(__name__).warning("marked %d stale training run(s) failed", reaped)
+        config = current_app.config
+        _reap("stale training run(s) marked failed", reap_stale_runs, config["TRAIN_STALE_SECONDS"])
+        _reap("stale import(s) marked failed", reap_stale_imports, config["IMPORT_STALE_SECONDS"])
+        _reap("dataset deletion(s) queued again", requeue_stalled_deletions)
+        _reap("sweep of deleted images' files queued again", schedule_forgotten)
+
+
+def _reap(what: str, reaper, *args) -> None:
+    from app.extensions import db
+
+    try:
+        count = reaper(*args)
+    except Exception:  # never let bookkeeping stop the worker
+        db.session.rollback()
+        logging.getLogger(__name__).exception("reaper failed: %s", what)
+    else:
+        if count:
+            logging.getLogger(__name__).warning("%d %s", count, what)
 
 
 class ReapingWorker(ReapStaleRunsMixin, Worker):

@@ -1,6 +1,7 @@
 """Who may see or change what — the one place every dataset and model route goes through.
 
-Anything a user may not see is a 404 (NotFound), indistinguishable from a missing row.
+Anything a user may not see is a 404 (NotFound), indistinguishable from a missing row. A dataset being
+deleted (in the background) is gone for everyone.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def dataset_role(user: User | None, dataset: Dataset) -> str | None:
 def get_dataset_for(user: User | None, dataset_id: int, need: str = "viewer") -> Dataset:
     """The dataset if `user` holds at least role `need` ('viewer', 'editor', 'owner')."""
     dataset = db.session.get(Dataset, dataset_id)
-    role = dataset_role(user, dataset) if dataset is not None else None
+    role = dataset_role(user, dataset) if dataset is not None and not dataset.deleting else None
     if role is None:
         raise NotFound("This dataset does not exist, or you do not have access to it.")
     if RANK[role] < RANK[need]:
@@ -44,9 +45,10 @@ def get_dataset_for(user: User | None, dataset_id: int, need: str = "viewer") ->
 
 
 def visible_datasets_query(user: User):
-    """Datasets the user owns or that are shared with them."""
+    """Datasets the user owns or that are shared with them (not those being deleted)."""
     shared = select(DatasetShare.dataset_id).where(DatasetShare.user_id == user.id)
-    return select(Dataset).where(or_(Dataset.owner_id == user.id, Dataset.id.in_(shared)))
+    return select(Dataset).where(or_(Dataset.owner_id == user.id, Dataset.id.in_(shared)),
+                                 Dataset.deleting.is_(False))
 
 
 def get_run_for(user: User | None, run_id: int, need: str = "viewer") -> TrainingRun:

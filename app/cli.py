@@ -1,13 +1,45 @@
-"""Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask weights list|fetch|import`."""
+"""Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask weights list|fetch|import`,
+`flask import-folder`."""
 from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+
+
+def _print_progress(numbers: dict) -> None:
+    click.echo(f"  {numbers['processed']:,} of {numbers['total']:,} files: {numbers['added']:,} added, "
+               f"{numbers['duplicates']:,} duplicates, {numbers['error_count']:,} could not be used")
+
+
+@click.command("import-folder")
+@click.argument("dataset_id", type=int)
+@click.argument("path", type=click.Path(exists=True, file_okay=False))
+@with_appcontext
+def import_folder(dataset_id: int, path: str) -> None:
+    """Import a folder-per-class tree on this server into dataset DATASET_ID, like a zip: PATH/cats/x.jpg
+    goes to class 'cats'. Progress is printed and shown on the dataset page; Ctrl-C stops it, keeping
+    what was imported."""
+    from app.blueprints.datasets.images.importer import run_import
+    from app.blueprints.datasets.images.imports import get_import, start_folder_import
+    from app.errors import DomainError
+
+    try:
+        imp = start_folder_import(dataset_id, path)
+    except DomainError as err:
+        raise click.ClickException(err.message) from None
+    click.echo(f"Importing {imp.source_name} into dataset {dataset_id} (import {imp.id})…")
+    result = run_import(imp.id, progress=_print_progress)
+    _print_progress(result)
+    imp = get_import(dataset_id, imp.id)
+    if imp.status != "finished":
+        raise click.ClickException(imp.message or imp.status)
+    click.echo(f"Done: {imp.added:,} images added.")
 
 
 def init_cli(app: Flask) -> None:
     app.cli.add_command(weights_cli)
+    app.cli.add_command(import_folder)
 
     @app.cli.command("create-admin")
     @click.option("--username", prompt=True)

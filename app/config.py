@@ -67,6 +67,15 @@ def _upload_settings() -> dict:
         "MAX_IMAGE_PIXELS": _env_int("MAX_IMAGE_PIXELS", 40_000_000),
         "MAX_ZIP_FILES": _env_int("MAX_ZIP_FILES", 20_000),
         "MAX_ZIP_UNCOMPRESSED": _env_int("MAX_ZIP_UNCOMPRESSED", 4 * 1024 * 1024 * 1024),
+        # The largest single image file (also each zip entry: a bigger one is refused without reading it).
+        "MAX_IMAGE_BYTES": _env_int("MAX_IMAGE_BYTES", 100 * 1024 * 1024),
+        # The upload route alone accepts requests up to this size (a zip, streamed to disk, imported by a job).
+        "MAX_UPLOAD_BYTES": _env_int("MAX_UPLOAD_BYTES", 4 * 1024 * 1024 * 1024),
+        # More loose images than this in one request are imported in the background, like a zip.
+        "SYNC_UPLOAD_MAX_FILES": _env_int("SYNC_UPLOAD_MAX_FILES", 150),
+        # What the browser sends per request when many loose images are chosen.
+        "UPLOAD_BATCH_FILES": _env_int("UPLOAD_BATCH_FILES", 100),
+        "UPLOAD_BATCH_MB": _env_int("UPLOAD_BATCH_MB", 50),
     }
 
 
@@ -91,6 +100,17 @@ def _job_settings() -> dict:
         "HEALTH_JOB_TIMEOUT": _env_int("HEALTH_JOB_TIMEOUT", 2 * 3600),
         "SUGGEST_JOB_TIMEOUT": _env_int("SUGGEST_JOB_TIMEOUT", 3600),
         "IMPORT_JOB_TIMEOUT": _env_int("IMPORT_JOB_TIMEOUT", 6 * 3600),
+        # An import commits its rows (and progress) every IMPORT_BATCH_SIZE images or every second;
+        # a running import whose progress has not moved for IMPORT_STALE_SECONDS counts as dead.
+        "IMPORT_BATCH_SIZE": _env_int("IMPORT_BATCH_SIZE", 200),
+        "IMPORT_STALE_SECONDS": _env_int("IMPORT_STALE_SECONDS", 120),
+        # Threads an import decodes and thumbnails images on (Pillow releases the GIL while it works).
+        "IMPORT_THREADS": _env_int("IMPORT_THREADS", min(4, os.cpu_count() or 1)),
+        # How long an import keeps retrying a write that meets a busy database before it fails.
+        "IMPORT_DB_RETRY_SECONDS": _env_int("IMPORT_DB_RETRY_SECONDS", 120),
+        "DELETE_JOB_TIMEOUT": _env_int("DELETE_JOB_TIMEOUT", 6 * 3600),
+        # Deleting more images than this at once leaves their files to a background job.
+        "DELETE_SYNC_MAX_FILES": _env_int("DELETE_SYNC_MAX_FILES", 200),
         # Downloading (or checking an uploaded) pretrained weights file: Admin -> Networks.
         "NETWORK_JOB_TIMEOUT": _env_int("NETWORK_JOB_TIMEOUT", 3600),
         # How long RQ keeps a finished or failed job's record (training: TRAIN_RESULT_TTL below).

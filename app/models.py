@@ -79,6 +79,8 @@ class Dataset(db.Model):
     description = db.Column(db.Text, nullable=False, default="")
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # Set when its owner deletes it: from then on nobody sees it, and a job removes its rows and files.
+    deleting = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
     owner = db.relationship("User")
     labels = db.relationship(
         "Label", back_populates="dataset", order_by="(Label.position, Label.id)",
@@ -189,6 +191,51 @@ class TrainingRun(db.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class Import(db.Model):
+    """A background import of images into a dataset: an uploaded zip, a large batch of uploaded files
+    ('files') or a folder on the server ('folder'). Its counters are the progress the pages poll."""
+    __tablename__ = "imports"
+    KINDS = ("zip", "files", "folder")
+    STATUSES = ("queued", "running", "finished", "failed", "cancelled")
+    ACTIVE = ("queued", "running")
+    MAX_ERRORS = 50  # the first errors are kept with their file names; later ones are only counted
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    kind = db.Column(db.String(10), nullable=False)
+    source_name = db.Column(db.String(255), nullable=False, default="")  # the zip's name or the folder
+    status = db.Column(db.String(12), nullable=False, default="queued", index=True)
+    total = db.Column(db.Integer, nullable=False, default=0)
+    processed = db.Column(db.Integer, nullable=False, default=0)
+    added = db.Column(db.Integer, nullable=False, default=0)
+    duplicates = db.Column(db.Integer, nullable=False, default=0)
+    error_count = db.Column(db.Integer, nullable=False, default=0)
+    errors = db.Column(db.JSON, nullable=False, default=list)  # [{"filename", "message"}], at most MAX_ERRORS
+    message = db.Column(db.Text, nullable=True)  # why it stopped early (failed or cancelled)
+    cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
+    job_id = db.Column(db.String(64), nullable=True)
+    upload_path = db.Column(db.String(500), nullable=True)  # STORAGE_DIR/uploads/<id>/, removed at the end
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    started_at = db.Column(db.DateTime, nullable=True)
+    finished_at = db.Column(db.DateTime, nullable=True)
+    heartbeat_at = db.Column(db.DateTime, nullable=True)
+    user = db.relationship("User")
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class PendingFileRemoval(db.Model):
+    """A stored file (by content hash) whose image rows were deleted: a job removes the file, its thumbnail
+    and cached features once no image references the hash any more. Written in the same transaction as
+    the delete, so a crash never leaves files behind for good."""
+    __tablename__ = "pending_file_removals"
+    id = db.Column(db.Integer, primary_key=True)
+    sha256 = db.Column(db.String(64), nullable=False, index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
 
 class RunSample(db.Model):

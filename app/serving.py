@@ -201,23 +201,29 @@ OVER_BUDGET = ("This request holds more image pixels than one request may decode
 
 def _plan(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple[list[int], dict[int, str]]:
     """For each upload the index of the first identical one (identical files are decoded once), and
-    the uploads refused before decoding because the request's pixel budget is spent."""
-    from app.ml.errors import BadImage
-
+    the uploads refused before decoding because the request's pixel budget is spent (read from the
+    headers, on the decode pool when there are several)."""
     first: dict[bytes, int] = {}
-    source, refused, left = [], {}, limits.request_pixels
-    for i, upload in enumerate(uploads):
-        digest = hashlib.blake2b(upload.data, digest_size=16).digest()
-        source.append(first.setdefault(digest, i))
-        if source[i] != i:
-            continue
-        try:
-            left -= predictor.decoded_pixels(upload.data)
-        except BadImage:
-            continue  # decoding reports the reason
+    source = [first.setdefault(hashlib.blake2b(u.data, digest_size=16).digest(), i) for i, u in enumerate(uploads)]
+    unique = [i for i in range(len(uploads)) if source[i] == i]
+    if len(unique) <= 1 and limits.image_pixels <= limits.request_pixels:
+        return source, {}  # one image can never spend the budget: skip reading its header twice
+    pool_map = _decode_pool().map if len(unique) > 1 else map
+    refused, left = {}, limits.request_pixels
+    for i, pixels in zip(unique, pool_map(lambda i: _header_pixels(predictor, uploads[i]), unique)):
+        left -= pixels
         if left < 0:
             refused[i] = OVER_BUDGET.format(limit=limits.request_pixels)
     return source, refused
+
+
+def _header_pixels(predictor, upload: Upload) -> int:
+    from app.ml.errors import BadImage
+
+    try:
+        return predictor.decoded_pixels(upload.data)
+    except BadImage:
+        return 0  # decoding reports the reason
 
 
 def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -> Prepared:

@@ -5,6 +5,7 @@ thumbs/ab/<sha256>.webp   thumbnail made once at upload
 models/<run id>/          a training run's artifacts (weights, model card, TorchScript, ONNX)
 cache/features/<dataset>/ backbone features of a dataset's images (quick mode, health, suggestions)
 cache/backbones/          pretrained backbones exported to ONNX once per network and image size
+uploads/<import id>/      an upload waiting to be imported by a job (removed when the import ends)
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ class Storage:
     def feature_dir(self, dataset_id: int) -> Path:
         """The dataset's feature stores (app.ml.feature_layout); removed with the dataset."""
         return self.root / "cache" / "features" / str(int(dataset_id))
+
+    def upload_dir(self, import_id: int) -> Path:
+        return self.root / "uploads" / str(import_id)
+
+    @property
+    def incoming_dir(self) -> Path:
+        """Where an upload is written while it is checked, before it has an import id."""
+        return self.root / "uploads" / "incoming"
 
     @property
     def backbone_dir(self) -> Path:

@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from bench._common import print_table, row  # noqa: E402
 
 PER_CLASS = int(os.environ.get("GPU_CHECK_PER_CLASS", "200"))
+DEVICE = os.environ.get("GPU_CHECK_DEVICE", "cuda")  # "cpu": dry-run the training section anywhere
 COLORS = {"red": (190, 60, 50), "blue": (50, 70, 190)}
 
 
@@ -76,7 +77,7 @@ def train_modes(samples, classes, out: Path) -> list[dict]:
         options = TrainOptions.from_dict({"architecture": arch, "mode": mode, "batch_size": 64, **extra})
         started = time.perf_counter()
         result = train(TrainInputs(samples, classes), options, out / mode,
-                       setup=TrainSetup(device="cuda", export=export, feature_dir=out / "features",
+                       setup=TrainSetup(device=DEVICE, export=export, feature_dir=out / "features",
                                        backbone_dir=out / "backbones"))
         seconds = time.perf_counter() - started
         acc = (result.test_metrics or {}).get("accuracy", 0.0)
@@ -111,6 +112,12 @@ def serving(artifacts: Path, blobs: list[bytes]) -> list[dict]:
     bf16_img_s = _forward_img_s(served, batch)
     fp32_img_s = _forward_img_s(fp32, batch)
     diff = srv.agreement(served, fp32, srv.random_images(8, 224))
+    started = time.perf_counter()
+    served.probabilities(batch[:37], 256)  # a batch size never seen before (requests come in every size)
+    new_size_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    served.probabilities(batch[:37], 256)
+    same_size_ms = (time.perf_counter() - started) * 1000
     limits = srv.Limits(40_000_000, 10**10)
     srv.predict_uploads(served, uploads[:32], limits, 256)  # warm-up
     started = time.perf_counter()
@@ -122,6 +129,8 @@ def serving(artifacts: Path, blobs: list[bytes]) -> list[dict]:
         row(f"serving precision on {torch.cuda.get_device_name()}: bf16=1", float(served.precision == "bf16"),
             "info", True),
         row("bf16 vs fp32 max probability difference", diff, "<= 0.02", diff <= 0.02),
+        row("first forward at a new batch size (37) / the same again", new_size_ms / same_size_ms, "<= 3",
+            new_size_ms / same_size_ms <= 3),
         row("bare forward, batch 256, bf16, images/s", bf16_img_s, "info", True),
         row("bare forward, batch 256, fp32, images/s", fp32_img_s, "info", True),
         row(f"serving path (decode on {os.cpu_count()} CPU threads + queue), images/s", served_img_s, "info", True),

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from tests.conftest import image_bytes
+from tests.conftest import image_bytes, run_jobs
 
 
 @pytest.fixture
@@ -21,16 +21,33 @@ def upload(client, dataset_id: int, files: list[tuple[str, bytes]], json: bool =
     """POST files to the upload route (as the JS does: Accept JSON) and return the response."""
     data = {"files": [(io.BytesIO(content), name) for name, content in files]}
     headers = {"Accept": "application/json"} if json else {}
-    return client.post(f"/datasets/{dataset_id}/upload", data=data, headers=headers,
-                       content_type="multipart/form-data", **kwargs)
+    response = client.post(f"/datasets/{dataset_id}/upload", data=data, headers=headers,
+                           content_type="multipart/form-data", **kwargs)
+    response.request.environ["wsgi.input"].close()  # the test client spools bodies over 500 KB to a file
+    return response
 
 
-def make_zip(entries: dict[str, bytes]) -> bytes:
+def make_zip(entries: dict[str, bytes], folders: bool = False) -> bytes:
+    """A zip of `entries`; with folders=True it also has an entry per folder, as zip tools make them."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        if folders:
+            for folder in sorted({name.rsplit("/", 1)[0] + "/" for name in entries if "/" in name}):
+                zf.writestr(zipfile.ZipInfo(folder), b"")
         for name, content in entries.items():
             zf.writestr(zipfile.ZipInfo(name), content)
     return buf.getvalue()
+
+
+def import_zip(client, dataset_id: int, archive: bytes, name: str = "import.zip") -> dict:
+    """Upload a zip (answered 202 with a status URL), run its import job in a real burst worker, and
+    return the import's final status document."""
+    response = upload(client, dataset_id, [(name, archive)])
+    assert response.status_code == 202, response.json
+    run_jobs(client.application)
+    status = client.get(response.json["import"]["status_url"])
+    assert status.status_code == 200
+    return status.json
 
 
 def png(n: int, size=(24, 24), color=(30, 120, 200)) -> bytes:

@@ -4,18 +4,22 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import DatasetShare, Image
+from app.models import DatasetShare, Image, Import, utcnow
 from tests.conftest import login
 from tests.datasets.conftest import png, upload
 
 # Every route of the blueprint. A new route must be added here (the test below fails otherwise)
-# and is then checked for the stranger-404 rule. {d}: dataset id, {i}: image id, {l}: class id, {s}: share id.
+# and is then checked for the stranger-404 rule. {d}: dataset id, {i}: image id, {l}: class id, {s}: share id,
+# {m}: import id.
 DATASET_ROUTES = {
     "datasets.show_dataset": ("GET", "/datasets/{d}"),
     "datasets.edit_dataset": ("POST", "/datasets/{d}/edit"),
     "datasets.delete_dataset": ("POST", "/datasets/{d}/delete"),
     "datasets.images.export_dataset": ("GET", "/datasets/{d}/export"),
     "datasets.images.upload_images": ("POST", "/datasets/{d}/upload"),
+    "datasets.images.show_import": ("GET", "/datasets/{d}/imports/{m}"),
+    "datasets.images.import_status": ("GET", "/datasets/{d}/imports/{m}/status"),
+    "datasets.images.cancel_import": ("POST", "/datasets/{d}/imports/{m}/cancel"),
     "datasets.images.label_images": ("GET", "/datasets/{d}/label"),
     "datasets.images.label_selected": ("POST", "/datasets/{d}/images/label"),
     "datasets.images.delete_selected": ("POST", "/datasets/{d}/images/delete"),
@@ -50,7 +54,11 @@ def _setup_shared(client, make_user):
     client.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": result["image_id"], "label_id": label.id})
     share = share_dataset(dataset, "vic", "viewer")
     client.post("/logout")
-    return {"d": dataset.id, "i": result["image_id"], "l": label.id, "s": share.id}
+    imp = Import(dataset_id=dataset.id, user_id=alice.id, kind="zip", source_name="photos.zip", status="running",
+                 total=10, errors=[], started_at=utcnow(), heartbeat_at=utcnow())
+    db.session.add(imp)
+    db.session.commit()
+    return {"d": dataset.id, "i": result["image_id"], "l": label.id, "s": share.id, "m": imp.id}
 
 
 def test_stranger_gets_404_on_every_dataset_route(app, client, make_user):
@@ -70,6 +78,7 @@ def test_stranger_gets_404_on_every_dataset_route(app, client, make_user):
         response.close()
     assert db.session.scalar(select(func.count(Image.id))) == 1  # nothing was changed
     assert db.session.get(Image, ids["i"]).label_id == ids["l"]
+    assert db.session.get(Import, ids["m"]).cancel_requested is False
 
 
 def test_viewer_can_see_but_not_edit(client, make_user):
@@ -90,9 +99,14 @@ def test_viewer_can_see_but_not_edit(client, make_user):
         client.post(f"/datasets/{ids['d']}/classes/{ids['l']}/delete"),
         client.post(f"/datasets/{ids['d']}/sharing", data={"username": "eve", "role": "editor"}),
         client.post(f"/datasets/{ids['d']}/delete"),
+        client.post(f"/datasets/{ids['d']}/imports/{ids['m']}/cancel"),
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert b"You can view this dataset but not change it" in refused[1].data
+    status = client.get(f"/datasets/{ids['d']}/imports/{ids['m']}/status")
+    assert status.status_code == 200 and status.json["status"] == "running"  # viewers see imports' progress
+    assert b"photos.zip" in client.get(f"/datasets/{ids['d']}").data
+    assert db.session.get(Import, ids["m"]).cancel_requested is False
     assert db.session.get(Image, ids["i"]).label_id == ids["l"]
     assert db.session.scalar(select(func.count(Image.id))) == 1
 

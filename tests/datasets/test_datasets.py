@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Dataset, DatasetShare, Image, Label
 from app.storage import get_storage
-from tests.datasets.conftest import make_zip, png, upload
+from tests.conftest import run_jobs
+from tests.datasets.conftest import import_zip, make_zip, png, upload
 
 
 def test_dataset_warnings_in_plain_language():
@@ -26,7 +27,7 @@ def test_dataset_warnings_in_plain_language():
 def test_summary_page_and_labelled_samples(logged_in, dataset):
     from app.blueprints.datasets.services import image_file_path, labelled_samples
 
-    upload(logged_in, dataset.id, [("z.zip", make_zip({"bees/b.png": png(1), "ants/a.png": png(2), "u.png": png(3)}))])
+    import_zip(logged_in, dataset.id, make_zip({"bees/b.png": png(1), "ants/a.png": png(2), "u.png": png(3)}))
     page = logged_in.get(f"/datasets/{dataset.id}").data.decode()
     assert "Class &#39;bees&#39; has 1 image; add at least 10." in page
     assert "1 image is unlabeled" in page and "Train a model" in page
@@ -51,7 +52,7 @@ def test_delete_dataset_removes_rows_and_files_not_used_elsewhere(app, logged_in
 
     make_user("bob")
     shared_bytes, own_bytes = png(1), png(2)
-    upload(logged_in, dataset.id, [("z.zip", make_zip({"ants/a.png": shared_bytes, "ants/b.png": own_bytes}))])
+    import_zip(logged_in, dataset.id, make_zip({"ants/a.png": shared_bytes, "ants/b.png": own_bytes}))
     other = create_dataset(logged_in.user.id, "Other")
     upload(logged_in, other.id, [("a.png", shared_bytes)])
     share_dataset(dataset, "bob", "viewer")
@@ -61,9 +62,15 @@ def test_delete_dataset_removes_rows_and_files_not_used_elsewhere(app, logged_in
     assert b"Yes, delete it" in page.data
     response = logged_in.post(f"/datasets/{dataset.id}/delete", follow_redirects=True)
     assert b"was deleted" in response.data
-    assert db.session.get(Dataset, dataset.id) is None
+    assert b"ds-card-name\">Ants and bees<" not in response.data  # gone from the list at once, before the job ran
+    assert b"ds-card-name\">Other<" in response.data
+    assert logged_in.get(f"/datasets/{dataset.id}").status_code == 404
+    dataset_id = dataset.id
+    run_jobs(app)
+    db.session.expire_all()
+    assert db.session.get(Dataset, dataset_id) is None
     for model in (Image, Label, DatasetShare):
-        assert db.session.scalar(select(func.count(model.id)).where(model.dataset_id == dataset.id)) == 0
+        assert db.session.scalar(select(func.count(model.id)).where(model.dataset_id == dataset_id)) == 0
     storage = get_storage()
     assert storage.image_path(shared_sha).exists() and storage.thumb_path(shared_sha).exists()
     assert not storage.image_path(own_sha).exists() and not storage.thumb_path(own_sha).exists()

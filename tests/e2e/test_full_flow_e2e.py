@@ -51,7 +51,9 @@ def test_full_flow(live_server, browser, shoot, tmp_path):
 
     page.set_input_files("input[name=files]", str(make_zip(tmp_path / "photos.zip")))
     page.click("[data-upload-button]")
-    page.wait_for_selector("#upload-results :text('added')", timeout=60_000)
+    page.wait_for_selector("#imports [data-import-status=finished]", timeout=60_000)  # a background import
+    assert "20 images added" in page.inner_text("#imports")
+    page.wait_for_selector("#summary .big-number:text('20')", timeout=10_000)  # the counts refreshed
     shoot(page, "dataset_1280")
 
     page.goto(f"{base}/datasets/{dataset_id}/label?filter=unlabeled")

@@ -151,8 +151,10 @@ def test_quick_mode_chooses_its_head_and_keeps_the_datasets_features(app, start_
     assert again.status == "succeeded", again.error
     assert (again.metrics["embedding_stats"]["computed"], again.metrics["embedding_stats"]["reused"]) == (0, 11)
     assert not again.metrics["head_choice"]["automatic"]
-    logged_in.post(f"/datasets/{dataset.id}/delete")
-    assert not storage.feature_dir(dataset.id).exists()
+    dataset_id = dataset.id
+    logged_in.post(f"/datasets/{dataset_id}/delete")
+    run_jobs(app)  # datasets are deleted in the background
+    assert not storage.feature_dir(dataset_id).exists()
 
 
 def test_queued_run_whose_job_vanished_is_failed_by_the_reaper(start_run, make_dataset, logged_in):

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from app.access import visible_datasets_query
-from app.blueprints.datasets.images.intake import remove_cached_features, remove_unreferenced
-from app.errors import Conflict, ValidationError
+from app.blueprints.datasets.images.imports import dataset_imports
+from app.errors import ValidationError
 from app.extensions import db
-from app.jobs import JobState
-from app.models import Dataset, DatasetShare, Image, Label, TrainingRun, User
+from app.models import Dataset, Image, Label, User
 from app.storage import get_storage
 
 MIN_IMAGES_PER_CLASS = 10
@@ -59,34 +58,6 @@ def update_dataset(dataset: Dataset, name: str, description: str) -> Dataset:
     return dataset
 
 
-def delete_dataset(dataset: Dataset) -> None:
-    """Delete a dataset, its classes, shares, images, models, and stored files nobody else uses."""
-    active = db.session.scalar(select(func.count(TrainingRun.id)).where(
-        TrainingRun.dataset_id == dataset.id, TrainingRun.status.in_(("queued", "running"))))
-    if active:
-        raise Conflict("A model is still training on this dataset. Cancel it first, then delete the dataset.")
-    shas = set(db.session.scalars(select(Image.sha256).where(Image.dataset_id == dataset.id)))
-    run_ids = list(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset.id)))
-    # Explicit deletes: SQLite does not enforce ON DELETE CASCADE here.
-    for model in (Image, Label, DatasetShare, TrainingRun):
-        db.session.execute(delete(model).where(model.dataset_id == dataset.id))
-    db.session.delete(dataset)
-    db.session.commit()
-    remove_unreferenced(shas)
-    remove_cached_features(dataset.id)
-    storage = get_storage()
-    for run_id in run_ids:
-        _remove_tree(storage.run_dir(run_id))
-    for folder in ("health", "suggestions"):  # computed reports kept beside the dataset
-        JobState(folder, dataset.id).remove()
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @dataclass
 class Summary:
     """Images per class, unlabeled count and warnings for one dataset."""
@@ -118,6 +89,11 @@ def dataset_summary(dataset: Dataset) -> Summary:
     counts = {c["label"].name: c["count"] for c in classes}
     return Summary(classes=classes, unlabeled=unlabeled, total=sum(counts.values()) + unlabeled,
                    shared_elsewhere=shared, warnings=dataset_warnings(counts, unlabeled))
+
+
+def dataset_overview(dataset: Dataset) -> dict:
+    """What the dataset page shows: the summary and the imports running or recently ended."""
+    return {"summary": dataset_summary(dataset), "imports": dataset_imports(dataset.id)}
 
 
 def dataset_warnings(counts: dict[str, int], unlabeled: int) -> list[str]:

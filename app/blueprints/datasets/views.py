@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from app.access import get_dataset_for
 from app.blueprints.datasets import bp
 from app.blueprints.datasets import classes as class_service
-from app.blueprints.datasets import services, sharing
+from app.blueprints.datasets import deletion, services, sharing
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
 from app.errors import DomainError
@@ -38,8 +38,7 @@ def new_dataset():
 @login_required
 def show_dataset(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
-    summary = services.dataset_summary(dataset)
-    return render_template("datasets/show.html", summary=summary, **page_context(dataset))
+    return render_template("datasets/show.html", **services.dataset_overview(dataset), **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/edit", methods=["GET", "POST"])
@@ -64,8 +63,8 @@ def delete_dataset(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "owner")
     if request.method == "POST":
         name = dataset.name
-        services.delete_dataset(dataset)
-        flash(f"Dataset '{name}' was deleted.", "success")
+        deletion.delete_dataset(dataset)
+        flash(f"Dataset '{name}' was deleted. Its images are removed in the background.", "success")
         return redirect(url_for("datasets.list_datasets"))
     summary = services.dataset_summary(dataset)
     return render_template("datasets/delete.html", summary=summary, **page_context(dataset))

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Image, Label
-from tests.datasets.conftest import make_zip, png, upload
+from tests.datasets.conftest import import_zip, make_zip, png, upload
 
 
 def _content(dataset_id: int) -> set[tuple[str, str | None]]:
@@ -22,7 +22,8 @@ def test_export_then_import_gives_same_images_and_labels(logged_in, dataset):
 
     archive = make_zip({"ants/a.png": png(1), "ants/same-name.png": png(2), "bees/same-name.png": png(3),
                         "loose.png": png(4)})
-    upload(logged_in, dataset.id, [("in.zip", archive), ("x.jpg", png(5))])
+    import_zip(logged_in, dataset.id, archive, "in.zip")
+    upload(logged_in, dataset.id, [("x.jpg", png(5))])
     response = logged_in.get(f"/datasets/{dataset.id}/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
     assert 'filename="Ants_and_bees.zip"' in response.headers["Content-Disposition"]
@@ -30,7 +31,7 @@ def test_export_then_import_gives_same_images_and_labels(logged_in, dataset):
     names = sorted(zipfile.ZipFile(io.BytesIO(exported)).namelist())
     assert names == ["ants/a.png", "ants/same-name.png", "bees/same-name.png", "loose.png", "x.png"]
     copy = create_dataset(logged_in.user.id, "Copy")
-    results = upload(logged_in, copy.id, [("export.zip", exported)]).json["results"]
-    assert [r["status"] for r in results] == ["added"] * 5
+    status = import_zip(logged_in, copy.id, exported, "export.zip")
+    assert (status["status"], status["added"], status["processed"], status["errors"]) == ("finished", 5, 5, [])
     assert _content(copy.id) == _content(dataset.id)
     assert len(_content(copy.id)) == 5

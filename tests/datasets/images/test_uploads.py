@@ -81,7 +81,9 @@ def test_gif_uses_first_frame(logged_in, dataset):
 
 def test_each_bad_file_gets_a_clear_message_and_leaves_nothing(app, logged_in, dataset):
     app.config["MAX_IMAGE_PIXELS"] = 100 * 100
+    app.config["MAX_IMAGE_BYTES"] = 4000
     cases = {
+        "big.jpg": (noisy_jpeg((96, 96)), "too large: more than that (the limit for one image is 4 KB)"),
         "notes.txt": (b"just some text, not an image", "not an image"),
         "half.jpg": (noisy_jpeg()[:800], "damaged or incomplete"),
         "empty.png": (b"", "empty (0 bytes)"),
@@ -106,14 +108,19 @@ def test_pillow_bomb_limit_is_an_error_not_a_warning(logged_in, dataset, app):
     assert result["status"] == "error" and "too large" in result["message"]
 
 
-def test_request_over_max_content_length_is_413_with_message(app, logged_in, dataset):
-    app.config["MAX_CONTENT_LENGTH"] = 2000
+def test_request_over_the_upload_limit_is_413_with_message(app, logged_in, dataset):
+    """The upload route has its own limit (MAX_UPLOAD_BYTES, for zips), set before the CSRF check reads the
+    body; other routes keep MAX_CONTENT_LENGTH."""
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    assert upload(logged_in, dataset.id, [("small.jpg", noisy_jpeg((16, 16)))]).status_code == 200  # over 1000
+    assert logged_in.post("/datasets/new", data={"name": "x" * 1200}).status_code == 413  # other routes
+    app.config["MAX_UPLOAD_BYTES"] = 2000
     response = upload(logged_in, dataset.id, [("big.jpg", noisy_jpeg((128, 128)))])
     assert response.status_code == 413
     assert "too large" in response.json["error"]
     page = upload(logged_in, dataset.id, [("big.jpg", noisy_jpeg((128, 128)))], json=False)
     assert page.status_code == 413 and b"The upload is too large" in page.data
-    assert _count(dataset.id) == 0
+    assert _count(dataset.id) == 1
 
 
 def test_bad_file_in_batch_does_not_stop_good_ones(logged_in, dataset):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -16,16 +18,19 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 from sqlalchemy import select
 
+from app.batching import chunked
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Image
-from app.storage import get_storage
+from app.storage import Storage, get_storage
 
 # Pillow format name -> the name we store (MPO is how Pillow reads many camera JPEGs).
 FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "BMP", "GIF": "GIF"}
 OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # the JPEG plugin also yields MPO images
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 THUMB_SIZE = 256
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+_WARNINGS_LOCK = threading.Lock()
 
 
 class BadImage(ValidationError):
@@ -45,25 +50,26 @@ class CheckedImage:
 
 
 def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
-    """Open, check the pixel count from the header, then fully decode (catches truncated files)."""
-    with warnings.catch_warnings():
+    """Open, check the pixel count from the header, then fully decode (catches truncated files).
+    Safe to call from several threads (imports decode on a few)."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():  # the filters are process-wide: one thread at a time
         # Pillow's own bomb check warns (an error under pytest) or raises; we check ourselves below.
         warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
         try:
-            img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)
+            img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
         except PILImage.DecompressionBombError:
             raise BadImage("The image is too large (too many pixels).") from None
         except Exception:
             raise BadImage("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).") from None
-        width, height = img.size
-        if width * height > max_pixels:
-            raise BadImage(
-                f"The image is too large: {width}×{height} pixels (the limit is {max_pixels:,} pixels)."
-            )
-        try:
-            img.load()  # GIF: the first frame
-        except Exception:
-            raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise BadImage(
+            f"The image is too large: {width}×{height} pixels (the limit is {max_pixels:,} pixels)."
+        )
+    try:
+        img.load()  # GIF: the first frame
+    except Exception:
+        raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
     return img
 
 
@@ -77,8 +83,31 @@ def _thumbnail(img: PILImage.Image) -> bytes:
     return buf.getvalue()
 
 
-def check_image(data: bytes, max_pixels: int | None = None) -> CheckedImage:
-    """Decode `data` fully and return what we store about it; raise BadImage with a plain reason."""
+def human_size(size: int) -> str:
+    """1.5 MB, 200 KB: sizes as people read them."""
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 1024:,.0f} KB"
+
+
+def too_big_message(size: int | None, max_bytes: int) -> str:
+    """Why a file over MAX_IMAGE_BYTES is refused (size None: only known to be over the limit)."""
+    what = human_size(size) if size is not None else "more than that"
+    return f"The file is too large: {what} (the limit for one image is {human_size(max_bytes)})."
+
+
+def check_size(size: int, max_bytes: int | None = None) -> None:
+    """Refuse a file larger than the largest acceptable image file (MAX_IMAGE_BYTES)."""
+    max_bytes = max_bytes or current_app.config["MAX_IMAGE_BYTES"]
+    if size > max_bytes:
+        raise BadImage(too_big_message(size, max_bytes))
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None = None) -> CheckedImage:
+    """Decode `data` fully and return what we store about it; raise BadImage with a plain reason.
+    Pass `sha256` when the caller hashed the bytes already (to skip duplicates before decoding)."""
     if not data:
         raise BadImage("The file is empty (0 bytes).")
     max_pixels = max_pixels or current_app.config["MAX_IMAGE_PIXELS"]
@@ -90,14 +119,14 @@ def check_image(data: bytes, max_pixels: int | None = None) -> CheckedImage:
     except Exception:
         raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
     return CheckedImage(
-        sha256=hashlib.sha256(data).hexdigest(), data=data, format=fmt,
+        sha256=sha256 or sha256_of(data), data=data, format=fmt,
         width=oriented.width, height=oriented.height, thumb=thumb,
     )
 
 
-def write_files(checked: CheckedImage) -> bool:
+def write_files(checked: CheckedImage, storage: Storage | None = None) -> bool:
     """Store original + thumbnail unless already stored; True when this call created the original."""
-    storage = get_storage()
+    storage = storage or get_storage()
     path, thumb = storage.image_path(checked.sha256), storage.thumb_path(checked.sha256)
     created = not path.exists()
     if created:
@@ -107,16 +136,24 @@ def write_files(checked: CheckedImage) -> bool:
     return created
 
 
-def remove_unreferenced(shas) -> None:
-    """Delete stored files of hashes that no image row references any more."""
+def unreferenced(shas) -> set[str]:
+    """The hashes among `shas` that no image row references (queried 500 at a time)."""
     shas = set(shas)
-    if not shas:
-        return
-    used = set(db.session.scalars(select(Image.sha256).where(Image.sha256.in_(shas))))
+    used: set[str] = set()
+    for part in chunked(sorted(shas)):
+        used.update(db.session.scalars(select(Image.sha256).where(Image.sha256.in_(part)).distinct()))
+    return shas - used
+
+
+def remove_unreferenced(shas) -> int:
+    """Delete stored files (original, thumbnail) of hashes no image row references any more; returns how
+    many hashes were removed. (Cached features are kept per dataset: remove_cached_features.)"""
+    gone = unreferenced(shas)
     storage = get_storage()
-    for sha in shas - used:
+    for sha in gone:
         storage.image_path(sha).unlink(missing_ok=True)
         storage.thumb_path(sha).unlink(missing_ok=True)
+    return len(gone)
 
 
 def remove_cached_features(dataset_id: int, image_ids=None) -> None:
@@ -134,8 +171,10 @@ def remove_cached_features(dataset_id: int, image_ids=None) -> None:
 
 
 def clean_filename(name: str) -> str:
-    """The last path part of a client-supplied file name, trimmed to fit the column."""
-    base = PurePosixPath((name or "").replace("\\", "/")).name.strip()
+    """The last path part of a client-supplied file name, without control characters (a CR/LF would
+    break the download's headers), trimmed to fit the column."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    base = CONTROL_CHARS.sub("_", base).strip()
     return base[-255:] or "image"
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from flask import current_app
 from sqlalchemy import and_, delete, func, select, update
 
+from app.batching import chunked
 from app.blueprints.datasets.classes import get_label
+from app.blueprints.datasets.images.removal import mark_for_removal, schedule_sweep, sweep_shas
 from app.blueprints.datasets.services import class_counts
-from app.blueprints.datasets.images.intake import remove_cached_features, remove_unreferenced
+from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
+from app.ids import parse_id
 from app.models import Image
 
 PER_PAGE = 48
@@ -36,8 +40,7 @@ class ImagePage:
 
 
 def _int_arg(values: Mapping, name: str) -> int | None:
-    raw = values.get(name)
-    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+    return parse_id(values.get(name), minimum=0)
 
 
 def grid_args(values: Mapping) -> dict:
@@ -51,7 +54,10 @@ def _filtered(dataset_id: int, filter_: str):
     if filter_ == "unlabeled":
         return and_(Image.dataset_id == dataset_id, Image.label_id.is_(None)), filter_
     if filter_.isdigit():
-        return and_(Image.dataset_id == dataset_id, Image.label_id == get_label(dataset_id, int(filter_)).id), filter_
+        label_id = parse_id(filter_)
+        if label_id is None:
+            raise NotFound("This class does not exist in this dataset.")
+        return and_(Image.dataset_id == dataset_id, Image.label_id == get_label(dataset_id, label_id).id), filter_
     return Image.dataset_id == dataset_id, "all"
 
 
@@ -116,34 +122,47 @@ def parse_ids(values) -> list[int]:
         raise ValidationError("Select one or more images first.")
     if len(ids) > MAX_SELECTION:
         raise ValidationError(f"Select at most {MAX_SELECTION} images at once.")
+    if any(parse_id(i) is None for i in ids):  # beyond any database id: these images cannot exist
+        raise NotFound("Some selected images are not in this dataset. Reload the page and try again.")
     return ids
 
 
 def _check_owned(dataset_id: int, ids: list[int]) -> None:
-    found = db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id, Image.id.in_(ids)))
+    found = sum(db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id,
+                                                                     Image.id.in_(part))) or 0
+                for part in chunked(ids))
     if found != len(ids):
         raise NotFound("Some selected images are not in this dataset. Reload the page and try again.")
 
 
 def set_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user_id: int) -> int:
-    """Give the images class `label_id` (None clears it) in one statement; all must belong to the dataset."""
+    """Give the images class `label_id` (None clears it), 500 per statement, in one transaction; all must
+    belong to the dataset."""
     _check_owned(dataset_id, image_ids)
     if label_id is None:
         values = {"label_id": None, "label_source": None, "labeled_by_id": None, "label_model_id": None}
     else:
         values = {"label_id": get_label(dataset_id, label_id).id, "label_source": "user",
                   "labeled_by_id": user_id, "label_model_id": None}
-    db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(image_ids)).values(**values))
+    for part in chunked(image_ids):
+        db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)).values(**values))
     db.session.commit()
     return len(image_ids)
 
 
 def delete_images(dataset_id: int, image_ids: list[int]) -> int:
-    """Delete images (rows, then files no other dataset uses)."""
+    """Delete images: their rows at once (500 per statement, one transaction), then the files no other
+    image uses -- now for a few, by a background job for many (DELETE_SYNC_MAX_FILES)."""
     _check_owned(dataset_id, image_ids)
-    shas = set(db.session.scalars(select(Image.sha256).where(Image.id.in_(image_ids))))
-    db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(image_ids)))
+    shas: set[str] = set()
+    for part in chunked(image_ids):
+        shas.update(db.session.scalars(select(Image.sha256).where(Image.id.in_(part))))
+        db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)))
+    mark_for_removal(shas)
     db.session.commit()
-    remove_unreferenced(shas)
-    remove_cached_features(dataset_id, image_ids)
+    if len(shas) <= current_app.config["DELETE_SYNC_MAX_FILES"]:
+        sweep_shas(shas)
+    else:
+        schedule_sweep()
+    remove_cached_features(dataset_id, image_ids)  # the dataset's feature stores forget them
     return len(image_ids)

@@ -1,28 +1,37 @@
-"""Uploading files into a dataset: plain images one by one, .zip files via imports.import_zip."""
+"""Uploading files into a dataset: a few loose images are added at once (the answer lists each one); a
+.zip, or more loose images than SYNC_UPLOAD_MAX_FILES, becomes a background import (imports.py)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app.blueprints.datasets.images.imports import import_zip
+from app.blueprints.datasets.images.imports import import_json, start_files_import, start_zip_import
 from app.blueprints.datasets.images.intake import (
-    BadImage, check_image, clean_filename, find_duplicate, new_image, remove_unreferenced, write_files,
+    BadImage, check_image, clean_filename, find_duplicate, new_image, remove_unreferenced, sha256_of, write_files,
 )
-from app.blueprints.datasets.images.results import ADDED, DUPLICATE, ERROR, FileResult
+from app.blueprints.datasets.images.results import ADDED, DUPLICATE, ERROR, FileResult, summarize_results
+from app.blueprints.datasets.images.sources import read_capped
 from app.errors import DomainError
 from app.extensions import db
+from app.models import Import
+
+DUPLICATE_MESSAGE = "Already in this dataset (an identical file); skipped."
 
 
 def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: bytes) -> FileResult:
-    """Check and store one image and commit its row; bad files give an 'error' result, not an exception."""
+    """Check and store one image and commit its row; bad files give an 'error' result, not an exception.
+    The bytes are hashed first: a duplicate is never decoded."""
     name = clean_filename(filename)
+    sha = sha256_of(data)
+    if data and find_duplicate(dataset_id, sha):
+        return FileResult(name, DUPLICATE, DUPLICATE_MESSAGE)
     try:
-        checked = check_image(data)
+        checked = check_image(data, sha256=sha)
     except BadImage as err:
         return FileResult(name, ERROR, err.message)
-    if find_duplicate(dataset_id, checked.sha256):
-        return FileResult(name, DUPLICATE, "Already in this dataset (an identical file); skipped.")
     created = write_files(checked)  # files first: a committed row must never point at a missing file
     image = new_image(dataset_id, checked, name, user_id)
     db.session.add(image)
@@ -30,7 +39,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
         db.session.commit()
     except IntegrityError:  # the same file arrived concurrently
         db.session.rollback()
-        return FileResult(name, DUPLICATE, "Already in this dataset (an identical file); skipped.")
+        return FileResult(name, DUPLICATE, DUPLICATE_MESSAGE)
     except BaseException:
         db.session.rollback()
         if created:
@@ -39,19 +48,53 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
     return FileResult(name, ADDED, "Added.", image_id=image.id)
 
 
+def _add_stream(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> FileResult:
+    try:
+        data = read_capped(stream, current_app.config["MAX_IMAGE_BYTES"])
+    except BadImage as err:
+        return FileResult(clean_filename(filename), ERROR, err.message)
+    return add_image_bytes(dataset_id, user_id, filename, data)
+
+
 def is_zip_name(filename: str) -> bool:
     return (filename or "").lower().endswith(".zip")
 
 
-def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str, BinaryIO]]) -> list[FileResult]:
-    """Add every (filename, stream); a bad file gets an error result and does not stop the others."""
-    results: list[FileResult] = []
-    for filename, stream in files:
-        if is_zip_name(filename):
+@dataclass
+class Upload:
+    """What one upload request did: files handled at once, and the imports it started."""
+
+    results: list[FileResult] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        if self.imports and not self.results:
+            return "Import started; it continues in the background."
+        return summarize_results(self.results)
+
+    def to_json(self) -> dict:
+        doc = {"summary": self.summary, "results": [r.to_dict() for r in self.results]}
+        if self.imports:
+            doc["import"] = import_json(self.imports[0])
+            doc["imports"] = [import_json(imp) for imp in self.imports]
+        return doc
+
+
+def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str, BinaryIO]]) -> Upload:
+    """Add every (filename, stream): zips (and a large batch of loose images) start background imports,
+    the others are added now; a bad file gets an error result and does not stop the others."""
+    files = list(files)
+    upload = Upload()
+    loose = [(name, stream) for name, stream in files if not is_zip_name(name)]
+    for name, stream in files:
+        if is_zip_name(name):
             try:
-                results.extend(import_zip(dataset_id, user_id, stream))
+                upload.imports.append(start_zip_import(dataset_id, user_id, name, stream))
             except DomainError as err:
-                results.append(FileResult(clean_filename(filename), ERROR, err.message))
-        else:
-            results.append(add_image_bytes(dataset_id, user_id, filename, stream.read()))
-    return results
+                upload.results.append(FileResult(clean_filename(name), ERROR, err.message))
+    if len(loose) > current_app.config["SYNC_UPLOAD_MAX_FILES"]:
+        upload.imports.append(start_files_import(dataset_id, user_id, loose))
+    else:
+        upload.results.extend(_add_stream(dataset_id, user_id, name, stream) for name, stream in loose)
+    return upload

@@ -1,18 +1,23 @@
-"""Image routes: upload, the labeling grid, bulk label/delete, image files and thumbnails, export."""
+"""Image routes: upload, import progress and cancel, the labeling grid, bulk label/delete, image files and
+thumbnails, export."""
 from flask import Response, flash, jsonify, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_login import current_user, login_required
 
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images import bp
+from app.blueprints.datasets.images import imports as import_service
 from app.blueprints.datasets.images.exports import export_zip, zip_filename
-from app.blueprints.datasets.images.results import ERROR, summarize_results
+from app.blueprints.datasets.images.intake import clean_filename
+from app.blueprints.datasets.images.results import ERROR
 from app.blueprints.datasets.images.services import (
     delete_images, get_image, grid_args, image_page, parse_ids, set_labels,
 )
 from app.blueprints.datasets.images.uploads import upload_files
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
+from app.ids import parse_id
 from app.rendering import render_page
+from app.request_limits import allow_large_upload
 from app.storage import get_storage
 
 
@@ -21,20 +26,50 @@ def _wants_json() -> bool:
 
 
 @bp.route("/datasets/<int:dataset_id>/upload", methods=["POST"])
+@allow_large_upload
 @login_required
 def upload_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     files = [(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
-    results = upload_files(dataset.id, current_user.id, files)
-    summary = summarize_results(results)
+    upload = upload_files(dataset.id, current_user.id, files)
     if _wants_json():
-        return jsonify({"summary": summary, "results": [r.to_dict() for r in results]})
+        return jsonify(upload.to_json()), 202 if upload.imports else 200
     if request.htmx:
-        return render_template("images/_upload_results.html", results=results, summary=summary)
-    flash(summary, "success" if results and all(r.status != ERROR for r in results) else "warning")
+        return render_template("images/_upload_results.html", upload=upload, **page_context(dataset))
+    results = upload.results
+    flash(upload.summary, "success" if (results or upload.imports) and all(r.status != ERROR for r in results)
+          else "warning")
     for r in [r for r in results if r.status == ERROR][:10]:
         flash(f"{r.filename}: {r.message}", "error")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
+
+
+@bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>")
+@login_required
+def show_import(dataset_id: int, import_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    imp = import_service.view_import(dataset.id, import_id)
+    return render_page("images/import.html", "images/_import_progress.html", imp=imp, **page_context(dataset))
+
+
+@bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>/status")
+@login_required
+def import_status(dataset_id: int, import_id: int):
+    dataset = get_dataset_for(current_user, dataset_id)
+    return jsonify(import_service.import_json(import_service.view_import(dataset.id, import_id)))
+
+
+@bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>/cancel", methods=["POST"])
+@login_required
+def cancel_import(dataset_id: int, import_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    imp = import_service.cancel_import(current_user, dataset, import_id)
+    if _wants_json():
+        return jsonify(import_service.import_json(imp))
+    if request.htmx:
+        return render_template("images/_import_progress.html", imp=imp, **page_context(dataset))
+    flash("The import is stopping; the images it added so far are kept.", "success")
+    return redirect(url_for("datasets.images.show_import", dataset_id=dataset.id, import_id=imp.id))
 
 
 def _grid_context(dataset, values) -> dict:
@@ -75,7 +110,9 @@ def label_selected(dataset_id: int):
     label_id = request.form.get("label_id", "")
     try:
         ids = parse_ids(request.form.getlist("image_ids"))
-        count = set_labels(dataset.id, ids, int(label_id) if label_id.isdigit() else None, current_user.id)
+        if label_id and parse_id(label_id) is None:
+            raise NotFound("This class does not exist in this dataset.")
+        count = set_labels(dataset.id, ids, parse_id(label_id), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
     verb = "labeled" if label_id.isdigit() else "unlabeled"
@@ -99,7 +136,7 @@ def image_file(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
     return _private(send_file(get_storage().image_path(image.sha256), mimetype=f"image/{image.format.lower()}",
-                              download_name=image.filename, max_age=86400, etag=image.sha256))
+                              download_name=clean_filename(image.filename), max_age=86400, etag=image.sha256))
 
 
 @bp.route("/datasets/<int:dataset_id>/images/<int:image_id>/thumb")

@@ -1,0 +1,109 @@
+"""Deleting a dataset in the background: the request only marks it `deleting` (from then on nobody sees
+it: lists, pages and jobs treat it as gone) and queues a job; the job removes its images 500 rows per
+transaction, then its classes, shares, imports, models and the dataset row, its cached features, then the
+stored files that no other dataset uses. The job can run again after a crash (the worker's reaper re-queues it)."""
+from __future__ import annotations
+
+import logging
+import shutil
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select, update
+
+from app.batching import IN_CHUNK
+from app.blueprints.datasets.images.importer import remove_upload
+from app.blueprints.datasets.images.intake import remove_cached_features
+from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
+from app.errors import Conflict
+from app.extensions import db
+from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
+from app.models import Dataset, DatasetShare, Image, Import, Label, TrainingRun, utcnow
+from app.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+
+def delete_job_id(dataset_id: int) -> str:
+    """One job id per dataset, so the reaper can tell whether its deletion is still under way."""
+    return f"{DELETE_DATASET.prefix}-{dataset_id}"
+
+
+def _busy(model, dataset_id: int, statuses) -> int:
+    return db.session.scalar(select(func.count(model.id)).where(
+        model.dataset_id == dataset_id, model.status.in_(statuses))) or 0
+
+
+def delete_dataset(dataset: Dataset) -> None:
+    """Hide the dataset at once and queue the removal of everything in it (see the module doc)."""
+    if _busy(TrainingRun, dataset.id, ("queued", "running")):
+        raise Conflict("A model is still training on this dataset. Cancel it first, then delete the dataset.")
+    if _busy(Import, dataset.id, Import.ACTIVE):
+        raise Conflict("Images are still being imported into this dataset. Cancel the import first, "
+                       "then delete the dataset.")
+    dataset.deleting = True
+    db.session.commit()
+    _queue(dataset.id)
+    log.info("dataset=%s: marked for deletion", dataset.id)
+
+
+def _queue(dataset_id: int) -> None:
+    try:
+        enqueue(DELETE_DATASET, dataset_id, job_id=delete_job_id(dataset_id),
+                description=f"delete dataset {dataset_id}")
+    except Exception:  # the dataset is hidden already; the reaper queues it again later
+        log.exception("dataset=%s: could not queue its deletion", dataset_id)
+
+
+def purge_dataset(dataset_id: int) -> dict:
+    """The job's work: remove a dataset marked `deleting` and everything in it, in short transactions."""
+    dataset = db.session.get(Dataset, dataset_id)
+    if dataset is None or not dataset.deleting:
+        return {"dataset_id": dataset_id, "status": "skipped"}
+    images = _delete_images_in_chunks(dataset_id)
+    run_ids = list(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset_id)))
+    for imp in db.session.scalars(select(Import).where(Import.dataset_id == dataset_id)).all():
+        remove_upload(imp)
+    if run_ids:  # images elsewhere labelled by these models keep their label, not the model link
+        db.session.execute(update(Image).where(Image.label_model_id.in_(run_ids)).values(label_model_id=None))
+    # Explicit deletes: SQLite does not enforce ON DELETE CASCADE here.
+    for model in (Label, DatasetShare, Import, TrainingRun):
+        db.session.execute(delete(model).where(model.dataset_id == dataset_id))
+    db.session.execute(delete(Dataset).where(Dataset.id == dataset_id))
+    db.session.commit()
+    storage = get_storage()
+    for run_id in run_ids:
+        shutil.rmtree(storage.run_dir(run_id), ignore_errors=True)
+    for folder in ("health", "suggestions"):  # computed reports kept beside the dataset
+        JobState(folder, dataset_id).remove()
+    remove_cached_features(dataset_id)
+    removed = sweep_pending()
+    log.info("dataset=%s: deleted (%d images, %d models, %d files removed)", dataset_id, images, len(run_ids),
+             removed)
+    return {"dataset_id": dataset_id, "status": "deleted", "images": images, "files_removed": removed}
+
+
+def _delete_images_in_chunks(dataset_id: int) -> int:
+    """Delete the dataset's image rows IN_CHUNK at a time, recording their files for removal."""
+    count = 0
+    while True:
+        rows = db.session.execute(select(Image.id, Image.sha256).where(Image.dataset_id == dataset_id)
+                                  .order_by(Image.id).limit(IN_CHUNK)).all()
+        if not rows:
+            return count
+        mark_for_removal({sha for _, sha in rows})
+        db.session.execute(delete(Image).where(Image.id.in_([i for i, _ in rows])))
+        db.session.commit()
+        count += len(rows)
+
+
+def requeue_stalled_deletions(grace_s: float = 60) -> int:
+    """Queue again the deletion of datasets still marked `deleting` whose job is gone (worker killed,
+    queue lost); returns how many were queued."""
+    cutoff = utcnow() - timedelta(seconds=grace_s)
+    ids = list(db.session.scalars(select(Dataset.id).where(Dataset.deleting.is_(True),
+                                                           Dataset.updated_at < cutoff)))
+    db.session.commit()  # end the read transaction
+    stalled = [i for i in ids if not job_alive(delete_job_id(i))]
+    for dataset_id in stalled:
+        _queue(dataset_id)
+    return len(stalled)

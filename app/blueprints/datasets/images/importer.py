@@ -1,0 +1,344 @@
+"""Running an import: the body of the import job, and of `flask import-folder`.
+
+Entries are read one at a time (never more than MAX_IMAGE_BYTES each) and hashed; an entry whose bytes
+the dataset (or this import) already has is skipped before decoding. The others are decoded and
+thumbnailed on IMPORT_THREADS threads, a few entries in flight at most, then stored and settled in order. Rows are inserted, and the progress counters committed, every IMPORT_BATCH_SIZE images or
+every second, in one short transaction that also reads the cancel flag; no transaction stays open in
+between. A failed or cancelled import keeps what it committed, and its row says what was not imported.
+
+State machine of an import: queued -> running -> finished | failed | cancelled (queued -> cancelled, and
+queued/running -> failed by the reaper when its worker died).
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from flask import current_app
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.batching import chunked
+from app.blueprints.datasets.classes import clean_class_name, get_or_create_label
+from app.blueprints.datasets.images.intake import (
+    BadImage, check_image, clean_filename, remove_unreferenced, sha256_of, write_files,
+)
+from app.blueprints.datasets.images.sources import (
+    Budget, Entry, Plan, open_zip, plan_folder, plan_stored_files, plan_zip, read_entry,
+)
+from app.database import retry_write
+from app.errors import DomainError, ValidationError
+from app.extensions import db
+from app.models import Image, Import, utcnow
+from app.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 1.0
+ZIP_NAME = "upload.zip"
+Progress = Callable[[dict], None]
+
+
+def counters(imp) -> dict:
+    """The progress numbers of an import (row or Importer), as the status JSON and the pages show them."""
+    return {k: getattr(imp, k) for k in ("total", "processed", "added", "duplicates", "error_count")}
+
+
+def outcome_message(status: str, numbers: dict, reason: str = "") -> str | None:
+    """What a stopped import kept and what it did not, in words (None for a finished import)."""
+    if status == "finished":
+        return None
+    left = max(0, numbers["total"] - numbers["processed"])
+    head = {"cancelled": "Cancelled", "failed": "Stopped"}[status]
+    text = f"{head} after {numbers['processed']:,} of {numbers['total']:,} files"
+    text += f": {reason}" if reason else "."
+    kept = numbers["added"]
+    return (f"{text} The {kept:,} image{'s' if kept != 1 else ''} added before {'were' if kept != 1 else 'was'} "
+            f"kept; the other {left:,} file{'s' if left != 1 else ''} {'were' if left != 1 else 'was'} not imported.")
+
+
+def existing_shas(dataset_id: int) -> set[str]:
+    """Hashes already in the dataset (read once, so no query runs while entries are handled)."""
+    shas: set[str] = set()
+    last = 0
+    while True:  # keyset pages: never one giant result set
+        rows = db.session.execute(select(Image.id, Image.sha256).where(Image.dataset_id == dataset_id,
+                                  Image.id > last).order_by(Image.id).limit(5000)).all()
+        if not rows:
+            return shas
+        shas.update(sha for _, sha in rows)
+        last = rows[-1][0]
+
+
+@dataclass
+class Pending:
+    """An entry read and hashed, waiting for its decode (future None: a copy of an entry still decoding,
+    settled the same way as that entry once it is)."""
+
+    entry: Entry
+    label: str | None
+    sha: str
+    size: int
+    future: Future | None
+
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
+
+
+class Importer:
+    """Handles the entries of one import and writes its rows and counters in batches."""
+
+    def __init__(self, imp: Import, progress: Progress | None = None):
+        cfg = current_app.config
+        self.import_id, self.dataset_id, self.user_id = imp.id, imp.dataset_id, imp.user_id
+        self.max_bytes, self.max_pixels = cfg["MAX_IMAGE_BYTES"], cfg["MAX_IMAGE_PIXELS"]
+        self.batch_size = max(1, cfg["IMPORT_BATCH_SIZE"])
+        self.storage, self.progress, self.budget = get_storage(), progress, None
+        self.known = existing_shas(imp.dataset_id)
+        self.total, self.processed, self.added, self.duplicates, self.error_count = imp.total, 0, 0, 0, 0
+        self.errors: list[dict] = []
+        self.rows: list[dict] = []
+        self.written: list[str] = []  # files created by the batch not yet committed
+        self.labels: dict[str, int] = {}
+        self.decoding: set[str] = set()  # hashes on the pool, not settled yet
+        self.bad: dict[str, str] = {}  # hash -> why those bytes cannot be used (copies get the same answer)
+        self.threads = max(1, cfg["IMPORT_THREADS"])
+        self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
+        self.cancelled = False
+        self.last_flush = time.monotonic()
+        db.session.commit()  # end the read transaction: none stays open while entries are handled
+
+    def error(self, name: str, message: str) -> None:  # returns None, so `return self.error(...)` reads well
+        self.processed += 1
+        self.error_count += 1
+        if len(self.errors) < Import.MAX_ERRORS:
+            self.errors.append({"filename": name, "message": message})
+
+    def duplicate(self) -> None:
+        self.processed += 1
+        self.duplicates += 1
+
+    def prepare(self, entry: Entry, pool: ThreadPoolExecutor) -> Pending | None:
+        """Read and hash one entry here; queue its decode on the pool unless it is settled at once
+        (a duplicate -- never decoded --, unreadable, or under a folder name that cannot be a class)."""
+        try:
+            label = clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None
+        except ValidationError as err:
+            return self.error(entry.name, f"Skipped: its folder name cannot be a class name. {err.message}")
+        try:
+            data = read_entry(entry, self.max_bytes, self.budget)
+        except BadImage as err:
+            return self.error(entry.name, err.message)
+        sha = sha256_of(data)
+        if sha in self.known:
+            return self.duplicate()
+        if sha in self.bad:
+            return self.error(entry.name, self.bad[sha])
+        if sha in self.decoding:  # a copy of an entry still decoding: settled after it, in order
+            return Pending(entry, label, sha, len(data), None)
+        self.decoding.add(sha)
+        return Pending(entry, label, sha, len(data), pool.submit(check_image, data, self.max_pixels, sha))
+
+    def collect(self, item: Pending) -> None:
+        """Settle a prepared entry (in upload order): store the decoded image, or count the error/copy."""
+        if item.future is None:
+            return self.duplicate() if item.sha in self.known else self.error(item.entry.name, self.bad[item.sha])
+        self.decoding.discard(item.sha)
+        try:
+            checked = item.future.result()
+        except BadImage as err:
+            self.bad[item.sha] = err.message
+            return self.error(item.entry.name, err.message)
+        if write_files(checked, self.storage):
+            self.written.append(item.sha)
+        self.known.add(item.sha)
+        self.rows.append({"sha256": item.sha, "filename": clean_filename(item.entry.parts[-1]),
+                          "width": checked.width, "height": checked.height, "size_bytes": item.size,
+                          "format": checked.format, "label": item.label})
+        self.processed += 1
+
+    def run(self, entries: list[Entry]) -> None:
+        """Handle the entries until done or cancelled: read and hash here, decode on `threads` threads with
+        at most twice that many entries in flight (memory stays bounded), settle them in order."""
+        pending: deque[Pending] = deque()
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="import-decode") as pool:
+            try:
+                for entry in entries:
+                    if self.cancelled:
+                        return
+                    item = self.prepare(entry, pool)
+                    if item is not None:
+                        pending.append(item)
+                    while pending and (len(pending) > 2 * self.threads or pending[0].ready()):
+                        self.collect(pending.popleft())
+                    if self.due():
+                        self.flush()
+                while pending:
+                    self.collect(pending.popleft())
+            finally:
+                for item in pending:  # cancelled or failed: entries in flight are not imported
+                    if item.future is not None:
+                        item.future.cancel()
+
+    def due(self) -> bool:
+        return len(self.rows) >= self.batch_size or time.monotonic() - self.last_flush >= FLUSH_EVERY_S
+
+    def flush(self) -> None:
+        """Insert the waiting rows, write the counters and heartbeat, read the cancel flag: one commit,
+        tried again while the database is busy."""
+        inserted, taken = retry_write(self._write_batch, self.retry_s, f"rows of import {self.import_id}")
+        self.added += inserted
+        self.duplicates += taken
+        self.rows, self.written, self.last_flush = [], [], time.monotonic()
+        if self.progress:
+            self.progress(counters(self))
+
+    def _write_batch(self) -> tuple[int, int]:
+        """One try of a flush: (rows inserted, rows dropped because another upload added them meanwhile)."""
+        self.labels.clear()  # classes made by a rolled-back try are gone
+        rows = self.rows
+        try:
+            self._insert(rows)
+        except IntegrityError:  # the same file arrived meanwhile through another upload
+            db.session.rollback()
+            self.labels.clear()
+            rows = self._without_concurrent(rows)
+            self._insert(rows)
+        taken = len(self.rows) - len(rows)
+        self.cancelled = bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == self.import_id)))
+        numbers = {**counters(self), "added": self.added + len(rows), "duplicates": self.duplicates + taken}
+        db.session.execute(update(Import).where(Import.id == self.import_id).values(
+            heartbeat_at=utcnow(), errors=list(self.errors), **numbers))
+        db.session.commit()
+        return len(rows), taken
+
+    def _insert(self, rows: list[dict]) -> None:
+        values = []
+        for row in rows:
+            label_id = self._label_id(row["label"]) if row["label"] else None
+            values.append({**{k: v for k, v in row.items() if k != "label"}, "dataset_id": self.dataset_id,
+                           "uploaded_by_id": self.user_id, "label_id": label_id,
+                           "label_source": "import" if label_id else None,
+                           "labeled_by_id": self.user_id if label_id else None, "created_at": utcnow()})
+        if values:
+            db.session.execute(insert(Image), values)
+
+    def _label_id(self, name: str) -> int:
+        key = name.lower()
+        if key not in self.labels:
+            self.labels[key] = get_or_create_label(self.dataset_id, name).id
+        return self.labels[key]
+
+    def _without_concurrent(self, rows: list[dict]) -> list[dict]:
+        """The rows whose hash no other upload committed meanwhile."""
+        taken: set[str] = set()
+        for part in chunked([r["sha256"] for r in rows]):
+            taken.update(db.session.scalars(select(Image.sha256).where(
+                Image.dataset_id == self.dataset_id, Image.sha256.in_(part))))
+        return [r for r in rows if r["sha256"] not in taken]
+
+    def discard_batch(self) -> None:
+        """After a failure: forget the rows not committed and remove the files only they used."""
+        db.session.rollback()
+        remove_unreferenced(self.written)
+        self.processed -= len(self.rows)
+        self.rows, self.written = [], []
+
+
+# --- one import from start to end ------------------------------------------------------------------
+
+def claim(import_id: int) -> Import | None:
+    """queued -> running, atomically: an import cancelled meanwhile is never started (None then)."""
+    def write() -> int:
+        now = utcnow()
+        result = db.session.execute(update(Import).where(
+            Import.id == import_id, Import.status == "queued", Import.cancel_requested.is_(False),
+        ).values(status="running", started_at=now, heartbeat_at=now))
+        db.session.commit()
+        return result.rowcount
+
+    claimed = retry_write(write, current_app.config["IMPORT_DB_RETRY_SECONDS"], f"claim of import {import_id}")
+    return db.session.get(Import, import_id) if claimed == 1 else None
+
+
+@contextmanager
+def open_plan(imp: Import) -> Iterator[tuple[Plan, Budget | None]]:
+    """The entries of the import's source (and, for a zip, the budget of bytes it may unpack)."""
+    cfg = current_app.config
+    if imp.kind == "folder":
+        yield plan_folder(imp.source_name), None
+        return
+    folder = get_storage().root / (imp.upload_path or "")
+    if imp.kind == "files":
+        yield plan_stored_files(folder), None
+        return
+    with open_zip(folder / ZIP_NAME) as zf:
+        yield (plan_zip(zf, cfg["MAX_ZIP_FILES"], cfg["MAX_ZIP_UNCOMPRESSED"]),
+               Budget(cfg["MAX_ZIP_UNCOMPRESSED"]))
+
+
+def _work(importer: Importer, plan: Plan) -> str:
+    importer.total = len(plan.entries) + len(plan.skipped)
+    for name, message in plan.skipped:
+        importer.error(name, message)
+    importer.flush()
+    importer.run(plan.entries)
+    importer.flush()
+    return "cancelled" if importer.cancelled and importer.processed < importer.total else "finished"
+
+
+def run_import(import_id: int, progress: Progress | None = None) -> dict:
+    """Run a queued import to its end (see the module doc); returns its final status and counters.
+    Refusals of the source and Ctrl-C end it cleanly; unexpected errors are recorded, then re-raised."""
+    imp = claim(import_id)
+    if imp is None:
+        return {"status": "skipped"}
+    importer, reason = None, ""
+    try:
+        with open_plan(imp) as (plan, budget):
+            importer = Importer(imp, progress)
+            importer.budget = budget
+            status = _work(importer, plan)
+    except DomainError as err:  # the source was refused (damaged zip, over a limit)
+        status, reason = "failed", err.message
+    except KeyboardInterrupt:  # `flask import-folder` stopped with Ctrl-C
+        status = "cancelled"
+    except Exception as exc:
+        finish(import_id, "failed", importer, f"an unexpected error ({type(exc).__name__}).")
+        raise
+    finish(import_id, status, importer, reason)
+    return {"status": status, **counters(importer or imp)}
+
+
+def finish(import_id: int, status: str, importer: Importer | None, reason: str = "") -> None:
+    """Write the final status and counters (dropping an uncommitted batch first), remove the upload."""
+    if importer is not None:
+        importer.discard_batch()
+    else:
+        db.session.rollback()
+    imp = db.session.get(Import, import_id)
+    numbers = counters(importer or imp)
+    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(),
+              "message": outcome_message(status, numbers, reason), **numbers}
+    if importer is not None:
+        values["errors"] = list(importer.errors)
+
+    def write() -> None:
+        db.session.execute(update(Import).where(Import.id == import_id).values(**values))
+        db.session.commit()
+
+    retry_write(write, current_app.config["IMPORT_DB_RETRY_SECONDS"], f"end of import {import_id}")
+    remove_upload(imp)
+    log.info("import %s dataset=%s: -> %s (%s)", import_id, imp.dataset_id, status, numbers)
+
+
+def remove_upload(imp: Import) -> None:
+    """Delete the stored upload of an import (never a server folder it imported from)."""
+    if imp.upload_path:
+        shutil.rmtree(get_storage().root / imp.upload_path, ignore_errors=True)
