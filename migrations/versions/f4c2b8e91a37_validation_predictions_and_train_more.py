@@ -6,7 +6,7 @@ reported. training_runs.continued_from_id names the run whose checkpoint a "Trai
 Existing curves stay as they are: they carry no "split" key, and the pages say they need a retrain.
 
 Revision ID: f4c2b8e91a37
-Revises: e3a91c5d7b20
+Revises: 5d2f8a6c1e93
 Create Date: 2026-12-10 10:00:00
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = 'f4c2b8e91a37'
-down_revision = 'e3a91c5d7b20'
+down_revision = '5d2f8a6c1e93'
 branch_labels = None
 depends_on = None
 
