@@ -177,10 +177,16 @@ class TrainingRun(db.Model):
     # Written once when training succeeds; deferred so that polls and lists never read them.
     # [{image_id, true, predicted, confidence}] for every test image (class indices).
     test_predictions = db.deferred(db.Column(db.JSON, nullable=True))
-    # {"total": n, "grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]} (thresholds.curve_grid).
+    # The same for every validation image: thresholds are chosen on these, never on the test images.
+    val_predictions = db.deferred(db.Column(db.JSON, nullable=True))
+    # {"total": n, "split": "val", "grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]}
+    # (thresholds.curve_grid); older runs' curves have no "split": they were made on the test images.
     threshold_curve = db.deferred(db.Column(db.JSON, nullable=True))
+    # "Train more": the run whose checkpoint this one continues (same frozen samples, epochs numbered on).
+    continued_from_id = db.Column(db.Integer, db.ForeignKey("training_runs.id", ondelete="SET NULL"), nullable=True)
     dataset = db.relationship("Dataset")
     created_by = db.relationship("User")
+    continued_from = db.relationship("TrainingRun", remote_side=[id])
 
     @property
     def finished(self) -> bool:

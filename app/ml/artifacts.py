@@ -6,9 +6,11 @@ TORCHSCRIPT = "model.torchscript.pt"
 ONNX = "model.onnx"
 CARD = "model_card.json"
 CHECKPOINT = "checkpoint.pt"
+PREPROCESS = "preprocess.py"   # the reference preprocessing (Pillow + numpy), filled in for the model
 
 # What export_model writes, by kind.
-FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX, "card": CARD}
+FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX, "card": CARD,
+         "preprocess": PREPROCESS}
 
 # What users can download, by kind: (file, download-name suffix, mimetype).
 DOWNLOADS = {
@@ -16,4 +18,7 @@ DOWNLOADS = {
     "torchscript": (TORCHSCRIPT, ".torchscript.pt", "application/octet-stream"),
     "onnx": (ONNX, ".onnx", "application/octet-stream"),
     "card": (CARD, ".model_card.json", "application/json"),
+    "preprocess": (PREPROCESS, ".preprocess.py", "text/x-python"),
+    # model, optimizer, scheduler, epoch and options: to continue training elsewhere
+    "checkpoint": (CHECKPOINT, ".checkpoint.pt", "application/octet-stream"),
 }

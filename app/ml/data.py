@@ -13,11 +13,13 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2
 
+# decoded_short_side: the cache and JPEG draft decoding keep the short side at about size * DECODE_RATIO
+from .reference import DECODE_RATIO, decoded_short_side  # noqa: F401  (torch-free, shared with preprocess.py)
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 EVAL_CROP_RATIO = 0.875   # eval: resize to size/0.875, centre-crop size (the ImageNet habit)
-DECODE_RATIO = 1.15       # decoded cache keeps the short side at about size * 1.15
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,6 @@ def check_trainable(label_counts: Mapping[str, int], val_fraction: float = 0.15,
 
 # --- decoding and the in-memory cache ------------------------------------------------------
 
-def decoded_short_side(image_size: int) -> int:
-    return int(math.ceil(image_size * DECODE_RATIO))
-
-
 def shrink_for_cache(img: Image.Image, image_size: int) -> Image.Image:
     """Resize so the short side is about image_size * 1.15 (never keeps more pixels than needed)."""
     target = decoded_short_side(image_size)
@@ -163,10 +161,14 @@ class DecodedImageCache:
     dataset then trains instead of exhausting the worker's memory).
     """
 
-    def __init__(self, paths: Sequence[str], image_size: int, max_bytes: int | None = None):
+    def __init__(self, paths: Sequence[str], image_size: int, max_bytes: int | None = None,
+                 eval_crops: bool = False):
         self.paths = list(paths)
         self.image_size = image_size
         self.max_bytes = max_bytes
+        # eval_crops: keep each image's evaluation crop (size x size) instead of a shrunk whole image,
+        # for training without random crops: every view then is exactly the evaluation crop.
+        self.eval_crops = eval_crops
         self.bytes = 0
         self._images: dict[int, torch.Tensor] = {}
         self._lock = threading.Lock()  # batches are loaded from several threads on a GPU
@@ -181,7 +183,10 @@ class DecodedImageCache:
         """The decoded image; kept for next time when it fits under max_bytes."""
         image = self._images.get(index)
         if image is None:
-            image = pil_to_uint8(load_rgb(self.paths[index], self.image_size))
+            if self.eval_crops:
+                image = load_eval_crop(self.paths[index], self.image_size)
+            else:
+                image = pil_to_uint8(load_rgb(self.paths[index], self.image_size))
             size = image.numel() * image.element_size()
             with self._lock:
                 if index not in self._images and (self.max_bytes is None or self.bytes + size <= self.max_bytes):
@@ -202,13 +207,22 @@ def eval_resize_size(image_size: int) -> int:
     return int(round(image_size / EVAL_CROP_RATIO))
 
 
+def training_image_cache(paths: Sequence[str], image_size: int, random_resized_crop: bool,
+                         max_bytes: int | None = None) -> "DecodedImageCache":
+    """The decoded-image cache a training run reads its training images from: shrunk whole images to
+    crop at random, or (random crops off) each image's evaluation crop, so that "off" trains on
+    exactly the pixels validation, test and serving see (flipped only when mirroring is on)."""
+    return DecodedImageCache(paths, image_size, max_bytes, eval_crops=not random_resized_crop)
+
+
 def train_transform(image_size: int, mean, std, random_resized_crop: bool = True,
                     hflip: bool = True) -> v2.Compose:
-    """uint8 [3,H,W] -> float normalised [3,size,size], randomly augmented."""
+    """uint8 [3,H,W] -> float normalised [3,size,size], randomly augmented; without random crops the
+    evaluation crop (resize the short side to size/0.875, centre crop), flipped only with hflip."""
     if random_resized_crop:
         crop = [v2.RandomResizedCrop(image_size, scale=(0.35, 1.0), antialias=True)]
     else:
-        crop = [v2.Resize(eval_resize_size(image_size), antialias=True), v2.RandomCrop(image_size)]
+        crop = [v2.Resize(eval_resize_size(image_size), antialias=True), v2.CenterCrop(image_size)]
     flip = [v2.RandomHorizontalFlip()] if hflip else []
     return v2.Compose(crop + flip + [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
@@ -279,12 +293,9 @@ class Augmenter:
         return (height - side) // 2, (width - side) // 2, side, side
 
     def plan(self, image: torch.Tensor) -> tuple:
-        """Draw this image's random parameters (sequentially, from the seeded generator)."""
-        if self.rrc:
-            crop = self._crop_box(*image.shape[-2:])
-        else:
-            height, width = _resized_shape(image.shape[-2:], eval_resize_size(self.size))
-            crop = (self.rng.randint(0, height - self.size), self.rng.randint(0, width - self.size))
+        """Draw this image's random parameters (sequentially, from the seeded generator). Without
+        random crops nothing about the crop is random: it is the evaluation crop."""
+        crop = self._crop_box(*image.shape[-2:]) if self.rrc else None
         flip = self.hflip and self.rng.random() < 0.5
         return crop, flip
 
@@ -295,8 +306,10 @@ class Augmenter:
         if self.rrc:
             top, left, h, w = crop
             out = F.resized_crop(image, top, left, h, w, [self.size, self.size], antialias=True)
+        elif tuple(image.shape[-2:]) == (self.size, self.size):
+            out = image  # already the evaluation crop (training_image_cache keeps those)
         else:
-            out = F.crop(self._resize(image), crop[0], crop[1], self.size, self.size)
+            out = F.center_crop(self._resize(image), [self.size, self.size])
         return F.horizontal_flip(out) if flip else out
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:

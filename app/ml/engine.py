@@ -17,7 +17,7 @@ from .architectures import ArchInfo, ClassifierModel, build_model, get_architect
 from .data import Sample
 from .errors import ExportMismatch, NotTrainable
 from .export import CardInfo, export_model
-from .loop import LoopSpec, run_epochs
+from .loop import LoopSpec, run_epochs, val_scores
 from .metrics import classification_report
 from .options import TrainOptions
 from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
@@ -47,6 +47,9 @@ class TrainResult:
     seconds: float
     embedding_stats: dict | None = None
     extra: dict = field(default_factory=dict)
+    val_metrics: dict | None = None     # the final model on the validation images (predictions included)
+    stop_reason: str | None = None      # why training stopped before its last epoch, in words
+    start_epoch: int = 0                # continuing a checkpoint: the epoch it had reached
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +64,7 @@ class TrainInputs:
     split: Mapping[str, Sequence[int]] | None = None  # None: a stratified split from the options
     sample_keys: Sequence[str] | None = None          # sha256 of each file (feature store); None: hashed
     metadata: Mapping[str, Any] | None = None         # written into the model card
+    checkpoint: str | Path | None = None              # continue from this checkpoint.pt ("Train more")
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class _Run:
     inputs: TrainInputs
     head: str = "linear"   # the head the model ended with (quick mode may choose it)
     prebuilt: Any = None   # compose.PrebuiltBackbone: exported copies of a frozen backbone
+    resume: dict | None = None  # the checkpoint continued from (load_checkpoint)
 
     def labels(self, part: str) -> torch.Tensor:
         return torch.tensor([self.samples[i].label for i in self.split[part]], dtype=torch.long)
@@ -133,12 +138,34 @@ def _start(inputs: TrainInputs, options: TrainOptions, hooks: Hooks | None, setu
     if dev.type == "cuda":
         # autotuning pays off on long runs only; on tiny ones it costs more than it saves
         torch.backends.cudnn.benchmark = len(run_split["train"]) * options.resolved_epochs >= 5000
+    resume = load_checkpoint(inputs, options, arch.name)
     weights = PHASE_WEIGHTS["quick" if options.mode == "quick" else "images"]
-    reporter = ProgressReporter(hooks, weights, options.resolved_epochs)
-    log.info("training %s (%s) on %s: %s", arch.name, options.mode, dev,
-             {k: len(v) for k, v in run_split.items()})
+    start = int(resume["epoch"]) if resume else 0
+    reporter = ProgressReporter(hooks, weights, start + options.resolved_epochs)
+    log.info("training %s (%s) on %s: %s%s", arch.name, options.mode, dev,
+             {k: len(v) for k, v in run_split.items()}, f", continuing after epoch {start}" if resume else "")
     return _Run(samples, list(inputs.classes), options, arch, run_split, dev, reporter,
-                options.resolved_image_size, setup, inputs)
+                options.resolved_image_size, setup, inputs, resume=resume)
+
+
+def load_checkpoint(inputs: TrainInputs, options: TrainOptions, architecture: str) -> dict | None:
+    """The checkpoint to continue from, checked against what this run trains (same network, mode,
+    image size, classes and head); None when not continuing. Raises NotTrainable when it does not fit."""
+    if inputs.checkpoint is None:
+        return None
+    try:
+        state = torch.load(inputs.checkpoint, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        log.warning("checkpoint %s unreadable: %s", inputs.checkpoint, exc)
+        raise NotTrainable(["The checkpoint to continue from is missing or unreadable."]) from None
+    wanted = {"architecture": architecture, "mode": options.mode, "image_size": options.resolved_image_size,
+              "classes": list(inputs.classes)}
+    if options.mode == "quick":
+        wanted["head"] = options.head_candidates[0] if len(options.head_candidates) == 1 else "one head"
+    differ = [key for key, value in wanted.items() if state.get(key) != value]
+    if differ:
+        raise NotTrainable([f"The checkpoint does not fit this run (its {', '.join(differ)} differ)."])
+    return state
 
 
 def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks: Hooks | None = None,
@@ -152,26 +179,28 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
     extra: dict = {}
     if options.mode == "quick":
         quick = train_quick(run)
-        model, loop, test_eval, stats = quick.model, quick.loop, quick.test_logits, quick.stats
+        model, loop, logits, stats = quick.model, quick.loop, quick.logits, quick.stats
         extra["head_choice"] = quick.head_choice
         run.prebuilt = quick.prebuilt
     else:
-        model, loop, test_eval = _train_images(run)
+        model, loop, logits = _train_images(run)
         stats = None
     run.head = extra.get("head_choice", {}).get("chosen", "linear")
     run.progress.phase("evaluating")
-    test_metrics = _test_metrics(run, test_eval)
-    artifacts = _write_artifacts(run, model, loop, test_metrics, Path(out_dir))
+    val_metrics, test_metrics = _report(run, "val", logits), _report(run, "test", logits)
+    artifacts = _write_artifacts(run, model, loop, {"test": test_metrics, "validation": val_metrics}, Path(out_dir))
     run.progress.finish()
     return TrainResult(
         classes=run.classes, options=options.to_dict(), split=run.split,
         split_image_ids={k: [run.samples[i].image_id for i in v] for k, v in run.split.items()},
         history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
         stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(run.device),
-        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None, extra=extra)
+        seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None, extra=extra,
+        val_metrics=val_metrics, stop_reason=loop.stop_reason,
+        start_epoch=int(run.resume["epoch"]) if run.resume else 0)
 
 
-def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | None, out: Path) -> dict[str, str]:
+def _write_artifacts(run: _Run, model: nn.Module, loop, reports: dict, out: Path) -> dict[str, str]:
     """The checkpoint, then (unless the setup says not to) TorchScript, ONNX and the model card."""
     out.mkdir(parents=True, exist_ok=True)
     artifacts = _save_checkpoint(run, model, loop, out)
@@ -180,10 +209,12 @@ def _write_artifacts(run: _Run, model: nn.Module, loop, test_metrics: dict | Non
         card = CardInfo(
             classes=run.classes, arch_info=run.arch, image_size=run.image_size,
             resize_size=data.eval_resize_size(run.image_size),
-            metrics={"test": _summary(test_metrics), "best_val_acc": loop.best_val_acc,
-                     "best_epoch": loop.best_epoch},
+            metrics={"test": _summary(reports["test"]), "validation": _summary(reports["validation"]),
+                     "best_val_acc": loop.best_val_acc,
+                     "best_epoch": loop.best_epoch, "best_metric": run.options.best_metric},
             metadata={"mode": run.options.mode, "head": run.head, "options": run.options.to_dict(),
                       "split_sizes": {k: len(v) for k, v in run.split.items()},
+                      "start_epoch": int(run.resume["epoch"]) if run.resume else 0,
                       **dict(run.inputs.metadata or {})})
         artifacts.update(_export(run, model, out, card))
     return artifacts
@@ -206,14 +237,15 @@ def _summary(metrics: dict | None) -> dict | None:
     return {k: v for k, v in metrics.items() if k not in ("misclassified", "predictions")}
 
 
-def _test_metrics(run: _Run, test_eval) -> dict | None:
-    if not run.split["test"]:
+def _report(run: _Run, part: str, logits: Callable[[str], torch.Tensor]) -> dict | None:
+    """The final model's classification report on one split part ('val' or 'test'), per-image
+    predictions included; None when the part is empty."""
+    if not run.split[part]:
         return None
-    logits = test_eval()
-    probs = logits.softmax(1).numpy()
-    y_true = run.labels("test").tolist()
+    probs = logits(part).softmax(1).numpy()
+    y_true = run.labels(part).tolist()
     return classification_report(y_true, probs.argmax(1).tolist(), probs, run.classes,
-                                 [run.samples[i].image_id for i in run.split["test"]])
+                                 [run.samples[i].image_id for i in run.split[part]])
 
 
 def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, str]:
@@ -231,18 +263,22 @@ def _save_checkpoint(run: _Run, model: nn.Module, loop, out: Path) -> dict[str, 
 
 def _train_images(run: _Run):
     o, dev = run.options, run.device
-    model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch",
+    # continuing: the checkpoint holds every weight, so the pretrained file is not read again
+    model = build_model(o.architecture, len(run.classes), pretrained=o.mode != "scratch" and run.resume is None,
                         image_size=run.image_size, dropout=o.dropout)
+    if run.resume is not None:
+        model.load_state_dict(run.resume["model"])
     model = model.to(dev, memory_format=torch.channels_last)
-    cache = data.DecodedImageCache([s.path for s in run.samples], run.image_size, run.setup.image_cache_bytes)
+    cache = data.training_image_cache([s.path for s in run.samples], run.image_size, o.random_resized_crop,
+                                      run.setup.image_cache_bytes)
     crops = _decode_for_training(run, cache)
     groups, set_mode = _param_groups(model, o)
     spec = LoopSpec(model=model, param_groups=groups, train_batches=_image_batches(run, cache),
                     steps_per_epoch=len(_batch_plan(run.split["train"], o.resolved_batch_size)),
                     evaluate_val=_image_val(run, model, crops["val"]), class_weights=run.class_weights(),
-                    set_train_mode=set_mode)
+                    set_train_mode=set_mode, resume=run.resume)
     loop = run_epochs(spec, o, dev, run.progress)
-    return model, loop, lambda: _predict_logits(run, model, crops["test"])
+    return model, loop, lambda part: _predict_logits(run, model, crops[part])
 
 
 def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, torch.Tensor | None]:
@@ -285,14 +321,15 @@ def _param_groups(model: ClassifierModel, o: TrainOptions):
     if o.mode == "fine_tune":
         def set_bn_frozen():
             # Small datasets and batches make BatchNorm statistics noisy and slow to settle (the
-            # pretrained momentum is TF's 0.01), so keep the pretrained statistics; the BN scale
-            # and shift are still trained. (Keras' transfer-learning guide does the same.)
+            # pretrained momentum is TF's 0.01), so by default (freeze_bn) keep the pretrained
+            # statistics; the BN scale and shift are still trained. (Keras' transfer-learning guide
+            # does the same.)
             model.train()
             for module in model.backbone.modules():
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return [{"params": list(model.backbone.parameters()), "lr": lr * o.backbone_lr_factor},
-                {"params": list(model.head.parameters()), "lr": lr}], set_bn_frozen
+                {"params": list(model.head.parameters()), "lr": lr}], set_bn_frozen if o.freeze_bn else None
     return [{"params": list(model.parameters()), "lr": lr}], None
 
 
@@ -351,7 +388,6 @@ def _image_val(run: _Run, model: nn.Module, crops: torch.Tensor | None):
 
     def evaluate():
         logits = _predict_logits(run, model, crops)
-        return (nn.functional.cross_entropy(logits, y_val).item(),
-                (logits.argmax(1) == y_val).float().mean().item())
+        return nn.functional.cross_entropy(logits, y_val).item(), val_scores(logits, y_val, len(run.classes))
 
     return evaluate

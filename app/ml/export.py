@@ -15,12 +15,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from .artifacts import FILES
+from .artifacts import FILES, PREPROCESS
 from .errors import ExportMismatch
+from .reference import write_from_card
 
 log = logging.getLogger(__name__)
 
-CARD_FORMAT = 1
+CARD_FORMAT = 2  # 2: input gains decode_side, jpeg_draft, exif_transpose, reference; the exact steps
 ONNX_OPSET = 17
 RTOL, ATOL = 1e-3, 1e-4  # on softmax probabilities
 
@@ -124,6 +125,31 @@ class CardInfo:
     metadata: Mapping[str, Any] | None = None
 
 
+PREPROCESSING_STEPS = (
+    "1. Open the file; take the first frame.",
+    "2. JPEG only: decode at a reduced scale (libjpeg DCT scaling by 1/2, 1/4 or 1/8), the strongest that "
+    "keeps both sides at least decode_side pixels: Pillow Image.draft('RGB', (decode_side, decode_side)) "
+    "before the pixels are read.",
+    "3. Apply the EXIF orientation tag (PIL.ImageOps.exif_transpose).",
+    "4. Convert to RGB.",
+    "5. Resize the short side to resize_size (bilinear, antialiased) and cut the centre size x size "
+    "square, as one Pillow bilinear resize of that square's box (see preprocess.py).",
+    "6. float32: x / 255, then (x - mean) / std per channel; NCHW.",
+)
+
+
+def input_spec(info: CardInfo) -> dict:
+    """The card's "input": what the network takes and the exact steps from a file to it (the ones
+    /predict follows; preprocess.py beside the model does them in Pillow and numpy)."""
+    from .reference import decoded_short_side
+
+    arch_info = info.arch_info
+    return {"size": info.image_size, "resize_size": info.resize_size,
+            "decode_side": decoded_short_side(info.image_size), "jpeg_draft": True, "exif_transpose": True,
+            "mean": list(arch_info.mean), "std": list(arch_info.std), "layout": "NCHW", "dtype": "float32",
+            "channels": "RGB", "preprocessing": " ".join(PREPROCESSING_STEPS), "reference": PREPROCESS}
+
+
 def build_card(info: CardInfo) -> dict:
     arch_info = info.arch_info
     return {
@@ -132,10 +158,7 @@ def build_card(info: CardInfo) -> dict:
         "classes": list(info.classes),
         "architecture": arch_info.name,
         "architecture_label": arch_info.label,
-        "input": {"size": info.image_size, "resize_size": info.resize_size, "mean": list(arch_info.mean),
-                  "std": list(arch_info.std), "layout": "NCHW", "dtype": "float32", "channels": "RGB",
-                  "preprocessing": "RGB, resize short side to resize_size (bilinear, antialiased), "
-                                   "centre crop size x size, scale to 0..1, (x - mean) / std"},
+        "input": input_spec(info),
         "outputs": "logits (apply softmax for probabilities)",
         "metrics": dict(info.metrics or {}),
         "metadata": dict(info.metadata or {}),
@@ -146,7 +169,7 @@ def build_card(info: CardInfo) -> dict:
 
 def export_model(model: torch.nn.Module, out_dir: str | Path, card_info: CardInfo,
                  verify: bool = True, prebuilt=None) -> dict[str, str]:
-    """Write model.pt, model.torchscript.pt, model.onnx and model_card.json into out_dir.
+    """Write model.pt, model.torchscript.pt, model.onnx, model_card.json and preprocess.py into out_dir.
 
     The exported graph is the whole classifier (backbone + head) on CPU, float32, eval mode.
     prebuilt (compose.PrebuiltBackbone): exported copies of the model's frozen backbone, joined to
@@ -169,5 +192,6 @@ def export_model(model: torch.nn.Module, out_dir: str | Path, card_info: CardInf
         if verify:
             card["export_check"] = verify_exports(model, out, size)
     (out / FILES["card"]).write_text(json.dumps(card, indent=2, sort_keys=False))
+    write_from_card(card, out / FILES["preprocess"])
     log.info("exported model (%s, %d classes) to %s", card_info.arch_info.name, len(card_info.classes), out)
     return {kind: str(out / name) for kind, name in FILES.items()}

@@ -5,6 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .intervals import wilson_interval
+
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> list[list[int]]:
     """Counts [true][predicted]."""
@@ -35,7 +37,8 @@ def per_class_metrics(matrix: list[list[int]], classes: Sequence[str]) -> list[d
 def classification_report(y_true: Sequence[int], y_pred: Sequence[int], probs: np.ndarray | None,
                           classes: Sequence[str], image_ids: Sequence[int] | None = None,
                           max_misclassified: int = 500) -> dict:
-    """accuracy, confusion_matrix, per_class, macro_f1, misclassified [{image_id, true, predicted,
+    """accuracy (with its 95% Wilson interval), balanced_accuracy, confusion_matrix, per_class, macro_f1,
+    misclassified [{image_id, true, predicted,
     confidence}] (most confident mistakes first), count, and predictions [{image_id, true, predicted,
     confidence}] for every test image in input order (true/predicted are class indices here)."""
     y_true = [int(v) for v in y_true]
@@ -53,9 +56,13 @@ def classification_report(y_true: Sequence[int], y_pred: Sequence[int], probs: n
                           "confidence": confidence})
     wrong.sort(key=lambda row: -(row["confidence"] or 0.0))
     supported = [row["f1"] for row in per_class if row["support"] > 0]
+    recalls = [row["recall"] for row in per_class if row["support"] > 0]
+    interval = wilson_interval(correct, len(y_true))
     return {
         "count": len(y_true),
         "accuracy": _safe_div(correct, len(y_true)),
+        "accuracy_ci95": list(interval) if interval else None,   # Wilson score interval
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
         "macro_f1": float(np.mean(supported)) if supported else 0.0,
         "confusion_matrix": matrix,
         "per_class": per_class,

@@ -12,6 +12,9 @@ MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "onecycle", "none")
 HEADS = ("auto", "linear", "mlp")  # auto: quick mode fits both and keeps the better on validation
+# The validation score that picks the best epoch (and quick mode's head); balanced accuracy and macro-F1
+# weigh every class equally, which matters when some classes have far fewer images.
+BEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 
 # epochs, lr, batch_size per mode. Quick mode trains only a head on cached features, so an
 # "epoch" there costs milliseconds.
@@ -44,6 +47,7 @@ class TrainOptions:
     backbone_lr_factor: float = 0.1    # fine_tune: backbone lr = lr * factor
     weight_decay: float = 1e-4
     momentum: float = 0.9              # sgd only
+    nesterov: bool = True              # sgd only: Nesterov momentum (needs momentum > 0)
     schedule: str = "cosine"
     step_size: int = 5                 # epochs, schedule='step'
     gamma: float = 0.1                 # schedule='step'
@@ -57,6 +61,8 @@ class TrainOptions:
     hflip: bool = True
     head: str = "auto"                 # quick mode: 'auto' (best of both on validation), 'linear', 'mlp'
     dropout: float = 0.2
+    freeze_bn: bool = True             # fine_tune: keep the pretrained BatchNorm statistics
+    best_metric: str = "accuracy"      # validation score that picks the best epoch (BEST_METRICS)
 
     def __post_init__(self):
         _validate(self)
@@ -108,6 +114,23 @@ class TrainOptions:
         return dataclasses.replace(self, **changes)
 
 
+def applied_options(values: Mapping[str, Any]) -> set[str]:
+    """The option names that change anything for these options (a stored run's dict; missing keys
+    take their defaults): e.g. momentum only with SGD, random crops only in the image modes, the
+    head choice only in quick mode. Pages list only these under "Settings used"."""
+    defaults = {f.name: f.default for f in fields(TrainOptions)}
+    o = {**defaults, **{k: v for k, v in values.items() if k in defaults}}
+    has_val = (o["val_fraction"] or 0) > 0
+    when = {
+        "backbone_lr_factor": o["mode"] == "fine_tune", "freeze_bn": o["mode"] == "fine_tune",
+        "momentum": o["optimizer"] == "sgd", "nesterov": o["optimizer"] == "sgd",
+        "step_size": o["schedule"] == "step", "gamma": o["schedule"] == "step",
+        "random_resized_crop": o["mode"] != "quick", "hflip": o["mode"] != "quick",
+        "head": o["mode"] == "quick", "early_stopping_patience": has_val, "best_metric": has_val,
+    }
+    return {name for name in defaults if when.get(name, True)}
+
+
 def _coerce(key: str, raw: Any, type_name: str) -> Any:
     if raw is None:
         if "None" in type_name:
@@ -157,6 +180,10 @@ def _validate(o: TrainOptions) -> None:
     _check(0 <= o.backbone_lr_factor <= 10, "Backbone learning-rate factor must be between 0 and 10.")
     _check(0 <= o.weight_decay <= 1, "Weight decay must be between 0 and 1.")
     _check(0 <= o.momentum < 1, "Momentum must be at least 0 and below 1.")
+    _check(not (o.optimizer == "sgd" and o.nesterov and o.momentum == 0),
+           "Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off.")
+    _check(o.best_metric in BEST_METRICS,
+           f"Unknown best-epoch measure {o.best_metric!r}; choose one of {', '.join(BEST_METRICS)}.")
     _check(o.step_size >= 1, "Step size must be at least 1 epoch.")
     _check(0 < o.gamma <= 1, "Gamma must be above 0 and at most 1.")
     _check(0 <= o.label_smoothing < 1, "Label smoothing must be at least 0 and below 1.")

@@ -46,6 +46,7 @@ class ProgressReporter:
         self.val_acc: float | None = None
         self.stage: str | None = None               # e.g. which head is being fitted
         self.span: tuple[float, float] = (0.0, 1.0)  # the stage's share of the current phase
+        self.last: dict = {}                         # the latest event sent
 
     def check_cancel(self) -> None:
         if self.should_cancel is not None and self.should_cancel():
@@ -62,6 +63,12 @@ class ProgressReporter:
         stage `index`: positions inside it map onto its share, so the fraction never goes back."""
         self.stage, self.span = name, (index / count, (index + 1) / count)
         self.val_acc = None
+
+    def note(self, message: str) -> None:
+        """Tell the caller something worth keeping in the run's log (e.g. why training stopped early):
+        the latest event again, with this message and note=True."""
+        if self.callback is not None:
+            self.callback({**self.last, "stage": self.stage, "message": message, "note": True})
 
     def finish(self) -> None:
         """Final event: fraction 1.0."""
@@ -88,11 +95,12 @@ class ProgressReporter:
         if self.callback is None:
             return
         step = step or StepInfo(0, int(done), int(total))
-        self.callback({
+        self.last = {
             "phase": self.phase_name, "epoch": step.epoch, "epochs": self.epochs,
             "step": step.step, "steps": step.steps,
             "loss": step.loss, "train_acc": step.train_acc, "val_acc": self.val_acc,
             "images_per_sec": self.phase_images / phase_elapsed if self.phase_images else None,
             "eta_seconds": eta, "fraction": fraction, "elapsed_seconds": elapsed, "message": message,
             "stage": self.stage, "data_wait": step.data_wait,
-        })
+        }
+        self.callback(self.last)

@@ -16,7 +16,7 @@ from .architectures import ClassifierModel, build_backbone, make_head
 from .backbone_runtime import prebuilt_exports
 from .compose import PrebuiltBackbone
 from .embeddings import EmbeddingStats, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
-from .loop import LoopResult, LoopSpec, run_epochs
+from .loop import SCORE_LABELS, LoopResult, LoopSpec, run_epochs, val_scores
 from .options import TrainOptions
 from .progress import ProgressReporter
 from .runtime import one_cpu_thread
@@ -44,7 +44,7 @@ class QuickOutcome:
 
     model: ClassifierModel
     loop: LoopResult
-    test_logits: Callable[[], torch.Tensor]
+    logits: Callable[[str], torch.Tensor]     # split part ('val', 'test') -> the chosen head's logits
     stats: EmbeddingStats
     head_choice: dict
     prebuilt: PrebuiltBackbone | None = None   # the backbone's exported copies, for a fast export
@@ -70,17 +70,17 @@ def train_quick(run: "_Run") -> QuickOutcome:
     feats = torch.from_numpy(features.vectors).to(run.device)
     labels = torch.tensor([smp.label for smp in run.samples], dtype=torch.long, device=run.device)
     chosen, choice = fit_heads(HeadData(feats, labels, run.split, len(run.classes), run.class_weights()),
-                               o, run.progress)
+                               o, run.progress, run.resume)
     log.info("quick mode head: %s", choice["reason"])
     model = ClassifierModel(how.backbone.module, chosen.head, dim)
 
-    def test_logits() -> torch.Tensor:
+    def logits(part: str) -> torch.Tensor:
         chosen.head.eval()
         with torch.inference_mode():
-            return chosen.head(feats[run.split["test"]]).float().cpu()
+            return chosen.head(feats[run.split[part]]).float().cpu()
 
     prebuilt = prebuilt_exports(how.backbone) if run.setup.export else None
-    return QuickOutcome(model, chosen.loop, test_logits, features.stats, choice, prebuilt)
+    return QuickOutcome(model, chosen.loop, logits, features.stats, choice, prebuilt)
 
 
 def _feature_setup(run: "_Run") -> FeatureSetup:
@@ -101,35 +101,41 @@ class HeadData:
     class_weights: torch.Tensor | None = None
 
 
-def fit_heads(data: HeadData, options: TrainOptions, progress: ProgressReporter) -> tuple[HeadFit, dict]:
-    """Fit every head options.head_candidates names, one after the other, and choose (choose_head)."""
+def fit_heads(data: HeadData, options: TrainOptions, progress: ProgressReporter,
+              resume: dict | None = None) -> tuple[HeadFit, dict]:
+    """Fit every head options.head_candidates names, one after the other, and choose (choose_head).
+    resume: a checkpoint to continue (its one head, its optimizer state, from its epoch)."""
     kinds = options.head_candidates
     with one_cpu_thread(data.feats.device):
-        fits = [_fit(data, kind, options, progress, (i, len(kinds))) for i, kind in enumerate(kinds)]
-    return choose_head(fits, bool(data.split["val"]))
+        fits = [_fit(data, kind, options, progress, (i, len(kinds)), resume) for i, kind in enumerate(kinds)]
+    return choose_head(fits, bool(data.split["val"]), SCORE_LABELS[options.best_metric])
 
 
 def _fit(data: HeadData, kind: str, options: TrainOptions, progress: ProgressReporter,
-         stage: tuple[int, int]) -> HeadFit:
+         stage: tuple[int, int], resume: dict | None = None) -> HeadFit:
     started = time.perf_counter()
     torch.manual_seed(options.seed)  # each candidate starts from the same seeded state
     head = make_head(kind, data.feats.shape[1], data.num_classes, options.dropout).to(data.feats.device)
+    if resume is not None:
+        head.load_state_dict({k[len("head."):]: v for k, v in resume["model"].items() if k.startswith("head.")})
     if stage[1] > 1:
         if progress.phase_name != "training":
             progress.phase("training")
         progress.start_stage(f"{HEAD_LABELS[kind]} head", *stage)
-    loop = run_epochs(_spec(data, head, options), options, data.feats.device, progress)
+    loop = run_epochs(_spec(data, head, options, resume), options, data.feats.device, progress)
     return HeadFit(kind, head, loop, time.perf_counter() - started)
 
 
-def choose_head(fits: list[HeadFit], has_val: bool) -> tuple[HeadFit, dict]:
-    """The fit with the best validation accuracy (the first, i.e. linear, on a tie or without
-    validation images), and a record of the choice for the run page: chosen, reason, candidates."""
-    candidates = {f.kind: {"best_val_acc": f.loop.best_val_acc, "best_epoch": f.loop.best_epoch,
-                           "epochs_run": len(f.loop.history), "seconds": round(f.seconds, 3)} for f in fits}
+def choose_head(fits: list[HeadFit], has_val: bool, measure: str = "accuracy") -> tuple[HeadFit, dict]:
+    """The fit with the best validation score (`measure`, the options' best_metric; the first, i.e.
+    linear, on a tie or without validation images), and a record of the choice for the run page:
+    chosen, reason, candidates."""
+    candidates = {f.kind: {"best_val_acc": f.loop.best_val_acc, "best_score": f.loop.best_score,
+                           "best_epoch": f.loop.best_epoch, "epochs_run": len(f.loop.history),
+                           "seconds": round(f.seconds, 3)} for f in fits}
     chosen = fits[0]
     for fit in fits[1:]:
-        if has_val and (fit.loop.best_val_acc or 0.0) > (chosen.loop.best_val_acc or 0.0):
+        if has_val and (fit.loop.best_score or 0.0) > (chosen.loop.best_score or 0.0):
             chosen = fit
     label = HEAD_LABELS[chosen.kind]
     if len(fits) == 1:
@@ -138,14 +144,14 @@ def choose_head(fits: list[HeadFit], has_val: bool) -> tuple[HeadFit, dict]:
         reason = f"{label} head: there are no validation images to compare the heads on."
     else:
         others = [f for f in fits if f is not chosen]
-        versus = ", ".join(f"{f.loop.best_val_acc:.1%} for {HEAD_LABELS[f.kind].lower()}" for f in others)
-        word = "ties with" if all(f.loop.best_val_acc == chosen.loop.best_val_acc for f in others) else "beats"
-        reason = (f"{label} head chosen automatically: validation accuracy {chosen.loop.best_val_acc:.1%} "
+        versus = ", ".join(f"{f.loop.best_score:.1%} for {HEAD_LABELS[f.kind].lower()}" for f in others)
+        word = "ties with" if all(f.loop.best_score == chosen.loop.best_score for f in others) else "beats"
+        reason = (f"{label} head chosen automatically: validation {measure} {chosen.loop.best_score:.1%} "
                   f"{word} {versus}" + (" (a tie keeps the simpler linear head)." if word == "ties with" else "."))
     return chosen, {"chosen": chosen.kind, "automatic": len(fits) > 1, "reason": reason, "candidates": candidates}
 
 
-def _spec(data: HeadData, head: nn.Module, options: TrainOptions) -> LoopSpec:
+def _spec(data: HeadData, head: nn.Module, options: TrainOptions, resume: dict | None = None) -> LoopSpec:
     bs = options.resolved_batch_size
     device = data.feats.device
     train_idx = torch.tensor(data.split["train"], dtype=torch.long, device=device)
@@ -161,7 +167,7 @@ def _spec(data: HeadData, head: nn.Module, options: TrainOptions) -> LoopSpec:
 
     return LoopSpec(model=head, param_groups=[{"params": list(head.parameters())}], train_batches=batches,
                     steps_per_epoch=steps, evaluate_val=_feature_val(data, head),
-                    class_weights=data.class_weights)
+                    class_weights=data.class_weights, resume=resume)
 
 
 def _feature_val(data: HeadData, head: nn.Module):
@@ -173,7 +179,6 @@ def _feature_val(data: HeadData, head: nn.Module):
         head.eval()
         with torch.inference_mode():
             logits = head(x_val).float()
-            return (nn.functional.cross_entropy(logits, y_val).item(),
-                    (logits.argmax(1) == y_val).float().mean().item())
+            return nn.functional.cross_entropy(logits, y_val).item(), val_scores(logits, y_val, data.num_classes)
 
     return evaluate

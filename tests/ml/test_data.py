@@ -79,3 +79,27 @@ def test_eval_crop_is_the_model_card_recipe(size):
     ours = eval_crop_pil(img, 32)
     assert ours.shape == (3, 32, 32) and ours.dtype == torch.uint8
     assert (ours.int() - card(pil_to_uint8(img)).int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("hflip", [True, False])
+def test_random_crops_off_trains_on_the_evaluation_crop(toy_set, hflip):
+    """'Random crops' off: six passes over each image give its evaluation crop every time (mirrored
+    at random only when 'Mirror' is on), read through the cache and augmenter training uses."""
+    from app.ml.data import Augmenter, load_eval_crop, training_image_cache
+
+    samples, _ = toy_set
+    paths = [s.path for s in samples[:3]]  # 40x32 JPEG and PNG files
+    cache = training_image_cache(paths, 32, random_resized_crop=False)
+    augment = Augmenter(32, seed=1, random_resized_crop=False, hflip=hflip)
+    flips = 0
+    for index, path in enumerate(paths):
+        crop = load_eval_crop(path, 32)
+        for _ in range(6):
+            view = augment(cache.get(index))
+            flipped = torch.equal(view, crop.flip(-1)) and not torch.equal(view, crop)
+            assert torch.equal(view, crop) or (hflip and flipped)
+            flips += flipped
+    assert (flips > 0) == hflip
+    on = training_image_cache(paths, 32, random_resized_crop=True)
+    views = {tuple(Augmenter(32, seed=s)(on.get(0)).flatten()[:64].tolist()) for s in range(6)}
+    assert len(views) > 1  # with random crops on the views do differ

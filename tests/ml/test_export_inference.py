@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from app.ml import (BadImage, ExportMismatch, Predictor, TrainOptions, decode_image, top_k, train)
-from app.ml.engine import TrainInputs
+from app.ml import (BadImage, ExportMismatch, NotTrainable, Predictor, TrainOptions, decode_image, top_k, train)
+from app.ml.engine import TrainInputs, TrainSetup
 from app.ml.export import verify_exports
 
 
@@ -166,3 +166,23 @@ def test_quick_mode_export_joins_the_cached_backbone_files(toy_set, tmp_path):
     np.testing.assert_allclose(onnx_predictor.predict_proba(images), expected, atol=1e-4)
     ts = Predictor.load(out, backend="torch", device="cpu")
     np.testing.assert_allclose(ts.predict_proba(images), expected, atol=1e-4)
+
+
+def test_quick_mode_continues_its_chosen_head_from_the_checkpoint(exported, toy_set, tmp_path):
+    """Train more in quick mode: the chosen head and its optimizer state carry on; epochs numbered on."""
+    out, result = exported
+    samples, classes = toy_set
+    saved = torch.load(out / "checkpoint.pt", weights_only=True)
+    chosen = result.extra["head_choice"]["chosen"]
+    options = TrainOptions.from_dict({**result.options, "epochs": 3, "head": chosen})
+    more = train(TrainInputs(samples, classes, split=result.split, checkpoint=out / "checkpoint.pt"), options,
+                 tmp_path, setup=TrainSetup(export=False))
+    assert [row["epoch"] for row in more.history] == [saved["epoch"] + 1, saved["epoch"] + 2, saved["epoch"] + 3]
+    again = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    step = lambda c: int(next(iter(c["optimizer"]["state"].values()))["step"])  # noqa: E731
+    steps = -(-len(result.split["train"]) // options.resolved_batch_size)
+    assert step(again) == step(saved) + (again["epoch"] - saved["epoch"]) * steps
+    assert more.extra["head_choice"]["chosen"] == chosen and more.test_metrics["accuracy"] > 0.75
+    with pytest.raises(NotTrainable, match="head"):  # the other head cannot continue this checkpoint
+        train(TrainInputs(samples, classes, split=result.split, checkpoint=out / "checkpoint.pt"),
+              options.replace(head="mlp" if chosen == "linear" else "linear"), tmp_path, setup=TrainSetup(export=False))

@@ -116,15 +116,18 @@ def test_results_show_confusion_matrix_and_per_class_numbers(logged_in, make_dat
 
 def test_models_list_sorts_and_compares(logged_in, make_dataset):
     dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
-    worse = make_run(dataset, logged_in.user, name="worse", metrics={**METRICS, "accuracy": 0.5})
-    better = make_run(dataset, logged_in.user, name="better", metrics=METRICS,
+    # "worse" on the test images but better on validation: models are ranked on validation only
+    worse = make_run(dataset, logged_in.user, name="worse",
+                     metrics={**METRICS, "accuracy": 0.5, "validation": {"accuracy": 0.9}})
+    better = make_run(dataset, logged_in.user, name="better", metrics={**METRICS, "best_val_acc": 0.6},
                       options={"epochs": 9, "lr": None, "seed": 0})
     failed = make_run(dataset, logged_in.user, name="broken", status="failed", error="boom")
     html = logged_in.get("/models").get_data(as_text=True)
     assert html.index("broken") < html.index("better") < html.index("worse")  # newest first
-    assert "badge-failed" in html and "75.0%" in html
+    assert "badge-failed" in html and "75.0%" in html and "90.0%" in html and "60.0%" in html
     html = logged_in.get("/models?sort=accuracy").get_data(as_text=True)
-    assert html.index("better") < html.index("worse") < html.index("broken")
+    assert "Validation accuracy" in html
+    assert html.index("worse") < html.index("better") < html.index("broken")
     page = logged_in.get(f"/models/compare?pick={worse.id}&pick={better.id}").get_data(as_text=True)
     assert "worse" in page and "better" in page and "75.0%" in page and "50.0%" in page
     assert '<tr class="differs"><th scope="row">Epochs</th><td>3</td><td>9</td>' in page
@@ -176,7 +179,12 @@ def test_stranger_gets_404_on_every_training_route(app, client, make_user, make_
         "training.retry_run": [("POST", f"/models/{run.id}/retry")],
         "training.delete_run": [("POST", f"/models/{run.id}/delete")],
         "training.compare_models": [("GET", f"/models/compare?a={run.id}&b={other.id}")],
-        "training.download": [("GET", f"/models/{run.id}/download/{k}") for k in ("weights", "onnx", "card")],
+        "training.download": [("GET", f"/models/{run.id}/download/{k}")
+                              for k in ("weights", "onnx", "card", "preprocess", "checkpoint")],
+        "training.train_more": [("POST", f"/models/{run.id}/train-more")],
+        "training.run_split": [("GET", f"/models/{run.id}/split")],
+        "training.split_csv": [("GET", f"/models/{run.id}/split.csv")],
+        "training.history_csv": [("GET", f"/models/{run.id}/history.csv")],
         "training.save_threshold": [("POST", f"/models/{run.id}/threshold")],
         "training.confusion_cell": [("GET", f"/models/{run.id}/confusion/0/0")],
     }

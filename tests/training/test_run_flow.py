@@ -85,9 +85,12 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     run = db.session.get(TrainingRun, run.id)
     assert run.status == "succeeded", (run.error, run.log)
     assert len(run.history) == 2 and run.metrics["count"] == len(split["test"])
-    # the per-image test results and the threshold curve are stored once, at the end, outside metrics
+    # the per-image validation and test results are stored once, at the end, outside metrics; the
+    # threshold curve is made on the validation images only
     assert "predictions" not in run.metrics and len(run.test_predictions) == len(split["test"])
-    assert run.threshold_curve == curve_grid(run.test_predictions)
+    assert [p["image_id"] for p in run.val_predictions] == [rows[i][0] for i in split["val"]]
+    assert run.threshold_curve == curve_grid(run.val_predictions, split="val")
+    assert run.metrics["validation"]["count"] == len(split["val"])
     wrong = [p for p in run.test_predictions if p["true"] != p["predicted"]]
     assert run.metrics["misclassified_count"] == len(wrong) == len(run.metrics["misclassified"])
     assert run.heartbeat_at and run.started_at and run.finished_at
@@ -97,6 +100,42 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     assert "big-number" in page and "test images" in page and 'hx-trigger="every 1s"' not in page
     assert "<svg" in page and "polyline" in page
     _check_downloads(logged_in, run)
+    _check_expert_views(logged_in, run, rows, split)
+    _check_train_more(app, logged_in, run)
+
+
+def _check_expert_views(client, run, rows, split):
+    """The history table and CSV, the split page and CSV."""
+    page = client.get(f"/models/{run.id}").get_data(as_text=True)
+    assert 'id="history"' in page and "LR head" in page and "95% confidence interval" in page
+    with client.get(f"/models/{run.id}/history.csv") as response:
+        lines = response.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc") and "data_wait" in lines[0]
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    with client.get(f"/models/{run.id}/split.csv") as response:
+        table = [line.split(",") for line in response.get_data(as_text=True).splitlines()]
+    assert table[0] == ["position", "image_id", "filename", "class", "part"] and len(table) == 13
+    assert [int(r[1]) for r in table[1:] if r[4] == "test"] == [rows[i][0] for i in split["test"]]
+    assert all(r[2].endswith(".png") for r in table[1:])
+    html = client.get(f"/models/{run.id}/split?part=val").get_data(as_text=True)
+    assert sorted(re.findall(r'data-image-id="(\d+)"', html)) == sorted(str(rows[i][0]) for i in split["val"])
+
+
+def _check_train_more(app, client, run):
+    """Train more: a new run from the checkpoint, same frozen samples, epochs numbered on."""
+    assert client.post(f"/models/{run.id}/train-more", data={"epochs": "0"}).status_code == 422
+    response = client.post(f"/models/{run.id}/train-more", data={"epochs": "2"})
+    assert response.status_code == 302
+    more = db.session.scalars(select(TrainingRun).where(TrainingRun.continued_from_id == run.id)).one()
+    assert more.options["epochs"] == 2 and samples.load(more.id) == samples.load(run.id)
+    assert client.post(f"/models/{run.id}/delete").status_code == 409  # its checkpoint is still needed
+    run_jobs(app)
+    db.session.expire_all()
+    more = db.session.get(TrainingRun, more.id)
+    start = run.metrics["best_epoch"]
+    assert more.status == "succeeded", (more.error, more.log)
+    assert [row["epoch"] for row in more.history] == [start + 1, start + 2] and more.metrics["start_epoch"] == start
+    assert f"model #{run.id}</a> after its epoch {start}" in client.get(f"/models/{more.id}").get_data(as_text=True)
 
 
 def _download(client, run, kind) -> bytes:
@@ -126,3 +165,6 @@ def _check_downloads(client, run):
     out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     assert out.shape == (1, 2)
     assert client.get(f"/models/{run.id}/download/secrets").status_code == 404
+    checkpoint = torch.load(io.BytesIO(_download(client, run, "checkpoint")), map_location="cpu", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "epoch", "options"} <= checkpoint.keys()
+    assert b"def preprocess(" in _download(client, run, "preprocess")

@@ -1,5 +1,6 @@
-"""Confidence threshold ("not sure"): the coverage curve, saving it from the results page, its effect on
-the prediction API; and the clickable confusion matrix."""
+"""Confidence threshold ("not sure"): the coverage curve (on the validation images, never the test
+images), saving it from the results page, its effect on the prediction API; and the clickable confusion
+matrix (test images, reported only)."""
 from __future__ import annotations
 
 import io
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from app.blueprints.training.thresholds import (
-    coverage_curve, curve_grid, grid_point, parse_percent, plain_words, point_at,
+    coverage_curve, curve_grid, grid_point, parse_percent, plain_words, point_at, saved_message, stored_curve,
+    threshold_context,
 )
 from app.extensions import db
 from app.ml import classification_report
@@ -38,7 +40,7 @@ def test_coverage_curve_on_a_hand_made_case():
     assert (curve[86]["answered"], curve[86]["accuracy"]) == (1, 1.0)
     assert curve[100] == {"threshold": 1.0, "answered": 0, "total": 5, "accuracy": None}
     assert plain_words(point_at(HAND_MADE, 0.7)) == (
-        "At 70%: answers 3 of 5 test images, 67% of those correct; says 'not sure' for 2.")
+        "At 70%: answers 3 of 5 validation images, 67% of those correct; says 'not sure' for 2.")
     assert "answers none of the 5" in plain_words(point_at(HAND_MADE, 0.99))
     assert (parse_percent("80"), parse_percent("99.5"), parse_percent(""), parse_percent("0")) == (0.8, 0.995,
                                                                                                   None, None)
@@ -57,9 +59,9 @@ def test_classification_report_keeps_every_test_prediction():
     ]
 
 
-def predictions_for(matrix) -> list[dict]:
+def predictions_for(matrix, first_id: int = 100) -> list[dict]:
     """One prediction per matrix count, image ids 100, 101, ... in row-major order."""
-    rows, image_id = [], 100
+    rows, image_id = [], first_id
     for t, counts in enumerate(matrix):
         for p, count in enumerate(counts):
             for _ in range(count):
@@ -68,11 +70,16 @@ def predictions_for(matrix) -> list[dict]:
     return rows
 
 
+VAL_MATRIX = [[3, 0, 0], [1, 2, 0], [0, 0, 2]]  # 8 validation images, 7 right
+
+
 def scored(dataset, user, stored_curve=True):
-    """A succeeded run with per-image test results, as training stores them (curve included)."""
-    predictions = predictions_for(MATRIX)
-    return make_run(dataset, user, metrics=METRICS, test_predictions=predictions,
-                    threshold_curve=curve_grid(predictions) if stored_curve else None)
+    """A succeeded run with per-image validation and test results, as training stores them (the curve
+    on validation included)."""
+    val = predictions_for(VAL_MATRIX, first_id=500)
+    return make_run(dataset, user, metrics={**METRICS, "test_predictions_kept": True},
+                    test_predictions=predictions_for(MATRIX), val_predictions=val,
+                    threshold_curve=curve_grid(val, split="val") if stored_curve else None)
 
 
 @pytest.fixture
@@ -84,7 +91,7 @@ def scored_run(logged_in, make_dataset):
 def test_results_page_has_slider_and_clickable_cells(logged_in, scored_run):
     html = logged_in.get(f"/models/{scored_run.id}").get_data(as_text=True)
     assert 'type="range"' in html and 'name="percent"' in html and "js/threshold.js" in html
-    assert "At 0%: answers 12 of 12 test images, 75% of those correct; says &#39;not sure&#39; for 0." in html
+    assert "At 0%: answers 8 of 8 validation images, 88% of those correct; says &#39;not sure&#39; for 0." in html
     assert html.count("<polyline") >= 2 and "Save threshold" in html
     cell = f"/models/{scored_run.id}/confusion/2/0"
     assert f'href="{cell}"' in html and f'hx-get="{cell}"' in html
@@ -125,9 +132,9 @@ def test_results_page_reads_the_stored_curve_not_the_predictions(logged_in, make
     with recorded_sql() as statements:
         html = logged_in.get(f"/models/{stored.id}").get_data(as_text=True)
     assert "data-threshold-curve" in html and "says &#39;not sure&#39; for 0." in html
-    assert not [s for s in statements if "test_predictions" in s], statements
+    assert not [s for s in statements if "test_predictions" in s or "val_predictions" in s], statements
     assert [s for s in statements if "threshold_curve" in s]  # read on its own, only by the results part
-    # a run with predictions but no stored curve (never written by this version) still gets its chart
+    # a run with validation predictions but no stored curve still gets its chart (from validation)
     other = logged_in.get(f"/models/{computed.id}").get_data(as_text=True)
     assert other.count("<polyline") == html.count("<polyline") and "says &#39;not sure&#39; for 0." in other
 
@@ -136,9 +143,41 @@ def test_old_run_without_predictions_gets_a_plain_message(logged_in, make_datase
     dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
     run = make_run(dataset, logged_in.user, metrics=METRICS)
     html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
-    assert "trained before the per-image test results were kept" in html
+    assert 'data-threshold-missing="retrain"' in html and "needs a retrain" in html
     assert 'type="range"' not in html and "/confusion/" not in html
     assert logged_in.get(f"/models/{run.id}/confusion/0/0").status_code == 404
+
+
+def test_a_curve_made_on_the_test_images_is_never_shown(logged_in, make_dataset):
+    """A run from before validation predictions were kept has a threshold curve made on its test images:
+    the page says the chart needs a retrain (the test cells still open), and never draws that curve."""
+    dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
+    test = predictions_for(MATRIX)
+    run = make_run(dataset, logged_in.user, metrics=METRICS, test_predictions=test, threshold=0.6,
+                   threshold_curve=curve_grid(test))
+    html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert "needs a retrain" in html and 'type="range"' not in html and "data-threshold-curve" not in html
+    assert "test images" in html and "answers 12 of 12" not in html
+    assert f"/models/{run.id}/confusion/2/0" in html  # the test images of each cell stay viewable
+    assert "Remove threshold" in html and "Saved threshold: <strong>60%</strong>" in html
+    assert "below 60% sure" in saved_message(db.session.get(TrainingRun, run.id))
+
+
+def test_thresholds_never_read_the_test_predictions(logged_in, make_dataset):
+    """Poisoned test predictions (every one 99% sure and right) change nothing the threshold pages
+    show: the curve, the sentence and the saved message all count validation images."""
+    dataset = make_dataset(logged_in.user, {"red": 2, "blue": 2})
+    honest, poisoned = scored(dataset, logged_in.user, stored_curve=False), scored(dataset, logged_in.user,
+                                                                                  stored_curve=False)
+    poisoned.test_predictions = [{"image_id": i, "true": 0, "predicted": 0, "confidence": 0.99} for i in range(50)]
+    db.session.commit()
+    pages = []
+    for run in (honest, poisoned):
+        logged_in.post(f"/models/{run.id}/threshold", data={"percent": "80"})
+        db.session.expire_all()
+        run = db.session.get(TrainingRun, run.id)
+        pages.append((threshold_context(run)["words"], saved_message(run), stored_curve(run)))
+    assert pages[0] == pages[1] and "of 8 validation images" in pages[0][0] and pages[0][2]["split"] == "val"
 
 
 def test_save_threshold_needs_creator_or_editor_and_a_number(client, make_user, make_dataset):

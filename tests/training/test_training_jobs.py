@@ -135,6 +135,9 @@ def test_quick_mode_chooses_its_head_and_keeps_the_datasets_features(app, start_
     assert any(line["message"] == choice["reason"] for line in run.log)
     page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
     assert 'id="head-choice"' in page and f"automatic → {choice['chosen']}" in page
+    # "Settings used" lists what quick mode applied: the head, not crops, mirroring or momentum
+    assert ">Head</th>" in page and ">Random crops</th>" not in page and ">Mirror images</th>" not in page
+    assert ">Momentum</th>" not in page and ">Backbone learning-rate factor</th>" not in page
 
     storage = get_storage()
     assert list(storage.feature_dir(dataset.id).rglob("seg-*.npy")) and list(storage.backbone_dir.glob("*.onnx"))

@@ -25,19 +25,29 @@ OPTION_HELP = {
     "optimizer": "The method that adjusts the network. AdamW is a safe default.",
     "lr": "Learning rate: how big each adjustment is. Empty: a per-mode default.",
     "backbone_lr_factor": "Fine-tune only: the pretrained part learns this much slower than the new part.",
+    "freeze_bn": "Fine-tune only: keep the pretrained BatchNorm statistics (the running means and variances) "
+                 "instead of re-estimating them from your images; their scale and shift still learn. Safer with "
+                 "small batches and datasets; turn off for many images unlike everyday photos.",
     "weight_decay": "Gently keeps the network's numbers small, which helps it generalise.",
-    "momentum": "SGD only: how much each step keeps going in the previous direction.",
-    "schedule": "How the learning rate changes over time.",
+    "momentum": "SGD only: how much each step keeps going in the previous direction. Used as set with every "
+                "schedule (one-cycle does not cycle it).",
+    "nesterov": "SGD only: Nesterov's momentum, which looks one step ahead (needs a momentum above 0).",
+    "schedule": "How the learning rate changes over time, stepped after every batch. One-cycle warms it up "
+                "for the first 30% of the steps, then lowers it; the momentum stays as set.",
     "step_size": "Step schedule: epochs between learning-rate drops.",
     "gamma": "Step schedule: the learning rate is multiplied by this at each drop.",
     "label_smoothing": "Makes the model a little less over-confident (0 = off).",
     "class_balanced": "Give rare classes as much weight as common ones.",
-    "early_stopping_patience": "Stop when validation accuracy has not improved for this many epochs. Empty: never.",
+    "early_stopping_patience": "Stop when the validation score has not improved for this many epochs; the best "
+                               "epoch is kept and the log says where it stopped. Empty: never.",
+    "best_metric": "Which validation score picks the best epoch (and Quick mode's head). Balanced accuracy and "
+                   "macro-F1 count every class equally: better when some classes have far fewer images.",
     "val_fraction": "Share of each class kept aside to pick the best epoch (validation).",
     "test_fraction": "Share of each class kept aside to measure the final model (test).",
     "seed": "Same seed + same data = the same split and the same result.",
-    "random_resized_crop": "Train on random crops of each picture (variety).",
-    "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text).",
+    "random_resized_crop": "Train on random crops of each picture (variety). Off: every training view is the "
+                           "centred crop testing uses (mirrored only when Mirror images is on). Not used by Quick.",
+    "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text). Not used by Quick.",
     "head": "Quick mode: the small part trained on top. Automatic fits both and keeps the one that does "
             "better on the validation images; Linear is simplest, MLP can fit harder cases.",
     "dropout": "Randomly ignores some signals while training to avoid memorising.",
@@ -81,8 +91,10 @@ class TrainForm(FlaskForm):
     optimizer = SelectField("Optimizer", choices={"adamw": "AdamW", "sgd": "SGD with momentum"}, default="adamw")
     lr = FloatField("Learning rate", validators=[Optional()])
     backbone_lr_factor = FloatField("Backbone learning-rate factor", default=0.1)
+    freeze_bn = BooleanField("Freeze BatchNorm statistics (fine-tune)", default=True)
     weight_decay = FloatField("Weight decay", default=1e-4)
     momentum = FloatField("Momentum", default=0.9)
+    nesterov = BooleanField("Nesterov momentum (SGD)", default=True)
     schedule = SelectField("Learning-rate schedule", default="cosine", choices={
         "cosine": "Cosine (smooth decrease)", "step": "Step (drops every few epochs)",
         "onecycle": "One-cycle (warm up, then decrease)", "none": "Constant"})
@@ -91,6 +103,9 @@ class TrainForm(FlaskForm):
     label_smoothing = FloatField("Label smoothing", default=0.1)
     class_balanced = BooleanField("Balance classes", default=False)
     early_stopping_patience = IntegerField("Early-stopping patience (epochs)", default=10, validators=[Optional()])
+    best_metric = SelectField("Best epoch by", default="accuracy", choices={
+        "accuracy": "Validation accuracy", "balanced_accuracy": "Validation balanced accuracy",
+        "macro_f1": "Validation macro-F1"})
     val_fraction = FloatField("Validation share", default=0.15)
     test_fraction = FloatField("Test share", default=0.15)
     seed = IntegerField("Random seed", default=0)

@@ -72,17 +72,25 @@ class RunReporter:
         self.pending_log: list[str] = []
         self.latest: dict = {}
         self.stage = None
+        self.unlogged_epoch: str | None = None  # the latest epoch line not yet logged (see _keep_last_epoch)
 
     def __call__(self, progress: dict) -> None:
-        self.latest = progress
         message = progress.get("message")
+        if progress.get("note"):  # e.g. why training stopped early: logged at once, after its last epoch
+            self._keep_last_epoch()
+            self.pending_log.append(f"{progress['stage']}: {message}" if progress.get("stage") else message)
+            self.flush()
+            return
+        self.latest = progress
         urgent = False
         if progress.get("phase") != self.phase:
+            self._keep_last_epoch()
             self.phase = progress.get("phase")
             urgent = True
             if message and not message.startswith("Epoch"):
                 self.pending_log.append(message.rstrip(".") + "…")
         if progress.get("stage") != self.stage:  # a new candidate head: its curves start afresh
+            self._keep_last_epoch()
             self.stage = progress.get("stage")
             self.live_history = []
             self.history_written = -1
@@ -98,8 +106,19 @@ class RunReporter:
                "val_loss": None, "val_acc": p.get("val_acc"), "data_wait": p.get("data_wait")}
         self.live_history.append(row)
         epoch, epochs = p.get("epoch") or 0, p.get("epochs") or 0
-        if epochs <= 20 or epoch % 10 == 0 or epoch == epochs:
+        first = len(self.live_history) == 1
+        if epochs <= 20 or first or epoch % 10 == 0 or epoch == epochs:
             self.pending_log.append(epoch_line(p))
+            self.unlogged_epoch = None
+        else:
+            self.unlogged_epoch = epoch_line(p)
+
+    def _keep_last_epoch(self) -> None:
+        """Long runs log every tenth epoch; the epoch a stage or the training ended on is logged too
+        (e.g. a 60-epoch run that stops early at epoch 8)."""
+        if self.unlogged_epoch:
+            self.pending_log.append(self.unlogged_epoch)
+            self.unlogged_epoch = None
 
     def flush(self, budget_s: float = PROGRESS_RETRY_S) -> bool:
         """Write progress, live history, new log lines and the heartbeat in one commit.
@@ -188,13 +207,17 @@ def train_arguments(run: TrainingRun) -> tuple:
     from app.blueprints.training import samples as frozen
     from app.ml.data import Sample
     from app.ml.engine import TrainInputs, TrainSetup
+    from app.ml.artifacts import CHECKPOINT
     from app.ml.options import TrainOptions
 
     storage = get_storage()
     rows, split = frozen.load(run.id)
     samples = [Sample(image_id, str(storage.image_path(sha)), label) for image_id, label, sha in rows]
+    checkpoint = storage.run_dir(run.continued_from_id) / CHECKPOINT if run.continued_from_id else None
     inputs = TrainInputs(samples, list(run.classes), split=split, sample_keys=[sha for _, _, sha in rows],
-                         metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name})
+                         metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name,
+                                   "continued_from": run.continued_from_id},
+                         checkpoint=checkpoint)
     setup = TrainSetup(feature_dir=storage.feature_dir(run.dataset_id), backbone_dir=storage.backbone_dir,
                        threads=current_app.config["FEATURE_THREADS"],
                        image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
@@ -216,8 +239,9 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
 
 
 def finish_succeeded(run: TrainingRun, result) -> None:
-    """running -> succeeded, storing the engine's metrics, history, per-image test results, threshold
-    curve and artifact folder; the log says which head quick mode chose and why."""
+    """running -> succeeded, storing the engine's metrics, history, per-image validation and test
+    results, threshold curve (validation) and artifact folder; the log says which head quick mode chose
+    and why."""
     stored = _result_values(result, str(get_storage().run_dir(run.id)))
     choice = (result.extra or {}).get("head_choice")
     _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice["reason"]] if choice else ())
@@ -243,23 +267,33 @@ def _success_line(result) -> str:
     return "Finished."
 
 
+VALIDATION_KEPT = ("count", "accuracy", "accuracy_ci95", "balanced_accuracy", "macro_f1")
+
+
 def _result_values(result, artifact_dir: str) -> dict:
-    """The run columns a succeeded result sets. The per-image test predictions get their own (deferred)
-    column and the threshold curve is computed from them once, here; run.metrics stays small."""
+    """The run columns a succeeded result sets. The per-image validation and test predictions get their
+    own (deferred) columns; the threshold curve is computed once, here, from the validation predictions
+    only (a threshold picked on the test images would make the test score optimistic). run.metrics
+    stays small: test metrics, and a few validation figures under "validation"."""
     from app.blueprints.training.thresholds import curve_grid
 
     metrics = dict(result.test_metrics or {})
     predictions = metrics.pop("predictions", None) or None
+    val = dict(result.val_metrics or {})
+    val_predictions = val.pop("predictions", None) or None
     wrong = metrics.get("misclassified") or []  # the most confident mistakes (the engine keeps a few hundred)
     count = sum(1 for p in predictions if p["true"] != p["predicted"]) if predictions else len(wrong)
     metrics.update({"misclassified": wrong[:GALLERY_LIMIT], "misclassified_count": count,
                     "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
-                    "stopped_early": result.stopped_early, "device": result.device,
+                    "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
+                    "start_epoch": result.start_epoch, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
-                    "embedding_stats": result.embedding_stats,
+                    "embedding_stats": result.embedding_stats, "test_predictions_kept": bool(predictions),
+                    "validation": {k: val.get(k) for k in VALIDATION_KEPT} if val else None,
                     "head_choice": (result.extra or {}).get("head_choice")})
     return {"metrics": metrics, "history": list(result.history), "artifact_dir": artifact_dir,
-            "test_predictions": predictions, "threshold_curve": curve_grid(predictions) if predictions else None}
+            "test_predictions": predictions, "val_predictions": val_predictions,
+            "threshold_curve": curve_grid(val_predictions, split="val") if val_predictions else None}
 
 
 def _finish(run: TrainingRun, status: str, message: str, error: str | None = None,

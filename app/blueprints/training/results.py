@@ -13,18 +13,24 @@ OPTION_LABELS = {
     "gamma": "Step factor", "label_smoothing": "Label smoothing", "class_balanced": "Balance classes",
     "early_stopping_patience": "Early-stopping patience", "val_fraction": "Validation share",
     "test_fraction": "Test share", "seed": "Random seed", "random_resized_crop": "Random crops",
-    "hflip": "Mirror images", "head": "Head", "dropout": "Dropout",
+    "hflip": "Mirror images", "head": "Head", "dropout": "Dropout", "nesterov": "Nesterov momentum",
+    "freeze_bn": "Freeze BatchNorm statistics", "best_metric": "Best epoch by",
 }
+METRIC_WORDS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
 GALLERY_LIMIT = 48
 
 
 def options_table(run: TrainingRun) -> list[tuple[str, str]]:
-    """(label, value) for every option, with 'auto' values resolved where the engine would."""
-    from app.ml.options import MODE_DEFAULTS
+    """(label, value) for every option that applied to this run (momentum only with SGD, crops only in
+    the image modes, ...), with 'auto' values resolved where the engine would."""
+    from app.ml.options import MODE_DEFAULTS, applied_options
 
     defaults = MODE_DEFAULTS.get(run.mode, {})
+    applied = applied_options({**(run.options or {}), "mode": run.mode})
     rows = []
     for key, label in OPTION_LABELS.items():
+        if key not in applied:
+            continue
         value = (run.options or {}).get(key)
         if value is None and key in defaults:
             value = f"{defaults[key]} (default)"
@@ -34,6 +40,10 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             value = "off"
         elif key == "head":
             value = _head_value(run, value)
+        elif key == "best_metric":
+            value = f"validation {METRIC_WORDS.get(value or 'accuracy', value)}"
+        elif key in ("nesterov", "freeze_bn") and value is None:
+            value = True  # runs from before the option existed did this
         rows.append((label, _fmt(value)))
     return rows
 
@@ -80,13 +90,52 @@ def confusion(metrics: dict, classes: list[str]) -> list[dict]:
 
 
 def headline(metrics: dict) -> dict | None:
-    """Test accuracy and its plain reading: correct on N of M test images."""
+    """Test accuracy, its plain reading (correct on N of M test images) and its 95% confidence interval
+    (Wilson), which says how far the score can be from the truth on so few images."""
+    from app.ml.intervals import wilson_interval
+
     matrix = metrics.get("confusion_matrix")
     if metrics.get("accuracy") is None or not matrix:
         return None
     total = sum(sum(row) for row in matrix)
     correct = sum(matrix[i][i] for i in range(len(matrix)))
-    return {"accuracy": metrics["accuracy"], "correct": correct, "total": total}
+    low, high = wilson_interval(correct, total) or (None, None)
+    return {"accuracy": metrics["accuracy"], "correct": correct, "total": total, "ci_low": low, "ci_high": high}
+
+
+def validation_score(run: TrainingRun) -> float | None:
+    """The accuracy a succeeded run's final model has on its validation images: what models are ranked
+    by (the test score is only reported). None without validation images."""
+    metrics = run.metrics or {}
+    if run.status != "succeeded":
+        return None
+    validation = metrics.get("validation") or {}
+    value = validation.get("accuracy", metrics.get("best_val_acc"))
+    return float(value) if value is not None else None
+
+
+HISTORY_COLUMNS = (  # key, heading, format
+    ("epoch", "Epoch", "{:d}"), ("train_loss", "Train loss", "{:.4f}"), ("train_acc", "Train accuracy", "{:.4f}"),
+    ("val_loss", "Val loss", "{:.4f}"), ("val_acc", "Val accuracy", "{:.4f}"),
+    ("val_balanced_acc", "Val balanced accuracy", "{:.4f}"), ("val_macro_f1", "Val macro-F1", "{:.4f}"),
+    ("lr_head", "LR head", "{:.3g}"), ("lr_backbone", "LR backbone", "{:.3g}"),
+    ("seconds", "Epoch time (s)", "{:.2f}"), ("data_wait", "Data wait (s)", "{:.2f}"),
+)
+
+
+def history_table(history: list[dict]) -> dict:
+    """The per-epoch history as {"headings", "rows"}: text cells, columns that no epoch has left out
+    (older runs kept only "lr": it stands for the head's rate)."""
+    rows = [{**row, "lr_head": row.get("lr_head", row.get("lr"))} for row in history or []]
+    columns = [c for c in HISTORY_COLUMNS if any(row.get(c[0]) is not None for row in rows)]
+    return {"headings": [c[1] for c in columns], "keys": [c[0] for c in columns],
+            "rows": [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]}
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return ""
+    return fmt.format(int(value)) if fmt == "{:d}" else fmt.format(float(value))
 
 
 def gallery(run: TrainingRun) -> list[dict]:
@@ -144,7 +193,12 @@ def results_context(run: TrainingRun) -> dict:
 
     metrics = (run.metrics or {}) if run.status == "succeeded" else {}
     classes = list(run.classes or (run.snapshot or {}).get("classes") or [])
+    th = threshold_context(run)
+    # a confusion-matrix cell lists its test images from the stored test predictions
+    cells = bool(metrics.get("test_predictions_kept")) or bool(metrics and run.threshold_curve)
     return {"headline": headline(metrics), "matrix": confusion(metrics, classes), "classes": classes,
             "per_class": metrics.get("per_class") or [], "gallery": gallery(run) if metrics else [],
             "options_rows": options_table(run), "split": split_summary(run), "metrics": metrics,
-            "th": threshold_context(run)}
+            "th": th, "cells_clickable": cells, "history": history_table(run.history) if metrics else None,
+            "val_score": validation_score(run),
+            "best_by": METRIC_WORDS.get((run.options or {}).get("best_metric") or "accuracy")}

@@ -104,10 +104,14 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     name = old.name if old.name.endswith("(retry)") else f"{old.name} (retry)"
     run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=name[:120],
                       architecture=old.architecture, mode=old.mode, options=dict(old.options),
-                      snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued")
-    old_id = old.id
+                      snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
+                      continued_from_id=old.continued_from_id)  # a retried "Train more" continues too
+    return _queue(run, f"Retry of run #{old.id}, queued by {user.username}.", _copy_samples_of(old))
 
-    expected = (old.snapshot or {}).get("total")
+
+def _copy_samples_of(old: TrainingRun) -> Callable[[int], None]:
+    """Writes `old`'s frozen samples for a new run; refuses a missing or incomplete list."""
+    old_id, expected = old.id, (old.snapshot or {}).get("total")
 
     def copy_samples(new_id: int) -> None:
         copied = samples.copy(old_id, new_id)
@@ -115,7 +119,36 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
             raise ValidationError("This run's frozen image list is missing or incomplete, so it cannot be "
                                   "trained again. Start a new training instead.")
 
-    return _queue(run, f"Retry of run #{old_id}, queued by {user.username}.", copy_samples)
+    return copy_samples
+
+
+def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
+    """A new run that continues a succeeded run's checkpoint for N more epochs on the same frozen samples
+    (its epochs numbered on from the checkpoint's, the optimizer state carried over)."""
+    from app.ml.artifacts import CHECKPOINT
+
+    old = get_run_for(user, run_id, need="viewer")
+    if old.status != "succeeded":
+        raise Conflict("Only a model whose training succeeded can be trained more.")
+    try:
+        epochs = int(str(raw_epochs or "").strip())
+    except ValueError:
+        epochs = 0
+    if not 1 <= epochs <= 1000:
+        raise ValidationError("Give the number of extra epochs: a whole number from 1 to 1000.")
+    if not (get_storage().run_dir(old.id) / CHECKPOINT).is_file():
+        raise Conflict("This model's checkpoint is missing from storage, so it cannot be continued.")
+    values = {k: v for k, v in old.options.items() if k not in ("architecture", "mode")}
+    chosen = ((old.metrics or {}).get("head_choice") or {}).get("chosen")
+    values.update(epochs=epochs, **({"head": chosen} if old.mode == "quick" and chosen else {}))
+    options = _parse_options(old.architecture, old.mode, values)
+    start = (old.metrics or {}).get("best_epoch") or 0
+    run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=f"{old.name} (+{epochs} epochs)"[:120],
+                      architecture=old.architecture, mode=old.mode, options=options.to_dict(),
+                      snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
+                      continued_from_id=old.id)
+    return _queue(run, f"Continues run #{old.id} from its checkpoint (epoch {start}) for {epochs} more epochs; "
+                       f"queued by {user.username}.", _copy_samples_of(old))
 
 
 # --- cancel / delete -----------------------------------------------------------------------------
@@ -166,6 +199,11 @@ def delete_run(user: User, run_id: int) -> int:
         raise DomainError("Only the person who trained this model or an editor of its dataset can delete it.", 403)
     if not run.finished:
         raise Conflict("This training is still queued or running. Cancel it first, then delete it.")
+    continuing = db.session.scalar(select(TrainingRun.id).where(
+        TrainingRun.continued_from_id == run.id, TrainingRun.status.in_(("queued", "running"))).limit(1))
+    if continuing:
+        raise Conflict(f"Model #{continuing} is being trained on from this model's checkpoint. Wait until it "
+                       "finishes (or cancel it), then delete this model.")
     dataset_id, folder = run.dataset_id, get_storage().run_dir(run.id)
     db.session.execute(update(Image).where(Image.label_model_id == run.id).values(label_model_id=None))
     db.session.delete(run)
@@ -207,7 +245,10 @@ def view_run(user: User, run_id: int) -> TrainingRun:
 
 
 def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> list[TrainingRun]:
-    """Every run on a dataset the user can see, newest first or best test accuracy first."""
+    """Every run on a dataset the user can see, newest first or best validation accuracy first (models
+    are ranked on validation images; the test score is only reported, so it stays unbiased)."""
+    from app.blueprints.training.results import validation_score
+
     lifecycle.maybe_reap()
     visible = visible_datasets_query(user).with_only_columns(Dataset.id)
     query = (select(TrainingRun).where(TrainingRun.dataset_id.in_(visible))
@@ -219,8 +260,7 @@ def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> 
         query = query.where(TrainingRun.dataset_id == dataset_id)
     runs = list(db.session.scalars(query).all())
     if sort == "accuracy":
-        runs.sort(key=lambda r: (r.metrics or {}).get("accuracy") if r.status == "succeeded" and
-                  (r.metrics or {}).get("accuracy") is not None else -1.0, reverse=True)
+        runs.sort(key=lambda r: -1.0 if validation_score(r) is None else validation_score(r), reverse=True)
     return runs
 
 
@@ -229,6 +269,18 @@ def compare_runs(user: User, a: int | None, b: int | None) -> tuple[TrainingRun,
     if not a or not b:
         raise ValidationError("Pick two models to compare.")
     return get_run_for(user, a), get_run_for(user, b)
+
+
+def _write_reference(path) -> None:
+    """preprocess.py for a model exported before it was shipped, from its model card (same steps)."""
+    import json
+
+    from app.ml.artifacts import CARD
+    from app.ml.reference import source_from_card
+
+    card_path = path.with_name(CARD)
+    if card_path.is_file():
+        get_storage().write_atomic(path, source_from_card(json.loads(card_path.read_text())).encode())
 
 
 def artifact_file(user: User, run_id: int, kind: str):
@@ -240,6 +292,8 @@ def artifact_file(user: User, run_id: int, kind: str):
         raise NotFound("This model has no files yet: its training has not succeeded.")
     filename, suffix, mimetype = DOWNLOADS[kind]
     path = get_storage().run_dir(run.id) / filename
+    if kind == "preprocess" and not path.is_file():
+        _write_reference(path)
     if not path.is_file():
         raise NotFound("This file is missing from storage.")
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.name).strip("-")[:60] or "model"

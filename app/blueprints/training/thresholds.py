@@ -1,11 +1,14 @@
 """Confidence thresholds ("not sure" answers) and the test images behind each confusion-matrix cell.
 
-A succeeded run keeps one {image_id, true, predicted, confidence} per test image (class indices) in
-run.test_predictions, and the threshold curve computed from them once, when training finished, in
-run.threshold_curve: {"total": n, "grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]}.
-Results pages read the curve (a few KB, whatever the test set's size); only a click on a confusion-
-matrix cell reads the predictions. Runs trained before predictions were stored have none; the pages
-say so.
+A threshold is chosen on the validation images, never on the test images: the test score is reported
+only, so it stays an unbiased estimate of how the model does on new pictures. A succeeded run keeps
+one {image_id, true, predicted, confidence} per validation image (class indices) in
+run.val_predictions and per test image in run.test_predictions, and the threshold curve computed from
+the validation ones once, when training finished, in run.threshold_curve: {"total": n, "split": "val",
+"grid": [[answered, correct] for thresholds 0, 0.001, ..., 1]}. Results pages read the curve (a few KB,
+whatever the split's size); only a click on a confusion-matrix cell reads the test predictions. Runs
+trained before validation predictions were kept have a curve made on the test images (no "split") or
+none: the pages say the threshold chart needs a retrain and never show a test-image curve.
 """
 from __future__ import annotations
 
@@ -27,10 +30,18 @@ ANSWERED_COLOR, ACCURACY_COLOR = "#3b5bdb", "#2b8a3e"
 
 
 def predictions_of(run: TrainingRun) -> list[dict] | None:
-    """The per-test-image predictions of a succeeded run, or None when it has none stored."""
+    """The per-test-image predictions of a succeeded run (for the confusion-matrix cells only: test
+    results are reported, never tuned on), or None when it has none stored."""
     if run.status != "succeeded":
         return None
     return run.test_predictions or None
+
+
+def val_predictions_of(run: TrainingRun) -> list[dict] | None:
+    """The per-validation-image predictions of a succeeded run, or None when it has none stored."""
+    if run.status != "succeeded":
+        return None
+    return run.val_predictions or None
 
 
 def _confidence(row: dict) -> float:
@@ -49,16 +60,18 @@ def point_at(predictions: Sequence[dict], threshold: float) -> dict:
             "accuracy": correct / len(answered) if answered else None}
 
 
-def curve_grid(predictions: Sequence[dict], steps: int = GRID) -> dict:
+def curve_grid(predictions: Sequence[dict], steps: int = GRID, split: str | None = None) -> dict:
     """{"total", "grid": [[answered, correct]]} for thresholds i / steps, i = 0..steps, in O(n log n):
-    the same counts point_at gives, for every threshold at once."""
+    the same counts point_at gives, for every threshold at once. split names the images it was made
+    on ("val"), kept in the curve."""
     every = sorted(_confidence(row) for row in predictions)
     right = sorted(_confidence(row) for row in predictions if row["true"] == row["predicted"])
     grid = []
     for i in range(steps + 1):
         threshold = i / steps
         grid.append([len(every) - bisect_left(every, threshold), len(right) - bisect_left(right, threshold)])
-    return {"total": len(every), "grid": grid}
+    curve = {"total": len(every), "grid": grid}
+    return {**curve, "split": split} if split else curve
 
 
 def _grid_point(curve: dict, i: int, steps: int) -> dict:
@@ -87,19 +100,22 @@ def chart_points(curve: dict, steps: int = STEPS) -> list[dict]:
 
 
 def stored_curve(run: TrainingRun) -> dict | None:
-    """The run's threshold curve: stored at the end of training; computed here only for a run that has
-    predictions but no curve (never written by this version, kept as a fallback)."""
+    """The run's threshold curve on its validation images: stored at the end of training (computed here
+    only for a run with validation predictions but no such curve). A curve made on the test images by
+    an older version is never used: None then, as for a run without validation images."""
     if run.status != "succeeded":
         return None
-    if run.threshold_curve:
-        return run.threshold_curve
-    predictions = predictions_of(run)
-    return curve_grid(predictions) if predictions else None
+    curve = run.threshold_curve
+    if curve and curve.get("split") == "val":
+        return curve
+    predictions = val_predictions_of(run)
+    return curve_grid(predictions, split="val") if predictions else None
 
 
 def point_for(run: TrainingRun, curve: dict, threshold: float) -> dict:
-    """What `threshold` does on the run's test images: from the curve, or (between its points) counted."""
-    return grid_point(curve, threshold) or point_at(predictions_of(run) or [], threshold)
+    """What `threshold` does on the run's validation images: from the curve, or (between its points)
+    counted from the validation predictions."""
+    return grid_point(curve, threshold) or point_at(val_predictions_of(run) or [], threshold)
 
 
 def percent(fraction: float) -> str:
@@ -108,13 +124,13 @@ def percent(fraction: float) -> str:
 
 
 def plain_words(point: dict) -> str:
-    """One sentence a non-expert can read, e.g. "At 80%: answers 41 of 50 test images, 98% of those
-    correct; says 'not sure' for 9."."""
+    """One sentence a non-expert can read, e.g. "At 80%: answers 41 of 50 validation images, 98% of
+    those correct; says 'not sure' for 9."."""
     head = f"At {percent(point['threshold'])}%: "
     unsure = point["total"] - point["answered"]
     if not point["answered"]:
-        return head + f"answers none of the {point['total']} test images; says 'not sure' for all of them."
-    return (head + f"answers {point['answered']} of {point['total']} test images, "
+        return head + f"answers none of the {point['total']} validation images; says 'not sure' for all of them."
+    return (head + f"answers {point['answered']} of {point['total']} validation images, "
             f"{point['accuracy'] * 100:.0f}% of those correct; says 'not sure' for {unsure}.")
 
 
@@ -145,7 +161,7 @@ def _xy(threshold: float, value: float) -> tuple[float, float]:
 
 
 def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
-    """An SVG of the share of test images answered and the accuracy on them, against the threshold."""
+    """An SVG of the share of validation images answered and the accuracy on them, against the threshold."""
     parts = [f'<svg class="chart threshold-chart" viewBox="0 0 {W} {H}" role="img" data-left="{LEFT}" '
              f'data-width="{W - LEFT - RIGHT}" aria-label="Answered and correct, by confidence threshold">']
     for i in range(5):
@@ -168,11 +184,13 @@ def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
 
 
 def threshold_context(run: TrainingRun) -> dict:
-    """What _threshold.html shows: the curve, the saved threshold's effect in words, the stored curve for
-    the slider's live sentence (threshold.js)."""
+    """What _threshold.html shows: the validation curve, the saved threshold's effect in words, the
+    stored curve for the slider's live sentence (threshold.js); without a validation curve, why not
+    ("retrain": trained before validation results were kept; "no_val": no validation images)."""
     curve = stored_curve(run)
     if curve is None:
-        return {"has_predictions": False}
+        has_val = any(counts[1] for counts in (run.snapshot or {}).get("counts") or [])
+        return {"has_predictions": False, "why_not": "retrain" if has_val else "no_val"}
     current = run.threshold if run.threshold is not None else 0.0
     return {"has_predictions": True, "curve_svg": curve_svg(chart_points(curve), current), "curve": curve,
             "current_percent": percent(current), "words": plain_words(point_for(run, curve, current))}

@@ -1,8 +1,9 @@
 """Training pages: start a run, watch it live, read its results, list/compare/delete/download models."""
-from flask import flash, make_response, redirect, render_template, request, send_file, url_for
+from flask import (Response, flash, make_response, redirect, render_template, request, send_file,
+                   stream_with_context, url_for)
 from flask_login import current_user, login_required
 
-from app.blueprints.training import bp, services
+from app.blueprints.training import bp, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
@@ -114,6 +115,36 @@ def retry_run(run_id: int):
     run = services.retry_run(current_user, run_id)
     flash(f"Queued again as “{run.name}”.", "success")
     return redirect(url_for("training.run_detail", run_id=run.id))
+
+
+@bp.route("/models/<int:run_id>/train-more", methods=["POST"])
+@login_required
+def train_more(run_id: int):
+    run = services.train_more(current_user, run_id, request.form.get("epochs"))
+    flash(f"Queued “{run.name}”: it continues from model #{run_id}'s checkpoint.", "success")
+    return redirect(url_for("training.run_detail", run_id=run.id))
+
+
+@bp.route("/models/<int:run_id>/split")
+@login_required
+def run_split(run_id: int):
+    page = exports.split_page(current_user, run_id, request.args.get("part"), request.args.get("after", type=int))
+    return render_page("training/split.html", "training/_split_rows.html", **page)
+
+
+@bp.route("/models/<int:run_id>/split.csv")
+@login_required
+def split_csv(run_id: int):
+    name, chunks = exports.split_csv(current_user, run_id)
+    return Response(stream_with_context(chunks), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.route("/models/<int:run_id>/history.csv")
+@login_required
+def history_csv(run_id: int):
+    name, body = exports.history_csv(current_user, run_id)
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.route("/models/<int:run_id>/delete", methods=["POST"])

@@ -1,5 +1,5 @@
 // Threshold slider on a model's results page: keep the slider and the number box in step, and say in
-// plain words what the chosen threshold does on the test images (same rule as the server: an answer is
+// plain words what the chosen threshold does on the validation images (same rule as the server: an answer is
 // given when its confidence is at least the threshold). Loaded by _threshold.html, possibly many times
 // (htmx swaps), so it registers its listener once.
 (function () {
@@ -15,8 +15,8 @@
     var i = Math.min(steps, Math.max(0, Math.ceil(t * steps - 1e-9)));
     var answered = curve.grid[i][0], correct = curve.grid[i][1], total = curve.total;
     var head = "At " + pct(t) + "%: ";
-    if (!answered) return head + "answers none of the " + total + " test images; says 'not sure' for all of them.";
-    return head + "answers " + answered + " of " + total + " test images, " +
+    if (!answered) return head + "answers none of the " + total + " validation images; says 'not sure' for all of them.";
+    return head + "answers " + answered + " of " + total + " validation images, " +
       Math.round(100 * correct / answered) + "% of those correct; says 'not sure' for " + (total - answered) + ".";
   }
 
