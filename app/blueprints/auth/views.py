@@ -5,6 +5,7 @@ from app.blueprints.auth import bp, sessions
 from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
 from app.blueprints.auth.services import authenticate, change_password, register_user, safe_next_url
 from app.errors import DomainError
+from app.rate_limits import limit_by_ip
 
 
 @bp.route("/")
@@ -15,6 +16,7 @@ def home():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limit_by_ip("RATELIMIT_REGISTER", methods=["POST"])
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -31,6 +33,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_by_ip("RATELIMIT_LOGIN", methods=["POST"])
 def login():
     form = LoginForm()
     next_url = safe_next_url(request.args.get("next"))

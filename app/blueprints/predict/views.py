@@ -9,6 +9,7 @@ from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.openapi import openapi_spec
 from app.errors import DomainError
 from app.extensions import csrf
+from app.rate_limits import limit_by_ip, limit_predictions
 from app.rendering import render_page
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def _answer(result: dict, fmt: str):
 
 @bp.route("/predict", methods=["POST"])
 @csrf.exempt  # token calls carry no CSRF token; api_user() checks session calls itself
+@limit_predictions()
 def predict_images():
     user = api_user()
     run_id = services.parse_model_id(_field("model"))
@@ -46,6 +48,7 @@ def predict_images():
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
 @csrf.exempt
+@limit_predictions()
 def predict_with_model(run_id: int):
     user = api_user()
     fmt = services.parse_format(_field("format"), request.accept_mimetypes)
@@ -103,6 +106,7 @@ def tokens():
 
 @bp.route("/tokens", methods=["POST"])
 @login_required
+@limit_by_ip("RATELIMIT_TOKENS")
 def create_token():
     try:
         token, plain = token_service.create_token(current_user.id, request.form.get("name", ""))
