@@ -64,3 +64,17 @@ def test_each_account_has_its_own_budget(app, make_user, make_model):
         response = client.post(url, data={"file": files("red", "green", "blue")}, csrf=False,
                                headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == expected
+
+
+def test_predicted_images_are_counted_for_the_admin_overview(app, make_user, make_model):
+    from app.activity import top_predictors
+
+    owner = make_user("owner")
+    run = make_model(owner, public=True)
+    app.test_client().post(f"/models/{run.id}/predict", data={"file": files("red", "blue")}, csrf=False)
+    client = app.test_client()
+    from tests.conftest import login
+
+    login(client, "owner")
+    client.post(f"/models/{run.id}/predict", data={"file": files("green")})
+    assert sorted(top_predictors()) == [("ip:127.0.0.1", 2), (f"user:{owner.id}", 1)]

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.activity import record_predictions
 from app.blueprints.predict import bp, services, tokens as token_service
 from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.openapi import openapi_spec
@@ -27,8 +28,10 @@ def _field(name: str) -> str | None:
     return request.form.get(name) or request.args.get(name)
 
 
-def _answer(result: dict, fmt: str):
-    """JSON (the default) or CSV, one row per file; errors stay JSON either way."""
+def _answer(result: dict, fmt: str, user=None):
+    """JSON (the default) or CSV, one row per file; errors stay JSON either way. The images are counted
+    for the admin's usage overview."""
+    record_predictions(user.id if user is not None else None, request.remote_addr, len(result["predictions"]))
     if fmt != "csv":
         return jsonify(result)
     name = f"predictions-model-{result['model']['id']}.csv"
@@ -43,7 +46,7 @@ def predict_images():
     user = api_user()
     run_id = services.parse_model_id(_field("model"))
     fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
 
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
@@ -52,7 +55,7 @@ def predict_images():
 def predict_with_model(run_id: int):
     user = api_user()
     fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
 
 
 @bp.route("/api/openapi.json")

@@ -163,3 +163,13 @@ def test_recount_repairs_the_counters(logged_in, dataset):
     db.session.commit()
     recount_images()
     assert _counters(logged_in.user.id) == (1, len(png(1)))
+
+
+def test_the_account_page_shows_usage_against_the_quota(app, logged_in, dataset):
+    _set(logged_in.user.id, images=10)
+    upload(logged_in, dataset.id, [("a.png", png(1)), ("b.png", png(2))])
+    page = logged_in.get("/account").data.decode()
+    section = page[page.index('id="usage"'):page.index("Change password")]
+    assert "<td>Images</td>" in section and "<td>2</td>" in section and "10 <meter" in section
+    assert 'value="20"' in section  # 2 of 10 images: 20 %
+    assert "<td>Datasets</td>" in section and "100 <meter" in section  # the site default (QUOTA_DATASETS)
