@@ -13,6 +13,7 @@ from werkzeug.routing import IntegerConverter
 from app.config import build_config
 from app.extensions import MAX_DB_INT, csrf, db, htmx, login_manager, migrate
 from app.logging_setup import init_logging
+from app.rate_limits import init_rate_limits
 from app.request_limits import init_request_limits
 
 BLUEPRINTS = ("auth", "datasets", "training", "predict", "admin")
@@ -37,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id
     init_request_limits(app)  # before the CSRF check reads any request body
     init_extensions(app)
+    init_rate_limits(app)
     init_blueprints(app)
     from app.errors import init_errors
     from app.cli import init_cli

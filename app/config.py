@@ -162,6 +162,41 @@ def _account_settings(production: bool) -> dict:
     }
 
 
+def _limit_settings() -> dict:
+    """Rate limits (Flask-Limiter, kept in the app's Redis), quotas and the fair training queue.
+
+    A limit is a Flask-Limiter string such as "20 per minute;200 per hour"; an empty one switches that
+    limit off. Quotas: 0 means no limit (admins change the defaults and single users on Admin -> Users)."""
+    return {
+        "RATELIMIT_ENABLED": _env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", ""),  # '' = the app's Redis
+        "RATELIMIT_STRATEGY": os.environ.get("RATELIMIT_STRATEGY", "fixed-window"),
+        "RATELIMIT_KEY_PREFIX": "studio-limits",
+        # When Redis does not answer, requests pass (and the error is logged) rather than fail.
+        "RATELIMIT_SWALLOW_ERRORS": _env_bool("RATELIMIT_SWALLOW_ERRORS", True),
+        "RATELIMIT_HEADERS_ENABLED": False,  # Retry-After is sent with every 429 (app/rate_limits.py)
+        # Per client IP, POST only.
+        "RATELIMIT_LOGIN": os.environ.get("RATELIMIT_LOGIN", "30 per minute;300 per hour"),
+        "RATELIMIT_REGISTER": os.environ.get("RATELIMIT_REGISTER", "10 per hour;50 per day"),
+        "RATELIMIT_TOKENS": os.environ.get("RATELIMIT_TOKENS", "30 per hour"),
+        # Images (not requests) per minute: per account (token or session) and per IP for anonymous calls.
+        "RATELIMIT_PREDICT": os.environ.get("RATELIMIT_PREDICT", "3000 per minute"),
+        "RATELIMIT_PREDICT_ANONYMOUS": os.environ.get("RATELIMIT_PREDICT_ANONYMOUS", "300 per minute"),
+        # Upload requests per account (the browser sends UPLOAD_BATCH_FILES images per request).
+        "RATELIMIT_UPLOAD": os.environ.get("RATELIMIT_UPLOAD", "120 per minute;3000 per hour"),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none, the
+        # client IP is the connection's address and nobody can choose it with a header).
+        "TRUSTED_PROXIES": _env_int("TRUSTED_PROXIES", 0),
+        # Per-user quota defaults (0 = no limit); an admin changes them on Admin -> Limits.
+        "QUOTA_STORAGE_MB": _env_int("QUOTA_STORAGE_MB", 50 * 1024),
+        "QUOTA_IMAGES": _env_int("QUOTA_IMAGES", 250_000),
+        "QUOTA_DATASETS": _env_int("QUOTA_DATASETS", 100),
+        "QUOTA_MODELS": _env_int("QUOTA_MODELS", 200),
+        # Training runs one user may have queued or running at once.
+        "QUOTA_ACTIVE_RUNS": _env_int("QUOTA_ACTIVE_RUNS", 3),
+    }
+
+
 def build_config(instance_path: str) -> dict:
     """Read every setting from the environment; raise ConfigError for unsafe production setups."""
     production = _check_production()
@@ -181,5 +216,5 @@ def build_config(instance_path: str) -> dict:
         "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         **_upload_settings(), **_serving_settings(), **_job_settings(), **_health_settings(),
-        **_account_settings(production),
+        **_account_settings(production), **_limit_settings(),
     }

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import redis
 from flask import current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,6 +29,9 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()
+# Rate limits (app/rate_limits.py): no default limits, each limited route says its own; counters live in the
+# app's Redis. The client address is the connection's (or the trusted proxy's report: TRUSTED_PROXIES).
+limiter = Limiter(key_func=get_remote_address)
 
 
 def get_redis() -> redis.Redis:

@@ -25,6 +25,17 @@ class User(UserMixin, db.Model):
     # Plain id (no FK): a deleted model simply stops being usable as the default.
     default_model_id = db.Column(db.Integer, nullable=True)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # What the user's datasets hold (every image of the datasets they own, whoever uploaded it), kept up to
+    # date in the same transaction as every insert and delete of images (app/quotas.py): quotas are
+    # checked against these without counting 200,000 rows.
+    image_count = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
+    image_bytes = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
+    # Per-user quota overrides set by an admin; NULL = the site default (0 = no limit).
+    quota_storage_mb = db.Column(db.Integer, nullable=True)
+    quota_images = db.Column(db.Integer, nullable=True)
+    quota_datasets = db.Column(db.Integer, nullable=True)
+    quota_models = db.Column(db.Integer, nullable=True)
+    quota_active_runs = db.Column(db.Integer, nullable=True)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -149,7 +160,9 @@ class TrainingRun(db.Model):
     FINISHED = ("succeeded", "failed", "cancelled")
     id = db.Column(db.Integer, primary_key=True)
     dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
-    created_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # Indexed: quotas count a user's models and active runs, and the fair queue picks per user.
+    created_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                              index=True)
     name = db.Column(db.String(120), nullable=False)
     architecture = db.Column(db.String(40), nullable=False)
     mode = db.Column(db.String(20), nullable=False)

@@ -76,7 +76,14 @@ def server_database_url():
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, server_database_url):
+def app_config() -> dict:
+    """Extra settings for the `app` fixture; a test module overrides this fixture to change them (e.g.
+    RATELIMIT_ENABLED, which is off by default in tests)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, redis_url, server_database_url, app_config):
     from app import create_app
     from app.extensions import db
 
@@ -91,6 +98,8 @@ def app(tmp_path, redis_url, server_database_url):
         "WEIGHTS_DIR": str(tmp_path / "weights"),
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "LOGIN_LOCK_SECONDS": 60,
+        "RATELIMIT_ENABLED": False,  # tests/test_rate_limits.py and friends switch them on
+        **app_config,
     })
     app.test_client_class = CsrfClient
 

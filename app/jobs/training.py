@@ -5,7 +5,7 @@ import logging
 
 from rq import get_current_job
 
-from app.blueprints.training import lifecycle
+from app.blueprints.training import lifecycle, scheduling
 from app.jobs.context import with_app_context
 
 log = logging.getLogger(__name__)
@@ -13,17 +13,19 @@ log = logging.getLogger(__name__)
 
 @with_app_context
 def train_run(run_id: int) -> dict:
-    """RQ task: train one queued run and store its results. Re-raises failures so RQ records them."""
+    """RQ task: train the queued run that is fairest next (usually `run_id`, the run it was queued for;
+    see training/scheduling.py) and store its results. Re-raises failures so RQ records them."""
     from app.ml import engine
     from app.ml.errors import TrainingCancelled
     from app.ml.progress import Hooks
 
     job = get_current_job()
     job_id = getattr(job, "id", None)
-    run = lifecycle.claim(run_id, getattr(job, "worker_name", None))
+    run = scheduling.claim_fair(run_id, job_id, getattr(job, "worker_name", None))  # maybe another user's run
     if run is None:
-        log.info("train run=%s job=%s: not queued any more, skipping", run_id, job_id)
+        log.info("train run=%s job=%s: no queued run left, skipping", run_id, job_id)
         return {"run_id": run_id, "status": "skipped"}
+    run_id = run.id
     log.info("train run=%s job=%s: queued -> running", run_id, job_id)
     reporter = lifecycle.RunReporter(run)
     with lifecycle.heartbeat(run_id):

@@ -3,10 +3,12 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user
 
 from app.blueprints.admin import bp
+from app.blueprints.admin import limits as limit_services
 from app.blueprints.admin import networks as network_services
 from app.blueprints.admin import services
 from app.blueprints.admin.services import admin_required
 from app.errors import DomainError
+from app.quotas import default_limits
 from app.rendering import render_page
 from app.shutdown import request_shutdown
 
@@ -23,7 +25,7 @@ def index():
 @bp.route("/users")
 @admin_required
 def list_users():
-    return render_template("admin/users.html", users=services.list_users())
+    return render_template("admin/users.html", users=services.list_users(), defaults=default_limits())
 
 
 @bp.route("/users/<int:user_id>/<any(admin, disabled):flag>", methods=["POST"])
@@ -37,10 +39,11 @@ def set_user_flag(user_id: int, flag: str):
         if not request.htmx:
             raise
         user = services.get_user(user_id)
-        return render_template("admin/_user_row.html", user=user, error=err.message), err.status
+        return render_template("admin/_user_row.html", user=user, error=err.message, defaults=default_limits()), \
+            err.status
     message = _flag_message(user, flag)
     if request.htmx:
-        return render_template("admin/_user_row.html", user=user, notice=message)
+        return render_template("admin/_user_row.html", user=user, notice=message, defaults=default_limits())
     flash(message, "success")
     return redirect(url_for("admin.list_users"))
 
@@ -49,6 +52,39 @@ def _flag_message(user, flag: str) -> str:
     if flag == "admin":
         return f"{user.username} is {'now an admin' if user.is_admin else 'no longer an admin'}."
     return f"{user.username} is {'disabled and signed out' if user.is_disabled else 'enabled again'}."
+
+
+@bp.route("/users/<int:user_id>/limits", methods=["POST"])
+@admin_required
+def set_user_limits(user_id: int):
+    user = services.get_user(user_id)
+    try:
+        limit_services.save_user_limits(current_user.id, user, request.form)
+    except DomainError as err:
+        if not request.htmx:
+            raise
+        return render_template("admin/_user_row.html", user=user, error=err.message, defaults=default_limits()), \
+            err.status
+    message = f"Limits of {user.username} saved."
+    if request.htmx:
+        return render_template("admin/_user_row.html", user=user, notice=message, defaults=default_limits())
+    flash(message, "success")
+    return redirect(url_for("admin.list_users"))
+
+
+@bp.route("/limits", methods=["GET", "POST"])
+@admin_required
+def limits():
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            limit_services.save_defaults(current_user.id, request.form)
+        except DomainError as err:
+            error, status = err.message, err.status
+        else:
+            flash("Default limits saved. They apply to every account without limits of its own.", "success")
+            return redirect(url_for("admin.limits"))
+    return render_template("admin/limits.html", error=error, **limit_services.overview()), status
 
 
 @bp.route("/queue")

@@ -22,6 +22,7 @@ MAX_PASSWORD_LENGTH = 1024  # long passphrases welcome; the hash's cost does not
 
 class LoginLocked(DomainError):
     status = 429
+    code = "login_locked"
 
 
 def normalise_username(username: str) -> str:
@@ -175,7 +176,7 @@ def unauthorized_response():
     if wants_json():
         from flask import jsonify
 
-        return jsonify({"error": "Log in or send an API token.", "status": 401}), 401
+        return jsonify({"error": "Log in or send an API token.", "status": 401, "code": "unauthorized"}), 401
     login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
     if getattr(request, "htmx", False):
         response = current_app.response_class(status=204)

@@ -5,6 +5,8 @@ from app.blueprints.auth import bp, sessions
 from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
 from app.blueprints.auth.services import authenticate, change_password, register_user, safe_next_url
 from app.errors import DomainError
+from app.quotas import usage_rows
+from app.rate_limits import limit_by_ip
 
 
 @bp.route("/")
@@ -15,6 +17,7 @@ def home():
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limit_by_ip("RATELIMIT_REGISTER", methods=["POST"])
 def register():
     form = RegisterForm()
     if form.validate_on_submit():
@@ -31,6 +34,7 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_by_ip("RATELIMIT_LOGIN", methods=["POST"])
 def login():
     form = LoginForm()
     next_url = safe_next_url(request.args.get("next"))
@@ -70,8 +74,8 @@ def account():
         else:
             flash("Password changed. Every other browser signed in to this account was logged out.", "success")
             return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form, sessions=sessions.list_sessions(current_user)), \
-        422 if form.errors else 200
+    return render_template("auth/account.html", form=form, sessions=sessions.list_sessions(current_user),
+                           usage=usage_rows(current_user)), 422 if form.errors else 200
 
 
 @bp.route("/account/logout-everywhere", methods=["POST"])

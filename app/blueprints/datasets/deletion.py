@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 
+from app import quotas
 from app.batching import IN_CHUNK
 from app.blueprints.datasets.images.importer import remove_upload
 from app.blueprints.datasets.images.intake import remove_cached_features
@@ -85,13 +86,15 @@ def purge_dataset(dataset_id: int) -> dict:
 def _delete_images_in_chunks(dataset_id: int) -> int:
     """Delete the dataset's image rows IN_CHUNK at a time, recording their files for removal."""
     count = 0
+    owner_id = quotas.owner_of(dataset_id)
     while True:
-        rows = db.session.execute(select(Image.id, Image.sha256).where(Image.dataset_id == dataset_id)
-                                  .order_by(Image.id).limit(IN_CHUNK)).all()
+        rows = db.session.execute(select(Image.id, Image.sha256, Image.size_bytes)
+                                  .where(Image.dataset_id == dataset_id).order_by(Image.id).limit(IN_CHUNK)).all()
         if not rows:
             return count
-        mark_for_removal({sha for _, sha in rows})
-        db.session.execute(delete(Image).where(Image.id.in_([i for i, _ in rows])))
+        mark_for_removal({sha for _, sha, _ in rows})
+        db.session.execute(delete(Image).where(Image.id.in_([i for i, _, _ in rows])))
+        quotas.release_images(owner_id, len(rows), sum(size or 0 for _, _, size in rows))  # the owner's room
         db.session.commit()
         count += len(rows)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from app import quotas
 from app.access import visible_datasets_query
 from app.blueprints.datasets.images.imports import dataset_imports
 from app.errors import ValidationError
@@ -43,8 +44,9 @@ def _clean(name: str, description: str) -> tuple[str, str]:
 
 
 def create_dataset(owner_id: int, name: str, description: str = "") -> Dataset:
-    """A new empty dataset owned by `owner_id`."""
+    """A new empty dataset owned by `owner_id` (within the owner's dataset quota)."""
     name, description = _clean(name, description)
+    quotas.check_can_create_dataset(owner_id)
     dataset = Dataset(owner_id=owner_id, name=name, description=description)
     db.session.add(dataset)
     db.session.commit()

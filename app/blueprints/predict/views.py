@@ -4,11 +4,13 @@ from typing import TYPE_CHECKING
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.activity import record_predictions
 from app.blueprints.predict import bp, services, tokens as token_service
 from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.openapi import openapi_spec
 from app.errors import DomainError
 from app.extensions import csrf
+from app.rate_limits import limit_by_ip, limit_predictions
 from app.rendering import render_page
 
 if TYPE_CHECKING:
@@ -26,8 +28,10 @@ def _field(name: str) -> str | None:
     return request.form.get(name) or request.args.get(name)
 
 
-def _answer(result: dict, fmt: str):
-    """JSON (the default) or CSV, one row per file; errors stay JSON either way."""
+def _answer(result: dict, fmt: str, user=None):
+    """JSON (the default) or CSV, one row per file; errors stay JSON either way. The images are counted
+    for the admin's usage overview."""
+    record_predictions(user.id if user is not None else None, request.remote_addr, len(result["predictions"]))
     if fmt != "csv":
         return jsonify(result)
     name = f"predictions-model-{result['model']['id']}.csv"
@@ -37,19 +41,21 @@ def _answer(result: dict, fmt: str):
 
 @bp.route("/predict", methods=["POST"])
 @csrf.exempt  # token calls carry no CSRF token; api_user() checks session calls itself
+@limit_predictions()
 def predict_images():
     user = api_user()
     run_id = services.parse_model_id(_field("model"))
     fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
 
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
 @csrf.exempt
+@limit_predictions()
 def predict_with_model(run_id: int):
     user = api_user()
     fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt)
+    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
 
 
 @bp.route("/api/openapi.json")
@@ -103,6 +109,7 @@ def tokens():
 
 @bp.route("/tokens", methods=["POST"])
 @login_required
+@limit_by_ip("RATELIMIT_TOKENS")
 def create_token():
     try:
         token, plain = token_service.create_token(current_user.id, request.form.get("name", ""))

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import defer, selectinload
 
+from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_datasets_query
 from app.blueprints.training import lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
@@ -53,6 +54,7 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     name = (name or "").strip()
     if not name:
         raise ValidationError("Give the model a name.")
+    quotas.check_can_queue_run(user.id)
     options = _parse_options(architecture, mode, values)
     frozen = samples.build(dataset.id, options)
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
@@ -71,6 +73,7 @@ def _queue(run: TrainingRun, message: str, write_samples: Callable[[int], None])
     db.session.add(run)
     db.session.commit()
     try:
+        quotas.check_can_queue_run(run.created_by_id, counting_new=True)  # never past the limit, even for two requests at once
         write_samples(run.id)
         run.job_id, run.created_at = new_job_id(TRAIN, run.id), utcnow()
         db.session.commit()
@@ -99,6 +102,7 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     old = get_run_for(user, run_id, need="viewer")
     if old.status not in ("failed", "cancelled"):
         raise Conflict("Only failed or cancelled runs can be retried.")
+    quotas.check_can_queue_run(user.id)
     _parse_options(old.architecture, old.mode, {k: v for k, v in old.options.items()
                                                 if k not in ("architecture", "mode")})
     name = old.name if old.name.endswith("(retry)") else f"{old.name} (retry)"

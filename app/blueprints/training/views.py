@@ -7,7 +7,7 @@ from app.blueprints.training import bp, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
-from app.errors import ValidationError
+from app.errors import QuotaExceeded, ValidationError
 from app.rendering import render_page
 
 
@@ -34,7 +34,7 @@ def new_run(dataset_id: int):
         try:
             run = services.start_run(current_user, dataset.id, form.name.data, form.architecture.data,
                                      form.mode.data, form.option_values())
-        except ValidationError as err:
+        except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
             flash(f"Training of “{run.name}” is queued.", "success")

@@ -58,12 +58,17 @@
 
   function wait(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
 
-  // Send, and once more after a pause when the network or the server failed (not for refusals).
+  // Send, and once more after a pause when the network or the server failed (not for refusals); over the
+  // upload rate limit (429), wait as long as the server says and send the same files again.
   async function sendWithRetry(job, files, onProgress) {
     var answer = await send(job, files, onProgress);
     if ((answer.status === 0 || answer.status >= 500) && !job.stopped) {
       await wait(1500);
       answer = await send(job, files, onProgress);
+    }
+    for (var tries = 0; answer.status === 429 && !job.stopped && tries < 10; tries++) {
+      await wait(1000 * Math.min(120, Math.max(1, answer.body.retry_after || 5)));
+      if (!job.stopped) answer = await send(job, files, onProgress);
     }
     return answer;
   }

@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app import quotas
 from app.batching import chunked
 from app.blueprints.datasets.classes import clean_class_name, get_or_create_label
 from app.blueprints.datasets.images.intake import (
@@ -111,6 +112,9 @@ class Importer:
         self.threads = max(1, cfg["IMPORT_THREADS"])
         self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
         self.cancelled = False
+        self.owner_id = quotas.owner_of(imp.dataset_id)
+        self.quota_reason = ""  # set when the owner's quota stops the import
+        self.room = quotas.image_room(self.owner_id)  # (images, bytes) left; refreshed at every flush
         self.last_flush = time.monotonic()
         db.session.commit()  # end the read transaction: none stays open while entries are handled
 
@@ -146,7 +150,10 @@ class Importer:
         return Pending(entry, label, sha, len(data), pool.submit(check_image, data, self.max_pixels, sha))
 
     def collect(self, item: Pending) -> None:
-        """Settle a prepared entry (in upload order): store the decoded image, or count the error/copy."""
+        """Settle a prepared entry (in upload order): store the decoded image, or count the error/copy.
+        Once the owner's quota is reached, entries are left as they are (not imported)."""
+        if self.quota_reason:
+            return None
         if item.future is None:
             return self.duplicate() if item.sha in self.known else self.error(item.entry.name, self.bad[item.sha])
         self.decoding.discard(item.sha)
@@ -155,6 +162,10 @@ class Importer:
         except BadImage as err:
             self.bad[item.sha] = err.message
             return self.error(item.entry.name, err.message)
+        if not self.fits(item.size):  # the quota is reached: this entry and the rest stay out
+            self.quota_reason = quotas.images_full_message(
+                self.owner_id, len(self.rows) + 1, sum(r["size_bytes"] for r in self.rows) + item.size, self.user_id)
+            return None
         if write_files(checked, self.storage):
             self.written.append(item.sha)
         self.known.add(item.sha)
@@ -170,7 +181,7 @@ class Importer:
         with ThreadPoolExecutor(self.threads, thread_name_prefix="import-decode") as pool:
             try:
                 for entry in entries:
-                    if self.cancelled:
+                    if self.cancelled or self.quota_reason:
                         return
                     item = self.prepare(entry, pool)
                     if item is not None:
@@ -179,12 +190,19 @@ class Importer:
                         self.collect(pending.popleft())
                     if self.due():
                         self.flush()
-                while pending:
+                while pending and not self.quota_reason:
                     self.collect(pending.popleft())
             finally:
                 for item in pending:  # cancelled or failed: entries in flight are not imported
                     if item.future is not None:
                         item.future.cancel()
+
+    def fits(self, size: int) -> bool:
+        """Whether one more image of `size` bytes fits beside the rows waiting for the next flush (the
+        flush itself reserves the room atomically: see _reserve)."""
+        images, nbytes = self.room
+        waiting = sum(row["size_bytes"] for row in self.rows)
+        return (images is None or len(self.rows) + 1 <= images) and (nbytes is None or waiting + size <= nbytes)
 
     def due(self) -> bool:
         return len(self.rows) >= self.batch_size or time.monotonic() - self.last_flush >= FLUSH_EVERY_S
@@ -192,31 +210,52 @@ class Importer:
     def flush(self) -> None:
         """Insert the waiting rows, write the counters and heartbeat, read the cancel flag: one commit,
         tried again while the database is busy."""
-        inserted, taken = retry_write(self._write_batch, self.retry_s, f"rows of import {self.import_id}")
+        inserted, taken, dropped = retry_write(self._write_batch, self.retry_s, f"rows of import {self.import_id}")
         self.added += inserted
         self.duplicates += taken
+        if dropped:  # over the quota after all (another upload took the room): not imported, files removed
+            self.processed -= len(dropped)
+            remove_unreferenced(set(dropped) & set(self.written))
         self.rows, self.written, self.last_flush = [], [], time.monotonic()
+        self.room = quotas.image_room(self.owner_id)
+        db.session.commit()
         if self.progress:
             self.progress(counters(self))
 
-    def _write_batch(self) -> tuple[int, int]:
-        """One try of a flush: (rows inserted, rows dropped because another upload added them meanwhile)."""
+    def _write_batch(self) -> tuple[int, int, list[str]]:
+        """One try of a flush: (rows inserted, rows dropped because another upload added them meanwhile,
+        hashes left out because the owner's quota had no room for them)."""
         self.labels.clear()  # classes made by a rolled-back try are gone
-        rows = self.rows
+        fresh = self.rows
         try:
+            rows = self._reserve(fresh)
             self._insert(rows)
         except IntegrityError:  # the same file arrived meanwhile through another upload
             db.session.rollback()
             self.labels.clear()
-            rows = self._without_concurrent(rows)
+            fresh = self._without_concurrent(self.rows)
+            rows = self._reserve(fresh)
             self._insert(rows)
-        taken = len(self.rows) - len(rows)
+        taken = len(self.rows) - len(fresh)
+        dropped = [row["sha256"] for row in fresh[len(rows):]]  # _reserve keeps a prefix
         self.cancelled = bool(db.session.scalar(select(Import.cancel_requested).where(Import.id == self.import_id)))
-        numbers = {**counters(self), "added": self.added + len(rows), "duplicates": self.duplicates + taken}
+        numbers = {**counters(self), "added": self.added + len(rows), "duplicates": self.duplicates + taken,
+                   "processed": self.processed - len(dropped)}
         db.session.execute(update(Import).where(Import.id == self.import_id).values(
             heartbeat_at=utcnow(), errors=list(self.errors), **numbers))
         db.session.commit()
-        return len(rows), taken
+        return len(rows), taken, dropped
+
+    def _reserve(self, rows: list[dict]) -> list[dict]:
+        """The rows the owner's quota takes (all, or the first that fit), counted in this transaction."""
+        if quotas.reserve_images(self.owner_id, len(rows), sum(r["size_bytes"] for r in rows)):
+            return rows
+        fit = quotas.fitting(rows, quotas.image_room(self.owner_id))
+        self.quota_reason = quotas.images_full_message(self.owner_id, len(rows), sum(r["size_bytes"] for r in rows),
+                                                       self.user_id)
+        if fit and quotas.reserve_images(self.owner_id, len(fit), sum(r["size_bytes"] for r in fit)):
+            return fit
+        return []
 
     def _insert(self, rows: list[dict]) -> None:
         values = []
@@ -290,6 +329,8 @@ def _work(importer: Importer, plan: Plan) -> str:
     importer.flush()
     importer.run(plan.entries)
     importer.flush()
+    if importer.quota_reason and importer.processed < importer.total:
+        return "failed"  # stopped by the owner's quota: what fitted is kept, the message says why
     return "cancelled" if importer.cancelled and importer.processed < importer.total else "finished"
 
 
@@ -305,6 +346,7 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
             importer = Importer(imp, progress)
             importer.budget = budget
             status = _work(importer, plan)
+            reason = importer.quota_reason if status == "failed" else ""
     except DomainError as err:  # the source was refused (damaged zip, over a limit)
         status, reason = "failed", err.message
     except KeyboardInterrupt:  # `flask import-folder` stopped with Ctrl-C

@@ -7,6 +7,7 @@ from typing import Mapping
 from flask import current_app
 from sqlalchemy import and_, delete, func, select, update
 
+from app import quotas
 from app.batching import chunked
 from app.blueprints.datasets.classes import get_label
 from app.blueprints.datasets.images.removal import mark_for_removal, schedule_sweep, sweep_shas
@@ -155,10 +156,14 @@ def delete_images(dataset_id: int, image_ids: list[int]) -> int:
     image uses -- now for a few, by a background job for many (DELETE_SYNC_MAX_FILES)."""
     _check_owned(dataset_id, image_ids)
     shas: set[str] = set()
+    freed = 0
     for part in chunked(image_ids):
-        shas.update(db.session.scalars(select(Image.sha256).where(Image.id.in_(part))))
+        for sha, size in db.session.execute(select(Image.sha256, Image.size_bytes).where(Image.id.in_(part))):
+            shas.add(sha)
+            freed += size or 0
         db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)))
     mark_for_removal(shas)
+    quotas.release_images(quotas.owner_of(dataset_id), len(image_ids), freed)
     db.session.commit()
     if len(shas) <= current_app.config["DELETE_SYNC_MAX_FILES"]:
         sweep_shas(shas)

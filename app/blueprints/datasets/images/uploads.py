@@ -8,6 +8,7 @@ from typing import BinaryIO, Iterable
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from app import quotas
 from app.blueprints.datasets.images.imports import import_json, start_files_import, start_zip_import
 from app.blueprints.datasets.images.intake import (
     BadImage, check_image, clean_filename, find_duplicate, new_image, remove_unreferenced, sha256_of, write_files,
@@ -28,6 +29,9 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
     sha = sha256_of(data)
     if data and find_duplicate(dataset_id, sha):
         return FileResult(name, DUPLICATE, DUPLICATE_MESSAGE)
+    owner_id = quotas.owner_of(dataset_id)
+    if not _fits(owner_id, len(data)):  # before decoding: no work for a file that cannot be kept
+        return _over_quota(name, owner_id, len(data))
     try:
         checked = check_image(data, sha256=sha)
     except BadImage as err:
@@ -36,6 +40,11 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
     image = new_image(dataset_id, checked, name, user_id)
     db.session.add(image)
     try:
+        if not quotas.reserve_images(owner_id, 1, len(data)):  # counted in the row's own transaction
+            db.session.rollback()
+            if created:
+                remove_unreferenced([checked.sha256])
+            return _over_quota(name, owner_id, len(data))
         db.session.commit()
     except IntegrityError:  # the same file arrived concurrently
         db.session.rollback()
@@ -46,6 +55,15 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
             remove_unreferenced([checked.sha256])
         raise
     return FileResult(name, ADDED, "Added.", image_id=image.id)
+
+
+def _fits(owner_id: int, size: int) -> bool:
+    images, nbytes = quotas.image_room(owner_id)
+    return images != 0 and (nbytes is None or size <= nbytes)
+
+
+def _over_quota(name: str, owner_id: int, size: int) -> FileResult:
+    return FileResult(name, ERROR, "Not added: " + quotas.images_full_message(owner_id, 1, size))
 
 
 def _add_stream(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> FileResult:
@@ -85,6 +103,7 @@ def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str
     """Add every (filename, stream): zips (and a large batch of loose images) start background imports,
     the others are added now; a bad file gets an error result and does not stop the others."""
     files = list(files)
+    quotas.check_image_room(quotas.owner_of(dataset_id))  # full already: refuse the request, store nothing
     upload = Upload()
     loose = [(name, stream) for name, stream in files if not is_zip_name(name)]
     for name, stream in files:

@@ -16,6 +16,7 @@ from app.blueprints.datasets.images.services import (
 from app.blueprints.datasets.images.uploads import upload_files
 from app.errors import DomainError, NotFound
 from app.ids import parse_id
+from app.rate_limits import limit_by_user
 from app.rendering import render_page
 from app.request_limits import allow_large_upload
 from app.storage import get_storage
@@ -28,6 +29,7 @@ def _wants_json() -> bool:
 @bp.route("/datasets/<int:dataset_id>/upload", methods=["POST"])
 @allow_large_upload
 @login_required
+@limit_by_user("RATELIMIT_UPLOAD")
 def upload_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     files = [(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
