@@ -15,7 +15,7 @@ from app.extensions import MAX_DB_INT, csrf, db, htmx, login_manager, migrate
 from app.logging_setup import init_logging
 from app.request_limits import init_request_limits
 
-BLUEPRINTS = ("auth", "datasets", "training", "predict", "admin")
+BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin")
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
