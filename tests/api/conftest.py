@@ -32,6 +32,7 @@ class Api:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         response = self.client.open(url, method=method, headers=headers, csrf=False, **kwargs)
+        response.get_data()  # read a streamed file before its handle is closed
         response.close()
         return response
 
