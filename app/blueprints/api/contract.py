@@ -24,7 +24,7 @@ from app.blueprints.predict.api_auth import api_user
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import RequestInvalid
 
-COMMON_ERRORS = (400, 401, 403, 404, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 405, 429)
 ERROR_TEXT = {
     400: "The request does not match this document (`validation_error`, with `fields`), or another "
          "problem with the request itself.",
@@ -32,6 +32,8 @@ ERROR_TEXT = {
     403: "Not allowed: your role on the dataset is too small, or a browser call from another site "
          "(`forbidden`).",
     404: "No such object, or not visible to you (`not_found`; `unknown_model` for models).",
+    405: "This address does not take that method, or an id in it is beyond any possible id "
+         "(`method_not_allowed`).",
     409: "The object's state does not allow it now (`conflict`, `not_ready`).",
     413: "Too many or too large files (`too_large`, `too_many_files`).",
     422: "Well formed, but the values do not work: e.g. options that do not go together, a name already "

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from app.blueprints.api.fields import Id, StrictBoolean, StrictFloat, StrictInteger, Text, UtcDateTime
 from app.blueprints.api.schemas.common import Input, Output, Query
 from app.blueprints.training.forms import OPTION_HELP
+from app.extensions import MAX_DB_INT
 from app.ml import options as train_options
 from app.ml.artifacts import DOWNLOADS
 from app.ml.networks import CATALOGUE, DEFAULT_ARCHITECTURE
@@ -48,7 +49,7 @@ class RunIn(Input):
 
 
 class RunQuery(Query):
-    dataset = fields.Integer(validate=validate.Range(min=1), metadata={"description": "Only this dataset's."})
+    dataset = fields.Integer(validate=validate.Range(min=1, max=MAX_DB_INT), metadata={"description": "Only this dataset's."})
     status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed", "cancelled"]))
 
 
@@ -65,7 +66,7 @@ class ProgressOut(Output):
     val_acc = fields.Float(required=True, allow_none=True)
 
 
-class RunOut(Output):
+class RunSummaryOut(Output):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     dataset_id = fields.Integer(required=True)
@@ -79,10 +80,8 @@ class RunOut(Output):
     accuracy = fields.Float(required=True, allow_none=True, metadata={"description": "Test accuracy (succeeded)."})
     error = fields.String(required=True, allow_none=True)
     cancel_requested = fields.Boolean(required=True)
-    public = fields.Boolean(required=True, attribute="is_public")
+    public = fields.Boolean(required=True)
     threshold = fields.Float(required=True, allow_none=True)
-    queue_position = fields.Integer(required=True, allow_none=True)
-    progress = fields.Nested(ProgressOut, required=True)
     created_at = UtcDateTime(required=True)
     started_at = UtcDateTime(required=True, allow_none=True)
     finished_at = UtcDateTime(required=True, allow_none=True)
@@ -90,8 +89,14 @@ class RunOut(Output):
                             metadata={"description": "File kind -> URL (succeeded runs)."})
 
 
+class RunOut(RunSummaryOut):
+    queue_position = fields.Integer(required=True, allow_none=True,
+                                    metadata={"description": "1 = next to start (queued runs)."})
+    progress = fields.Nested(ProgressOut, required=True)
+
+
 class RunListOut(Output):
-    runs = fields.List(fields.Nested(RunOut), required=True, metadata={"description": "Newest first."})
+    runs = fields.List(fields.Nested(RunSummaryOut), required=True, metadata={"description": "Newest first."})
 
 
 class MetricsOut(Output):
