@@ -149,3 +149,24 @@ def test_request_ids_from_outside_must_be_short_plain_tokens(client):
     assert client.get("/login", headers={"X-Request-Id": "abc-123"}).headers["X-Request-Id"] == "abc-123"
     forged = client.get("/login", headers={"X-Request-Id": "x id=1 GET /admin -> 200"})
     assert re.fullmatch(r"[0-9a-f]{12}", forged.headers["X-Request-Id"])
+
+
+def test_huge_ids_in_filters_forms_and_selections_are_clean_4xx(logged_in):
+    from app.blueprints.datasets.services import create_dataset
+
+    dataset = create_dataset(logged_in.user.id, "Big ids")
+    huge = "99999999999999999999999"
+    assert logged_in.get(f"/datasets/{dataset.id}/label?filter={huge}").status_code == 404
+    assert logged_in.get(f"/datasets/{dataset.id}/label?after={huge}").status_code == 200  # junk cursor ignored
+    for data in ({"image_ids": [huge], "label_id": ""}, {"image_ids": ["1"], "label_id": huge}):
+        response = logged_in.post(f"/datasets/{dataset.id}/images/label", data=data)
+        assert response.status_code == 404, data
+    assert logged_in.post(f"/datasets/{dataset.id}/images/delete", data={"image_ids": [huge]}).status_code == 404
+    assert logged_in.post(f"/datasets/{dataset.id}/suggestions", data={"model_id": huge}).status_code == 404
+
+
+def test_parse_id_accepts_only_database_sized_positive_integers():
+    from app.ids import parse_id
+
+    assert [parse_id(v) for v in ("12", 12, " 7 ", "9223372036854775807")] == [12, 12, 7, 2**63 - 1]
+    assert [parse_id(v) for v in ("0", "-3", "9223372036854775808", "1e3", "", None, True, 3.0)] == [None] * 8

@@ -14,6 +14,7 @@ from app.blueprints.datasets.services import class_counts
 from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
+from app.ids import parse_id
 from app.models import Image
 
 PER_PAGE = 48
@@ -39,8 +40,7 @@ class ImagePage:
 
 
 def _int_arg(values: Mapping, name: str) -> int | None:
-    raw = values.get(name)
-    return int(raw) if isinstance(raw, str) and raw.isdigit() and len(raw) <= 18 else None
+    return parse_id(values.get(name), minimum=0)
 
 
 def grid_args(values: Mapping) -> dict:
@@ -54,7 +54,10 @@ def _filtered(dataset_id: int, filter_: str):
     if filter_ == "unlabeled":
         return and_(Image.dataset_id == dataset_id, Image.label_id.is_(None)), filter_
     if filter_.isdigit():
-        return and_(Image.dataset_id == dataset_id, Image.label_id == get_label(dataset_id, int(filter_)).id), filter_
+        label_id = parse_id(filter_)
+        if label_id is None:
+            raise NotFound("This class does not exist in this dataset.")
+        return and_(Image.dataset_id == dataset_id, Image.label_id == get_label(dataset_id, label_id).id), filter_
     return Image.dataset_id == dataset_id, "all"
 
 
@@ -119,6 +122,8 @@ def parse_ids(values) -> list[int]:
         raise ValidationError("Select one or more images first.")
     if len(ids) > MAX_SELECTION:
         raise ValidationError(f"Select at most {MAX_SELECTION} images at once.")
+    if any(parse_id(i) is None for i in ids):  # beyond any database id: these images cannot exist
+        raise NotFound("Some selected images are not in this dataset. Reload the page and try again.")
     return ids
 
 

@@ -14,7 +14,8 @@ from app.blueprints.datasets.images.services import (
     delete_images, get_image, grid_args, image_page, parse_ids, set_labels,
 )
 from app.blueprints.datasets.images.uploads import upload_files
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
+from app.ids import parse_id
 from app.rendering import render_page
 from app.request_limits import allow_large_upload
 from app.storage import get_storage
@@ -109,7 +110,9 @@ def label_selected(dataset_id: int):
     label_id = request.form.get("label_id", "")
     try:
         ids = parse_ids(request.form.getlist("image_ids"))
-        count = set_labels(dataset.id, ids, int(label_id) if label_id.isdigit() else None, current_user.id)
+        if label_id and parse_id(label_id) is None:
+            raise NotFound("This class does not exist in this dataset.")
+        count = set_labels(dataset.id, ids, parse_id(label_id), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
     verb = "labeled" if label_id.isdigit() else "unlabeled"

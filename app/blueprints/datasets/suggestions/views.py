@@ -6,7 +6,8 @@ from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images.services import parse_ids
 from app.blueprints.datasets.suggestions import bp, review, services
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
+from app.ids import parse_id
 from app.rendering import render_page
 
 
@@ -30,7 +31,9 @@ def request_suggestions(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     model_id = request.form.get("model_id", "")
     try:
-        services.request_suggestions(dataset.id, int(model_id) if model_id.isdigit() else None, current_user.id)
+        if model_id and parse_id(model_id) is None:
+            raise NotFound("This model does not exist for this dataset, or it has not finished training.")
+        services.request_suggestions(dataset.id, parse_id(model_id), current_user.id)
     except DomainError as err:
         return _render(dataset, error=err.message, status=err.status)
     return redirect(url_for("datasets.suggestions.show_suggestions", dataset_id=dataset.id))
