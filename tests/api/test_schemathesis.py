@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.api.live import ROOT, live_studio, seed
+from tests.api.live import live_studio, seed
 from tests.predict.conftest import trained_artifacts  # noqa: F401  (a real tiny model, trained once)
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -29,7 +29,7 @@ def test_the_api_agrees_with_its_openapi_document(tmp_path, trained_artifacts): 
         command = [str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config), "run",
                    f"{url}/api/openapi.json", "--checks", "all", "--header", f"Authorization: Bearer {ids['token']}",
                    "--request-timeout", "60", "--max-failures", "5", "--seed", "1", "--no-color"]
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=420)
+        done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=420)  # its cache too
         document = requests.get(f"{url}/api/openapi.json", timeout=10).json()
     report = done.stdout[-12000:] + done.stderr[-3000:]
     assert done.returncode == 0, report
