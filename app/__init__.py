@@ -16,7 +16,7 @@ from app.logging_setup import init_logging
 from app.rate_limits import init_rate_limits
 from app.request_limits import init_request_limits
 
-BLUEPRINTS = ("auth", "datasets", "training", "predict", "admin")
+BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin")
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 
+from app.batching import chunked
 from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.models import Dataset, DatasetShare, TrainingRun, User
@@ -18,6 +19,7 @@ class NotAllowed(DomainError):
     """The user can see the thing but not do this to it."""
 
     status = 403
+    code = "forbidden"
 
 
 def dataset_role(user: User | None, dataset: Dataset) -> str | None:
@@ -61,3 +63,14 @@ def get_run_for(user: User | None, run_id: int, need: str = "viewer") -> Trainin
     except NotFound:
         raise NotFound("This model does not exist, or you do not have access to it.") from None
     return run
+
+
+def roles_for(user: User, dataset_ids: list[int]) -> dict[int, str]:
+    """The user's role on each of these datasets they can see (one query for the shared ones)."""
+    roles = {}
+    for part in chunked(list(dataset_ids)):
+        owned = db.session.execute(select(Dataset.id, Dataset.owner_id).where(Dataset.id.in_(part))).all()
+        roles.update({i: "owner" for i, owner in owned if owner == user.id})
+        roles.update(dict(db.session.execute(select(DatasetShare.dataset_id, DatasetShare.role).where(
+            DatasetShare.dataset_id.in_(part), DatasetShare.user_id == user.id)).all()))
+    return roles

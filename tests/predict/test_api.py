@@ -145,7 +145,8 @@ def test_user_default_model_from_the_try_page(logged_in, make_model):
     make_model(logged_in.user, name="first")
     second = make_model(logged_in.user, name="second")
     response = logged_in.post("/predict", data={"file": files("red")})
-    assert response.status_code == 400 and "No model chosen" in response.json["error"]
+    assert response.status_code == 422 and "No model chosen" in response.json["error"]
+    assert response.json["code"] == "no_model"
     logged_in.post(f"/models/{second.id}/try/default", data={"use": "1"})
     response = logged_in.post("/predict", data={"file": files("red")})
     assert response.status_code == 200 and response.json["model"]["id"] == second.id

@@ -66,7 +66,8 @@ def test_openapi_documents_csv(client):
     operation = spec["paths"]["/predict"]["post"]
     assert "text/csv" in operation["responses"]["200"]["content"]
     assert any(p["name"] == "format" for p in operation["parameters"])
-    assert spec["components"]["schemas"]["Upload"]["properties"]["format"]["enum"] == ["json", "csv"]
+    form = spec["components"]["schemas"]["PredictForm"]
+    assert form["properties"]["format"]["enum"] == ["json", "csv"]
 
 
 def test_names_that_look_like_formulas_are_not_run_by_spreadsheets(logged_in, make_model):

@@ -22,6 +22,7 @@ CSRF_HEADERS = ("X-CSRFToken", "X-CSRF-Token")
 
 class CrossOrigin(DomainError):
     status = 403
+    code = "forbidden"
 
 
 def _origin_of(url: str | None) -> str | None:

@@ -10,7 +10,7 @@ from flask import current_app
 
 from app.access import NotAllowed, get_run_for
 from app.blueprints.predict.tokens import Unauthorized
-from app.errors import Conflict, DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import MAX_DB_INT, db
 from app.ml.artifacts import CARD
 from app.models import Setting, TrainingRun, User
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 INSTANCE_DEFAULT_KEY = "default_model_id"
 MISSING = "This model does not exist, or you do not have access to it."
+UNKNOWN_MODEL = "unknown_model"
+NO_FILE_MESSAGE = "No image received. Send one or more files in the 'file' field."
 
 
 def _is_user(user) -> bool:
@@ -30,20 +32,23 @@ def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
     """A run the user may predict with: public, or visible to them. Others' private runs are a 404."""
     run = db.session.get(TrainingRun, run_id)
     if run is None:
-        raise NotFound(MISSING)
+        raise NotFound(MISSING, code=UNKNOWN_MODEL)
     if not run.is_public:
         if not _is_user(user):
-            raise NotFound(MISSING + " If it is yours, log in or send your API token.")
-        get_run_for(user, run_id, "viewer")
+            raise NotFound(MISSING + " If it is yours, log in or send your API token.", code=UNKNOWN_MODEL)
+        try:
+            get_run_for(user, run_id, "viewer")
+        except NotFound:
+            raise NotFound(MISSING, code=UNKNOWN_MODEL) from None
     return run
 
 
 def require_ready(run: TrainingRun) -> TrainingRun:
     """The run must have finished training with its files on disk."""
     if run.status != "succeeded":
-        raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.")
+        raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.", code="not_ready")
     if not run.artifact_dir or not (Path(run.artifact_dir) / CARD).exists():
-        raise Conflict(f"The files of model '{run.name}' are missing. Train it again.")
+        raise Conflict(f"The files of model '{run.name}' are missing. Train it again.", code="not_ready")
     return run
 
 
@@ -74,8 +79,9 @@ def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
         if not _is_user(user):
             raise Unauthorized("Log in or send an API token (Authorization: Bearer ...), "
                                "or choose a public model with the 'model' field.")
-        raise DomainError("No model chosen. Send a 'model' field with a model id, or pick a default "
-                          "model on a model's 'Try it' page.", 400)
+        # 422, not 400: the request is well formed; this account just has no default model to use
+        raise ValidationError("No model chosen. Send a 'model' field with a model id, or pick a default "
+                              "model on a model's 'Try it' page.", code="no_model")
     return require_ready(run)
 
 
@@ -86,9 +92,9 @@ def parse_top_k(raw: str | None, n_classes: int) -> int:
     try:
         k = int(raw)
     except (TypeError, ValueError):
-        raise DomainError("top_k must be a whole number, e.g. 3.", 400) from None
+        raise DomainError("top_k must be a whole number, e.g. 3.", 400, "validation_error") from None
     if k < 1:
-        raise DomainError("top_k must be at least 1.", 400)
+        raise DomainError("top_k must be at least 1.", 400, "validation_error")
     return min(k, n_classes)
 
 
@@ -99,9 +105,9 @@ def parse_model_id(raw: str | None) -> int | None:
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise NotFound(MISSING) from None
+        raise NotFound(MISSING, code=UNKNOWN_MODEL) from None
     if not 0 < value <= MAX_DB_INT:  # a number no id can have: nothing to look up
-        raise NotFound(MISSING)
+        raise NotFound(MISSING, code=UNKNOWN_MODEL)
     return value
 
 
@@ -139,9 +145,10 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
 
     config = current_app.config
     if not uploads:
-        raise DomainError("No image received. Send one or more files in the 'file' field.", 400)
+        raise DomainError(NO_FILE_MESSAGE, 400, "no_file")
     if len(uploads) > config["PREDICT_MAX_FILES"]:
-        raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413)
+        raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413,
+                          "too_many_files")
     run = resolve_model(user, run_id)
     predictor = serving.get_predictor(run.id, run.artifact_dir, config["MODEL_CACHE_SIZE"],
                                       device=config.get("PREDICT_DEVICE") or None,
@@ -168,7 +175,7 @@ def parse_format(raw: str | None, accept) -> str:
     at least as much as JSON (a bare */* keeps JSON)."""
     if raw not in (None, ""):
         if raw.lower() not in ("csv", "json"):
-            raise DomainError("format must be 'json' or 'csv'.", 400)
+            raise DomainError("format must be 'json' or 'csv'.", 400, "validation_error")
         return raw.lower()
     explicit = any(value == "text/csv" for value, _ in accept)
     return "csv" if explicit and accept.quality("text/csv") >= accept.quality("application/json") else "json"

@@ -23,6 +23,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write to the database on ev
 
 class Unauthorized(DomainError):
     status = 401
+    code = "unauthorized"
 
 
 def hash_token(plain: str) -> str:

@@ -1,13 +1,13 @@
-"""Routes: the JSON prediction API, the 'Try it' page, API tokens, the OpenAPI document."""
+"""Routes: the JSON prediction API, the 'Try it' page, API tokens."""
 from typing import TYPE_CHECKING
 
-from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.activity import record_predictions
 from app.blueprints.predict import bp, services, tokens as token_service
-from app.blueprints.predict.api_auth import api_user
-from app.blueprints.predict.openapi import openapi_spec
+from app.blueprints.api.contract import Op, operation
+from app.blueprints.api.schemas.predict import ModelPredictForm, ModelPredictQuery, PredictForm, PredictOut, PredictQuery
 from app.errors import DomainError
 from app.extensions import csrf
 from app.rate_limits import limit_by_ip, limit_predictions
@@ -17,15 +17,18 @@ if TYPE_CHECKING:
     from app.serving import Upload
 
 
-def _uploads() -> list["Upload"]:
+CSV = {"text/csv": {"schema": {"type": "string"}, "example": (
+    "filename,category,category_index,confidence,unknown,error\r\ncat1.jpg,cat,0,0.973214,false,\r\n"
+    "notes.txt,,,,,Not an image.\r\n")}}
+PREDICT_HELP = ("Send images as repeated multipart `file` fields. A file that is not a usable image gets an "
+                "entry with only `filename` and `error`; the others an answer. model, top_k and format may be "
+                "form fields or query parameters.")
+
+
+def _uploads(data: dict) -> list["Upload"]:
     from app.serving import Upload  # numpy: loaded by the first prediction, not at start-up
 
-    files = request.files.getlist("file") + request.files.getlist("files")
-    return [Upload(f.filename or f"file{i + 1}", f.read()) for i, f in enumerate(files)]
-
-
-def _field(name: str) -> str | None:
-    return request.form.get(name) or request.args.get(name)
+    return [Upload(f.filename or f"file{i + 1}", f.read()) for i, f in enumerate(data["file"])]
 
 
 def _answer(result: dict, fmt: str, user=None):
@@ -33,34 +36,33 @@ def _answer(result: dict, fmt: str, user=None):
     for the admin's usage overview."""
     record_predictions(user.id if user is not None else None, request.remote_addr, len(result["predictions"]))
     if fmt != "csv":
-        return jsonify(result)
+        return result
     name = f"predictions-model-{result['model']['id']}.csv"
     return Response(services.predictions_csv(result), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+def _op(summary: str, form, query) -> Op:
+    return Op(summary, "Prediction", query=query, form=form, out=PredictOut, auth="optional", files=CSV,
+              errors=(409, 413, 422), description=PREDICT_HELP)
+
+
 @bp.route("/predict", methods=["POST"])
 @csrf.exempt  # token calls carry no CSRF token; api_user() checks session calls itself
 @limit_predictions()
-def predict_images():
-    user = api_user()
-    run_id = services.parse_model_id(_field("model"))
-    fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
+@operation(_op("Classify images with the chosen or default model", PredictForm, PredictQuery))
+def predict_images(user, data):
+    fmt = services.parse_format(data.get("format"), request.accept_mimetypes)
+    return _answer(services.predict_files(user, _uploads(data), data.get("model"), data.get("top_k")), fmt, user)
 
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
 @csrf.exempt
 @limit_predictions()
-def predict_with_model(run_id: int):
-    user = api_user()
-    fmt = services.parse_format(_field("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(), run_id, _field("top_k")), fmt, user)
-
-
-@bp.route("/api/openapi.json")
-def openapi():
-    return jsonify(openapi_spec())
+@operation(_op("Classify images with one model", ModelPredictForm, ModelPredictQuery))
+def predict_with_model(user, data, run_id: int):
+    fmt = services.parse_format(data.get("format"), request.accept_mimetypes)
+    return _answer(services.predict_files(user, _uploads(data), run_id, data.get("top_k")), fmt, user)
 
 
 @bp.route("/models/<int:run_id>/try")

@@ -29,7 +29,7 @@ def _wants_json() -> bool:
 @bp.route("/datasets/<int:dataset_id>/upload", methods=["POST"])
 @allow_large_upload
 @login_required
-@limit_by_user("RATELIMIT_UPLOAD")
+@limit_by_user("RATELIMIT_UPLOAD", scope="upload")  # one budget with the API's uploads
 def upload_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     files = [(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]

@@ -1,0 +1,39 @@
+"""Schemas every part of the API shares: the error answer, the base classes of inputs and outputs."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields
+
+
+class Input(Schema):
+    """A JSON body or form: an unknown field is a mistake worth reporting (additionalProperties: false)."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Query(Schema):
+    """A query string: unknown parameters are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+class Output(Schema):
+    """An answer: dumped from rows or dicts by the same schema the document shows."""
+
+    class Meta:
+        ordered = True
+
+
+class ErrorOut(Output):
+    error = fields.String(required=True, metadata={"description": "What went wrong, in plain words."})
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status, repeated."})
+    code = fields.String(required=True, metadata={
+        "description": "Stable machine-readable reason: validation_error, unauthorized, forbidden, not_found, "
+                       "unknown_model, conflict, not_ready, no_file, no_model, too_large, too_many_files, "
+                       "rate_limited, quota_exceeded, unavailable, ..."})
+    fields = fields.Dict(metadata={"description": "validation_error (400): the problem of each field."})
+
+
+class CountOut(Output):
+    count = fields.Integer(required=True, metadata={"description": "How many objects the call changed."})

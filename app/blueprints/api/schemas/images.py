@@ -1,0 +1,111 @@
+"""Images of a dataset: the keyset-paged list, uploads, background imports, bulk labels and deletes."""
+from __future__ import annotations
+
+from marshmallow import fields, pre_load, validate
+
+from app.blueprints.api.fields import Id, Upload, UtcDateTime
+from app.blueprints.api.schemas.common import Input, Output, Query
+from app.blueprints.datasets.images.services import MAX_SELECTION
+from app.extensions import MAX_DB_INT
+
+MAX_PAGE = 500
+CURSOR = validate.Range(min=0, max=MAX_DB_INT)
+
+
+class ImageQuery(Query):
+    label = fields.String(data_key="class", load_default="all",
+                          validate=validate.Regexp(r"^(all|unlabeled|[0-9]{1,18})$"),
+                          metadata={"description": "'all', 'unlabeled' or a class id."})
+    before = fields.Integer(validate=CURSOR, metadata={
+        "description": "Images older than this id: the `older` cursor of the previous answer."})
+    after = fields.Integer(validate=CURSOR, metadata={
+        "description": "The page just newer than this id: the `newer` cursor of an answer."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class ImageOut(Output):
+    id = fields.Integer(required=True)
+    filename = fields.String(required=True)
+    width = fields.Integer(required=True)
+    height = fields.Integer(required=True)
+    format = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    class_id = fields.Integer(required=True, allow_none=True, attribute="label_id")
+    label_source = fields.String(required=True, allow_none=True,
+                                 metadata={"description": "'user', 'import' (a zip folder) or 'suggestion'."})
+    created_at = UtcDateTime(required=True)
+
+
+class ImagePageOut(Output):
+    images = fields.List(fields.Nested(ImageOut), required=True, metadata={"description": "Newest first."})
+    total = fields.Integer(required=True, metadata={"description": "Images matching the filter."})
+    older = fields.Integer(required=True, allow_none=True,
+                           metadata={"description": "Pass as `before` for the next (older) page; null at the end."})
+    newer = fields.Integer(required=True, allow_none=True,
+                           metadata={"description": "Pass as `after` for the previous page; null on the first."})
+
+
+class UploadForm(Input):
+    files = fields.List(Upload(), required=True, validate=validate.Length(min=1), metadata={
+        "description": "Images, or zips with one folder per class (repeat the field; `file` works too)."})
+    error_codes = {"files": "no_file"}
+
+    @pre_load
+    def file_is_files(self, data, **kwargs):
+        """`file` (as /predict calls it) is accepted too."""
+        if "file" in data:
+            data = dict(data)
+            extra = data.pop("file")
+            data["files"] = list(data.get("files", [])) + (extra if isinstance(extra, list) else [extra])
+        return data
+
+
+class FileResultOut(Output):
+    filename = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["added", "duplicate", "error"]))
+    message = fields.String(required=True)
+    label = fields.String(required=True, allow_none=True)
+    image_id = fields.Integer(required=True, allow_none=True)
+
+
+class ImportOut(Output):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["zip", "files", "folder"]))
+    source = fields.String(required=True)
+    status = fields.String(required=True,
+                           validate=validate.OneOf(["queued", "running", "finished", "failed", "cancelled"]))
+    total = fields.Integer(required=True)
+    processed = fields.Integer(required=True)
+    added = fields.Integer(required=True)
+    duplicates = fields.Integer(required=True)
+    error_count = fields.Integer(required=True)
+    errors = fields.List(fields.Dict(), required=True, metadata={"description": "The first 50: {filename, message}."})
+    message = fields.String(required=True, allow_none=True)
+    cancel_requested = fields.Boolean(required=True)
+    created_at = fields.String(required=True, allow_none=True)
+    started_at = fields.String(required=True, allow_none=True)
+    finished_at = fields.String(required=True, allow_none=True)
+    status_url = fields.String(required=True, metadata={"description": "GET it (with your token) to follow it."})
+    cancel_url = fields.String(metadata={"description": "POST to stop it; only while it runs."})
+    page_url = fields.String(required=True)
+
+
+class ImportListOut(Output):
+    imports = fields.List(fields.Nested(ImportOut), required=True)
+
+
+class UploadOut(Output):
+    summary = fields.String(required=True)
+    results = fields.List(fields.Nested(FileResultOut), required=True,
+                          metadata={"description": "Files handled at once (and zips refused as a whole)."})
+    imports = fields.List(fields.Nested(ImportOut), required=True,
+                          metadata={"description": "Background imports started (a zip, or many files)."})
+
+
+class LabelIn(Input):
+    image_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_SELECTION))
+    class_id = Id(required=True, allow_none=True, metadata={"description": "null: unlabel them."})
+
+
+class ImageIdsIn(Input):
+    image_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_SELECTION))

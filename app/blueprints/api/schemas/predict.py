@@ -1,0 +1,77 @@
+"""POST /predict and POST /models/{id}/predict: the prototype's contract (multipart field `file`,
+repeated; one prediction per file, in upload order)."""
+from __future__ import annotations
+
+from marshmallow import fields, pre_load, validate
+
+from app.blueprints.api.fields import Upload
+from app.blueprints.api.schemas.common import Output, Query
+from app.blueprints.predict.services import NO_FILE_MESSAGE, parse_model_id
+
+FORMAT = validate.OneOf(["json", "csv"])
+
+
+class ModelId(fields.Field):
+    """A model id; text that is no possible id names no model: 404 unknown_model, as it always was."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return parse_model_id(str(value))
+
+
+def _options(with_model: bool) -> dict:
+    extra = {"model": ModelId(metadata={"type": "integer", "description": (
+        "Model id; default: your default model, else the site's default public model.")})} if with_model else {}
+    return {"top_k": fields.Integer(validate=validate.Range(min=1), metadata={"default": 3}),
+            "format": fields.String(validate=FORMAT, metadata={
+                "description": "csv answers text/csv, one row per file (as does Accept: text/csv)."}),
+            **extra}
+
+
+class _Upload(Query):  # lenient like a query string: browsers and old scripts send extra fields
+    file = fields.List(Upload(), required=True, validate=validate.Length(min=1),
+                       error_messages={"required": NO_FILE_MESSAGE},
+                       metadata={"description": "One or more images (repeat the field; `files` works too)."})
+    error_codes = {"file": "no_file"}
+
+    @pre_load
+    def files_is_file(self, data, **kwargs):
+        if "files" in data:
+            data = dict(data)
+            extra = data.pop("files")
+            data["file"] = list(data.get("file", [])) + (extra if isinstance(extra, list) else [extra])
+        return data
+
+
+PredictForm = _Upload.from_dict(_options(True), name="PredictForm")
+ModelPredictForm = _Upload.from_dict(_options(False), name="ModelPredictForm")
+PredictQuery = Query.from_dict(_options(True), name="PredictQuery")
+ModelPredictQuery = Query.from_dict(_options(False), name="ModelPredictQuery")
+
+
+class ScoreOut(Output):
+    category = fields.String(required=True)
+    category_index = fields.Integer(required=True)
+    confidence = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+
+
+class PredictionOut(Output):
+    filename = fields.String(required=True)
+    category = fields.String(allow_none=True, metadata={"description": "Best class; null below the threshold."})
+    category_index = fields.Integer(allow_none=True, metadata={"description": "Its index in model.classes."})
+    confidence = fields.Float(metadata={"description": "Probability of the best class."})
+    unknown = fields.Boolean(metadata={"description": "True when the confidence is below the model's threshold."})
+    top_k = fields.List(fields.Nested(ScoreOut))
+    error = fields.String(metadata={"description": "Only for a file that could not be used (then no other field)."})
+
+
+class ModelInfoOut(Output):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    classes = fields.List(fields.String(), required=True)
+    architecture = fields.String(required=True)
+
+
+class PredictOut(Output):
+    model = fields.Nested(ModelInfoOut, required=True)
+    predictions = fields.List(fields.Nested(PredictionOut), required=True,
+                              metadata={"description": "One entry per uploaded file, in upload order."})
