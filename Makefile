@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export FLASK_APP := app
 ARGS ?=
 
-.PHONY: run test bench venv db-upgrade clean
+.PHONY: run test bench venv db-upgrade clean translations messages
 
 venv: $(VENV)/.installed
 
@@ -15,13 +15,29 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-db-upgrade: venv
+# Translations: the .po catalogs are committed, the compiled .mo files are built here (git-ignored).
+PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+translations: $(PO_FILES:.po=.mo)
+
+app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messages.po | venv
+	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
+
+# After changing user-facing text: extract it again and merge it into each language's catalog, then
+# translate the new entries (tests/test_i18n.py fails while any is missing or fuzzy).
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k N_:1,2
+messages: venv
+	$(VENV)/bin/pybabel extract -F app/translations/babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+		--omit-header -o app/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location \
+		--ignore-obsolete
+
+db-upgrade: venv translations
 	$(VENV)/bin/flask db upgrade
 
-run: venv db-upgrade
+run: venv translations db-upgrade
 	$(PY) -m app.devserver
 
-test: venv
+test: venv translations
 	$(PY) -m pytest $(ARGS)
 
 bench: venv

@@ -8,10 +8,12 @@ import time
 import uuid
 
 from flask import Flask, g, request
+from flask_babel import lazy_gettext
 from werkzeug.routing import IntegerConverter
 
 from app.config import build_config
 from app.extensions import MAX_DB_INT, csrf, db, htmx, login_manager, migrate
+from app.i18n import init_i18n
 from app.logging_setup import init_logging
 from app.rate_limits import init_rate_limits
 from app.request_limits import init_request_limits
@@ -38,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id
     init_request_limits(app)  # before the CSRF check reads any request body
     init_extensions(app)
+    init_i18n(app)
     init_rate_limits(app)
     init_blueprints(app)
     from app.errors import init_errors
@@ -65,7 +68,7 @@ def init_extensions(app: Flask) -> None:
     htmx.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = lazy_gettext("Please log in to see that page.")
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader

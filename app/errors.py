@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import force_locale, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -17,6 +18,41 @@ STATUS_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
     409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "validation_error",
     429: "rate_limited", 500: "internal_error", 503: "unavailable",
+}
+
+
+# Every `code` an error answer can carry, and what it means. The OpenAPI document lists these (the Error
+# schema's enum); tests/test_i18n.py checks that every code the code raises is here.
+ERROR_CODES = {
+    "bad_request": "The request itself is wrong (400), e.g. a malformed body.",
+    "validation_error": "The request does not match the document (400, with `fields`), or its values do "
+                        "not work (422).",
+    "csrf_failed": "A browser request without its security token (pages only).",
+    "unauthorized": "No valid API token or session (401).",
+    "forbidden": "Not allowed: too small a role on the dataset, or a cross-site browser call (403).",
+    "not_found": "No such object, or not visible to you (404).",
+    "unknown_model": "No such model, or not visible to you (404).",
+    "method_not_allowed": "This address does not take that method (405).",
+    "conflict": "The object's state does not allow it now (409).",
+    "not_ready": "The model has not finished training, or its files are missing (409).",
+    "no_file": "No file was sent in the upload field (400).",
+    "no_model": "No model was named and the account has no default model (422).",
+    "too_large": "The request body is too large (413).",
+    "too_many_files": "More files than one request may carry (413).",
+    "unsupported_media_type": "The body is not in a format this address takes (415).",
+    "quota_exceeded": "Your quota (storage, images, datasets, models, active trainings) does not allow it (403).",
+    "login_locked": "Too many failed logins for the account; wait and try again (429).",
+    "rate_limited": "Too many requests; `retry_after` says how many seconds to wait (429).",
+    "unknown_language": "A language the studio does not speak (pages only).",
+    "internal_error": "A bug on the server's side; it was logged (500).",
+    "unavailable": "A background service (the job queue) is not reachable (503).",
+    "client_error": "Another problem with the request (4xx).",
+    "server_error": "Another problem on the server (5xx).",
+}
+# The `code` of one file's entry in a /predict answer (the request itself succeeded).
+FILE_ERROR_CODES = {
+    "bad_image": "The file is not a usable image.",
+    "over_pixel_budget": "The request's images hold more pixels than one request may decode.",
 }
 
 
@@ -48,7 +84,7 @@ class NotFound(DomainError):
     status = 404
     code = "not_found"
 
-    def __init__(self, message: str = "Not found.", code: str | None = None):
+    def __init__(self, message: str = _l("Not found."), code: str | None = None):
         super().__init__(message, code=code)
 
 
@@ -89,8 +125,11 @@ def wants_json() -> bool:
 
 
 def error_response(message: str, status: int, code: str | None = None, extra: dict | None = None):
-    """The error as JSON (API paths), an htmx fragment, or a full page."""
+    """The error as JSON (API paths: English, whatever the browser's language), an htmx fragment, or a
+    full page (the user's language). `message` may be a lazy string (flask_babel.lazy_gettext)."""
     if wants_json():
+        with force_locale("en"):
+            message = str(message)
         return jsonify({"error": message, "status": status, "code": code or code_for(status), **(extra or {})}), status
     if getattr(request, "htmx", False):
         return render_template("_error_fragment.html", message=message, status=status), status
@@ -121,15 +160,15 @@ def init_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def handle_csrf(err: CSRFError):
         return error_response(
-            "Your form expired or was sent without its security token. Reload the page and try again.",
+            _l("Your form expired or was sent without its security token. Reload the page and try again."),
             400, "csrf_failed",
         )
 
     @app.errorhandler(HTTPException)
     def handle_http(err: HTTPException):
         messages = {
-            404: "This page does not exist, or you do not have access to it.",
-            413: "The upload is too large. Send fewer or smaller files at once.",
+            404: _l("This page does not exist, or you do not have access to it."),
+            413: _l("The upload is too large. Send fewer or smaller files at once."),
         }
         body, status = error_response(messages.get(err.code, err.description), err.code or 500)
         return body, status, _http_headers(err)
@@ -137,4 +176,4 @@ def init_errors(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response("Something went wrong on our side. The error was logged.", 500)
+        return error_response(_l("Something went wrong on our side. The error was logged."), 500)

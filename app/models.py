@@ -36,6 +36,8 @@ class User(UserMixin, db.Model):
     quota_datasets = db.Column(db.Integer, nullable=True)
     quota_models = db.Column(db.Integer, nullable=True)
     quota_active_runs = db.Column(db.Integer, nullable=True)
+    # The language chosen with the switcher ('en', 'pt_BR', 'es'); NULL = follow the browser.
+    locale = db.Column(db.String(10), nullable=True)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

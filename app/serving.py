@@ -39,10 +39,12 @@ class Upload:
 
 @dataclass
 class Prepared:
-    """An upload after decoding: its name, and a plain-English error when it could not be used."""
+    """An upload after decoding: its name, and a plain-English error (with its stable code, see
+    app/errors.py ERROR_CODES) when it could not be used."""
 
     filename: str
     error: str | None = None
+    code: str | None = None
 
 
 class ModelCache:
@@ -233,7 +235,7 @@ def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -
     try:
         predictor.normalize(predictor.prepare(upload.data, max_pixels)[None], out=row[None])
     except BadImage as err:
-        return Prepared(upload.filename, error=err.message)
+        return Prepared(upload.filename, error=err.message, code="bad_image")
     return Prepared(upload.filename)
 
 
@@ -253,12 +255,13 @@ def prepare_batch(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple
     prepared = []
     for i, upload in enumerate(uploads):
         if i in refused or source[i] in refused:
-            prepared.append(Prepared(upload.filename, error=refused.get(i) or refused[source[i]]))
+            prepared.append(Prepared(upload.filename, error=refused.get(i) or refused[source[i]],
+                                     code="over_pixel_budget"))
             continue
         original = done[source[i]]
         if source[i] != i and original.error is None:
             batch[i] = batch[source[i]]
-        prepared.append(Prepared(upload.filename, error=original.error))
+        prepared.append(Prepared(upload.filename, error=original.error, code=original.code))
     good = [i for i, item in enumerate(prepared) if item.error is None]
     return prepared, (batch if len(good) == len(uploads) else batch[good])
 

@@ -19,6 +19,14 @@ from PIL import Image as PILImage
 os.environ.setdefault("TORCH_NUM_THREADS", "2")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_translations():
+    """The .mo catalogs compiled from the committed .po files (as `make test` does), so pytest alone works."""
+    from app.i18n import compile_catalogs
+
+    compile_catalogs()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     url = os.environ.get("TEST_REDIS_URL")

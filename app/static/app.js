@@ -1,6 +1,37 @@
 // Small progressive enhancements shared by every page. Page-specific code lives beside its template.
 // No inline handlers anywhere (the Content-Security-Policy allows scripts from our files only).
 
+// window.studio: the page's language for scripts. t(key, {name: value}) reads the catalog base.html puts in
+// <script type="application/json" id="i18n"> (app/js_strings.py); a plural entry picks its form for {n}.
+window.studio = (function () {
+  "use strict";
+  var catalog = null;
+  function lang() { return document.documentElement.lang || "en"; }
+  function load() {
+    if (catalog) return catalog;
+    var node = document.getElementById("i18n");
+    try { catalog = JSON.parse(node.textContent); } catch (e) { catalog = {}; }
+    return catalog;
+  }
+  function num(x) { return new Intl.NumberFormat(lang()).format(x); }
+  function pct(fraction, digits) {
+    return new Intl.NumberFormat(lang(), { style: "percent", maximumFractionDigits: digits || 0 }).format(fraction);
+  }
+  function t(key, vars) {
+    var text = load()[key], values = vars || {};
+    if (text === undefined) return key;
+    if (typeof text !== "string") {
+      var form = new Intl.PluralRules(lang()).select(values.n);
+      text = text[form] || text.other;
+      values = Object.assign({}, values, { n: num(values.n) });
+    }
+    return text.replace(/\{(\w+)\}/g, function (whole, name) {
+      return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+  return { t: t, num: num, pct: pct, lang: lang };
+})();
+
 // <form data-confirm="Question?">: ask before submitting (destructive actions).
 document.addEventListener("submit", function (evt) {
   var form = evt.target;
@@ -11,7 +42,8 @@ document.addEventListener("submit", function (evt) {
 }, true);
 document.addEventListener("htmx:responseError", function (evt) {
   var box = document.getElementById("flashes");
-  if (box) box.innerHTML = '<div class="flash flash-error" role="alert">The server could not complete that request (' + evt.detail.xhr.status + ').</div>';
+  if (box) box.innerHTML = '<div class="flash flash-error" role="alert"></div>';
+  if (box) box.firstChild.textContent = window.studio.t("request_failed", { status: evt.detail.xhr.status });
 });
 
 // <input data-select-on-focus>: select the whole value when focused (e.g. a token to copy).

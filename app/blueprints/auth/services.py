@@ -156,6 +156,12 @@ def change_password(user: User, current: str, new: str) -> None:
     end_other_sessions(user)
 
 
+def save_language(user: User, code: str | None) -> None:
+    """Remember the user's language ('en', 'pt_BR', 'es'); None = follow the browser again."""
+    user.locale = code
+    db.session.commit()
+
+
 def safe_next_url(target: str | None) -> str | None:
     """Only same-site relative paths are followed after login."""
     if not target:

@@ -3,8 +3,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.blueprints.auth import bp, sessions
 from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
-from app.blueprints.auth.services import authenticate, change_password, register_user, safe_next_url
-from app.errors import DomainError
+from app.blueprints.auth.services import (
+    authenticate, change_password, register_user, safe_next_url, save_language,
+)
+from app.errors import DomainError, ValidationError
+from app.i18n import LANG_COOKIE, LANG_COOKIE_AGE, LANGUAGES
 from app.quotas import usage_rows
 from app.rate_limits import limit_by_ip
 
@@ -85,3 +88,21 @@ def logout_everywhere():
     logout_user()
     flash("You are logged out on every device and browser.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    """The header's switcher (everyone) and the account page: a cookie, and the account when logged in.
+    An empty choice means "follow my browser" again."""
+    code = request.form.get("lang", "")
+    if code and code not in LANGUAGES:
+        raise ValidationError("Unknown language.", code="unknown_language")
+    if current_user.is_authenticated:
+        save_language(current_user, code or None)
+    response = redirect(safe_next_url(request.form.get("next")) or url_for("auth.home"))
+    if code:
+        response.set_cookie(LANG_COOKIE, code, max_age=LANG_COOKIE_AGE, samesite="Lax", httponly=True,
+                            secure=request.is_secure)
+    else:
+        response.delete_cookie(LANG_COOKIE)
+    return response

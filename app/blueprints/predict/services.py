@@ -160,7 +160,7 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
     answers, row = [], 0
     for item in decoded:
         if item.error is not None:
-            answers.append({"filename": item.filename, "error": item.error})
+            answers.append({"filename": item.filename, "error": item.error, "code": item.code})
             continue
         answers.append(prediction_entry(item.filename, probs[row], classes, k, run.threshold))
         row += 1

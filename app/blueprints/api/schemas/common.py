@@ -1,7 +1,9 @@
 """Schemas every part of the API shares: the error answer, the base classes of inputs and outputs."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+from app.errors import ERROR_CODES
 
 
 class Input(Schema):
@@ -28,10 +30,9 @@ class Output(Schema):
 class ErrorOut(Output):
     error = fields.String(required=True, metadata={"description": "What went wrong, in plain words."})
     status = fields.Integer(required=True, metadata={"description": "The HTTP status, repeated."})
-    code = fields.String(required=True, metadata={
-        "description": "Stable machine-readable reason: validation_error, unauthorized, forbidden, not_found, "
-                       "unknown_model, conflict, not_ready, no_file, no_model, too_large, too_many_files, "
-                       "rate_limited, quota_exceeded, unavailable, ..."})
+    code = fields.String(required=True, validate=validate.OneOf(list(ERROR_CODES)), metadata={
+        "description": "Stable machine-readable reason (the message may be reworded; this never is): "
+                       + "; ".join(f"`{code}`: {text}" for code, text in ERROR_CODES.items())})
     fields = fields.Dict(metadata={"description": "validation_error (400): the problem of each field."})
 
 

@@ -7,6 +7,7 @@ from marshmallow import fields, pre_load, validate
 from app.blueprints.api.fields import Upload
 from app.blueprints.api.schemas.common import Output, Query
 from app.blueprints.predict.services import NO_FILE_MESSAGE, parse_model_id
+from app.errors import FILE_ERROR_CODES
 
 FORMAT = validate.OneOf(["json", "csv"])
 
@@ -62,6 +63,9 @@ class PredictionOut(Output):
     unknown = fields.Boolean(metadata={"description": "True when the confidence is below the model's threshold."})
     top_k = fields.List(fields.Nested(ScoreOut))
     error = fields.String(metadata={"description": "Only for a file that could not be used (then no other field)."})
+    code = fields.String(validate=validate.OneOf(FILE_ERROR_CODES), metadata={
+        "description": "With `error`: bad_image (not a usable image) or over_pixel_budget (the request's images "
+                       "hold too many pixels to decode at once)."})
 
 
 class ModelInfoOut(Output):

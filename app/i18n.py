@@ -1,0 +1,140 @@
+"""Languages: which one a request is answered in, the locale-aware Jinja filters, the JS catalog.
+
+The order: the language chosen with the header's switcher (saved on the account when logged in, a
+cookie otherwise) > the browser's Accept-Language > English. The JSON API never goes through here: its
+messages stay English (errors.py renders them with force_locale("en")).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from babel import Locale, numbers
+from flask import Flask, request
+from flask_babel import Babel, format_datetime, get_locale, refresh
+
+# Locale code -> the language's own name (shown in the switcher, never translated).
+LANGUAGES = {"en": "English", "pt_BR": "Português (Brasil)", "es": "Español"}
+SHORT_NAMES = {"en": "EN", "pt_BR": "PT", "es": "ES"}
+DEFAULT_LANGUAGE = "en"
+LANG_COOKIE = "lang"
+LANG_COOKIE_AGE = 365 * 24 * 3600
+# A browser's language tag's first part -> our locale (pt-PT and pt-BR readers get Brazilian Portuguese).
+PRIMARY_TAGS = {"en": "en", "pt": "pt_BR", "es": "es"}
+
+babel = Babel()
+
+
+def normalise_language(value: str | None) -> str | None:
+    """'pt-BR', 'pt_br', 'pt' -> 'pt_BR'; None for a language we do not speak."""
+    if not value:
+        return None
+    tag = value.strip().replace("-", "_")
+    for code in LANGUAGES:
+        if tag.lower() == code.lower():
+            return code
+    return PRIMARY_TAGS.get(tag.split("_")[0].lower())
+
+
+def browser_language() -> str | None:
+    """The first language of Accept-Language (by quality) we have a translation for."""
+    for value, _quality in request.accept_languages:
+        code = normalise_language(value)
+        if code:
+            return code
+    return None
+
+
+def saved_language() -> str | None:
+    """The logged-in user's saved choice, else this browser's cookie (set by the switcher)."""
+    from flask_login import current_user
+
+    if getattr(current_user, "is_authenticated", False) and getattr(current_user, "locale", None):
+        return normalise_language(current_user.locale)
+    return normalise_language(request.cookies.get(LANG_COOKIE))
+
+
+def select_locale() -> str:
+    return saved_language() or browser_language() or DEFAULT_LANGUAGE
+
+
+def html_lang() -> str:
+    """The BCP 47 tag for <html lang>: 'pt-BR', 'es', 'en'."""
+    return str(get_locale() or DEFAULT_LANGUAGE).replace("_", "-")
+
+
+def format_number(value, digits: int | None = None) -> str:
+    """1234.5 -> '1,234.5' / '1.234,5'; `digits` fixes the decimals shown."""
+    if value is None:
+        return ""
+    pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+    return numbers.format_decimal(value, format=pattern, locale=get_locale() or DEFAULT_LANGUAGE)
+
+
+def format_percent(fraction, digits: int = 0) -> str:
+    """0.913 -> '91%' / '91 %' (es); digits=1 -> '91.3%' / '91,3%'."""
+    if fraction is None:
+        return ""
+    locale = Locale.parse(str(get_locale() or DEFAULT_LANGUAGE))
+    pattern = locale.percent_formats[None].pattern  # the locale's own, e.g. '#,##0 %' in Spanish
+    if digits:
+        pattern = re.sub(r"0(?!.*0)", "0." + "0" * digits, pattern, count=1)
+    return numbers.format_percent(fraction, format=pattern, locale=locale)
+
+
+def format_when(value: datetime | None, style: str = "short") -> str:
+    """A stored UTC datetime in the locale's own style ('short' or 'medium')."""
+    return format_datetime(value, style) if value else ""
+
+
+def init_i18n(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
+    app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when)
+
+    @app.context_processor
+    def language_context():
+        from app.js_strings import js_catalog
+
+        return {"html_lang": html_lang, "languages": LANGUAGES, "short_language_names": SHORT_NAMES,
+                "current_language": lambda: str(get_locale() or DEFAULT_LANGUAGE), "js_catalog": js_catalog}
+
+    @app.before_request
+    def choose_language_afresh():
+        # Flask-Babel caches the locale on flask.g, which outlives a request when an app context was
+        # already pushed (tests, CLI, jobs that serve requests): each request chooses again.
+        refresh()
+
+    @app.after_request
+    def vary_on_language(response):
+        if response.mimetype == "text/html":  # the same address answers in another language elsewhere
+            response.vary.add("Accept-Language")
+            response.vary.add("Cookie")
+        return response
+
+
+def compile_catalogs(folder: str | None = None) -> list[str]:
+    """Compile every app/translations/<lang>/LC_MESSAGES/messages.po whose .mo is missing or older (what
+    `make translations` does with pybabel; the test suite calls this so plain pytest works too)."""
+    import glob
+    import os
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    folder = folder or os.path.join(os.path.dirname(__file__), "translations")
+    compiled = []
+    for po_path in sorted(glob.glob(os.path.join(folder, "*", "LC_MESSAGES", "messages.po"))):
+        mo_path = po_path[:-3] + ".mo"
+        if os.path.exists(mo_path) and os.path.getmtime(mo_path) >= os.path.getmtime(po_path):
+            continue
+        with open(po_path, "rb") as po:
+            catalog = read_po(po)
+        partial = f"{mo_path}.{os.getpid()}.tmp"
+        with open(partial, "wb") as mo:
+            write_mo(mo, catalog)
+        os.replace(partial, mo_path)  # atomic: a server reading the catalog never sees half a file
+        compiled.append(mo_path)
+    return compiled

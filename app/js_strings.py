@@ -1,0 +1,62 @@
+"""The words the browser scripts (app/static) show, translated for the page's language.
+
+base.html puts js_catalog() into a <script type="application/json" id="i18n"> block; app.js's
+studio.t(key, {name: value}) reads it. `{name}` marks a value the script fills in. A plural entry gives
+the singular and plural msgids; the script picks the form with Intl.PluralRules for the count `n`.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l, ngettext
+
+SIMPLE = {
+    "request_failed": _l("The server could not complete that request ({status})."),
+    "select_first": _l("Select one or more images first (click them, or press a to select all on this page)."),
+    "not_sure": _l("Not sure — best guess {name} ({confidence})"),
+    "thinking": _l("Thinking…"),
+    "refused": _l("The server refused the images."),
+    "done": _l("Done."),
+    "unreachable": _l("Could not reach the server."),
+    "copied": _l("Copied"),
+    "two_models": _l("Tick exactly two models to compare."),
+    "upload_progress": _l("Upload progress"),
+    "added": _l("{n} added"),
+    "unusable": _l("{n} could not be used"),
+    "too_large": _l("Too large for one upload."),
+    "upload_failed": _l("Upload failed ({status})."),
+    "network_error": _l("network error"),
+    "sending_one": _l("Sending {name}…"),
+    "sending_files": _l("Sending files {first}–{last} of {total}…"),
+    "stopped": _l("Stopped: {sent} of {total} files were sent."),
+    "drop_more": _l("Drop more images or a .zip here"),
+    "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says “not sure” "
+                         "for all of them."),
+}
+def N_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a plural pair for extraction (babel.cfg's keyword N_:1,2); translated in js_catalog()."""
+    return singular, plural
+
+
+# key -> (singular, plural); {n} is the count.
+PLURAL = {
+    "classifying": N_("Classifying {n} image…", "Classifying {n} images…"),
+    "duplicates": N_("{n} duplicate skipped", "{n} duplicates skipped"),
+    "zips": N_("{n} zip handed to a background import (below)", "{n} zips handed to a background import (below)"),
+    "files_sent": N_("Done: {n} file sent.", "Done: {n} files sent."),
+    "images_added": N_("{n} image added.", "{n} images added."),
+    "zips_background": N_("The zip is imported in the background: see below.",
+                          "The zips are imported in the background: see below."),
+    "files_chosen": N_("{n} file chosen", "{n} files chosen"),
+    "threshold_some": N_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
+                         "correct; says “not sure” for {rest}.",
+                         "At {threshold}: answers {answered} of {n} validation images, {correct} of those "
+                         "correct; says “not sure” for {rest}."),
+}
+
+
+def js_catalog() -> dict:
+    """Every script string in the current language; plural entries as {"one": ..., "other": ...}."""
+    catalog: dict = {key: str(text) for key, text in SIMPLE.items()}
+    for key, (singular, plural) in PLURAL.items():
+        catalog[key] = {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
+    return catalog
+
