@@ -24,7 +24,7 @@ app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messa
 
 # After changing user-facing text: extract it again and merge it into each language's catalog, then
 # translate the new entries (tests/test_i18n.py fails while any is missing or fuzzy).
-BABEL_KEYWORDS := -k _l -k lazy_gettext -k N_:1,2
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k PN_:1,2
 messages: venv
 	$(VENV)/bin/pybabel extract -F app/translations/babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
 		--omit-header -o app/translations/messages.pot .

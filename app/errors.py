@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
-from flask_babel import force_locale, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -68,6 +68,9 @@ class DomainError(Exception):
     code: str | None = None
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None):
+        # A lazy_gettext message becomes text now, in the request's language (always English on the API,
+        # app/i18n.py), so it can be logged, stored or sent as JSON like any string.
+        message = str(message)
         super().__init__(message)
         self.message = message
         if status is not None:
@@ -116,20 +119,23 @@ class QuotaExceeded(DomainError):
     code = "quota_exceeded"
 
 
+def is_api_path(path: str) -> bool:
+    """The JSON API: /api/..., POST /predict and /models/<id>/predict (English, stable codes)."""
+    return path.startswith("/api/") or path.startswith("/predict") or path.endswith("/predict")
+
+
 def wants_json() -> bool:
     """API routes answer JSON errors, never an HTML page."""
-    path = request.path
-    if path.startswith(("/api/", "/predict")) or path.endswith("/predict"):
+    if is_api_path(request.path):
         return True
     return request.accept_mimetypes.best == "application/json"
 
 
 def error_response(message: str, status: int, code: str | None = None, extra: dict | None = None):
-    """The error as JSON (API paths: English, whatever the browser's language), an htmx fragment, or a
-    full page (the user's language). `message` may be a lazy string (flask_babel.lazy_gettext)."""
+    """The error as JSON (API paths, where app/i18n.py keeps every message English), an htmx fragment,
+    or a full page in the user's language. `message` may be a lazy string (flask_babel.lazy_gettext)."""
+    message = str(message)
     if wants_json():
-        with force_locale("en"):
-            message = str(message)
         return jsonify({"error": message, "status": status, "code": code or code_for(status), **(extra or {})}), status
     if getattr(request, "htmx", False):
         return render_template("_error_fragment.html", message=message, status=status), status
@@ -170,6 +176,10 @@ def init_errors(app: Flask) -> None:
             404: _l("This page does not exist, or you do not have access to it."),
             413: _l("The upload is too large. Send fewer or smaller files at once."),
         }
+        if not wants_json():  # pages: plain words in the user's language, not Werkzeug's English
+            messages.update({400: _l("The request could not be understood. Reload the page and try again."),
+                             403: _l("You are not allowed to do that."),
+                             405: _l("This address does not take that kind of request.")})
         body, status = error_response(messages.get(err.code, err.description), err.code or 500)
         return body, status, _http_headers(err)
 

@@ -2,7 +2,7 @@
 
 The order: the language chosen with the header's switcher (saved on the account when logged in, a
 cookie otherwise) > the browser's Accept-Language > English. The JSON API never goes through here: its
-messages stay English (errors.py renders them with force_locale("en")).
+messages stay English (select_locale answers "en" for API paths).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from babel import Locale, numbers
 from flask import Flask, request
-from flask_babel import Babel, format_datetime, get_locale, refresh
+from flask_babel import Babel, format_datetime, get_locale, gettext, refresh
 
 # Locale code -> the language's own name (shown in the switcher, never translated).
 LANGUAGES = {"en": "English", "pt_BR": "Português (Brasil)", "es": "Español"}
@@ -55,6 +55,10 @@ def saved_language() -> str | None:
 
 
 def select_locale() -> str:
+    from app.errors import is_api_path
+
+    if is_api_path(request.path):  # scripts get stable English messages, whatever the caller's language
+        return DEFAULT_LANGUAGE
     return saved_language() or browser_language() or DEFAULT_LANGUAGE
 
 
@@ -92,7 +96,8 @@ def init_i18n(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
-    app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when)
+    app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when,
+                                  status_word=status_word)
 
     @app.context_processor
     def language_context():
@@ -138,3 +143,19 @@ def compile_catalogs(folder: str | None = None) -> list[str]:
         os.replace(partial, mo_path)  # atomic: a server reading the catalog never sees half a file
         compiled.append(mo_path)
     return compiled
+
+
+def N_(message: str) -> str:
+    """Marks text for extraction where it is translated later, with gettext(variable)."""
+    return message
+
+
+# The words for a run's or an import's status (the value itself stays English in the database and the API).
+STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "succeeded": N_("succeeded"),
+                "failed": N_("failed"), "cancelled": N_("cancelled"), "finished": N_("finished"),
+                "deleting": N_("deleting"), "done": N_("done"), "idle": N_("idle")}
+
+
+def status_word(status: str | None) -> str:
+    """A status in the page's language ('queued' -> 'na fila')."""
+    return gettext(STATUS_WORDS[status]) if status in STATUS_WORDS else (status or "")

@@ -31,22 +31,22 @@ SIMPLE = {
     "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says “not sure” "
                          "for all of them."),
 }
-def N_(singular: str, plural: str) -> tuple[str, str]:
-    """Marks a plural pair for extraction (babel.cfg's keyword N_:1,2); translated in js_catalog()."""
+def PN_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a plural pair for extraction (babel.cfg's keyword PN_:1,2); translated in js_catalog()."""
     return singular, plural
 
 
 # key -> (singular, plural); {n} is the count.
 PLURAL = {
-    "classifying": N_("Classifying {n} image…", "Classifying {n} images…"),
-    "duplicates": N_("{n} duplicate skipped", "{n} duplicates skipped"),
-    "zips": N_("{n} zip handed to a background import (below)", "{n} zips handed to a background import (below)"),
-    "files_sent": N_("Done: {n} file sent.", "Done: {n} files sent."),
-    "images_added": N_("{n} image added.", "{n} images added."),
-    "zips_background": N_("The zip is imported in the background: see below.",
+    "classifying": PN_("Classifying {n} image…", "Classifying {n} images…"),
+    "duplicates": PN_("{n} duplicate skipped", "{n} duplicates skipped"),
+    "zips": PN_("{n} zip handed to a background import (below)", "{n} zips handed to a background import (below)"),
+    "files_sent": PN_("Done: {n} file sent.", "Done: {n} files sent."),
+    "images_added": PN_("{n} image added.", "{n} images added."),
+    "zips_background": PN_("The zip is imported in the background: see below.",
                           "The zips are imported in the background: see below."),
-    "files_chosen": N_("{n} file chosen", "{n} files chosen"),
-    "threshold_some": N_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
+    "files_chosen": PN_("{n} file chosen", "{n} files chosen"),
+    "threshold_some": PN_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
                          "correct; says “not sure” for {rest}.",
                          "At {threshold}: answers {answered} of {n} validation images, {correct} of those "
                          "correct; says “not sure” for {rest}."),

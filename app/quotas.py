@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from flask import current_app
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import case, func, select, update
 
 from app.errors import QuotaExceeded, ValidationError
 from app.extensions import db
+from app.i18n import N_, format_number
 from app.models import Dataset, Setting, TrainingRun, User
 
 MB = 1024 * 1024
@@ -40,8 +42,8 @@ class Limits:
 
 
 NAMES = tuple(f.name for f in fields(Limits))
-LABELS = {"storage_mb": "Storage (MB)", "images": "Images", "datasets": "Datasets", "models": "Models",
-          "active_runs": "Trainings queued or running"}
+LABELS = {"storage_mb": N_("Storage (MB)"), "images": N_("Images"), "datasets": N_("Datasets"),
+          "models": N_("Models"), "active_runs": N_("Trainings queued or running")}
 
 
 # --- limits ----------------------------------------------------------------------------------------
@@ -78,8 +80,10 @@ def parse_limits(form, allow_blank: bool) -> dict:
             values[name] = None
             continue
         if not raw.isdigit() or len(raw) > 9:
-            raise ValidationError(f"{LABELS[name]}: enter a whole number (0 for no limit)"
-                                  f"{' or leave it empty for the site default' if allow_blank else ''}.")
+            text = (_("%(what)s: enter a whole number (0 for no limit) or leave it empty for the site default.",
+                      what=_(LABELS[name])) if allow_blank else
+                    _("%(what)s: enter a whole number (0 for no limit).", what=_(LABELS[name])))
+            raise ValidationError(text)
         values[name] = int(raw)
     return values
 
@@ -133,18 +137,18 @@ def human_bytes(size: float) -> str:
     """1.5 GB, 20.0 MB, 300 KB."""
     for unit, scale in (("GB", 1024 ** 3), ("MB", MB)):
         if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size / 1024:,.0f} KB"
+            return f"{format_number(size / scale, 1)} {unit}"
+    return f"{format_number(size / 1024, 0)} KB"
 
 
 def usage_rows(user: User) -> list[dict]:
     """The account page's table: [{label, used, limit, percent}] (limit None = no limit)."""
     limits, usage = limits_for(user), usage_for(user.id)
-    rows = [("Storage", usage.bytes, limits.storage_mb * MB, human_bytes),
-            ("Images", usage.images, limits.images, "{:,}".format),
-            ("Datasets", usage.datasets, limits.datasets, "{:,}".format),
-            ("Models", usage.models, limits.models, "{:,}".format),
-            ("Trainings queued or running", usage.active_runs, limits.active_runs, "{:,}".format)]
+    rows = [(_("Storage"), usage.bytes, limits.storage_mb * MB, human_bytes),
+            (_("Images"), usage.images, limits.images, format_number),
+            (_("Datasets"), usage.datasets, limits.datasets, format_number),
+            (_("Models"), usage.models, limits.models, format_number),
+            (_("Trainings queued or running"), usage.active_runs, limits.active_runs, format_number)]
     return [{"label": label, "used": show(used), "limit": show(limit) if limit else None,
              "percent": min(100, round(100 * used / limit)) if limit else None}
             for label, used, limit, show in rows]
@@ -172,14 +176,18 @@ def images_full_message(user_id: int, adding: int = 1, adding_bytes: int = 0, ac
     limits = limits_for(user)
     images, nbytes = db.session.execute(select(User.image_count, User.image_bytes).where(User.id == user_id)).one()
     acting = acting_user_id if acting_user_id is not None else _current_user_id()
-    owner = "Your" if user_id == acting else f"The dataset owner's ({user.username})"
-    advice = "Delete images or ask an administrator for more."
+    values = {"owner": user.username, "limit": format_number(limits.images), "stored": format_number(images),
+              "size": human_bytes(limits.storage_mb * MB), "used": human_bytes(nbytes)}
+    mine = user_id == acting
     if limits.images and images + adding > limits.images:
-        return f"{owner} quota of {limits.images:,} images is reached ({images:,} stored). {advice}"
-    if limits.storage_mb:
-        return (f"{owner} storage quota of {human_bytes(limits.storage_mb * MB)} is full ({human_bytes(nbytes)} "
-                f"used). {advice}")
-    return f"{owner} image quota is reached. {advice}"
+        text = (N_("Your quota of %(limit)s images is reached (%(stored)s stored).") if mine else
+                N_("The quota of the dataset's owner (%(owner)s) of %(limit)s images is reached (%(stored)s stored)."))
+    elif limits.storage_mb:
+        text = (N_("Your storage quota of %(size)s is full (%(used)s used).") if mine else
+                N_("The storage quota of the dataset's owner (%(owner)s) of %(size)s is full (%(used)s used)."))
+    else:
+        text = N_("Your image quota is reached.") if mine else N_("The image quota of the dataset's owner (%(owner)s) is reached.")
+    return _(text, **values) + " " + _("Delete images or ask an administrator for more.")
 
 
 def _current_user_id() -> int | None:
@@ -260,8 +268,9 @@ def recount_images(user_id: int | None = None) -> int:
 def check_can_create_dataset(user_id: int) -> None:
     limit = limits_for(db.session.get(User, user_id)).datasets
     if limit and count_datasets(user_id) >= limit:
-        raise QuotaExceeded(f"You have {limit:,} datasets, your quota. Delete one, or ask an administrator "
-                            f"for more.")
+        raise QuotaExceeded(ngettext("You have %(count)s dataset, your quota. Delete one, or ask an administrator "
+                                     "for more.", "You have %(count)s datasets, your quota. Delete one, or ask an "
+                                     "administrator for more.", limit, count=format_number(limit)))
 
 
 def check_can_queue_run(user_id: int, counting_new: bool = False) -> None:
@@ -271,9 +280,14 @@ def check_can_queue_run(user_id: int, counting_new: bool = False) -> None:
     limits = limits_for(db.session.get(User, user_id))
     extra = 0 if counting_new else 1
     if limits.active_runs and count_runs(user_id, ACTIVE_STATUSES) + extra > limits.active_runs:
-        raise QuotaExceeded(
-            f"You already have {limits.active_runs} training{'s' if limits.active_runs != 1 else ''} queued or "
-            f"running, your limit. Wait for one to finish or cancel one, then start this one.")
+        raise QuotaExceeded(ngettext(
+            "You already have %(num)s training queued or running, your limit. Wait for it to finish or cancel it, "
+            "then start this one.",
+            "You already have %(num)s trainings queued or running, your limit. Wait for one to finish or cancel "
+            "one, then start this one.", limits.active_runs))
     if limits.models and count_runs(user_id, MODEL_STATUSES) + extra > limits.models:
-        raise QuotaExceeded(f"You have {limits.models:,} models, your quota. Delete models you no longer need, "
-                            f"or ask an administrator for more.")
+        raise QuotaExceeded(ngettext("You have %(count)s model, your quota. Delete models you no longer need, "
+                                     "or ask an administrator for more.",
+                                     "You have %(count)s models, your quota. Delete models you no longer need, "
+                                     "or ask an administrator for more.", limits.models,
+                                     count=format_number(limits.models)))

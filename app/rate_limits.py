@@ -24,6 +24,7 @@ from typing import Callable
 from flask import Flask, current_app, jsonify, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
+from flask_babel import ngettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.extensions import db, get_redis, limiter
@@ -167,8 +168,9 @@ def rate_limited_response(err: RateLimitExceeded):
     from app.errors import error_response, wants_json
 
     seconds = retry_after_seconds()
-    message = (f"Too many requests: the limit here is {err.description}. "
-               f"Try again in {seconds} second{'s' if seconds != 1 else ''}.")
+    message = ngettext("Too many requests: the limit here is %(limit)s. Try again in %(num)s second.",
+                       "Too many requests: the limit here is %(limit)s. Try again in %(num)s seconds.",
+                       seconds, limit=err.description)
     if wants_json():
         response = jsonify({"error": message, "status": 429, "code": "rate_limited", "retry_after": seconds})
         response.status_code = 429

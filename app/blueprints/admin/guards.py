@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, flash, redirect, request, url_for
 from flask_login import current_user, logout_user
+from flask_babel import gettext as _
 
 from app.errors import DomainError
 from app.shutdown import is_shutting_down
@@ -24,7 +25,7 @@ def sign_out_disabled_user():
     """An account disabled by an admin loses its open sessions on its next request."""
     if current_user.is_authenticated and current_user.is_disabled:
         logout_user()
-        flash("This account has been disabled by an administrator.", "error")
+        flash(_("This account has been disabled by an administrator."), "error")
         return redirect(url_for("auth.login"))
     return None
 

@@ -1,4 +1,5 @@
 from flask_wtf import FlaskForm
+from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
@@ -6,22 +7,22 @@ from app.blueprints.auth.services import MAX_PASSWORD_LENGTH, password_problem
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=200)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
 
 
 class RegisterForm(FlaskForm):
     username = StringField(
-        "Username",
+        _l("Username"),
         validators=[
             DataRequired(),
             Length(min=3, max=40),
-            Regexp(r"^[A-Za-z0-9_.-]+$", message="Use letters, digits, '.', '_' or '-' only."),
+            Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, '.', '_' or '-' only.")),
         ],
     )
-    password = PasswordField("Password", validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
     confirm = PasswordField(
-        "Repeat password", validators=[DataRequired(), EqualTo("password", message="The passwords differ.")]
+        _l("Repeat password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))]
     )
 
     def validate_password(self, field):
@@ -31,10 +32,10 @@ class RegisterForm(FlaskForm):
 
 
 class ChangePasswordForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired("Type your current password.")])
-    password = PasswordField("New password", validators=[DataRequired("Choose a new password.")])
+    current = PasswordField(_l("Current password"), validators=[DataRequired(_l("Type your current password."))])
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a new password."))])
     confirm = PasswordField(
-        "Repeat new password", validators=[DataRequired(), EqualTo("password", message="The passwords differ.")]
+        _l("Repeat new password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))]
     )
 
     def validate_password(self, field):

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
+from flask_babel import gettext as _, ngettext
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -38,7 +39,7 @@ def register_user(username: str, password: str, is_admin: bool = False) -> User:
     """Create an account; usernames are unique regardless of case."""
     username = normalise_username(username)
     if find_user(username) is not None:
-        raise Conflict(f"The username '{username}' is taken. Choose another one.")
+        raise Conflict(_("The username “%(name)s” is taken. Choose another one.", name=username))
     problem = password_problem(password, username)
     if problem:
         raise ValidationError(problem)
@@ -62,7 +63,8 @@ def _dummy_hash() -> str:
 
 def _locked_error(until: datetime, now: datetime) -> LoginLocked:
     seconds = int((until - now).total_seconds()) + 1
-    return LoginLocked(f"Too many failed attempts for this account. Try again in {seconds} seconds.")
+    return LoginLocked(ngettext("Too many failed attempts for this account. Try again in %(num)s second.",
+                                "Too many failed attempts for this account. Try again in %(num)s seconds.", seconds))
 
 
 def _record_failure(user: User, now: datetime) -> None:
@@ -116,7 +118,7 @@ def authenticate(username: str, password: str) -> User | None:
         _record_failure(user, now)
         return None
     if user.is_disabled:
-        raise DomainError("This account has been disabled by an administrator.", 403)
+        raise DomainError(_("This account has been disabled by an administrator."), 403)
     user.failed_logins = 0
     user.locked_until = None
     db.session.commit()
@@ -134,11 +136,11 @@ def password_problem(password: str, username: str = "") -> str | None:
     """Why a new password is not acceptable, in plain words; None when it is fine."""
     cfg = current_app.config
     if len(password or "") < cfg["MIN_PASSWORD_LENGTH"]:
-        return f"Use at least {cfg['MIN_PASSWORD_LENGTH']} characters."
+        return _("Use at least %(count)s characters.", count=cfg["MIN_PASSWORD_LENGTH"])
     if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+        return _("Use at most %(count)s characters.", count=MAX_PASSWORD_LENGTH)
     if password.lower() in common_passwords() or password.lower() == (username or "").strip().lower():
-        return "This password is one of the most common ones, so it is easy to guess. Choose another."
+        return _("This password is one of the most common ones, so it is easy to guess. Choose another.")
     return None
 
 
@@ -147,7 +149,7 @@ def change_password(user: User, current: str, new: str) -> None:
     from app.blueprints.auth.sessions import end_other_sessions
 
     if not user.check_password(current or ""):
-        raise ValidationError("Your current password is not right.")
+        raise ValidationError(_("Your current password is not right."))
     problem = password_problem(new, user.username)
     if problem:
         raise ValidationError(problem)
@@ -190,5 +192,5 @@ def unauthorized_response():
         return response
     from flask import flash
 
-    flash("Please log in to see that page.", "info")
+    flash(_("Please log in to see that page."), "info")
     return redirect(login_url)

@@ -1,5 +1,6 @@
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_babel import gettext as _
 
 from app.blueprints.auth import bp, sessions
 from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
@@ -30,7 +31,7 @@ def register():
             form.username.errors.append(err.message)
         else:
             login_user(sessions.start_session(user))
-            flash(f"Welcome, {user.username}! Create your first dataset to get started.", "success")
+            flash(_("Welcome, %(name)s! Create your first dataset to get started.", name=user.username), "success")
             return redirect(url_for("datasets.list_datasets"))
     status = 422 if form.errors else 200
     return render_template("auth/register.html", form=form), status
@@ -48,7 +49,7 @@ def login():
             flash(err.message, "error")
             return render_template("auth/login.html", form=form), err.status
         if user is None:
-            flash("Wrong username or password.", "error")
+            flash(_("Wrong username or password."), "error")
             return render_template("auth/login.html", form=form), 401
         login_user(sessions.start_session(user), remember=True)
         current_app.logger.info("login user_id=%s", user.id)
@@ -61,7 +62,7 @@ def login():
 def logout():
     sessions.end_session(current_user)
     logout_user()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -75,7 +76,7 @@ def account():
         except DomainError as err:
             form.current.errors.append(err.message)
         else:
-            flash("Password changed. Every other browser signed in to this account was logged out.", "success")
+            flash(_("Password changed. Every other browser signed in to this account was logged out."), "success")
             return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form, sessions=sessions.list_sessions(current_user),
                            usage=usage_rows(current_user)), 422 if form.errors else 200
@@ -86,7 +87,7 @@ def account():
 def logout_everywhere():
     sessions.end_other_sessions(current_user, keep_current=False)
     logout_user()
-    flash("You are logged out on every device and browser.", "info")
+    flash(_("You are logged out on every device and browser."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -96,7 +97,7 @@ def set_language():
     An empty choice means "follow my browser" again."""
     code = request.form.get("lang", "")
     if code and code not in LANGUAGES:
-        raise ValidationError("Unknown language.", code="unknown_language")
+        raise ValidationError(_("Unknown language."), code="unknown_language")
     if current_user.is_authenticated:
         save_language(current_user, code or None)
     response = redirect(safe_next_url(request.form.get("next")) or url_for("auth.home"))
