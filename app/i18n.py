@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 
 from babel import Locale, numbers
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import Babel, format_datetime, get_locale, gettext, refresh
 
 # Locale code -> the language's own name (shown in the switcher, never translated).
@@ -57,7 +57,7 @@ def saved_language() -> str | None:
 def select_locale() -> str:
     from app.errors import is_api_path
 
-    if is_api_path(request.path):  # scripts get stable English messages, whatever the caller's language
+    if not has_request_context() or is_api_path(request.path):  # jobs and the CLI write English too  # scripts get stable English messages, whatever the caller's language
         return DEFAULT_LANGUAGE
     return saved_language() or browser_language() or DEFAULT_LANGUAGE
 
@@ -97,7 +97,7 @@ def init_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
     app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when,
-                                  status_word=status_word)
+                                  status_word=status_word, role_word=role_word)
 
     @app.context_processor
     def language_context():
@@ -159,3 +159,19 @@ STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "succeeded": N
 def status_word(status: str | None) -> str:
     """A status in the page's language ('queued' -> 'na fila')."""
     return gettext(STATUS_WORDS[status]) if status in STATUS_WORDS else (status or "")
+
+
+ROLE_WORDS = {"owner": N_("owner"), "editor": N_("editor"), "viewer": N_("viewer")}
+
+
+def role_word(role: str | None) -> str:
+    """A role on a dataset in the page's language."""
+    return gettext(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or "")
+
+
+def ngettext(singular: str, plural: str, count: int, **values) -> str:
+    """flask_babel's ngettext, with %(num)s written the locale's way (12,000 / 12.000)."""
+    from flask_babel import get_translations
+
+    text = get_translations().ungettext(singular, plural, count)
+    return text % {"num": format_number(count), **values}

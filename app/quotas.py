@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from flask import current_app
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import case, func, select, update
 
 from app.errors import QuotaExceeded, ValidationError
 from app.extensions import db
-from app.i18n import N_, format_number
+from app.i18n import N_, format_number, ngettext
 from app.models import Dataset, Setting, TrainingRun, User
 
 MB = 1024 * 1024

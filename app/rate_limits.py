@@ -24,9 +24,9 @@ from typing import Callable
 from flask import Flask, current_app, jsonify, request
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
-from flask_babel import ngettext
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.i18n import ngettext
 from app.extensions import db, get_redis, limiter
 
 KeyFunc = Callable[[], str]

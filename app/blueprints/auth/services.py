@@ -9,10 +9,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.i18n import ngettext
 from app.errors import Conflict, DomainError, ValidationError
 from app.extensions import db, get_redis
 from app.models import User, utcnow
@@ -39,7 +40,7 @@ def register_user(username: str, password: str, is_admin: bool = False) -> User:
     """Create an account; usernames are unique regardless of case."""
     username = normalise_username(username)
     if find_user(username) is not None:
-        raise Conflict(_("The username “%(name)s” is taken. Choose another one.", name=username))
+        raise Conflict(_("The username '%(name)s' is taken. Choose another one.", name=username))
     problem = password_problem(password, username)
     if problem:
         raise ValidationError(problem)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select, update
+from flask_babel import gettext as _
 
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -18,16 +19,16 @@ def get_label(dataset_id: int, label_id: int) -> Label:
     """A class of this dataset (404 for a class of another dataset)."""
     label = db.session.get(Label, label_id)
     if label is None or label.dataset_id != dataset_id:
-        raise NotFound("This class does not exist in this dataset.")
+        raise NotFound(_("This class does not exist in this dataset."))
     return label
 
 
 def clean_class_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise ValidationError("Give the class a name.")
+        raise ValidationError(_("Give the class a name."))
     if len(name) > 80:
-        raise ValidationError("Class names can be at most 80 characters long.")
+        raise ValidationError(_("Class names can be at most 80 characters long."))
     return name
 
 
@@ -58,7 +59,7 @@ def add_class(dataset_id: int, name: str, color: str | None = None) -> Label:
     """Add a class; a name already used (in any letter case) is a conflict."""
     name = clean_class_name(name)
     if find_label(dataset_id, name):
-        raise Conflict(f"There is already a class called '{name}'.")
+        raise Conflict(_("There is already a class called '%(name)s'.", name=name))
     label = _new_label(dataset_id, name)
     if color:
         label.color = _clean_color(color)
@@ -68,7 +69,7 @@ def add_class(dataset_id: int, name: str, color: str | None = None) -> Label:
 
 def _clean_color(color: str) -> str:
     if not COLOR_RE.match(color or ""):
-        raise ValidationError("Pick a colour like #4f7cff.")
+        raise ValidationError(_("Pick a colour like #4f7cff."))
     return color.lower()
 
 
@@ -78,7 +79,7 @@ def update_class(dataset_id: int, label_id: int, name: str, color: str | None = 
     name = clean_class_name(name)
     other = find_label(dataset_id, name)
     if other is not None and other.id != label.id:
-        raise Conflict(f"There is already a class called '{name}'.")
+        raise Conflict(_("There is already a class called '%(name)s'.", name=name))
     label.name = name
     if color:
         label.color = _clean_color(color)
@@ -93,7 +94,7 @@ def move_class(dataset_id: int, label_id: int, direction: str) -> None:
     ))
     index = next((i for i, lab in enumerate(labels) if lab.id == label_id), None)
     if index is None:
-        raise NotFound("This class does not exist in this dataset.")
+        raise NotFound(_("This class does not exist in this dataset."))
     other = index - 1 if direction == "up" else index + 1
     if 0 <= other < len(labels):
         labels[index], labels[other] = labels[other], labels[index]

@@ -9,6 +9,7 @@ import shutil
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
+from flask_babel import gettext as _
 
 from app import quotas
 from app.batching import IN_CHUNK
@@ -37,10 +38,10 @@ def _busy(model, dataset_id: int, statuses) -> int:
 def delete_dataset(dataset: Dataset) -> None:
     """Hide the dataset at once and queue the removal of everything in it (see the module doc)."""
     if _busy(TrainingRun, dataset.id, ("queued", "running")):
-        raise Conflict("A model is still training on this dataset. Cancel it first, then delete the dataset.")
+        raise Conflict(_("A model is still training on this dataset. Cancel it first, then delete the dataset."))
     if _busy(Import, dataset.id, Import.ACTIVE):
-        raise Conflict("Images are still being imported into this dataset. Cancel the import first, "
-                       "then delete the dataset.")
+        raise Conflict(_("Images are still being imported into this dataset. Cancel the import first, "
+                         "then delete the dataset."))
     dataset.deleting = True
     db.session.commit()
     _queue(dataset.id)

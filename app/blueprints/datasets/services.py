@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
+from flask_babel import gettext as _
 
 from app import quotas
 from app.access import visible_datasets_query
 from app.blueprints.datasets.images.imports import dataset_imports
+from app.i18n import format_number, ngettext
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Dataset, Image, Label, User
@@ -37,9 +39,9 @@ def list_datasets_for(user: User) -> list[dict]:
 def _clean(name: str, description: str) -> tuple[str, str]:
     name = " ".join((name or "").split())
     if not name:
-        raise ValidationError("Give the dataset a name.")
+        raise ValidationError(_("Give the dataset a name."))
     if len(name) > 120:
-        raise ValidationError("Dataset names can be at most 120 characters long.")
+        raise ValidationError(_("Dataset names can be at most 120 characters long."))
     return name, (description or "").strip()
 
 
@@ -103,23 +105,26 @@ def dataset_warnings(counts: dict[str, int], unlabeled: int) -> list[str]:
     warnings = []
     used = {name: n for name, n in counts.items() if n > 0}
     if len(used) < 2:
-        warnings.append("Add at least 2 classes with images to train a model "
-                        "(a model learns to tell classes apart).")
+        warnings.append(_("Add at least 2 classes with images to train a model "
+                          "(a model learns to tell classes apart)."))
     for name, n in counts.items():
         if n == 0:
-            warnings.append(f"Class '{name}' has no images yet.")
+            warnings.append(_("Class '%(name)s' has no images yet.", name=name))
         elif n < MIN_IMAGES_PER_CLASS:
-            warnings.append(f"Class '{name}' has {n} image{'s' if n != 1 else ''}; "
-                            f"add at least {MIN_IMAGES_PER_CLASS}.")
+            warnings.append(ngettext("Class '%(name)s' has %(num)s image; add at least %(least)s.",
+                                     "Class '%(name)s' has %(num)s images; add at least %(least)s.",
+                                     n, name=name, least=MIN_IMAGES_PER_CLASS))
     if len(used) >= 2:
         big, small = max(used, key=used.get), min(used, key=used.get)
         ratio = used[big] / used[small]
         if ratio >= IMBALANCE_RATIO:
-            warnings.append(f"Classes are imbalanced: '{big}' has {ratio:.0f}x more images than '{small}'. "
-                            "Try to give every class a similar number of images.")
+            warnings.append(_("Classes are imbalanced: '%(big)s' has %(ratio)sx more images than "
+                              "'%(small)s'. Try to give every class a similar number of images.",
+                              big=big, small=small, ratio=format_number(ratio, 0)))
     if unlabeled:
-        warnings.append(f"{unlabeled} image{'s are' if unlabeled != 1 else ' is'} unlabeled; "
-                        "unlabeled images are not used for training.")
+        warnings.append(ngettext("%(num)s image is unlabeled; unlabeled images are not used for training.",
+                                 "%(num)s images are unlabeled; unlabeled images are not used for training.",
+                                 unlabeled))
     return warnings
 
 

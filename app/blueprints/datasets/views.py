@@ -2,6 +2,7 @@
 posts work too)."""
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.access import get_dataset_for
 from app.blueprints.datasets import bp
@@ -9,6 +10,7 @@ from app.blueprints.datasets import classes as class_service
 from app.blueprints.datasets import deletion, services, sharing
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
+from app.i18n import ngettext, role_word
 from app.errors import DomainError
 from app.rendering import render_page
 
@@ -29,7 +31,7 @@ def new_dataset():
         except DomainError as err:
             form.name.errors.append(err.message)
         else:
-            flash(f"Dataset '{dataset.name}' created. Add some images to it.", "success")
+            flash(_("Dataset '%(name)s' created. Add some images to it.", name=dataset.name), "success")
             return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
     return render_template("datasets/new.html", form=form), 422 if form.errors else 200
 
@@ -52,7 +54,7 @@ def edit_dataset(dataset_id: int):
         except DomainError as err:
             form.name.errors.append(err.message)
         else:
-            flash("Saved.", "success")
+            flash(_("Saved."), "success")
             return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
     return render_template("datasets/edit.html", form=form, **page_context(dataset)), 422 if form.errors else 200
 
@@ -64,7 +66,7 @@ def delete_dataset(dataset_id: int):
     if request.method == "POST":
         name = dataset.name
         deletion.delete_dataset(dataset)
-        flash(f"Dataset '{name}' was deleted. Its images are removed in the background.", "success")
+        flash(_("Dataset '%(name)s' was deleted. Its images are removed in the background.", name=name), "success")
         return redirect(url_for("datasets.list_datasets"))
     summary = services.dataset_summary(dataset)
     return render_template("datasets/delete.html", summary=summary, **page_context(dataset))
@@ -109,7 +111,7 @@ def list_classes(dataset_id: int):
         except DomainError as err:
             flash(err.message, "error")
             return _classes_page(dataset, form, err.status)
-        return _after_change(dataset, "datasets.list_classes", f"Class '{label.name}' added.")
+        return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' added.", name=label.name))
     return _classes_page(dataset)
 
 
@@ -119,14 +121,14 @@ def update_class(dataset_id: int, label_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     if request.form.get("move") in ("up", "down"):
         class_service.move_class(dataset.id, label_id, request.form["move"])
-        return _after_change(dataset, "datasets.list_classes", "Order changed.")
+        return _after_change(dataset, "datasets.list_classes", _("Order changed."))
     try:
         label = class_service.update_class(dataset.id, label_id, request.form.get("name", ""),
                                            request.form.get("color"))
     except DomainError as err:
         flash(err.message, "error")
         return _classes_page(dataset, status=err.status)
-    return _after_change(dataset, "datasets.list_classes", f"Class '{label.name}' saved.")
+    return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' saved.", name=label.name))
 
 
 @bp.route("/datasets/<int:dataset_id>/classes/<int:label_id>/delete", methods=["POST"])
@@ -135,7 +137,8 @@ def delete_class(dataset_id: int, label_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     count = class_service.delete_class(dataset.id, label_id)
     return _after_change(dataset, "datasets.list_classes",
-                         f"Class deleted; {count} image{'s' if count != 1 else ''} are now unlabeled.")
+                         ngettext("Class deleted; %(num)s image is now unlabeled.",
+                                  "Class deleted; %(num)s images are now unlabeled.", count))
 
 
 @bp.route("/datasets/<int:dataset_id>/sharing", methods=["GET", "POST"])
@@ -151,7 +154,7 @@ def share_dataset(dataset_id: int):
             flash(err.message, "error")
             return _shares_page(dataset, form, err.status)
         return _after_change(dataset, "datasets.share_dataset",
-                             f"Shared with {share.user.username} as {share.role}.")
+                             _("Shared with %(name)s as %(role)s.", name=share.user.username, role=role_word(share.role)))
     return _shares_page(dataset)
 
 

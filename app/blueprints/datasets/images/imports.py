@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_message, remove_upload
@@ -53,7 +54,7 @@ def _zip_total(path: Path) -> int:
     with open_zip(path) as zf:
         plan = plan_zip(zf, cfg["MAX_ZIP_FILES"], cfg["MAX_ZIP_UNCOMPRESSED"])
     if not plan.entries and not plan.skipped:
-        raise ZipRejected("The zip contains no images.")
+        raise ZipRejected(_("The zip contains no images."))
     return len(plan.entries) + len(plan.skipped)
 
 
@@ -123,7 +124,7 @@ def start_folder_import(dataset_id: int, path: str) -> Import:
     if not folder.is_dir():
         raise ValidationError(f"{folder} is not a folder.")
     if len(str(folder)) > 255:
-        raise ValidationError("The folder's path is too long (at most 255 characters).")
+        raise ValidationError(_("The folder's path is too long (at most 255 characters)."))
     if db.session.get(Dataset, dataset_id) is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
     return _new_import(dataset_id, None, "folder", str(folder), 0)
@@ -135,7 +136,7 @@ def get_import(dataset_id: int, import_id: int) -> Import:
     """An import into this dataset (404 for any other)."""
     imp = db.session.get(Import, import_id)
     if imp is None or imp.dataset_id != dataset_id:
-        raise NotFound("This import does not exist in this dataset.")
+        raise NotFound(_("This import does not exist in this dataset."))
     return imp
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from flask import current_app
+from flask_babel import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps
 from sqlalchemy import select
 
+from app.i18n import format_number
 from app.batching import chunked
 from app.errors import ValidationError
 from app.extensions import db
@@ -58,18 +60,19 @@ def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
         try:
             img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
         except PILImage.DecompressionBombError:
-            raise BadImage("The image is too large (too many pixels).") from None
+            raise BadImage(_("The image is too large (too many pixels).")) from None
         except Exception:
-            raise BadImage("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).") from None
+            raise BadImage(_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
     width, height = img.size
     if width * height > max_pixels:
         raise BadImage(
-            f"The image is too large: {width}×{height} pixels (the limit is {max_pixels:,} pixels)."
+            _("The image is too large: %(width)s×%(height)s pixels (the limit is %(limit)s pixels).",
+              width=width, height=height, limit=format_number(max_pixels))
         )
     try:
         img.load()  # GIF: the first frame
     except Exception:
-        raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
+        raise BadImage(_("The image is damaged or incomplete (it could not be fully read).")) from None
     return img
 
 
@@ -85,13 +88,16 @@ def _thumbnail(img: PILImage.Image) -> bytes:
 
 def human_size(size: int) -> str:
     """1.5 MB, 200 KB: sizes as people read them."""
-    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 1024:,.0f} KB"
+    return f"{format_number(size / 2**20, 1)} MB" if size >= 2**20 else f"{format_number(size / 1024, 0)} KB"
 
 
 def too_big_message(size: int | None, max_bytes: int) -> str:
     """Why a file over MAX_IMAGE_BYTES is refused (size None: only known to be over the limit)."""
-    what = human_size(size) if size is not None else "more than that"
-    return f"The file is too large: {what} (the limit for one image is {human_size(max_bytes)})."
+    if size is None:
+        return _("The file is too large: more than that (the limit for one image is %(limit)s).",
+                 limit=human_size(max_bytes))
+    return _("The file is too large: %(size)s (the limit for one image is %(limit)s).", size=human_size(size),
+             limit=human_size(max_bytes))
 
 
 def check_size(size: int, max_bytes: int | None = None) -> None:
@@ -109,7 +115,7 @@ def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None =
     """Decode `data` fully and return what we store about it; raise BadImage with a plain reason.
     Pass `sha256` when the caller hashed the bytes already (to skip duplicates before decoding)."""
     if not data:
-        raise BadImage("The file is empty (0 bytes).")
+        raise BadImage(_("The file is empty (0 bytes)."))
     max_pixels = max_pixels or current_app.config["MAX_IMAGE_PIXELS"]
     img = _open_checked(data, max_pixels)
     fmt = FORMATS[img.format]
@@ -117,7 +123,7 @@ def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None =
         oriented = ImageOps.exif_transpose(img)
         thumb = _thumbnail(oriented)
     except Exception:
-        raise BadImage("The image is damaged or incomplete (it could not be fully read).") from None
+        raise BadImage(_("The image is damaged or incomplete (it could not be fully read).")) from None
     return CheckedImage(
         sha256=sha256 or sha256_of(data), data=data, format=fmt,
         width=oriented.width, height=oriented.height, thumb=thumb,

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from flask_babel import gettext as _
+
+from app.i18n import ngettext
+
 ADDED, DUPLICATE, ERROR = "added", "duplicate", "error"
 
 
@@ -24,10 +28,10 @@ def summarize_results(results: list[FileResult]) -> str:
     """One plain sentence: '3 images added, 1 duplicate skipped, 2 files could not be used.'"""
     counts = {s: sum(1 for r in results if r.status == s) for s in (ADDED, DUPLICATE, ERROR)}
     if not results:
-        return "No files were sent. Choose one or more images or a .zip file."
-    parts = [f"{counts[ADDED]} image{'s' if counts[ADDED] != 1 else ''} added"]
+        return _("No files were sent. Choose one or more images or a .zip file.")
+    parts = [ngettext("%(num)s image added", "%(num)s images added", counts[ADDED])]
     if counts[DUPLICATE]:
-        parts.append(f"{counts[DUPLICATE]} duplicate{'s' if counts[DUPLICATE] != 1 else ''} skipped")
+        parts.append(ngettext("%(num)s duplicate skipped", "%(num)s duplicates skipped", counts[DUPLICATE]))
     if counts[ERROR]:
-        parts.append(f"{counts[ERROR]} file{'s' if counts[ERROR] != 1 else ''} could not be used")
+        parts.append(ngettext("%(num)s file could not be used", "%(num)s files could not be used", counts[ERROR]))
     return ", ".join(parts) + "."

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, select, update
 
 from app import quotas
@@ -57,7 +58,7 @@ def _filtered(dataset_id: int, filter_: str):
     if filter_.isdigit():
         label_id = parse_id(filter_)
         if label_id is None:
-            raise NotFound("This class does not exist in this dataset.")
+            raise NotFound(_("This class does not exist in this dataset."))
         return and_(Image.dataset_id == dataset_id, Image.label_id == get_label(dataset_id, label_id).id), filter_
     return Image.dataset_id == dataset_id, "all"
 
@@ -109,7 +110,7 @@ def get_image(dataset_id: int, image_id: int) -> Image:
     """An image of this dataset (404 for any other)."""
     image = db.session.get(Image, image_id)
     if image is None or image.dataset_id != dataset_id:
-        raise NotFound("This image does not exist in this dataset.")
+        raise NotFound(_("This image does not exist in this dataset."))
     return image
 
 
@@ -118,13 +119,13 @@ def parse_ids(values) -> list[int]:
     try:
         ids = sorted({int(v) for v in values})
     except (TypeError, ValueError):
-        raise ValidationError("The selection was not understood. Reload the page and try again.") from None
+        raise ValidationError(_("The selection was not understood. Reload the page and try again.")) from None
     if not ids:
-        raise ValidationError("Select one or more images first.")
+        raise ValidationError(_("Select one or more images first."))
     if len(ids) > MAX_SELECTION:
-        raise ValidationError(f"Select at most {MAX_SELECTION} images at once.")
+        raise ValidationError(_("Select at most %(num)s images at once.", num=MAX_SELECTION))
     if any(parse_id(i) is None for i in ids):  # beyond any database id: these images cannot exist
-        raise NotFound("Some selected images are not in this dataset. Reload the page and try again.")
+        raise NotFound(_("Some selected images are not in this dataset. Reload the page and try again."))
     return ids
 
 
@@ -133,7 +134,7 @@ def _check_owned(dataset_id: int, ids: list[int]) -> None:
                                                                      Image.id.in_(part))) or 0
                 for part in chunked(ids))
     if found != len(ids):
-        raise NotFound("Some selected images are not in this dataset. Reload the page and try again.")
+        raise NotFound(_("Some selected images are not in this dataset. Reload the page and try again."))
 
 
 def set_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user_id: int) -> int:

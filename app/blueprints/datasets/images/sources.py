@@ -23,7 +23,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
+from flask_babel import gettext as _
 
+from app.i18n import format_number
 from app.blueprints.datasets.images.intake import BadImage, check_size, too_big_message
 from app.errors import ValidationError
 
@@ -99,7 +101,7 @@ def read_entry(entry: Entry, max_bytes: int, budget: "Budget | None" = None) -> 
         with entry.open() as fh:
             return read_capped(fh, max_bytes, budget)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, OSError):
-        raise EntryUnreadable("Skipped: this file is damaged or encrypted and could not be read.") from None
+        raise EntryUnreadable(_("Skipped: this file is damaged or encrypted and could not be read.")) from None
 
 
 class Budget:
@@ -111,7 +113,7 @@ class Budget:
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise ZipRejected("The zip unpacks to more bytes than allowed.")
+            raise ZipRejected(_("The zip unpacks to more bytes than allowed."))
 
 
 # --- zips ----------------------------------------------------------------------------------------
@@ -120,17 +122,19 @@ def open_zip(path: str | Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        raise ZipRejected("This .zip file is damaged or not a zip file.") from None
+        raise ZipRejected(_("This .zip file is damaged or not a zip file.")) from None
 
 
 def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> Plan:
     """Entries to import and skip messages; refuses the whole zip when over the limits."""
     files = [info for info in zf.infolist() if not info.is_dir()]
     if len(files) > max_files:
-        raise ZipRejected(f"The zip has {len(files):,} files; the limit is {max_files:,}. Nothing was imported.")
+        raise ZipRejected(_("The zip has %(count)s files; the limit is %(limit)s. Nothing was imported.",
+                            count=format_number(len(files)), limit=format_number(max_files)))
     if sum(i.file_size for i in files) > max_bytes:
         raise ZipRejected(
-            f"The zip unpacks to more than {max_bytes:,} bytes, which is over the limit. Nothing was imported.")
+            _("The zip unpacks to more than %(limit)s bytes, which is over the limit. Nothing was imported.",
+              limit=format_number(max_bytes)))
     entries, skipped = [], []
     for info in files:
         parts = entry_parts(info.filename)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable
 
 from flask import current_app
+from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app import quotas
@@ -19,7 +20,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.models import Import
 
-DUPLICATE_MESSAGE = "Already in this dataset (an identical file); skipped."
+DUPLICATE_MESSAGE = _l("Already in this dataset (an identical file); skipped.")
 
 
 def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: bytes) -> FileResult:
@@ -28,7 +29,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
     name = clean_filename(filename)
     sha = sha256_of(data)
     if data and find_duplicate(dataset_id, sha):
-        return FileResult(name, DUPLICATE, DUPLICATE_MESSAGE)
+        return FileResult(name, DUPLICATE, str(DUPLICATE_MESSAGE))
     owner_id = quotas.owner_of(dataset_id)
     if not _fits(owner_id, len(data)):  # before decoding: no work for a file that cannot be kept
         return _over_quota(name, owner_id, len(data))
@@ -48,7 +49,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
         db.session.commit()
     except IntegrityError:  # the same file arrived concurrently
         db.session.rollback()
-        return FileResult(name, DUPLICATE, DUPLICATE_MESSAGE)
+        return FileResult(name, DUPLICATE, str(DUPLICATE_MESSAGE))
     except BaseException:
         db.session.rollback()
         if created:
@@ -63,7 +64,7 @@ def _fits(owner_id: int, size: int) -> bool:
 
 
 def _over_quota(name: str, owner_id: int, size: int) -> FileResult:
-    return FileResult(name, ERROR, "Not added: " + quotas.images_full_message(owner_id, 1, size))
+    return FileResult(name, ERROR, _("Not added: %(reason)s", reason=quotas.images_full_message(owner_id, 1, size)))
 
 
 def _add_stream(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> FileResult:
@@ -88,7 +89,7 @@ class Upload:
     @property
     def summary(self) -> str:
         if self.imports and not self.results:
-            return "Import started; it continues in the background."
+            return _("Import started; it continues in the background.")
         return summarize_results(self.results)
 
     def to_json(self) -> dict:

@@ -2,6 +2,7 @@
 thumbnails, export."""
 from flask import Response, flash, jsonify, redirect, render_template, request, send_file, stream_with_context, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
@@ -70,7 +71,7 @@ def cancel_import(dataset_id: int, import_id: int):
         return jsonify(import_service.import_json(imp))
     if request.htmx:
         return render_template("images/_import_progress.html", imp=imp, **page_context(dataset))
-    flash("The import is stopping; the images it added so far are kept.", "success")
+    flash(_("The import is stopping; the images it added so far are kept."), "success")
     return redirect(url_for("datasets.images.show_import", dataset_id=dataset.id, import_id=imp.id))
 
 
@@ -113,7 +114,7 @@ def label_selected(dataset_id: int):
     try:
         ids = parse_ids(request.form.getlist("image_ids"))
         if label_id and parse_id(label_id) is None:
-            raise NotFound("This class does not exist in this dataset.")
+            raise NotFound(_("This class does not exist in this dataset."))
         count = set_labels(dataset.id, ids, parse_id(label_id), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
