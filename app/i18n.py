@@ -7,7 +7,7 @@ messages stay English (select_locale answers "en" for API paths).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from babel import Locale, numbers
 from flask import Flask, has_request_context, request
@@ -86,9 +86,15 @@ def format_percent(fraction, digits: int = 0) -> str:
     return numbers.format_percent(fraction, format=pattern, locale=locale)
 
 
-def format_when(value: datetime | None, style: str = "short") -> str:
-    """A stored UTC datetime in the locale's own style ('short' or 'medium')."""
-    return format_datetime(value, style) if value else ""
+def format_when(value: datetime | str | None, style: str = "short") -> str:
+    """A stored UTC datetime (or its ISO text) in the locale's own style ('short' or 'medium'), in UTC."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return format_datetime(value, style)
 
 
 def init_i18n(app: Flask) -> None:

@@ -14,6 +14,7 @@ import time
 from typing import Callable
 
 from sqlalchemy import select
+from flask_babel import gettext as _
 
 from app.blueprints.datasets.images.services import delete_images, set_labels
 from app.errors import Conflict, NotFound, ValidationError
@@ -76,12 +77,12 @@ def current_state(dataset_id: int) -> dict:
 def start_health_check(dataset_id: int) -> dict:
     """Queue a health check of the dataset; Conflict when one is already under way."""
     if not db.session.scalar(select(Image.id).where(Image.dataset_id == dataset_id).limit(1)):
-        raise ValidationError("This dataset has no images yet, so there is nothing to check.")
+        raise ValidationError(_("This dataset has no images yet, so there is nothing to check."))
     job_id = new_job_id(HEALTH, dataset_id)
 
     def queue(state: dict) -> None:
         if state["state"] in ACTIVE and job_alive(state.get("job_id")):
-            raise Conflict("A health check of this dataset is already running.")
+            raise Conflict(_("A health check of this dataset is already running."))
         state.update(state="queued", job_id=job_id, message="Waiting for a free worker…", fraction=0.0,
                      error=None)
 
@@ -174,20 +175,20 @@ FIXES = {"remove": ("duplicate", "corrupt", "tiny"), "relabel": ("label_error",)
 def apply_fix(dataset_id: int, key: str, action: str, image_id: int | None, user_id: int) -> str:
     """Apply a fix to a shown finding; returns a plain sentence saying what happened."""
     if action not in FIXES:
-        raise ValidationError("Unknown fix. Reload the page and try again.")
-    findings, images, _ = visible_findings(dataset_id, current_state(dataset_id))
+        raise ValidationError(_("Unknown fix. Reload the page and try again."))
+    findings, images, _ignored = visible_findings(dataset_id, current_state(dataset_id))
     finding = next((f for f in findings if f["key"] == key), None)
     if finding is None:
-        raise NotFound("This finding is no longer there: the dataset changed since. Reload the page.")
+        raise NotFound(_("This finding is no longer there: the dataset changed since. Reload the page."))
     if FIXES[action] is not None and finding["kind"] not in FIXES[action]:
-        raise ValidationError("That fix does not apply to this finding.")
+        raise ValidationError(_("That fix does not apply to this finding."))
     if action == "ignore":
         update_health(dataset_id, lambda s: s.update(ignored=sorted(set(s["ignored"]) | {key})))
-        return "Hidden. It will not be shown again."
+        return _("Hidden. It will not be shown again.")
     if action == "relabel":
         set_labels(dataset_id, finding["images"][:1], finding["suggested_label_id"], user_id)
-        return "Label changed."
+        return _("Label changed.")
     if image_id not in finding["images"] or image_id not in images:
-        raise ValidationError("Choose one of the images of this finding to remove.")
+        raise ValidationError(_("Choose one of the images of this finding to remove."))
     delete_images(dataset_id, [image_id])
-    return "Image removed from the dataset."
+    return _("Image removed from the dataset.")

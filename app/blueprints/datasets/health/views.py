@@ -1,6 +1,7 @@
 """Dataset health routes: the report page (polled while a check runs), start a check, one-click fixes."""
 from flask import flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
@@ -32,7 +33,7 @@ def check_health(dataset_id: int):
         return _failed(dataset, err)
     if request.htmx:
         return _render(dataset)
-    flash("Health check started. This page updates when it is done.", "success")
+    flash(_("Health check started. This page updates when it is done."), "success")
     return redirect(url_for("datasets.health.show_health", dataset_id=dataset.id))
 
 

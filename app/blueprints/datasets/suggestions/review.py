@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
+from flask_babel import gettext as _
 
+from app.i18n import ngettext
 from app.blueprints.datasets.classes import find_label
 from app.blueprints.datasets.suggestions.services import read_state, unlabeled_images
 from app.errors import Conflict, ValidationError
@@ -57,13 +59,15 @@ class Accepted:
     no_class: list[str] = field(default_factory=list)
 
     def message(self) -> str:
-        parts = [f"{self.accepted} suggestion{'s' if self.accepted != 1 else ''} accepted."]
+        parts = [ngettext("%(num)s suggestion accepted.", "%(num)s suggestions accepted.", self.accepted)]
         if self.skipped:
-            parts.append(f"{self.skipped} image{'s were' if self.skipped != 1 else ' was'} skipped because "
-                         "it already has a class or is no longer suggested.")
+            parts.append(ngettext("%(num)s image was skipped because it already has a class or is no longer "
+                                  "suggested.", "%(num)s images were skipped because they already have a class "
+                                  "or are no longer suggested.", self.skipped))
         if self.no_class:
-            parts.append("Not accepted: the class " + ", ".join(f"'{n}'" for n in self.no_class)
-                         + " no longer exists in this dataset (renamed or deleted). Label those images by hand.")
+            parts.append(_("Not accepted: the class %(names)s no longer exists in this dataset (renamed or "
+                           "deleted). Label those images by hand.",
+                           names=", ".join(f"'{n}'" for n in self.no_class)))
         return " ".join(parts)
 
 
@@ -73,12 +77,12 @@ def accept_suggestions(dataset_id: int, user_id: int, image_ids: list[int] | Non
     dataset that are still unlabeled change; each is recorded as a suggestion from the model."""
     state = read_state(dataset_id)
     if not state or state.get("status") != "done":
-        raise Conflict("There are no finished suggestions to accept. Ask for suggestions first.")
+        raise Conflict(_("There are no finished suggestions to accept. Ask for suggestions first."))
     suggestions = state.get("suggestions", [])
     if group is not None:
         picked = [s for s in suggestions if s["label"] == group]
         if not picked:
-            raise ValidationError("There are no suggestions for this class.")
+            raise ValidationError(_("There are no suggestions for this class."))
     else:
         wanted = set(image_ids or [])
         picked = [s for s in suggestions if s["image_id"] in wanted]

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from app.errors import Conflict, NotFound, ValidationError
@@ -108,13 +109,13 @@ def choose_model(dataset_id: int, model_id: int | None) -> TrainingRun:
     """The requested model of this dataset, or the newest usable one when none is given."""
     models = usable_models(dataset_id)
     if not models:
-        raise ValidationError("Train a model on this dataset first; suggestions come from a trained model.")
+        raise ValidationError(_("Train a model on this dataset first; suggestions come from a trained model."))
     if model_id is None:
         return models[0]
     for run in models:
         if run.id == model_id:
             return run
-    raise NotFound("This model does not exist for this dataset, or it has not finished training.")
+    raise NotFound(_("This model does not exist for this dataset, or it has not finished training."))
 
 
 def unlabeled_images(dataset_id: int) -> list[tuple[int, str]]:
@@ -129,10 +130,10 @@ def request_suggestions(dataset_id: int, model_id: int | None, user_id: int) -> 
     run = choose_model(dataset_id, model_id)
     current = load_state(dataset_id)
     if current and current.get("status") in ACTIVE:
-        raise Conflict("Suggestions are already being computed for this dataset. Wait for them to finish.")
+        raise Conflict(_("Suggestions are already being computed for this dataset. Wait for them to finish."))
     if not db.session.scalar(select(func.count(Image.id)).where(
             Image.dataset_id == dataset_id, Image.label_id.is_(None))):
-        raise ValidationError("Every image of this dataset already has a class; there is nothing to suggest.")
+        raise ValidationError(_("Every image of this dataset already has a class; there is nothing to suggest."))
     job_id = new_job_id(SUGGEST, dataset_id)
     state = {"status": "queued", "job_id": job_id, "model_id": run.id, "model_name": run.name,
              "requested_by_id": user_id, "created": now_iso(), "finished": None, "error": None,

@@ -1,6 +1,7 @@
 """Suggest labels: queue a model over the unlabeled images, review its guesses, accept them."""
 from flask import flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
@@ -32,7 +33,7 @@ def request_suggestions(dataset_id: int):
     model_id = request.form.get("model_id", "")
     try:
         if model_id and parse_id(model_id) is None:
-            raise NotFound("This model does not exist for this dataset, or it has not finished training.")
+            raise NotFound(_("This model does not exist for this dataset, or it has not finished training."))
         services.request_suggestions(dataset.id, parse_id(model_id), current_user.id)
     except DomainError as err:
         return _render(dataset, error=err.message, status=err.status)
