@@ -75,14 +75,19 @@ def format_number(value, digits: int | None = None) -> str:
     return numbers.format_decimal(value, format=pattern, locale=get_locale() or DEFAULT_LANGUAGE)
 
 
-def format_percent(fraction, digits: int = 0) -> str:
-    """0.913 -> '91%' / '91 %' (es); digits=1 -> '91.3%' / '91,3%'."""
+def format_short(value: float) -> str:
+    """A setting's value as short as Python's '%g' (1e-04, 0.15), with the locale's decimal sign."""
+    return f"{value:g}".replace(".", numbers.get_decimal_symbol(get_locale() or DEFAULT_LANGUAGE))
+
+
+def format_percent(fraction, digits: int = 0, trim: bool = False) -> str:
+    """0.913 -> '91%' / '91 %' (es); digits=1 -> '91.3%' / '91,3%'; trim: at most `digits` ('60%', '62.5%')."""
     if fraction is None:
         return ""
     locale = Locale.parse(str(get_locale() or DEFAULT_LANGUAGE))
     pattern = locale.percent_formats[None].pattern  # the locale's own, e.g. '#,##0 %' in Spanish
     if digits:
-        pattern = re.sub(r"0(?!.*0)", "0." + "0" * digits, pattern, count=1)
+        pattern = re.sub(r"0(?!.*0)", "0." + ("#" if trim else "0") * digits, pattern, count=1)
     return numbers.format_percent(fraction, format=pattern, locale=locale)
 
 
@@ -110,7 +115,7 @@ def init_i18n(app: Flask) -> None:
         from app.js_strings import js_catalog
 
         return {"html_lang": html_lang, "languages": LANGUAGES, "short_language_names": SHORT_NAMES,
-                "current_language": lambda: str(get_locale() or DEFAULT_LANGUAGE), "js_catalog": js_catalog}
+                "current_language": lambda: str(get_locale() or DEFAULT_LANGUAGE), "js_catalog": js_catalog, "mode_word": mode_word}
 
     @app.before_request
     def choose_language_afresh():
@@ -181,3 +186,12 @@ def ngettext(singular: str, plural: str, count: int, **values) -> str:
 
     text = get_translations().ungettext(singular, plural, count)
     return text % {"num": format_number(count), **values}
+
+
+MODE_WORDS = {"quick": N_("quick"), "feature_extraction": N_("feature extraction"), "fine_tune": N_("fine tune"),
+              "scratch": N_("scratch")}
+
+
+def mode_word(mode: str | None) -> str:
+    """A training mode as the pages name it."""
+    return gettext(MODE_WORDS[mode]) if mode in MODE_WORDS else (mode or "").replace("_", " ")

@@ -2,7 +2,8 @@
 
 base.html puts js_catalog() into a <script type="application/json" id="i18n"> block; app.js's
 studio.t(key, {name: value}) reads it. `{name}` marks a value the script fills in. A plural entry gives
-the singular and plural msgids; the script picks the form with Intl.PluralRules for the count `n`.
+the singular and plural msgids; the script picks the form with Intl.PluralRules for the count `n` (the
+three languages have two forms: "one", and every other count).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ SIMPLE = {
     "sending_files": _l("Sending files {first}–{last} of {total}…"),
     "stopped": _l("Stopped: {sent} of {total} files were sent."),
     "drop_more": _l("Drop more images or a .zip here"),
-    "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says “not sure” "
+    "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says 'not sure' "
                          "for all of them."),
 }
 def PN_(singular: str, plural: str) -> tuple[str, str]:
@@ -47,16 +48,16 @@ PLURAL = {
                           "The zips are imported in the background: see below."),
     "files_chosen": PN_("{n} file chosen", "{n} files chosen"),
     "threshold_some": PN_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
-                         "correct; says “not sure” for {rest}.",
+                         "correct; says 'not sure' for {rest}.",
                          "At {threshold}: answers {answered} of {n} validation images, {correct} of those "
-                         "correct; says “not sure” for {rest}."),
+                         "correct; says 'not sure' for {rest}."),
 }
 
 
 def js_catalog() -> dict:
-    """Every script string in the current language; plural entries as {"one": ..., "other": ...}."""
+    """Every script string in the current language; a plural entry as [form for one, form for more]."""
     catalog: dict = {key: str(text) for key, text in SIMPLE.items()}
     for key, (singular, plural) in PLURAL.items():
-        catalog[key] = {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
+        catalog[key] = [ngettext(singular, plural, 1), ngettext(singular, plural, 2)]
     return catalog
 

@@ -21,8 +21,7 @@ window.studio = (function () {
     var text = load()[key], values = vars || {};
     if (text === undefined) return key;
     if (typeof text !== "string") {
-      var form = new Intl.PluralRules(lang()).select(values.n);
-      text = text[form] || text.other;
+      text = new Intl.PluralRules(lang()).select(values.n) === "one" ? text[0] : text[1];
       values = Object.assign({}, values, { n: num(values.n) });
     }
     return text.replace(/\{(\w+)\}/g, function (whole, name) {

@@ -81,7 +81,7 @@ def test_progress_poll_reads_neither_the_sample_list_nor_the_test_results(logged
     assert touched == [] and [s for s in statements if "FROM training_runs" in s]
     assert len(json.dumps(db.session.get(TrainingRun, run.id).snapshot)) < 300
     html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
-    assert "5000 images" in html and "4000 to learn from" in html  # the run page's summary, from the row
+    assert "5,000 images" in html and "4,000 to learn from" in html  # the run page's summary, from the row
 
 
 def test_finished_run_stops_polling_and_asks_for_results(logged_in, make_dataset):

@@ -18,5 +18,5 @@ class ClassForm(FlaskForm):
 
 class ShareForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(message=_l("Type the other person's username."))])
-    role = SelectField(_l("Access"), choices=[SelectChoice("viewer", "Viewer — can see it and train models"),
-                                          SelectChoice("editor", "Editor — can also upload and label")])
+    role = SelectField(_l("Access"), choices=[SelectChoice("viewer", _l("Viewer — can see it and train models")),
+                                          SelectChoice("editor", _l("Editor — can also upload and label"))])

@@ -12,6 +12,7 @@ import io
 from typing import Iterator
 
 from sqlalchemy import and_, select
+from flask_babel import gettext as _
 
 from app.access import get_run_for
 from app.blueprints.training.results import history_table
@@ -43,7 +44,7 @@ def split_page(user: User, run_id: int, part: str | None, after: int | None) -> 
     run = get_run_for(user, run_id, need="viewer")
     part = part or "test"
     if part not in PART_NAMES:
-        raise ValidationError("Choose train, val or test.")
+        raise ValidationError(_("Choose train, val or test."))
     found = _rows(run, after if after is not None else -1, PAGE + 1, part)
     classes = list(run.classes or [])
     rows = [{"position": p, "image_id": i, "filename": name or "", "class": _class(classes, c)}

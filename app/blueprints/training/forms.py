@@ -2,55 +2,58 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_babel import gettext as _, lazy_gettext as _l
 from wtforms import BooleanField, FloatField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.i18n import N_, format_number, format_percent
+
 MODE_HELP = {
-    "quick": ("Quick", "Fastest. Reuses what a pretrained network already sees in pictures and only "
-                       "learns your classes — seconds to a few minutes."),
-    "feature_extraction": ("Feature extraction", "Like Quick, but shows varied copies of each picture "
-                                                 "(crops, flips) while learning. Slower, sometimes more accurate."),
-    "fine_tune": ("Fine-tune", "Adjusts the whole pretrained network to your pictures. Slowest; best when "
-                               "your images look unlike everyday photos."),
-    "scratch": ("From scratch", "Learns from nothing with a small network. Only for small, simple images "
-                                "(icons, digits); pick a from-scratch network above."),
+    "quick": (N_("Quick"), _l("Fastest. Reuses what a pretrained network already sees in pictures and only "
+                       "learns your classes — seconds to a few minutes.")),
+    "feature_extraction": (N_("Feature extraction"), _l("Like Quick, but shows varied copies of each picture "
+                                                 "(crops, flips) while learning. Slower, sometimes more accurate.")),
+    "fine_tune": (N_("Fine-tune"), _l("Adjusts the whole pretrained network to your pictures. Slowest; best when "
+                               "your images look unlike everyday photos.")),
+    "scratch": (N_("From scratch"), _l("Learns from nothing with a small network. Only for small, simple images "
+                                "(icons, digits); pick a from-scratch network above.")),
 }
 
 # Advanced option -> plain explanation shown under the field.
 OPTION_HELP = {
-    "epochs": "How many times training goes through all images. Empty: 60 for Quick, 10 for Feature "
-              "extraction, 8 for Fine-tune, 30 for From scratch.",
-    "batch_size": "Images looked at together in one step. Empty: 64 (Quick, From scratch) or 32.",
-    "image_size": "Pictures are resized to this many pixels square. Empty: the network's own size.",
-    "optimizer": "The method that adjusts the network. AdamW is a safe default.",
-    "lr": "Learning rate: how big each adjustment is. Empty: a per-mode default.",
-    "backbone_lr_factor": "Fine-tune only: the pretrained part learns this much slower than the new part.",
-    "freeze_bn": "Fine-tune only: keep the pretrained BatchNorm statistics (the running means and variances) "
+    "epochs": _l("How many times training goes through all images. Empty: 60 for Quick, 10 for Feature "
+              "extraction, 8 for Fine-tune, 30 for From scratch."),
+    "batch_size": _l("Images looked at together in one step. Empty: 64 (Quick, From scratch) or 32."),
+    "image_size": _l("Pictures are resized to this many pixels square. Empty: the network's own size."),
+    "optimizer": _l("The method that adjusts the network. AdamW is a safe default."),
+    "lr": _l("Learning rate: how big each adjustment is. Empty: a per-mode default."),
+    "backbone_lr_factor": _l("Fine-tune only: the pretrained part learns this much slower than the new part."),
+    "freeze_bn": _l("Fine-tune only: keep the pretrained BatchNorm statistics (the running means and variances) "
                  "instead of re-estimating them from your images; their scale and shift still learn. Safer with "
-                 "small batches and datasets; turn off for many images unlike everyday photos.",
-    "weight_decay": "Gently keeps the network's numbers small, which helps it generalise.",
-    "momentum": "SGD only: how much each step keeps going in the previous direction. Used as set with every "
-                "schedule (one-cycle does not cycle it).",
-    "nesterov": "SGD only: Nesterov's momentum, which looks one step ahead (needs a momentum above 0).",
-    "schedule": "How the learning rate changes over time, stepped after every batch. One-cycle warms it up "
-                "for the first 30% of the steps, then lowers it; the momentum stays as set.",
-    "step_size": "Step schedule: epochs between learning-rate drops.",
-    "gamma": "Step schedule: the learning rate is multiplied by this at each drop.",
-    "label_smoothing": "Makes the model a little less over-confident (0 = off).",
-    "class_balanced": "Give rare classes as much weight as common ones.",
-    "early_stopping_patience": "Stop when the validation score has not improved for this many epochs; the best "
-                               "epoch is kept and the log says where it stopped. Empty: never.",
-    "best_metric": "Which validation score picks the best epoch (and Quick mode's head). Balanced accuracy and "
-                   "macro-F1 count every class equally: better when some classes have far fewer images.",
-    "val_fraction": "Share of each class kept aside to pick the best epoch (validation).",
-    "test_fraction": "Share of each class kept aside to measure the final model (test).",
-    "seed": "Same seed + same data = the same split and the same result.",
-    "random_resized_crop": "Train on random crops of each picture (variety). Off: every training view is the "
-                           "centred crop testing uses (mirrored only when Mirror images is on). Not used by Quick.",
-    "hflip": "Train on mirrored pictures too. Turn off when left/right matters (e.g. text). Not used by Quick.",
-    "head": "Quick mode: the small part trained on top. Automatic fits both and keeps the one that does "
-            "better on the validation images; Linear is simplest, MLP can fit harder cases.",
-    "dropout": "Randomly ignores some signals while training to avoid memorising.",
+                 "small batches and datasets; turn off for many images unlike everyday photos."),
+    "weight_decay": _l("Gently keeps the network's numbers small, which helps it generalise."),
+    "momentum": _l("SGD only: how much each step keeps going in the previous direction. Used as set with every "
+                "schedule (one-cycle does not cycle it)."),
+    "nesterov": _l("SGD only: Nesterov's momentum, which looks one step ahead (needs a momentum above 0)."),
+    "schedule": _l("How the learning rate changes over time, stepped after every batch. One-cycle warms it up "
+                "for the first 30% of the steps, then lowers it; the momentum stays as set."),
+    "step_size": _l("Step schedule: epochs between learning-rate drops."),
+    "gamma": _l("Step schedule: the learning rate is multiplied by this at each drop."),
+    "label_smoothing": _l("Makes the model a little less over-confident (0 = off)."),
+    "class_balanced": _l("Give rare classes as much weight as common ones."),
+    "early_stopping_patience": _l("Stop when the validation score has not improved for this many epochs; the best "
+                               "epoch is kept and the log says where it stopped. Empty: never."),
+    "best_metric": _l("Which validation score picks the best epoch (and Quick mode's head). Balanced accuracy and "
+                   "macro-F1 count every class equally: better when some classes have far fewer images."),
+    "val_fraction": _l("Share of each class kept aside to pick the best epoch (validation)."),
+    "test_fraction": _l("Share of each class kept aside to measure the final model (test)."),
+    "seed": _l("Same seed + same data = the same split and the same result."),
+    "random_resized_crop": _l("Train on random crops of each picture (variety). Off: every training view is the "
+                           "centred crop testing uses (mirrored only when Mirror images is on). Not used by Quick."),
+    "hflip": _l("Train on mirrored pictures too. Turn off when left/right matters (e.g. text). Not used by Quick."),
+    "head": _l("Quick mode: the small part trained on top. Automatic fits both and keeps the one that does "
+            "better on the validation images; Linear is simplest, MLP can fit harder cases."),
+    "dropout": _l("Randomly ignores some signals while training to avoid memorising."),
 }
 
 ADVANCED_FIELDS = tuple(OPTION_HELP)
@@ -61,59 +64,66 @@ def _duration(seconds: float) -> str:
         return f"{max(1, round(seconds))} s"
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+    return f"{format_number(seconds / 3600, 1)} h"
 
 
 def hint_text(h, images: int) -> str:
     """One line of figures beside a network: accuracy (measured here or published) and speed."""
     parts = []
     if h.accuracy is not None:
-        parts.append(f"{h.accuracy:.0%} right on the ants-vs-bees photos (measured, Quick)")
+        parts.append(_("%(percent)s right on the ants-vs-bees photos (measured, Quick)",
+                       percent=format_percent(h.accuracy)))
     if h.imagenet_top1 is not None:
-        parts.append(f"ImageNet top-1 {h.imagenet_top1:.1f}% (published)")
+        parts.append(_("ImageNet top-1 %(percent)s (published)", percent=format_percent(h.imagenet_top1 / 100, 1)))
     if h.images_per_s:
-        speed = f"~{h.images_per_s:.0f} images/s on a 2-core CPU"
+        speed = _("~%(speed)s images/s on a 2-core CPU", speed=format_number(h.images_per_s, 0))
         if h.seconds:
-            speed += f", ~{_duration(h.seconds)} to look at your {images} images once"
+            speed += ", " + _("~%(duration)s to look at your %(count)s images once", duration=_duration(h.seconds),
+                              count=format_number(images))
         parts.append(speed)
     return " · ".join(parts)
 
 
 class TrainForm(FlaskForm):
-    name = StringField("Model name", validators=[DataRequired("Give the model a name."), Length(max=120)])
-    architecture = RadioField("Network", validators=[DataRequired("Choose a network.")])
-    mode = RadioField("How to train", default="quick",
+    name = StringField(_l("Model name"), validators=[DataRequired(_l("Give the model a name.")), Length(max=120)])
+    architecture = RadioField(_l("Network"), validators=[DataRequired(_l("Choose a network."))])
+    mode = RadioField(_l("How to train"), default="quick",
                       choices={key: label for key, (label, _) in MODE_HELP.items()},
-                      validators=[DataRequired("Choose how to train.")])
-    epochs = IntegerField("Epochs", validators=[Optional()])
-    batch_size = IntegerField("Batch size", validators=[Optional()])
-    image_size = IntegerField("Image size (pixels)", validators=[Optional()])
-    optimizer = SelectField("Optimizer", choices={"adamw": "AdamW", "sgd": "SGD with momentum"}, default="adamw")
-    lr = FloatField("Learning rate", validators=[Optional()])
-    backbone_lr_factor = FloatField("Backbone learning-rate factor", default=0.1)
-    freeze_bn = BooleanField("Freeze BatchNorm statistics (fine-tune)", default=True)
-    weight_decay = FloatField("Weight decay", default=1e-4)
-    momentum = FloatField("Momentum", default=0.9)
-    nesterov = BooleanField("Nesterov momentum (SGD)", default=True)
-    schedule = SelectField("Learning-rate schedule", default="cosine", choices={
-        "cosine": "Cosine (smooth decrease)", "step": "Step (drops every few epochs)",
-        "onecycle": "One-cycle (warm up, then decrease)", "none": "Constant"})
-    step_size = IntegerField("Step size (epochs)", default=5)
-    gamma = FloatField("Step factor (gamma)", default=0.1)
-    label_smoothing = FloatField("Label smoothing", default=0.1)
-    class_balanced = BooleanField("Balance classes", default=False)
-    early_stopping_patience = IntegerField("Early-stopping patience (epochs)", default=10, validators=[Optional()])
-    best_metric = SelectField("Best epoch by", default="accuracy", choices={
-        "accuracy": "Validation accuracy", "balanced_accuracy": "Validation balanced accuracy",
-        "macro_f1": "Validation macro-F1"})
-    val_fraction = FloatField("Validation share", default=0.15)
-    test_fraction = FloatField("Test share", default=0.15)
-    seed = IntegerField("Random seed", default=0)
-    random_resized_crop = BooleanField("Random crops", default=True)
-    hflip = BooleanField("Mirror images", default=True)
-    head = SelectField("Head", default="auto", choices={
-        "auto": "Automatic (best on validation)", "linear": "Linear", "mlp": "Small MLP"})
-    dropout = FloatField("Dropout", default=0.2)
+                      validators=[DataRequired(_l("Choose how to train."))])
+    epochs = IntegerField(_l("Epochs"), validators=[Optional()])
+    batch_size = IntegerField(_l("Batch size"), validators=[Optional()])
+    image_size = IntegerField(_l("Image size (pixels)"), validators=[Optional()])
+    optimizer = SelectField(_l("Optimizer"), choices={"adamw": N_("AdamW"), "sgd": N_("SGD with momentum")}, default="adamw")
+    lr = FloatField(_l("Learning rate"), validators=[Optional()])
+    backbone_lr_factor = FloatField(_l("Backbone learning-rate factor"), default=0.1)
+    freeze_bn = BooleanField(_l("Freeze BatchNorm statistics (fine-tune)"), default=True)
+    weight_decay = FloatField(_l("Weight decay"), default=1e-4)
+    momentum = FloatField(_l("Momentum"), default=0.9)
+    nesterov = BooleanField(_l("Nesterov momentum (SGD)"), default=True)
+    schedule = SelectField(_l("Learning-rate schedule"), default="cosine", choices={
+        "cosine": N_("Cosine (smooth decrease)"), "step": N_("Step (drops every few epochs)"),
+        "onecycle": N_("One-cycle (warm up, then decrease)"), "none": N_("Constant")})
+    step_size = IntegerField(_l("Step size (epochs)"), default=5)
+    gamma = FloatField(_l("Step factor (gamma)"), default=0.1)
+    label_smoothing = FloatField(_l("Label smoothing"), default=0.1)
+    class_balanced = BooleanField(_l("Balance classes"), default=False)
+    early_stopping_patience = IntegerField(_l("Early-stopping patience (epochs)"), default=10, validators=[Optional()])
+    best_metric = SelectField(_l("Best epoch by"), default="accuracy", choices={
+        "accuracy": N_("Validation accuracy"), "balanced_accuracy": N_("Validation balanced accuracy"),
+        "macro_f1": N_("Validation macro-F1")})
+    val_fraction = FloatField(_l("Validation share"), default=0.15)
+    test_fraction = FloatField(_l("Test share"), default=0.15)
+    seed = IntegerField(_l("Random seed"), default=0)
+    random_resized_crop = BooleanField(_l("Random crops"), default=True)
+    hflip = BooleanField(_l("Mirror images"), default=True)
+    head = SelectField(_l("Head"), default="auto", choices={
+        "auto": N_("Automatic (best on validation)"), "linear": N_("Linear"), "mlp": N_("Small MLP")})
+    dropout = FloatField(_l("Dropout"), default=0.2)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for choice in (self.mode, self.optimizer, self.schedule, self.best_metric, self.head):
+            choice.choices = {key: _(label) for key, label in choice.choices.items()}
 
     def set_architectures(self, infos, images: int = 0) -> None:
         """Usable networks first, ordered by what suits `images` labelled images (see

@@ -2,22 +2,30 @@
 from __future__ import annotations
 
 from typing import Any
+from flask_babel import gettext as _
 
+from app.i18n import N_, format_short
 from app.models import TrainingRun
 
 OPTION_LABELS = {
-    "architecture": "Network", "mode": "Training mode", "epochs": "Epochs", "batch_size": "Batch size",
-    "image_size": "Image size", "optimizer": "Optimizer", "lr": "Learning rate",
-    "backbone_lr_factor": "Backbone learning-rate factor", "weight_decay": "Weight decay",
-    "momentum": "Momentum", "schedule": "Learning-rate schedule", "step_size": "Step size",
-    "gamma": "Step factor", "label_smoothing": "Label smoothing", "class_balanced": "Balance classes",
-    "early_stopping_patience": "Early-stopping patience", "val_fraction": "Validation share",
-    "test_fraction": "Test share", "seed": "Random seed", "random_resized_crop": "Random crops",
-    "hflip": "Mirror images", "head": "Head", "dropout": "Dropout", "nesterov": "Nesterov momentum",
-    "freeze_bn": "Freeze BatchNorm statistics", "best_metric": "Best epoch by",
+    "architecture": N_("Network"), "mode": N_("Training mode"), "epochs": N_("Epochs"), "batch_size": N_("Batch size"),
+    "image_size": N_("Image size"), "optimizer": N_("Optimizer"), "lr": N_("Learning rate"),
+    "backbone_lr_factor": N_("Backbone learning-rate factor"), "weight_decay": N_("Weight decay"),
+    "momentum": N_("Momentum"), "schedule": N_("Learning-rate schedule"), "step_size": N_("Step size"),
+    "gamma": N_("Step factor"), "label_smoothing": N_("Label smoothing"), "class_balanced": N_("Balance classes"),
+    "early_stopping_patience": N_("Early-stopping patience"), "val_fraction": N_("Validation share"),
+    "test_fraction": N_("Test share"), "seed": N_("Random seed"), "random_resized_crop": N_("Random crops"),
+    "hflip": N_("Mirror images"), "head": N_("Head"), "dropout": N_("Dropout"), "nesterov": N_("Nesterov momentum"),
+    "freeze_bn": N_("Freeze BatchNorm statistics"), "best_metric": N_("Best epoch by"),
 }
-METRIC_WORDS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
+METRIC_WORDS = {"accuracy": "accuracy", "balanced_accuracy": N_("balanced accuracy"), "macro_f1": "macro-F1"}
 GALLERY_LIMIT = 48
+
+
+def metric_word(metric: str | None) -> str:
+    """'balanced_accuracy' -> 'balanced accuracy', in the page's language."""
+    key = metric or "accuracy"
+    return _(METRIC_WORDS[key]) if key in METRIC_WORDS else key
 
 
 def options_table(run: TrainingRun) -> list[tuple[str, str]]:
@@ -33,36 +41,36 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             continue
         value = (run.options or {}).get(key)
         if value is None and key in defaults:
-            value = f"{defaults[key]} (default)"
+            value = _("%(value)s (default)", value=_fmt(defaults[key]))
         elif value is None and key == "image_size":
-            value = "network default"
+            value = _("network default")
         elif value is None and key == "early_stopping_patience":
-            value = "off"
+            value = _("off")
         elif key == "head":
             value = _head_value(run, value)
         elif key == "best_metric":
-            value = f"validation {METRIC_WORDS.get(value or 'accuracy', value)}"
+            value = _("validation %(metric)s", metric=metric_word(value))
         elif key in ("nesterov", "freeze_bn") and value is None:
             value = True  # runs from before the option existed did this
-        rows.append((label, _fmt(value)))
+        rows.append((_(label), _fmt(value)))
     return rows
 
 
 def _head_value(run: TrainingRun, value: Any) -> str:
     """'auto → MLP' once quick mode has chosen; heads play no part in the image modes."""
     if run.mode != "quick":
-        return "linear"
+        return _("linear")
     chosen = ((run.metrics or {}).get("head_choice") or {}).get("chosen")
     if value == "auto":
-        return f"automatic → {chosen}" if chosen else "automatic (best on validation)"
-    return str(value or "linear")
+        return _("automatic → %(head)s", head=chosen) if chosen else _("automatic (best on validation)")
+    return _("linear") if (value or "linear") == "linear" else str(value)
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, float):
-        return f"{value:g}"
+        return format_short(value)
     return str(value)
 
 
@@ -115,11 +123,11 @@ def validation_score(run: TrainingRun) -> float | None:
 
 
 HISTORY_COLUMNS = (  # key, heading, format
-    ("epoch", "Epoch", "{:d}"), ("train_loss", "Train loss", "{:.4f}"), ("train_acc", "Train accuracy", "{:.4f}"),
-    ("val_loss", "Val loss", "{:.4f}"), ("val_acc", "Val accuracy", "{:.4f}"),
-    ("val_balanced_acc", "Val balanced accuracy", "{:.4f}"), ("val_macro_f1", "Val macro-F1", "{:.4f}"),
-    ("lr_head", "LR head", "{:.3g}"), ("lr_backbone", "LR backbone", "{:.3g}"),
-    ("seconds", "Epoch time (s)", "{:.2f}"), ("data_wait", "Data wait (s)", "{:.2f}"),
+    ("epoch", N_("Epoch"), "{:d}"), ("train_loss", N_("Train loss"), "{:.4f}"), ("train_acc", N_("Train accuracy"), "{:.4f}"),
+    ("val_loss", N_("Val loss"), "{:.4f}"), ("val_acc", N_("Val accuracy"), "{:.4f}"),
+    ("val_balanced_acc", N_("Val balanced accuracy"), "{:.4f}"), ("val_macro_f1", N_("Val macro-F1"), "{:.4f}"),
+    ("lr_head", N_("LR head"), "{:.3g}"), ("lr_backbone", N_("LR backbone"), "{:.3g}"),
+    ("seconds", N_("Epoch time (s)"), "{:.2f}"), ("data_wait", N_("Data wait (s)"), "{:.2f}"),
 )
 
 
@@ -128,8 +136,8 @@ def history_table(history: list[dict]) -> dict:
     (older runs kept only "lr": it stands for the head's rate)."""
     rows = [{**row, "lr_head": row.get("lr_head", row.get("lr"))} for row in history or []]
     columns = [c for c in HISTORY_COLUMNS if any(row.get(c[0]) is not None for row in rows)]
-    return {"headings": [c[1] for c in columns], "keys": [c[0] for c in columns],
-            "rows": [[_cell(row.get(key), fmt) for key, _, fmt in columns] for row in rows]}
+    return {"headings": [_(c[1]) for c in columns], "keys": [c[0] for c in columns],
+            "rows": [[_cell(row.get(key), fmt) for key, _heading, fmt in columns] for row in rows]}
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -149,12 +157,12 @@ def gallery(run: TrainingRun) -> list[dict]:
 def progress_view(run: TrainingRun) -> dict:
     """Numbers for the live progress bar, with friendly wording for each phase."""
     p = run.progress or {}
-    phases = {"embedding": "Computing image features", "preparing": "Reading images",
-              "training": "Training", "evaluating": "Testing the model", "exporting": "Saving the model",
+    phases = {"embedding": N_("Computing image features"), "preparing": N_("Reading images"),
+              "training": N_("Training"), "evaluating": N_("Testing the model"), "exporting": N_("Saving the model"),
               "done": "Done"}
     eta = p.get("eta_seconds")
     return {"fraction": max(0.0, min(1.0, float(p.get("fraction") or 0.0))),
-            "phase": phases.get(p.get("phase"), "Starting"), "epoch": p.get("epoch"),
+            "phase": _(phases.get(p.get("phase"), N_("Starting"))), "epoch": p.get("epoch"),
             "epochs": p.get("epochs"), "step": p.get("step"), "steps": p.get("steps"),
             "images_per_sec": p.get("images_per_sec"), "eta": _duration(eta) if eta is not None else None,
             "loss": p.get("loss"), "train_acc": p.get("train_acc"), "val_acc": p.get("val_acc")}
@@ -201,4 +209,4 @@ def results_context(run: TrainingRun) -> dict:
             "options_rows": options_table(run), "split": split_summary(run), "metrics": metrics,
             "th": th, "cells_clickable": cells, "history": history_table(run.history) if metrics else None,
             "val_score": validation_score(run),
-            "best_by": METRIC_WORDS.get((run.options or {}).get("best_metric") or "accuracy")}
+            "best_by": metric_word((run.options or {}).get("best_metric"))}

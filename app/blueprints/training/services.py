@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import defer, selectinload
+from flask_babel import gettext as _
 
 from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_datasets_query
@@ -42,7 +43,7 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
         get_architecture(architecture)
         return TrainOptions.from_dict({**values, "architecture": architecture, "mode": mode})
     except ArchitectureUnavailable as exc:
-        raise ValidationError(f"This network cannot be used right now: {exc.reason}.") from None
+        raise ValidationError(_("This network cannot be used right now: %(reason)s.", reason=exc.reason)) from None
     except (InvalidOptions, UnknownArchitecture) as exc:
         raise ValidationError(exc.message) from None
 
@@ -53,7 +54,7 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     dataset = dataset_for_training(user, dataset_id)
     name = (name or "").strip()
     if not name:
-        raise ValidationError("Give the model a name.")
+        raise ValidationError(_("Give the model a name."))
     quotas.check_can_queue_run(user.id)
     options = _parse_options(architecture, mode, values)
     frozen = samples.build(dataset.id, options)
@@ -85,7 +86,7 @@ def _queue(run: TrainingRun, message: str, write_samples: Callable[[int], None])
     except Exception:
         log.exception("could not enqueue run %s", run.id)
         _discard(run.id)
-        raise DomainError("The training queue is not reachable right now. Try again in a minute.", 503) from None
+        raise DomainError(_("The training queue is not reachable right now. Try again in a minute."), 503) from None
     log.info("train run=%s job=%s: created -> queued", run.id, run.job_id)
     return run
 
@@ -101,7 +102,7 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     """A new run with the same settings and the same frozen samples as a failed/cancelled one."""
     old = get_run_for(user, run_id, need="viewer")
     if old.status not in ("failed", "cancelled"):
-        raise Conflict("Only failed or cancelled runs can be retried.")
+        raise Conflict(_("Only failed or cancelled runs can be retried."))
     quotas.check_can_queue_run(user.id)
     _parse_options(old.architecture, old.mode, {k: v for k, v in old.options.items()
                                                 if k not in ("architecture", "mode")})
@@ -120,8 +121,8 @@ def _copy_samples_of(old: TrainingRun) -> Callable[[int], None]:
     def copy_samples(new_id: int) -> None:
         copied = samples.copy(old_id, new_id)
         if not copied or (expected is not None and copied != expected):
-            raise ValidationError("This run's frozen image list is missing or incomplete, so it cannot be "
-                                  "trained again. Start a new training instead.")
+            raise ValidationError(_("This run's frozen image list is missing or incomplete, so it cannot be "
+                                    "trained again. Start a new training instead."))
 
     return copy_samples
 
@@ -133,15 +134,15 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
 
     old = get_run_for(user, run_id, need="viewer")
     if old.status != "succeeded":
-        raise Conflict("Only a model whose training succeeded can be trained more.")
+        raise Conflict(_("Only a model whose training succeeded can be trained more."))
     try:
         epochs = int(str(raw_epochs or "").strip())
     except ValueError:
         epochs = 0
     if not 1 <= epochs <= 1000:
-        raise ValidationError("Give the number of extra epochs: a whole number from 1 to 1000.")
+        raise ValidationError(_("Give the number of extra epochs: a whole number from 1 to 1000."))
     if not (get_storage().run_dir(old.id) / CHECKPOINT).is_file():
-        raise Conflict("This model's checkpoint is missing from storage, so it cannot be continued.")
+        raise Conflict(_("This model's checkpoint is missing from storage, so it cannot be continued."))
     values = {k: v for k, v in old.options.items() if k not in ("architecture", "mode")}
     chosen = ((old.metrics or {}).get("head_choice") or {}).get("chosen")
     values.update(epochs=epochs, **({"head": chosen} if old.mode == "quick" and chosen else {}))
@@ -162,10 +163,10 @@ def cancel_run(user: User, run_id: int) -> TrainingRun:
     cancelling is for the run's creator and the dataset's editors and owner."""
     run = get_run_for(user, run_id, need="viewer")
     if not can_delete(user, run):
-        raise DomainError("Only the person who started this training or an editor of its dataset can "
-                          "cancel it.", 403)
+        raise DomainError(_("Only the person who started this training or an editor of its dataset can "
+                            "cancel it."), 403)
     if run.finished:
-        raise Conflict("This run has already finished.")
+        raise Conflict(_("This run has already finished."))
     if run.status == "queued":
         remove_job(run.job_id)
         done = db.session.execute(
@@ -200,14 +201,14 @@ def delete_run(user: User, run_id: int) -> int:
     """Delete a finished run and its files; returns its dataset id."""
     run = get_run_for(user, run_id, need="viewer")
     if not can_delete(user, run):
-        raise DomainError("Only the person who trained this model or an editor of its dataset can delete it.", 403)
+        raise DomainError(_("Only the person who trained this model or an editor of its dataset can delete it."), 403)
     if not run.finished:
-        raise Conflict("This training is still queued or running. Cancel it first, then delete it.")
+        raise Conflict(_("This training is still queued or running. Cancel it first, then delete it."))
     continuing = db.session.scalar(select(TrainingRun.id).where(
         TrainingRun.continued_from_id == run.id, TrainingRun.status.in_(("queued", "running"))).limit(1))
     if continuing:
-        raise Conflict(f"Model #{continuing} is being trained on from this model's checkpoint. Wait until it "
-                       "finishes (or cancel it), then delete this model.")
+        raise Conflict(_("Model #%(id)s is being trained on from this model's checkpoint. Wait until it "
+                         "finishes (or cancel it), then delete this model.", id=continuing))
     dataset_id, folder = run.dataset_id, get_storage().run_dir(run.id)
     db.session.execute(update(Image).where(Image.label_model_id == run.id).values(label_model_id=None))
     db.session.delete(run)
@@ -226,14 +227,14 @@ def save_threshold(user: User, run_id: int, raw_percent: str | None) -> Training
 
     run = get_run_for(user, run_id, need="viewer")
     if not can_delete(user, run):
-        raise DomainError("Only the person who trained this model or an editor of its dataset can change "
-                          "its threshold.", 403)
+        raise DomainError(_("Only the person who trained this model or an editor of its dataset can change "
+                            "its threshold."), 403)
     if run.status != "succeeded":
-        raise Conflict("This model has not finished training, so it has no threshold yet.")
+        raise Conflict(_("This model has not finished training, so it has no threshold yet."))
     try:
         run.threshold = parse_percent(raw_percent)
     except ValueError:
-        raise ValidationError("The threshold must be a number from 0 to 100 (percent), or empty for none.") from None
+        raise ValidationError(_("The threshold must be a number from 0 to 100 (percent), or empty for none.")) from None
     db.session.commit()
     log.info("train run=%s threshold=%s set by user=%s", run.id, run.threshold, user.id)
     return run
@@ -271,7 +272,7 @@ def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> 
 def compare_runs(user: User, a: int | None, b: int | None) -> tuple[TrainingRun, TrainingRun]:
     """Two runs the user can see, for the side-by-side page."""
     if not a or not b:
-        raise ValidationError("Pick two models to compare.")
+        raise ValidationError(_("Pick two models to compare."))
     return get_run_for(user, a), get_run_for(user, b)
 
 
@@ -291,14 +292,14 @@ def artifact_file(user: User, run_id: int, kind: str):
     """(path, download name, mimetype) of one artifact of a succeeded run."""
     run = get_run_for(user, run_id, need="viewer")
     if kind not in DOWNLOADS:
-        raise NotFound("There is no such download.")
+        raise NotFound(_("There is no such download."))
     if run.status != "succeeded" or not run.artifact_dir:
-        raise NotFound("This model has no files yet: its training has not succeeded.")
+        raise NotFound(_("This model has no files yet: its training has not succeeded."))
     filename, suffix, mimetype = DOWNLOADS[kind]
     path = get_storage().run_dir(run.id) / filename
     if kind == "preprocess" and not path.is_file():
         _write_reference(path)
     if not path.is_file():
-        raise NotFound("This file is missing from storage.")
+        raise NotFound(_("This file is missing from storage."))
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.name).strip("-")[:60] or "model"
     return path, f"{safe}-{run.id}{suffix}", mimetype

@@ -16,8 +16,10 @@ from bisect import bisect_left
 from typing import Sequence
 
 from flask import url_for
-from markupsafe import Markup
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
+from app.i18n import format_number, format_percent, ngettext
 from app.errors import NotFound
 from app.models import TrainingRun
 
@@ -126,21 +128,27 @@ def percent(fraction: float) -> str:
 def plain_words(point: dict) -> str:
     """One sentence a non-expert can read, e.g. "At 80%: answers 41 of 50 validation images, 98% of
     those correct; says 'not sure' for 9."."""
-    head = f"At {percent(point['threshold'])}%: "
+    threshold = format_percent(point["threshold"], 1, trim=True)
     unsure = point["total"] - point["answered"]
     if not point["answered"]:
-        return head + f"answers none of the {point['total']} validation images; says 'not sure' for all of them."
-    return (head + f"answers {point['answered']} of {point['total']} validation images, "
-            f"{point['accuracy'] * 100:.0f}% of those correct; says 'not sure' for {unsure}.")
+        return _("At %(threshold)s: answers none of the %(total)s validation images; says 'not sure' for all "
+                 "of them.", threshold=threshold, total=format_number(point["total"]))
+    return ngettext("At %(threshold)s: answers %(answered)s of %(num)s validation image, %(correct)s of those "
+                    "correct; says 'not sure' for %(unsure)s.",
+                    "At %(threshold)s: answers %(answered)s of %(num)s validation images, %(correct)s of those "
+                    "correct; says 'not sure' for %(unsure)s.", point["total"], threshold=threshold,
+                    answered=format_number(point["answered"]), correct=format_percent(point["accuracy"]),
+                    unsure=format_number(unsure))
 
 
 def saved_message(run: TrainingRun) -> str:
     """What saving the threshold changed, in words."""
     if run.threshold is None:
-        return "Saved: no threshold, so the model always gives its best guess."
+        return _("Saved: no threshold, so the model always gives its best guess.")
     curve = stored_curve(run)
     effect = f" {plain_words(point_for(run, curve, run.threshold))}" if curve else ""
-    return f"Saved: below {percent(run.threshold)}% sure, the model now answers “not sure”.{effect}"
+    return _("Saved: below %(threshold)s sure, the model now answers “not sure”.",
+             threshold=format_percent(run.threshold, 1, trim=True)) + effect
 
 
 def parse_percent(raw: str | None) -> float | None:
@@ -163,14 +171,14 @@ def _xy(threshold: float, value: float) -> tuple[float, float]:
 def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
     """An SVG of the share of validation images answered and the accuracy on them, against the threshold."""
     parts = [f'<svg class="chart threshold-chart" viewBox="0 0 {W} {H}" role="img" data-left="{LEFT}" '
-             f'data-width="{W - LEFT - RIGHT}" aria-label="Answered and correct, by confidence threshold">']
+             f'data-width="{W - LEFT - RIGHT}" aria-label="{escape(_("Answered and correct, by confidence threshold"))}">']
     for i in range(5):
         x0, y = _xy(0, i / 4)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{i * 25}%</text>')
-        x, _ = _xy(i / 4, 0)
+        x, _y = _xy(i / 4, 0)
         parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{i * 25}%</text>')
-    parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">threshold</text>')
+    parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">{escape(_("threshold"))}</text>')
     answered = [_xy(p["threshold"], p["answered"] / (p["total"] or 1)) for p in curve]
     accuracy = [_xy(p["threshold"], p["accuracy"]) for p in curve if p["accuracy"] is not None]
     for label, color, coords in (("Answered", ANSWERED_COLOR, answered), ("Correct", ACCURACY_COLOR, accuracy)):
@@ -178,7 +186,7 @@ def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}">'
                          f'<title>{label}</title></polyline>')
-    x, _ = _xy(threshold, 0)
+    x, _y = _xy(threshold, 0)
     parts.append(f'<line class="threshold-marker" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/></svg>')
     return Markup("".join(parts))
 
@@ -201,7 +209,7 @@ def cell_images(run: TrainingRun, true_index: int, predicted_index: int) -> dict
     predictions = predictions_of(run)
     classes = list(run.classes or [])
     if predictions is None or not (0 <= true_index < len(classes) and 0 <= predicted_index < len(classes)):
-        raise NotFound("There are no test images to show for this cell.")
+        raise NotFound(_("There are no test images to show for this cell."))
     rows = [r for r in predictions if r["true"] == true_index and r["predicted"] == predicted_index]
     rows.sort(key=lambda r: -_confidence(r))
     items = [{"image_id": r["image_id"], "confidence": r.get("confidence"),

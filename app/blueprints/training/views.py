@@ -2,6 +2,7 @@
 from flask import (Response, flash, make_response, redirect, render_template, request, send_file,
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.blueprints.training import bp, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
@@ -37,7 +38,7 @@ def new_run(dataset_id: int):
         except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
-            flash(f"Training of “{run.name}” is queued.", "success")
+            flash(_("Training of “%(name)s” is queued.", name=run.name), "success")
             target = url_for("training.run_detail", run_id=run.id)
             if request.htmx:  # htmx would follow a 302 and swap the whole page into the form
                 return "", 204, {"HX-Redirect": target}
@@ -105,7 +106,7 @@ def cancel_run(run_id: int):
     run = services.cancel_run(current_user, run_id)
     if request.htmx:
         return render_template("training/_run_progress.html", run=run, **live_context(run, current_user))
-    flash("Cancelled." if run.status == "cancelled" else "Stopping after the current step…", "info")
+    flash(_("Cancelled.") if run.status == "cancelled" else _("Stopping after the current step…"), "info")
     return redirect(url_for("training.run_detail", run_id=run.id))
 
 
@@ -113,7 +114,7 @@ def cancel_run(run_id: int):
 @login_required
 def retry_run(run_id: int):
     run = services.retry_run(current_user, run_id)
-    flash(f"Queued again as “{run.name}”.", "success")
+    flash(_("Queued again as “%(name)s”.", name=run.name), "success")
     return redirect(url_for("training.run_detail", run_id=run.id))
 
 
@@ -121,7 +122,7 @@ def retry_run(run_id: int):
 @login_required
 def train_more(run_id: int):
     run = services.train_more(current_user, run_id, request.form.get("epochs"))
-    flash(f"Queued “{run.name}”: it continues from model #{run_id}'s checkpoint.", "success")
+    flash(_("Queued “%(name)s”: it continues from model #%(id)s's checkpoint.", name=run.name, id=run_id), "success")
     return redirect(url_for("training.run_detail", run_id=run.id))
 
 
@@ -151,7 +152,7 @@ def history_csv(run_id: int):
 @login_required
 def delete_run(run_id: int):
     services.delete_run(current_user, run_id)
-    flash("The model and its files were deleted.", "success")
+    flash(_("The model and its files were deleted."), "success")
     return redirect(url_for("training.list_models"))
 
 
