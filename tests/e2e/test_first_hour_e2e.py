@@ -3,6 +3,7 @@ against gunicorn + a real worker. One account with one trained model is shared (
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 from tests.e2e.conftest import colour_png
@@ -27,4 +28,18 @@ def test_the_api_page_example_works_when_pasted(trained_studio, browser, tmp_pat
     answer = json.loads(subprocess.run(["bash", "-c", without], cwd=tmp_path, capture_output=True, text=True,
                                        timeout=60).stdout)
     assert answer["model"]["id"] == trained_studio.run_id, answer
+    page.context.close()
+
+
+def test_the_train_form_is_ready_to_start_with_a_prefilled_name(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/train")
+    name = page.locator("input[name=name]")
+    assert re.fullmatch(r"Colours · Quick · \d{4}-\d\d-\d\d", name.input_value())
+    assert page.evaluate("document.getElementById('run-form').checkValidity()")  # Start training submits
+    page.check("input[name=mode][value=feature_extraction]")
+    assert name.input_value().startswith("Colours · Feature extraction · ")
+    name.fill("my own name")
+    page.check("input[name=mode][value=quick]")
+    assert name.input_value() == "my own name"  # what the user typed stays
     page.context.close()

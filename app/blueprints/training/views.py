@@ -4,7 +4,7 @@ from flask import (Response, flash, make_response, redirect, render_template, re
 from flask_login import current_user, login_required
 
 from app.blueprints.training import bp, exports, services
-from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
+from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
 from app.blueprints.training.results import live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import QuotaExceeded, ValidationError
@@ -29,6 +29,7 @@ def new_run(dataset_id: int):
     counts = services.label_counts(dataset.id)
     form = TrainForm()
     form.set_architectures(list_architectures(), sum(counts.values()))
+    form.fill_name(dataset.name)
     error = None
     if form.validate_on_submit():
         try:
@@ -45,7 +46,7 @@ def new_run(dataset_id: int):
     status = 422 if (error or form.errors) else 200
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
                        dataset=dataset, error=error, counts=counts,
-                       mode_help=MODE_HELP, option_help=OPTION_HELP)
+                       mode_help=MODE_HELP, option_help=OPTION_HELP, name_parts=name_parts(dataset.name))
 
 
 @bp.route("/models/<int:run_id>")
