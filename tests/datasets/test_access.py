@@ -23,6 +23,7 @@ DATASET_ROUTES = {
     "datasets.images.label_images": ("GET", "/datasets/{d}/label"),
     "datasets.images.label_selected": ("POST", "/datasets/{d}/images/label"),
     "datasets.images.delete_selected": ("POST", "/datasets/{d}/images/delete"),
+    "datasets.images.undo_action": ("POST", "/datasets/{d}/images/undo/1"),
     "datasets.images.image_file": ("GET", "/datasets/{d}/images/{i}/file"),
     "datasets.images.image_thumb": ("GET", "/datasets/{d}/images/{i}/thumb"),
     "datasets.list_classes": ("POST", "/datasets/{d}/classes"),

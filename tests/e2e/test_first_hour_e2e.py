@@ -43,3 +43,48 @@ def test_the_train_form_is_ready_to_start_with_a_prefilled_name(trained_studio, 
     page.check("input[name=mode][value=quick]")
     assert name.input_value() == "my own name"  # what the user typed stays
     page.context.close()
+
+
+def _unlabeled_count(page) -> str:
+    return page.inner_text(".ds-filters a:has-text('Unlabeled') .ds-chip-n")
+
+
+def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(trained_studio, browser, shoot):
+    base, dataset_id = trained_studio.base, trained_studio.dataset_id
+    page = trained_studio.page(browser)
+    page.on("dialog", lambda dialog: dialog.accept())
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(f"{base}/datasets/{dataset_id}/label")
+    with page.expect_response(lambda r: "filter=unlabeled" in r.url):
+        page.click(".ds-filters a:has-text('Unlabeled')")
+    page.wait_for_selector(".ds-filters a.active:has-text('Unlabeled')")
+    assert page.locator("[data-tile]").count() == 3
+    assert not page.evaluate("!!document.activeElement.closest('[data-tile]')")  # no tile took the focus
+    page.keyboard.press("1")
+    page.wait_for_selector("#flashes:has-text('Select one or more images first')")
+    assert posts == [] and _unlabeled_count(page) == "3"
+
+    page.locator("[data-tile]").first.click()
+    with page.expect_response(lambda r: "/images/label" in r.url):
+        page.keyboard.press("1")
+    toast = page.locator("[data-toast]")
+    toast.wait_for()
+    assert "1 image labeled." in toast.inner_text() and _unlabeled_count(page) == "2"
+    shoot(page, "label_undo_toast_1280")
+    with page.expect_response(lambda r: "/images/undo/" in r.url):
+        toast.locator("[data-undo]").click()
+    page.wait_for_selector("[data-toast]:has-text('previous class again')")
+    assert _unlabeled_count(page) == "3"
+
+    page.locator("[data-tile]").nth(1).click()
+    with page.expect_response(lambda r: "/images/delete" in r.url):
+        page.keyboard.press("Delete")
+    page.wait_for_selector("[data-toast]:has-text('1 image deleted.')")
+    assert page.locator("[data-tile]").count() == 2
+    with page.expect_response(lambda r: "/images/undo/" in r.url):
+        page.keyboard.press("z")
+    page.wait_for_selector("[data-toast]:has-text('1 image restored.')")
+    assert page.locator("[data-tile]").count() == 3 and _unlabeled_count(page) == "3"
+    page.wait_for_selector("[data-toast]", state="detached", timeout=15_000)  # the toast goes by itself
+    page.context.close()
