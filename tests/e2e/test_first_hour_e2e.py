@@ -88,3 +88,22 @@ def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(
     assert page.locator("[data-tile]").count() == 3 and _unlabeled_count(page) == "3"
     page.wait_for_selector("[data-toast]", state="detached", timeout=15_000)  # the toast goes by itself
     page.context.close()
+
+
+def test_bad_advanced_settings_are_all_marked_at_once(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/train")
+    page.click("details.advanced summary")
+    for name, value in (("epochs", "-3"), ("lr", "-1"), ("val_fraction", "0.9")):
+        page.fill(f"input[name={name}]", value)
+    with page.expect_response(lambda r: r.url.endswith("/train") and r.request.method == "POST") as answer:
+        page.click("button:has-text('Start training')")
+    assert answer.value.status == 422
+    page.wait_for_selector("#run-form .form-error")
+    assert page.locator("#run-form details.advanced").get_attribute("open") is not None
+    for name, value in (("epochs", "-3"), ("lr", "-1"), ("val_fraction", "0.9")):
+        field = page.locator(f"input[name={name}]")
+        assert field.get_attribute("aria-invalid") == "true" and field.input_value() == value
+        assert page.locator(f"#{name}-error").is_visible()
+    shoot(page, "train_form_errors_1280")
+    page.context.close()

@@ -145,6 +145,32 @@ class TrainForm(FlaskForm):
         if not (self.name.data or "").strip():
             self.name.data = default_name(dataset_name, self.mode.data)
 
+    def validate_all(self) -> bool:
+        """The fields' own checks and every option rule at once (ranges, combinations), each message on
+        the field at fault; True when the form can start a run."""
+        from app.ml.errors import InvalidOptions
+        from app.ml.options import TrainOptions
+
+        valid = self.validate() & self._network_usable()
+        values = {name: getattr(self, name).data for name in ADVANCED_FIELDS if not getattr(self, name).errors}
+        try:
+            TrainOptions.from_dict({**values, "architecture": self.architecture.data, "mode": self.mode.data})
+        except InvalidOptions as exc:
+            for name, message in (exc.fields or {"mode": exc.message}).items():
+                field = self[name] if name in self else self.mode
+                if message not in field.errors:
+                    field.errors = [*field.errors, message]
+            return False
+        return valid
+
+    def _network_usable(self) -> bool:
+        info = getattr(self, "arch_infos", {}).get(self.architecture.data)
+        if info is None or info.available:
+            return True
+        self.architecture.errors = [*self.architecture.errors,
+                                    f"This network cannot be used right now: {info.label} is {info.reason}."]
+        return False
+
     def option_values(self) -> dict:
         """The advanced options as a dict for TrainOptions.from_dict (empty optional -> None)."""
         return {name: getattr(self, name).data for name in ADVANCED_FIELDS}

@@ -31,7 +31,7 @@ def new_run(dataset_id: int):
     form.set_architectures(list_architectures(), sum(counts.values()))
     form.fill_name(dataset.name)
     error = None
-    if form.validate_on_submit():
+    if form.is_submitted() and form.validate_all():
         try:
             run = services.start_run(current_user, dataset.id, form.name.data, form.architecture.data,
                                      form.mode.data, form.option_values())
