@@ -121,6 +121,7 @@ class Studio:
     dataset_id: int
     run_id: int
     state: dict  # the logged-in browser state (cookies), for browser.new_context(storage_state=...)
+    shown_when_finished: str = ""  # the run page's text once the training had finished
 
     def page(self, browser, width: int = 1280, height: int = 900):
         """A new page logged in as the studio's owner."""
@@ -173,6 +174,8 @@ def trained_studio(live_server, browser, tmp_path_factory) -> Studio:
     page.wait_for_url(re.compile(r"/models/\d+$"), timeout=30_000)
     run_id = int(page.url.rsplit("/", 1)[1])
     page.wait_for_selector("#run-progress .badge-succeeded", timeout=180_000)
+    page.wait_for_selector("#run-results .results-head, #run-headline .results-head", timeout=30_000)
+    shown = page.inner_text("main")
     state = context.storage_state()
     context.close()
-    return Studio(live_server, "studio", "correct horse", dataset_id, run_id, state)
+    return Studio(live_server, "studio", "correct horse", dataset_id, run_id, state, shown)

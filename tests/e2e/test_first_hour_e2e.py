@@ -107,3 +107,8 @@ def test_bad_advanced_settings_are_all_marked_at_once(trained_studio, browser, s
         assert page.locator(f"#{name}-error").is_visible()
     shoot(page, "train_form_errors_1280")
     page.context.close()
+
+
+def test_the_run_page_watched_to_the_end_shows_no_queued_banner(trained_studio):
+    assert "Finished" in trained_studio.shown_when_finished
+    assert "queued" not in trained_studio.shown_when_finished.lower()

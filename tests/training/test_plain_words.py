@@ -43,3 +43,18 @@ def test_an_unexpected_failure_shows_a_sentence_and_details_only_to_admins(app, 
     login(client, "boss")
     page = client.get(f"/models/{run.id}").get_data(as_text=True)
     assert "Details for administrators" in page and "resnet18-f37072fd.pth" in page
+
+
+def test_no_queued_banner_outlives_the_run(start_run, make_dataset, logged_in):
+    from app.blueprints.training.services import cancel_run
+    from app.models import TrainingRun
+
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id)
+    page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "is queued." not in page and "Waiting for a free worker" in page  # the live card says it
+    run = db.session.scalars(db.select(TrainingRun)).one()
+    cancel_run(logged_in.user, run.id)
+    partial = logged_in.get(f"/models/{run.id}/progress", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<div id="flashes" class="flashes" hx-swap-oob="true"></div>' in partial  # old messages go
+    assert "Cancelled." in partial

@@ -38,7 +38,7 @@ def new_run(dataset_id: int):
         except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
-            flash(f"Training of “{run.name}” is queued.", "success")
+            # no "queued" flash: the run page's live card says queued / running / finished, and stays true
             target = url_for("training.run_detail", run_id=run.id)
             if request.htmx:  # htmx would follow a 302 and swap the whole page into the form
                 return "", 204, {"HX-Redirect": target}
