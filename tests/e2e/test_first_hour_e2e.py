@@ -111,4 +111,19 @@ def test_bad_advanced_settings_are_all_marked_at_once(trained_studio, browser, s
 
 def test_the_run_page_watched_to_the_end_shows_no_queued_banner(trained_studio):
     assert "Finished" in trained_studio.shown_when_finished
-    assert "queued" not in trained_studio.shown_when_finished.lower()
+    assert "is queued" not in trained_studio.shown_when_finished
+
+
+def test_results_open_with_the_score_in_plain_words_and_names_not_identifiers(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    run_id = trained_studio.run_id
+    page.goto(f"{trained_studio.base}/models/{run_id}")
+    headline = page.locator("#run-headline .results-head")
+    assert re.search(r"Correct on \d+ of \d+ test images", headline.inner_text())
+    assert headline.bounding_box()["y"] < page.locator(".charts").bounding_box()["y"]
+    assert "EfficientNet-Lite0 · Quick" in page.inner_text(".page-head")
+    assert "efficientnet_lite0" not in page.inner_text("main")
+    shoot(page, "results_top_1280")
+    page.goto(f"{trained_studio.base}/models/compare?a={run_id}&b={run_id}")
+    assert "about as accurate" in page.inner_text("#verdict")
+    page.context.close()

@@ -58,3 +58,41 @@ def test_no_queued_banner_outlives_the_run(start_run, make_dataset, logged_in):
     partial = logged_in.get(f"/models/{run.id}/progress", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert '<div id="flashes" class="flashes" hx-swap-oob="true"></div>' in partial  # old messages go
     assert "Cancelled." in partial
+
+
+def test_results_say_the_score_first_and_name_things_by_their_names(logged_in, make_dataset):
+    from tests.training.test_pages import METRICS
+
+    dataset = make_dataset(logged_in.user)
+    run = make_run(dataset, logged_in.user, metrics={**METRICS, "seconds": 12.0},
+                   options={"optimizer": "adamw", "schedule": "onecycle", "mode": "quick",
+                            "architecture": "efficientnet_lite0"})
+    run.architecture, run.mode = "efficientnet_lite0", "quick"
+    db.session.commit()
+    page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    assert page.index('id="run-headline"') < page.index('id="run-progress"') < page.index('class="charts"')
+    assert "Correct on <strong>9 of 12</strong> test images" in page
+    assert "EfficientNet-Lite0 · Quick" in page
+    for shown in (">EfficientNet-Lite0</td>", ">Quick</td>", ">AdamW</td>", ">One-cycle (warm up, then decrease)</td>"):
+        assert shown in page, shown
+    assert ">efficientnet_lite0<" not in page and ">adamw<" not in page
+    listing = logged_in.get("/models").get_data(as_text=True)
+    assert "EfficientNet-Lite0 <small class=\"muted\">Quick</small>" in listing
+    # a run that finishes while watched: its results answer carries the headline out-of-band
+    results = logged_in.get(f"/models/{run.id}/results", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert '<section id="run-headline" aria-live="polite" hx-swap-oob="true">' in results
+
+
+def test_compare_opens_with_a_plain_verdict(logged_in, make_dataset):
+    from tests.training.test_pages import METRICS
+
+    dataset = make_dataset(logged_in.user)
+    a = make_run(dataset, logged_in.user, name="A", metrics={**METRICS, "seconds": 10.0,
+                                                            "validation": {"accuracy": 0.80}})
+    b = make_run(dataset, logged_in.user, name="B", metrics={**METRICS, "seconds": 50.0,
+                                                            "validation": {"accuracy": 0.83}})
+    page = logged_in.get(f"/models/compare?a={a.id}&b={b.id}").get_data(as_text=True)
+    assert "“B” is 3 points more accurate on the validation images; “A” trained 5× faster." in page
+    running = make_run(dataset, logged_in.user, name="C", status="running")
+    page = logged_in.get(f"/models/compare?a={a.id}&b={running.id}").get_data(as_text=True)
+    assert "“C” has no results yet" in page

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from app.blueprints.training import bp, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
-from app.blueprints.training.results import live_context, results_context
+from app.blueprints.training.results import compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import QuotaExceeded, ValidationError
 from app.rendering import render_page
@@ -72,8 +72,9 @@ def run_progress(run_id: int):
 @login_required
 def run_results(run_id: int):
     run = services.view_run(current_user, run_id)
-    return render_template("training/_results.html", run=run, can_delete=services.can_delete(current_user, run),
-                           **results_context(run))
+    context = dict(run=run, can_delete=services.can_delete(current_user, run), **results_context(run))
+    return (render_template("training/_results.html", **context)
+            + render_template("training/_headline.html", oob=True, **context))  # the plain result, at the top
 
 
 @bp.route("/models/<int:run_id>/threshold", methods=["POST"])
@@ -163,7 +164,8 @@ def compare_models():
     first = request.args.get("a", type=int) or (picks[0] if picks else None)
     second = request.args.get("b", type=int) or (picks[1] if len(picks) > 1 else None)
     a, b = services.compare_runs(current_user, first, second)
-    return render_template("training/compare.html", a=a, b=b, ra=results_context(a), rb=results_context(b))
+    ra, rb = results_context(a), results_context(b)
+    return render_template("training/compare.html", a=a, b=b, ra=ra, rb=rb, verdict=compare_verdict(a, ra, b, rb))
 
 
 @bp.route("/models/<int:run_id>/download/<kind>")
