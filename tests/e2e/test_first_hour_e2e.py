@@ -127,3 +127,21 @@ def test_results_open_with_the_score_in_plain_words_and_names_not_identifiers(tr
     page.goto(f"{trained_studio.base}/models/compare?a={run_id}&b={run_id}")
     assert "about as accurate" in page.inner_text("#verdict")
     page.context.close()
+
+
+def test_an_empty_dataset_says_what_is_missing_instead_of_a_train_form(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(trained_studio.base + "/datasets/new")
+    page.fill("input[name=name]", "Still empty")
+    page.click("button:has-text('Create dataset')")
+    page.wait_for_url(re.compile(r"/datasets/\d+$"))
+    button = page.locator("[data-train-missing]")
+    assert button.inner_text() == "Train a model: upload images first"
+    button.click()
+    page.wait_for_selector(".not-ready")
+    assert page.locator("#run-form").count() == 0
+    assert "This dataset has no images yet." in page.inner_text(".not-ready")
+    shoot(page, "train_not_ready_1280")
+    page.click(".not-ready a:has-text('Upload images')")
+    page.wait_for_url(re.compile(r"/datasets/\d+#upload$"))
+    page.context.close()

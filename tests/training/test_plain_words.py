@@ -96,3 +96,33 @@ def test_compare_opens_with_a_plain_verdict(logged_in, make_dataset):
     running = make_run(dataset, logged_in.user, name="C", status="running")
     page = logged_in.get(f"/models/compare?a={a.id}&b={running.id}").get_data(as_text=True)
     assert "“C” has no results yet" in page
+
+
+def test_a_dataset_not_ready_gets_what_is_missing_instead_of_the_form(app, logged_in, make_dataset):
+    from app.blueprints.datasets.classes import add_class
+    from app.blueprints.datasets.services import create_dataset
+
+    empty = create_dataset(logged_in.user.id, "Empty")
+    page = logged_in.get(f"/datasets/{empty.id}/train").get_data(as_text=True)
+    assert "This dataset has no images yet." in page and 'id="run-form"' not in page
+    assert f'href="/datasets/{empty.id}#upload">Upload images →' in page
+    assert "Train a model: upload images first" in logged_in.get(f"/datasets/{empty.id}").get_data(as_text=True)
+
+    one_class = make_dataset(logged_in.user, {"red": 6}, name="One class")
+    page = logged_in.get(f"/datasets/{one_class.id}/train").get_data(as_text=True)
+    assert "needs at least two" in page and f'href="/datasets/{one_class.id}/classes">Add classes →' in page
+
+    add_class(one_class.id, "blue")
+    page = logged_in.get(f"/datasets/{one_class.id}/train").get_data(as_text=True)
+    assert "At least two classes need labelled images; 1 has any" in page
+    assert f'href="/datasets/{one_class.id}/label?filter=unlabeled">Label images →' in page
+    label_page = logged_in.get(f"/datasets/{one_class.id}/label").get_data(as_text=True)
+    assert "Train a model: label images first" in label_page
+
+    few = make_dataset(logged_in.user, {"red": 6, "blue": 2}, name="Few")
+    page = logged_in.get(f"/datasets/{few.id}/train").get_data(as_text=True)
+    assert "these have fewer: “blue” (2)" in page
+
+    ready = make_dataset(logged_in.user, {"red": 3, "blue": 3}, name="Ready")
+    assert 'id="run-form"' in logged_in.get(f"/datasets/{ready.id}/train").get_data(as_text=True)
+    assert "Train a model →" in logged_in.get(f"/datasets/{ready.id}").get_data(as_text=True)

@@ -3,6 +3,7 @@ from flask import (Response, flash, make_response, redirect, render_template, re
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
 
+from app.blueprints.datasets.readiness import missing_for_training
 from app.blueprints.training import bp, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
 from app.blueprints.training.results import compare_verdict, live_context, results_context
@@ -26,6 +27,9 @@ def new_run(dataset_id: int):
     from app.ml.networks import list_architectures
 
     dataset = services.dataset_for_training(current_user, dataset_id)
+    missing = missing_for_training(dataset.id)
+    if missing and request.method == "GET":  # say what is missing instead of a form that cannot work
+        return render_template("training/not_ready.html", dataset=dataset, missing=missing)
     counts = services.label_counts(dataset.id)
     form = TrainForm()
     form.set_architectures(list_architectures(), sum(counts.values()))
