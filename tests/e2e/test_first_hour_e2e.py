@@ -145,3 +145,48 @@ def test_an_empty_dataset_says_what_is_missing_instead_of_a_train_form(trained_s
     page.click(".not-ready a:has-text('Upload images')")
     page.wait_for_url(re.compile(r"/datasets/\d+#upload$"))
     page.context.close()
+
+
+def _file_input_hidden_but_focusable(page, selector: str) -> None:
+    box = page.locator(selector).bounding_box()
+    assert box["width"] <= 1 and box["height"] <= 1  # no native "Choose Files" button in the zone
+    page.focus(selector)
+    assert page.evaluate(f"document.activeElement === document.querySelector('{selector}')")
+
+
+def test_upload_zone_says_why_nothing_happens_and_resets_after_an_upload(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(trained_studio.base + "/datasets/new")
+    page.fill("input[name=name]", "Upload zone")
+    page.click("button:has-text('Create dataset')")
+    page.wait_for_url(re.compile(r"/datasets/\d+$"))
+    _file_input_hidden_but_focusable(page, "input[name=files]")
+    page.click("[data-upload-button]")
+    assert "Choose images or a .zip first" in page.inner_text("[data-upload-results]")
+    page.set_input_files("input[name=files]", [{"name": "one.png", "mimeType": "image/png",
+                                                "buffer": colour_png((10, 200, 10), 1)}])
+    assert page.inner_text("[data-drop] strong") == "1 file chosen"
+    page.click("[data-upload-button]")
+    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
+    assert page.inner_text("[data-drop] strong") == "Drop more images or a .zip here"
+    assert page.inner_text("[data-drop-hint]") == "or click to choose files"
+    shoot(page, "upload_zone_after_1280")
+    page.context.close()
+
+
+def test_try_it_shows_a_placeholder_for_a_refused_file_and_no_choice_for_two_classes(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(f"{trained_studio.base}/models/{trained_studio.run_id}/try")
+    assert page.locator("#try-topk").count() == 0  # two classes: nothing to choose
+    _file_input_hidden_but_focusable(page, "#try-files")
+    page.set_input_files("#try-files", [
+        {"name": "red.png", "mimeType": "image/png", "buffer": colour_png((210, 40, 40), 77)},
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"},
+    ])
+    page.wait_for_selector("#try-results .result .error")
+    page.wait_for_selector("#try-results .verdict")
+    assert page.locator("#try-results .thumb-missing").count() == 1
+    assert page.evaluate("[...document.querySelectorAll('#try-results img')].every(i => i.naturalWidth > 0)")
+    assert page.locator("#try-results .bar-row").count() == 2  # both classes' bars
+    shoot(page, "try_refused_1280")
+    page.context.close()
