@@ -104,6 +104,9 @@ def test_viewer_can_see_but_not_edit(client, make_user):
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert b"You can view this dataset but not change it" in refused[1].data
+    assert b"Ask its owner, alice, to make you an editor" in refused[1].data
+    assert b"Only the dataset&#39;s owner, alice, can do this" in refused[5].data  # sharing: what to do, precisely
+    assert b"owner access" not in refused[5].data
     status = client.get(f"/datasets/{ids['d']}/imports/{ids['m']}/status")
     assert status.status_code == 200 and status.json["status"] == "running"  # viewers see imports' progress
     assert b"photos.zip" in client.get(f"/datasets/{ids['d']}").data

@@ -190,3 +190,32 @@ def test_try_it_shows_a_placeholder_for_a_refused_file_and_no_choice_for_two_cla
     assert page.locator("#try-results .bar-row").count() == 2  # both classes' bars
     shoot(page, "try_refused_1280")
     page.context.close()
+
+
+def test_keyboard_users_skip_to_the_images_and_see_where_the_focus_is(trained_studio, browser, shoot):
+    page = trained_studio.page(browser)
+    page.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/label")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the images"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('[data-tile]')")  # three key presses, not 23
+
+    page.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/train")
+    page.focus("input[name=mode][value=fine_tune]")
+    page.keyboard.press("ArrowLeft")  # keyboard focus: the card shows a clear ring
+    ring = page.evaluate("(() => { const s = getComputedStyle(document.activeElement.closest('.choice'));"
+                         " return [s.outlineStyle, s.outlineWidth]; })()")
+    assert ring == ["solid", "3px"], ring
+    shoot(page, "mode_focus_ring_1280")
+
+    page.goto(f"{trained_studio.base}/models/{trained_studio.run_id}")
+    page.click("table.confusion td a >> nth=0")
+    page.wait_for_selector("#cell-images h3")
+    # the panel was scrolled into view: its caption is below the sticky header, not under it
+    assert page.evaluate("document.querySelector('#cell-images').getBoundingClientRect().top"
+                         " >= document.querySelector('.topbar').getBoundingClientRect().bottom")
+    assert page.evaluate("window.scrollY") > 0
+    page.context.close()
