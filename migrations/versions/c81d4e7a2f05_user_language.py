@@ -1,7 +1,7 @@
 """users.locale: the language a user chose with the switcher (NULL = follow the browser)
 
 Revision ID: c81d4e7a2f05
-Revises: a4c7e2f19b36
+Revises: c5d81e3f7a42
 Create Date: 2026-11-26 18:00:00.000000
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c81d4e7a2f05'
-down_revision = 'a4c7e2f19b36'
+down_revision = 'c5d81e3f7a42'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 from flask_babel import gettext as _
 
-from app.i18n import N_, format_short
+from app.i18n import N_, format_number, format_short, ngettext
 from app.models import TrainingRun
 
 OPTION_LABELS = {
@@ -31,6 +31,7 @@ def metric_word(metric: str | None) -> str:
 def options_table(run: TrainingRun) -> list[tuple[str, str]]:
     """(label, value) for every option that applied to this run (momentum only with SGD, crops only in
     the image modes, ...), with 'auto' values resolved where the engine would."""
+    from app.blueprints.training.names import option_value_name
     from app.ml.options import MODE_DEFAULTS, applied_options
 
     defaults = MODE_DEFAULTS.get(run.mode, {})
@@ -52,7 +53,7 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             value = _("validation %(metric)s", metric=metric_word(value))
         elif key in ("nesterov", "freeze_bn") and value is None:
             value = True  # runs from before the option existed did this
-        rows.append((_(label), _fmt(value)))
+        rows.append((_(label), _fmt(option_value_name(key, value))))
     return rows
 
 
@@ -210,3 +211,34 @@ def results_context(run: TrainingRun) -> dict:
             "th": th, "cells_clickable": cells, "history": history_table(run.history) if metrics else None,
             "val_score": validation_score(run),
             "best_by": metric_word((run.options or {}).get("best_metric"))}
+
+
+def _times(slow: float, fast: float) -> str:
+    ratio = slow / fast
+    return f"{format_number(ratio, 0)}×" if ratio >= 9.5 else format_short(round(ratio, 1)) + "×"
+
+
+def compare_verdict(a: TrainingRun, ra: dict, b: TrainingRun, rb: dict) -> str:
+    """One plain sentence to open the compare page: which model is more accurate (on validation images,
+    what models are ranked by), by how many points, and which trained faster."""
+    if a.status != "succeeded" or b.status != "succeeded":
+        waiting = [r.name for r in (a, b) if r.status != "succeeded"]
+        if len(waiting) == 1:
+            return _("“%(name)s” has no results yet, so there is nothing to compare.", name=waiting[0])
+        return _("“%(first)s” and “%(second)s” have no results yet, so there is nothing to compare.",
+                 first=waiting[0], second=waiting[1])
+    parts = []
+    va, vb = ra.get("val_score"), rb.get("val_score")
+    if va is not None and vb is not None:
+        points = round(abs(va - vb) * 100)
+        better = a if va > vb else b
+        parts.append(ngettext("“%(name)s” is %(num)s point more accurate on the validation images",
+                              "“%(name)s” is %(num)s points more accurate on the validation images", points,
+                              name=better.name) if points else
+                     _("Both are about as accurate on the validation images"))
+    sa, sb = (ra.get("metrics") or {}).get("seconds"), (rb.get("metrics") or {}).get("seconds")
+    if sa and sb:
+        faster, slow, fast = (a, sb, sa) if sa < sb else (b, sa, sb)
+        parts.append(_("“%(name)s” trained %(times)s faster", name=faster.name, times=_times(slow, fast))
+                     if slow / fast >= 1.2 else _("they took about as long to train"))
+    return "; ".join(parts) + "." if parts else _("These two models have no scores to compare.")
