@@ -29,6 +29,17 @@ SIMPLE = {
     "sending_files": _l("Sending files {first}–{last} of {total}…"),
     "stopped": _l("Stopped: {sent} of {total} files were sent."),
     "drop_more": _l("Drop more images or a .zip here"),
+    "choose_first": _l("Choose images or a .zip first: drop them on the box above, or click it to pick files."),
+    "no_preview": _l("No preview"),
+    "no_preview_for": _l("No preview for {name}"),
+    # The API's stable error codes, said in the page's language on the "Try it" page.
+    "code_bad_image": _l("This file is not an image we can read (use JPEG, PNG, WebP, BMP or GIF)."),
+    "code_over_pixel_budget": _l("Too many pixels in one go: send fewer or smaller images at once."),
+    "code_not_ready": _l("This model cannot answer yet: its training has not finished."),
+    "code_unknown_model": _l("This model does not exist, or you do not have access to it."),
+    "code_too_many_files": _l("Too many files at once: send fewer images per try."),
+    "code_rate_limited": _l("Too many images in a short time. Wait a moment and try again."),
+    "code_too_large": _l("The upload is too large. Send fewer or smaller files at once."),
     "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says 'not sure' "
                          "for all of them."),
 }
@@ -47,6 +58,7 @@ PLURAL = {
     "zips_background": PN_("The zip is imported in the background: see below.",
                           "The zips are imported in the background: see below."),
     "files_chosen": PN_("{n} file chosen", "{n} files chosen"),
+    "click_upload": PN_("Click Upload to send it.", "Click Upload to send them."),
     "threshold_some": PN_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
                          "correct; says 'not sure' for {rest}.",
                          "At {threshold}: answers {answered} of {n} validation images, {correct} of those "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from flask import current_app
+from flask_babel import gettext as _
 
 from sqlalchemy import select
 
@@ -121,9 +122,9 @@ def parse_top_k(raw: str | None, n_classes: int) -> int:
     try:
         k = int(raw)
     except (TypeError, ValueError):
-        raise DomainError("top_k must be a whole number, e.g. 3.", 400, "validation_error") from None
+        raise DomainError(_("top_k must be a whole number, e.g. 3."), 400, "validation_error") from None
     if k < 1:
-        raise DomainError("top_k must be at least 1.", 400, "validation_error")
+        raise DomainError(_("top_k must be at least 1."), 400, "validation_error")
     return min(k, n_classes)
 
 
@@ -204,7 +205,7 @@ def parse_format(raw: str | None, accept) -> str:
     at least as much as JSON (a bare */* keeps JSON)."""
     if raw not in (None, ""):
         if raw.lower() not in ("csv", "json"):
-            raise DomainError("format must be 'json' or 'csv'.", 400, "validation_error")
+            raise DomainError(_("format must be 'json' or 'csv'."), 400, "validation_error")
         return raw.lower()
     explicit = any(value == "text/csv" for value, _ in accept)
     return "csv" if explicit and accept.quality("text/csv") >= accept.quality("application/json") else "json"
@@ -264,7 +265,7 @@ def set_instance_default(user: User, run_id: int | None) -> TrainingRun | None:
     if run_id is not None:
         run = require_ready(get_usable_run(user, run_id))
         if not run.is_public:
-            raise Conflict("Make the model public first: anonymous visitors will use it.")
+            raise Conflict(_("Make the model public first: anonymous visitors will use it."))
     setting = db.session.get(Setting, INSTANCE_DEFAULT_KEY) or Setting(key=INSTANCE_DEFAULT_KEY)
     setting.value = run.id if run else None
     db.session.add(setting)

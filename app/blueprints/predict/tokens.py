@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import select
+from flask_babel import gettext as _
 
 from app.errors import DomainError, NotFound, ValidationError
 from app.extensions import db
@@ -35,9 +36,9 @@ def create_token(user_id: int, name: str) -> tuple[ApiToken, str]:
     """Create a token for the user; returns (row, plain token). The plain token is never stored."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError("Give the token a name, e.g. the script or machine that will use it.")
+        raise ValidationError(_("Give the token a name, e.g. the script or machine that will use it."))
     if len(name) > NAME_MAX:
-        raise ValidationError(f"The token name can be at most {NAME_MAX} characters.")
+        raise ValidationError(_("The token name can be at most %(num)s characters.", num=NAME_MAX))
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user_id, name=name, token_hash=hash_token(plain), prefix=plain[:PREFIX_LENGTH])
     db.session.add(token)
@@ -55,7 +56,7 @@ def revoke_token(user_id: int, token_id: int) -> ApiToken:
     """Revoke one of the user's tokens (idempotent). Someone else's token is a 404."""
     token = db.session.get(ApiToken, token_id)
     if token is None or token.user_id != user_id:
-        raise NotFound("This token does not exist.")
+        raise NotFound(_("This token does not exist."))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         db.session.commit()
@@ -66,10 +67,10 @@ def user_for_token(plain: str) -> User:
     """The active user a bearer token belongs to; Unauthorized (401) for unknown or revoked tokens."""
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain or "")))
     if token is None or token.revoked_at is not None:
-        raise Unauthorized("This API token is not valid (it may have been revoked). Create a new one on the API page.")
+        raise Unauthorized(_("This API token is not valid (it may have been revoked). Create a new one on the API page."))
     user = token.user
     if user is None or user.is_disabled:
-        raise Unauthorized("The account this API token belongs to is disabled.")
+        raise Unauthorized(_("The account this API token belongs to is disabled."))
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now

@@ -3,6 +3,7 @@ from typing import TYPE_CHECKING
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext as _
 
 from app.activity import record_predictions
 from app.blueprints.predict import bp, services, tokens as token_service
@@ -77,7 +78,8 @@ def try_model(run_id: int):
 def set_public(run_id: int):
     public = request.form.get("public") == "1"
     run = services.set_public(current_user, run_id, public)
-    flash(f"'{run.name}' is now {'public: anyone can use it' if public else 'private'}.", "success")
+    flash(_("'%(name)s' is now public: anyone can use it.", name=run.name) if public else
+          _("'%(name)s' is now private.", name=run.name), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 
 
@@ -85,7 +87,8 @@ def set_public(run_id: int):
 @login_required
 def set_default(run_id: int):
     run = services.set_user_default(current_user, run_id if request.form.get("use") == "1" else None)
-    flash(f"POST /predict now uses '{run.name}' for you." if run else "You have no default model now.", "success")
+    flash(_("POST /predict now uses '%(name)s' for you.", name=run.name) if run else
+          _("You have no default model now."), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 
 
@@ -93,8 +96,8 @@ def set_default(run_id: int):
 @login_required
 def set_instance_default(run_id: int):
     run = services.set_instance_default(current_user, run_id if request.form.get("use") == "1" else None)
-    flash(f"Anonymous POST /predict now uses '{run.name}'." if run else "The site has no default model now.",
-          "success")
+    flash(_("Anonymous POST /predict now uses '%(name)s'.", name=run.name) if run else
+          _("The site has no default model now."), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 
 
@@ -126,6 +129,6 @@ def create_token():
 def revoke_token(token_id: int):
     token = token_service.revoke_token(current_user.id, token_id)
     if not request.htmx:
-        flash(f"Token '{token.name}' is revoked; scripts using it are refused from now on.", "success")
+        flash(_("Token “%(name)s” is revoked; scripts using it are refused from now on.", name=token.name), "success")
         return redirect(url_for("predict.tokens"))
     return _tokens_page(revoked=token.name)

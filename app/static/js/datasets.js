@@ -23,6 +23,11 @@
     return n;
   }
 
+  function showSelectFirst(flashes) {
+    flashes.innerHTML = '<div class="flash flash-info" role="status"></div>';
+    flashes.firstChild.textContent = window.studio.t("select_first");
+  }
+
   function setChecked(tile, on) {
     var box = tile.querySelector("input[type=checkbox]");
     if (box) box.checked = on;
@@ -50,7 +55,7 @@
     if (action && refreshSelection() === 0) {
       e.preventDefault();
       var flashes = document.getElementById("flashes");
-      if (flashes) flashes.innerHTML = '<div class="flash flash-info" role="status">Select one or more images first (click them, or press a to select all on this page).</div>';
+      if (flashes) showSelectFirst(flashes);
       return;
     }
     if (e.target.closest("[data-select-all]")) { tiles().forEach(function (t) { setChecked(t, true); }); refreshSelection(); }
@@ -75,7 +80,7 @@
     if (refreshSelection() === 0 && focused && focused === chosenTile) { setChecked(focused, true); refreshSelection(); }
     if (refreshSelection() > 0) { button.click(); return; }
     var flashes = document.getElementById("flashes");
-    if (flashes) flashes.innerHTML = '<div class="flash flash-info" role="status">Select one or more images first (click them, or press a to select all on this page).</div>';
+    if (flashes) showSelectFirst(flashes);
   }
 
   // A tile reached with Tab was chosen by the user, too.

@@ -10,7 +10,7 @@
     return node;
   }
 
-  function percent(x) { return Math.round(x * 1000) / 10 + "%"; }
+  function percent(x) { return window.studio.pct(x, 1); }
 
   function barRow(score, best) {
     var row = el("div", "bar-row" + (best ? " best" : ""));
@@ -29,21 +29,27 @@
     if (!img || !img.parentNode) return;
     var box = el("div", "thumb thumb-missing");
     box.setAttribute("role", "img");
-    box.setAttribute("aria-label", "No preview for " + img.alt);
-    box.appendChild(el("span", "", "No preview"));
+    box.setAttribute("aria-label", window.studio.t("no_preview_for", { name: img.alt }));
+    box.appendChild(el("span", "", window.studio.t("no_preview")));
     img.parentNode.replaceChild(box, img);
+  }
+
+  // The API's answers are English with a stable code; the page says the known ones in its own language.
+  function codeText(code) {
+    var text = code ? window.studio.t("code_" + code) : "";
+    return text === "code_" + code ? "" : text;
   }
 
   function fillCard(card, answer) {
     var body = card.querySelector(".result-body");
     body.textContent = "";
     if (answer.error) {
-      body.appendChild(el("p", "error", answer.error));
+      body.appendChild(el("p", "error", codeText(answer.code) || answer.error));
       noPreview(card.querySelector("img.thumb"));
       return;
     }
     var verdict = answer.unknown
-      ? el("p", "verdict unsure", "Not sure — best guess " + answer.top_k[0].category + " (" + percent(answer.confidence) + ")")
+      ? el("p", "verdict unsure", window.studio.t("not_sure", { name: answer.top_k[0].category, confidence: percent(answer.confidence) }))
       : el("p", "verdict", answer.category);
     body.appendChild(verdict);
     answer.top_k.forEach(function (score, i) { body.appendChild(barRow(score, i === 0 && !answer.unknown)); });
@@ -58,7 +64,7 @@
     img.onerror = function () { URL.revokeObjectURL(img.src); noPreview(img); };
     card.appendChild(img);
     var body = el("div", "result-body");
-    body.appendChild(el("p", "muted", "Thinking…"));
+    body.appendChild(el("p", "muted", window.studio.t("thinking")));
     card.appendChild(el("p", "result-name", file.name));
     card.appendChild(body);
     return card;
@@ -72,18 +78,18 @@
     var data = new FormData();
     files.forEach(function (f) { data.append("file", f, f.name); });
     data.append("top_k", form.querySelector("[name=top_k]").value);
-    status.textContent = "Classifying " + files.length + " image" + (files.length === 1 ? "" : "s") + "…";
+    status.textContent = window.studio.t("classifying", { n: files.length });
     fetch(form.dataset.predictUrl, {
       method: "POST", body: data, credentials: "same-origin",
       headers: { "X-CSRFToken": form.dataset.csrf, "Accept": "application/json" }
     }).then(function (resp) {
       return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
     }).then(function (res) {
-      if (!res.ok) throw new Error(res.body.error || "The server refused the images.");
+      if (!res.ok) throw new Error(codeText(res.body.code) || res.body.error || window.studio.t("refused"));
       res.body.predictions.forEach(function (answer, i) { fillCard(cards[i], answer); });
-      status.textContent = "Done.";
+      status.textContent = window.studio.t("done");
     }).catch(function (err) {
-      cards.forEach(function (c) { fillCard(c, { error: err.message || "Could not reach the server." }); });
+      cards.forEach(function (c) { fillCard(c, { error: err.message || window.studio.t("unreachable") }); });
       status.textContent = "";
     });
   }
@@ -110,7 +116,7 @@
     if (!button) return;
     var field = document.querySelector(button.dataset.copy);
     field.select();
-    var done = function () { button.textContent = "Copied"; };
+    var done = function () { button.textContent = window.studio.t("copied"); };
     if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
     else { document.execCommand("copy"); done(); }
   });

@@ -6,7 +6,7 @@
   if (window.thresholdSliderReady) return;
   window.thresholdSliderReady = true;
 
-  function pct(fraction) { return (Math.round(fraction * 1000) / 10).toString(); }
+  function pct(fraction) { return window.studio.pct(fraction, 1); }
 
   // curve: {"total": n, "grid": [[answered, correct], ...]} with one point per 0.1% (stored by the server
   // when training finished). A threshold between two points is read from the next one up.
@@ -14,10 +14,10 @@
     var steps = curve.grid.length - 1;
     var i = Math.min(steps, Math.max(0, Math.ceil(t * steps - 1e-9)));
     var answered = curve.grid[i][0], correct = curve.grid[i][1], total = curve.total;
-    var head = "At " + pct(t) + "%: ";
-    if (!answered) return head + "answers none of the " + total + " validation images; says 'not sure' for all of them.";
-    return head + "answers " + answered + " of " + total + " validation images, " +
-      Math.round(100 * correct / answered) + "% of those correct; says 'not sure' for " + (total - answered) + ".";
+    var studio = window.studio, threshold = pct(t);
+    if (!answered) return studio.t("threshold_none", { threshold: threshold, total: studio.num(total) });
+    return studio.t("threshold_some", { threshold: threshold, n: total, answered: studio.num(answered),
+      correct: studio.pct(correct / answered), rest: studio.num(total - answered) });
   }
 
   function update(form, source) {

@@ -3,7 +3,7 @@ document.addEventListener("submit", function (evt) {
   var form = evt.target;
   if (form.hasAttribute && form.hasAttribute("data-compare")) {
     var ticked = form.querySelectorAll("input[name=pick]:checked");
-    if (ticked.length !== 2) { evt.preventDefault(); window.alert("Tick exactly two models to compare."); }
+    if (ticked.length !== 2) { evt.preventDefault(); window.alert(window.studio.t("two_models")); }
   }
 });
 document.addEventListener("change", function (evt) {

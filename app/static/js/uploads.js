@@ -18,8 +18,8 @@
     return node;
   }
 
-  function n(x) { return x.toLocaleString("en"); }
-  function plural(count, word) { return n(count) + " " + word + (count === 1 ? "" : "s"); }
+  function n(x) { return window.studio.num(x); }
+  function t(key, values) { return window.studio.t(key, values); }
   function isZip(file) { return /\.zip$/i.test(file.name); }
 
   // Split files into requests of at most maxFiles files and (unless one file is bigger) maxBytes bytes.
@@ -86,7 +86,7 @@
     };
     ui.status.setAttribute("role", "status");
     ui.bar.setAttribute("role", "progressbar");
-    ui.bar.setAttribute("aria-label", "Upload progress");
+    ui.bar.setAttribute("aria-label", t("upload_progress"));
     ui.bar.setAttribute("aria-valuemin", "0");
     ui.bar.setAttribute("aria-valuemax", "100");
     ui.bar.appendChild(el("div"));
@@ -103,10 +103,10 @@
 
   function showCounts(ui) {
     var parts = [];
-    if (ui.sentFiles > ui.imports) parts.push(n(ui.added) + " added");
-    if (ui.duplicates) parts.push(plural(ui.duplicates, "duplicate") + " skipped");
-    if (ui.failed) parts.push(n(ui.failed) + " could not be used");
-    if (ui.imports) parts.push(plural(ui.imports, "zip") + " handed to a background import (below)");
+    if (ui.sentFiles > ui.imports) parts.push(t("added", { n: n(ui.added) }));
+    if (ui.duplicates) parts.push(t("duplicates", { n: ui.duplicates }));
+    if (ui.failed) parts.push(t("unusable", { n: n(ui.failed) }));
+    if (ui.imports) parts.push(t("zips", { n: ui.imports }));
     ui.counts.textContent = parts.join(" · ");
   }
 
@@ -129,8 +129,8 @@
     });
     (answer.body.imports || []).forEach(function (imp) { ui.imports += 1; showImport(imp); });
     if (!(answer.status === 200 || answer.status === 202)) {
-      var why = answer.body.error || (answer.status === 413 ? "Too large for one upload."
-        : "Upload failed (" + (answer.status || "network error") + ").");
+      var why = answer.body.error || (answer.status === 413 ? t("too_large")
+        : t("upload_failed", { status: answer.status || t("network_error") }));
       files.forEach(function (f) { addError(ui, f.name, why); });
     }
   }
@@ -145,8 +145,8 @@
     for (var i = 0; i < groups.length && !job.stopped; i++) {
       var files = groups[i];
       var bytes = files.reduce(function (s, f) { return s + f.size; }, 0);
-      ui.status.textContent = "Sending " + (files.length === 1 && isZip(files[0]) ? files[0].name
-        : "files " + n(ui.sentFiles + 1) + "–" + n(ui.sentFiles + files.length) + " of " + n(ui.totalFiles)) + "…";
+      ui.status.textContent = files.length === 1 && isZip(files[0]) ? t("sending_one", { name: files[0].name })
+        : t("sending_files", { first: n(ui.sentFiles + 1), last: n(ui.sentFiles + files.length), total: n(ui.totalFiles) });
       var answer = await sendWithRetry(job, files, function (fraction) { showBar(ui, fraction * bytes); });
       if (job.stopped) break;
       record(ui, files, answer);
@@ -159,10 +159,10 @@
   }
 
   function finalText(ui, stopped) {
-    var text = stopped ? "Stopped: " + n(ui.sentFiles) + " of " + n(ui.totalFiles) + " files were sent. "
-      : "Done: " + plural(ui.totalFiles, "file") + " sent. ";
-    if (ui.sentFiles > ui.imports) text += plural(ui.added, "image") + " added.";
-    if (ui.imports) text += " " + (ui.imports === 1 ? "The zip is" : "The zips are") + " imported in the background: see below.";
+    var text = (stopped ? t("stopped", { sent: n(ui.sentFiles), total: n(ui.totalFiles) })
+      : t("files_sent", { n: ui.totalFiles })) + " ";
+    if (ui.sentFiles > ui.imports) text += t("images_added", { n: ui.added });
+    if (ui.imports) text += " " + t("zips_background", { n: ui.imports });
     return text;
   }
 
@@ -172,7 +172,7 @@
     if (!files.length) {  // say why nothing happens
       var box = form.parentNode.querySelector("[data-upload-results]");
       box.textContent = "";
-      box.appendChild(el("p", "ds-upload-status error", "Choose images or a .zip first: drop them on the box above, or click it to pick files."));
+      box.appendChild(el("p", "ds-upload-status error", t("choose_first")));
       input.focus();
       return;
     }
@@ -191,7 +191,7 @@
     button.disabled = false;
     stop.hidden = true;
     input.value = "";  // the zone is ready for the next files
-    form.querySelector("[data-drop] strong").textContent = "Drop more images or a .zip here";
+    form.querySelector("[data-drop] strong").textContent = t("drop_more");
     form.querySelector("[data-drop-hint]").textContent = form.querySelector("[data-drop-hint]").dataset.default;
     refreshSummary();
   }
@@ -212,8 +212,8 @@
   document.addEventListener("change", function (e) {
     var form = e.target.closest && e.target.closest("[data-upload]");
     if (form && e.target.type === "file" && e.target.files.length) {
-      form.querySelector("[data-drop] strong").textContent = plural(e.target.files.length, "file") + " chosen";
-      form.querySelector("[data-drop-hint]").textContent = "Click Upload to send " + (e.target.files.length === 1 ? "it" : "them") + ".";
+      form.querySelector("[data-drop] strong").textContent = t("files_chosen", { n: e.target.files.length });
+      form.querySelector("[data-drop-hint]").textContent = t("click_upload", { n: e.target.files.length });
     }
   });
 
