@@ -180,12 +180,12 @@ def role_word(role: str | None) -> str:
     return gettext(ROLE_WORDS[role]) if role in ROLE_WORDS else (role or "")
 
 
-def ngettext(singular: str, plural: str, count: int, **values) -> str:
+def ngettext(singular: str, plural: str, n: int, **values) -> str:
     """flask_babel's ngettext, with %(num)s written the locale's way (12,000 / 12.000)."""
     from flask_babel import get_translations
 
-    text = get_translations().ungettext(singular, plural, count)
-    return text % {"num": format_number(count), **values}
+    text = get_translations().ungettext(singular, plural, n)
+    return text % {"num": format_number(n), **values}
 
 
 MODE_WORDS = {"quick": N_("quick"), "feature_extraction": N_("feature extraction"), "fine_tune": N_("fine tune"),

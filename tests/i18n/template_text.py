@@ -16,7 +16,7 @@ READ_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "data-confirm", 
 # Text that is the same in every language: names of formats, products and the brand.
 SAME_EVERYWHERE = {"◧ Studio", "· Studio", "Studio", "ONNX", "TorchScript", "preprocess.py", "PyTorch state_dict", "F1", "F1³",
                    "POST /predict", "curl", "JSON", "CSV", "URL", "ID", "HTTP", "OpenAPI", "rq-dashboard", "RQ",
-                   "EN", "PT", "ES", "Redis", "PyTorch"}
+                   "EN", "PT", "ES", "Redis", "PyTorch", "MB", "· MB", "ImageNet top-1"}
 WORD = re.compile(r"[A-Za-z]{2,}")
 TRANS = re.compile(r"{%-?\s*trans\b.*?{%-?\s*endtrans\s*-?%}", re.S)
 COMMENT = re.compile(r"{#.*?#}", re.S)

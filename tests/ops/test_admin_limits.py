@@ -45,7 +45,7 @@ def test_an_override_on_the_users_page_wins_and_blank_means_the_default(app, adm
     alice = make_user("alice")
     admin_client.post("/admin/limits", data=_form(datasets=1))
     create_dataset(alice.id, "one")
-    with pytest.raises(QuotaExceeded, match="You have 1 datasets, your quota"):
+    with pytest.raises(QuotaExceeded, match="You have 1 dataset, your quota"):
         create_dataset(alice.id, "two")
     assert db.session.query(Dataset).count() == 1
 

@@ -58,7 +58,7 @@ def test_bad_files_get_errors_and_good_ones_answers(logged_in, make_model):
     assert response.status_code == 200
     answers = response.json["predictions"]
     assert [a["filename"] for a in answers] == ["notes.txt", "cut.png", "empty.png", "good.png"]
-    assert all(set(a) == {"filename", "error"} and a["error"] for a in answers[:3])
+    assert all(set(a) == {"filename", "error", "code"} and a["error"] and a["code"] == "bad_image" for a in answers[:3])
     assert answers[3]["category"] == "blue"
 
 

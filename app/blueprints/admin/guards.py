@@ -18,7 +18,7 @@ def init_guards(app: Flask) -> None:
 def refuse_while_stopping():
     """After a shutdown request this process finishes what it has but takes nothing new."""
     if is_shutting_down() and request.endpoint != "static":
-        raise DomainError("The server is shutting down. Try again in a moment.", 503)
+        raise DomainError(_("The server is shutting down. Try again in a moment."), 503)
 
 
 def sign_out_disabled_user():

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select
+from flask_babel import gettext as _
 
 from app import activity, quotas
+from app.i18n import ngettext
 from app.extensions import db
 from app.models import TrainingRun, User, utcnow
 
@@ -40,7 +42,7 @@ def _names(ids) -> dict[int, str]:
 def top_storage() -> list[dict]:
     users = db.session.scalars(select(User).where(User.image_count > 0)
                                .order_by(User.image_bytes.desc(), User.id).limit(TOP))
-    return [{"user": u.username, "value": quotas.human_bytes(u.image_bytes), "detail": f"{u.image_count:,} images"}
+    return [{"user": u.username, "value": quotas.human_bytes(u.image_bytes), "detail": ngettext("%(num)s image", "%(num)s images", u.image_count)}
             for u in users]
 
 
@@ -50,13 +52,14 @@ def top_predictions() -> tuple[list[dict], str | None]:
         rows = activity.top_predictors(TOP)
     except (RedisError, OSError) as err:
         log.warning("top predictions: Redis is not answering: %s", err)
-        return [], "Redis is not answering, so prediction counts are unknown."
+        return [], _("Redis is not answering, so prediction counts are unknown.")
     names = _names(int(member[5:]) for member, _ in rows if member.startswith("user:"))
     result = []
     for member, images in rows:
-        kind, _, ident = member.partition(":")
-        who = names.get(int(ident), f"deleted account #{ident}") if kind == "user" else f"anonymous ({ident})"
-        result.append({"user": who, "value": f"{images:,} images", "detail": ""})
+        kind, _sep, ident = member.partition(":")
+        who = (names.get(int(ident), _("deleted account #%(id)s", id=ident)) if kind == "user" else
+               _("anonymous (%(address)s)", address=ident))
+        result.append({"user": who, "value": ngettext("%(num)s image", "%(num)s images", int(images)), "detail": ""})
     return result, None
 
 
@@ -77,8 +80,8 @@ def top_training() -> list[dict]:
             runs[user_id] = runs.get(user_id, 0) + 1
     names = _names(seconds)
     ranked = sorted(seconds.items(), key=lambda item: -item[1])[:TOP]
-    return [{"user": names.get(uid, "deleted account"), "value": _duration(spent),
-             "detail": f"{runs[uid]} run{'s' if runs[uid] != 1 else ''}"} for uid, spent in ranked]
+    return [{"user": names.get(uid, _("deleted account")), "value": _duration(spent),
+             "detail": ngettext("%(num)s run", "%(num)s runs", runs[uid])} for uid, spent in ranked]
 
 
 def _duration(seconds: float) -> str:

@@ -16,7 +16,9 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from flask_babel import gettext as _
 
+from app.i18n import format_number
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, NETWORK, JobState, enqueue, job_status, new_job_id
@@ -51,9 +53,9 @@ def _network(name: str):
     try:
         info = architecture_info(name)
     except UnknownArchitecture:
-        raise NotFound("There is no such network.") from None
+        raise NotFound(_("There is no such network.")) from None
     if not info.pretrained:
-        raise NotFound("There is no such network.")
+        raise NotFound(_("There is no such network."))
     return info
 
 
@@ -126,7 +128,7 @@ def _upload(info, upload, who: str) -> str:
     from app.ml.errors import WeightsError
 
     if upload is None or not upload.filename:
-        raise ValidationError("Choose the weights file to upload.")
+        raise ValidationError(_("Choose the weights file to upload."))
     if _active(info.name):
         raise Conflict(f"{info.label} is already being installed.")
     try:
@@ -161,8 +163,9 @@ def _queue(info, entry: dict, who: str) -> str:
     enqueue(NETWORK, info.name, job_id, job_id=job_id, description=f"install weights {info.name}")
     log.info("network %s: %s queued by %s (job %s)", info.name, entry["action"], who, job_id)
     if entry["action"] == "download":
-        return f"Downloading {info.label} ({info.spec.weights.size_mb:.0f} MB) in the background."
-    return f"The file is the official {info.label} weights file; it is being checked and installed."
+        return _("Downloading %(name)s (%(size)s MB) in the background.", name=info.label,
+                 size=format_number(info.spec.weights.size_mb, 0))
+    return _("The file is the official %(name)s weights file; it is being checked and installed.", name=info.label)
 
 
 def _remove(info) -> str:

@@ -6,6 +6,7 @@ from functools import wraps
 
 from flask import abort
 from flask_login import current_user
+from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq import Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
@@ -45,20 +46,20 @@ def get_user(user_id: int) -> User:
     """One account by id; NotFound when there is none."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("There is no such account.")
+        raise NotFound(_("There is no such account."))
     return user
 
 
 def _other_user(acting_user_id: int, user_id: int, action: str) -> User:
     user = get_user(user_id)
     if user.id == acting_user_id:
-        raise DomainError(f"You cannot {action} your own account. Ask another admin to do it.", 409)
+        raise DomainError(_("You cannot %(action)s your own account. Ask another admin to do it.", action=action), 409)
     return user
 
 
 def set_admin(acting_user_id: int, user_id: int, value: bool) -> User:
     """Grant or remove admin rights; an admin cannot demote themselves (someone must stay admin)."""
-    user = _other_user(acting_user_id, user_id, "remove admin rights from" if not value else "change")
+    user = _other_user(acting_user_id, user_id, _("remove admin rights from") if not value else _("change"))
     user.is_admin = value
     db.session.commit()
     log.info("admin user=%s set is_admin=%s on user=%s", acting_user_id, value, user.id)
@@ -67,7 +68,7 @@ def set_admin(acting_user_id: int, user_id: int, value: bool) -> User:
 
 def set_disabled(acting_user_id: int, user_id: int, value: bool) -> User:
     """Disable or re-enable an account; disabled accounts cannot log in and are signed out."""
-    user = _other_user(acting_user_id, user_id, "disable" if value else "change")
+    user = _other_user(acting_user_id, user_id, _("disable") if value else _("change"))
     user.is_disabled = value
     db.session.commit()
     if value:

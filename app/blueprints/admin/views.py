@@ -1,6 +1,7 @@
 """Admin pages. Every route is wrapped in admin_required (a 404 for everyone else)."""
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_babel import gettext as _
 
 from app.blueprints.admin import bp
 from app.blueprints.admin import limits as limit_services
@@ -50,8 +51,10 @@ def set_user_flag(user_id: int, flag: str):
 
 def _flag_message(user, flag: str) -> str:
     if flag == "admin":
-        return f"{user.username} is {'now an admin' if user.is_admin else 'no longer an admin'}."
-    return f"{user.username} is {'disabled and signed out' if user.is_disabled else 'enabled again'}."
+        return (_("%(name)s is now an admin.", name=user.username) if user.is_admin else
+                _("%(name)s is no longer an admin.", name=user.username))
+    return (_("%(name)s is disabled and signed out.", name=user.username) if user.is_disabled else
+            _("%(name)s is enabled again.", name=user.username))
 
 
 @bp.route("/users/<int:user_id>/limits", methods=["POST"])
@@ -65,7 +68,7 @@ def set_user_limits(user_id: int):
             raise
         return render_template("admin/_user_row.html", user=user, error=err.message, defaults=default_limits()), \
             err.status
-    message = f"Limits of {user.username} saved."
+    message = _("Limits of %(name)s saved.", name=user.username)
     if request.htmx:
         return render_template("admin/_user_row.html", user=user, notice=message, defaults=default_limits())
     flash(message, "success")
@@ -82,7 +85,7 @@ def limits():
         except DomainError as err:
             error, status = err.message, err.status
         else:
-            flash("Default limits saved. They apply to every account without limits of its own.", "success")
+            flash(_("Default limits saved. They apply to every account without limits of its own."), "success")
             return redirect(url_for("admin.limits"))
     return render_template("admin/limits.html", error=error, **limit_services.overview()), status
 
@@ -129,8 +132,8 @@ def network_action(name: str, action: str):
 def shutdown():
     if not current_app.config["ALLOW_REMOTE_SHUTDOWN"]:
         raise DomainError(
-            "Shutting the server down from the browser is switched off. "
-            "Set ALLOW_REMOTE_SHUTDOWN=1 to allow it, or run `flask shutdown` on the server.", 403,
+            _("Shutting the server down from the browser is switched off. "
+              "Set ALLOW_REMOTE_SHUTDOWN=1 to allow it, or run `flask shutdown` on the server."), 403,
         )
     pid = request_shutdown(request.environ)
     current_app.logger.warning("shutdown requested by user=%s (server pid %s)", current_user.id, pid)

@@ -109,7 +109,7 @@ def start_files_import(dataset_id: int, user_id: int | None, files: list[tuple[s
     """Store many uploaded loose images (as 0, 1, ... with their names in a manifest), queue their import."""
     staged = get_storage().incoming_dir / uuid.uuid4().hex
     try:
-        for i, (_, stream) in enumerate(files):
+        for i, (_name, stream) in enumerate(files):
             _save_stream(stream, staged / str(i))
         write_manifest(staged, [clean_filename(name) for name, _ in files])
         imp = _new_import(dataset_id, user_id, "files", f"{len(files):,} uploaded files", len(files))
