@@ -28,7 +28,7 @@ BABEL_KEYWORDS := -k _l -k lazy_gettext -k PN_:1,2
 messages: venv
 	$(VENV)/bin/pybabel extract -F app/translations/babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
 		--omit-header -o app/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location \
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-wrap \
 		--ignore-obsolete
 
 db-upgrade: venv translations

@@ -1,0 +1,140 @@
+"""The pages in each language: a few key strings per page, plural forms, locale-formatted numbers and
+dates, the scripts' catalog, and the user's own text (class, dataset and model names) left as typed."""
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from datetime import datetime
+
+import pytest
+
+from tests.training.test_pages import METRICS, make_run
+
+LANGS = {"en": "en", "pt_BR": "pt-BR", "es": "es"}
+PAGES = {  # page -> language -> strings that must be on it
+    "register": {"en": ["Create an account", "Username", "Repeat password"],
+                 "pt_BR": ["Criar uma conta", "Nome de usuário", "Repita a senha"],
+                 "es": ["Crear una cuenta", "Nombre de usuario", "Repite la contraseña"]},
+    "login": {"en": ["Log in", "No account yet?"], "pt_BR": ["Entrar", "Ainda não tem conta?"],
+              "es": ["Iniciar sesión", "¿Aún no tienes cuenta?"]},
+    "dataset": {"en": ["What is in this dataset", "Add images", "Overview"],
+                "pt_BR": ["O que há neste conjunto de dados", "Adicionar imagens", "Visão geral"],
+                "es": ["Qué hay en este conjunto de datos", "Añadir imágenes", "Resumen"]},
+    "train": {"en": ["How to train", "Start training", "Advanced settings"],
+              "pt_BR": ["Como treinar", "Começar o treinamento", "Configurações avançadas"],
+              "es": ["Cómo entrenar", "Empezar el entrenamiento", "Ajustes avanzados"]},
+    "results": {"en": ["Which classes get mixed up", "Settings used", "test images"],
+                "pt_BR": ["Quais classes se confundem", "Configurações usadas", "imagens de teste"],
+                "es": ["Qué clases se confunden", "Ajustes usados", "imágenes de prueba"]},
+}
+NAME = "<i>Ants & bees</i>"  # the user's text: shown as typed, escaped, never translated
+
+
+@pytest.fixture
+def world(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 12, "blue": 10}, name=NAME)
+    run = make_run(dataset, logged_in.user, metrics=METRICS, name="Meu modelo <b>1</b>")
+    return {"register": "/register", "login": "/login", "dataset": f"/datasets/{dataset.id}",
+            "train": f"/datasets/{dataset.id}/train", "results": f"/models/{run.id}"}
+
+
+def text_of(response) -> str:
+    return html_lib.unescape(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_key_pages_render_in_each_language(app, logged_in, world, lang):
+    anonymous = app.test_client()
+    for page, strings in PAGES.items():
+        client = anonymous if page in ("register", "login") else logged_in
+        response = client.get(world[page], headers={"Accept-Language": LANGS[lang]})
+        assert response.status_code == 200, page
+        body = text_of(response)
+        assert f'<html lang="{LANGS[lang]}">' in body
+        missing = [s for s in strings[lang] if s not in body]
+        assert missing == [], (page, lang)
+        if lang != "en":  # and the English words are gone
+            assert [s for s in strings["en"] if f">{s}<" in body and s not in strings[lang]] == [], page
+
+
+@pytest.mark.parametrize("lang", ("pt_BR", "es"))
+def test_the_users_names_stay_as_typed_and_escaped(logged_in, world, lang):
+    for page in ("dataset", "train", "results"):
+        raw = logged_in.get(world[page], headers={"Accept-Language": LANGS[lang]}).get_data(as_text=True)
+        assert NAME not in raw and "<b>1</b>" not in raw  # never markup
+        if page != "results":
+            assert "&lt;i&gt;Ants &amp; bees&lt;/i&gt;" in raw, page
+    dataset = logged_in.get(world["dataset"], headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
+    assert ">red</a>" in dataset and ">blue</a>" in dataset  # class names are not translated
+    results = logged_in.get(world["results"], headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "Meu modelo &lt;b&gt;1&lt;/b&gt;" in results and ">cat<" in results
+
+
+def test_plural_forms_follow_each_language(app):
+    from flask_babel import force_locale
+
+    from app.i18n import ngettext
+
+    cases = {"en": {0: "0 images", 1: "1 image", 2: "2 images", 12000: "12,000 images"},
+             "pt_BR": {0: "0 imagem", 1: "1 imagem", 2: "2 imagens", 12000: "12.000 imagens"},
+             "es": {0: "0 imágenes", 1: "1 imagen", 2: "2 imágenes", 12000: "12.000 imágenes"}}
+    with app.test_request_context("/"):
+        for lang, expected in cases.items():
+            with force_locale(lang):
+                got = {n: ngettext("%(num)s image", "%(num)s images", n) for n in expected}
+            assert got == expected, lang
+
+
+def test_plural_forms_on_a_page(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 12, "blue": 1})
+    body = text_of(logged_in.get(f"/datasets/{dataset.id}/classes", headers={"Accept-Language": "pt-BR"}))
+    assert "12 imagens" in body and "1 imagem" in body  # the classes' counts: red 12, blue 1
+    body = text_of(logged_in.get(f"/datasets/{dataset.id}/classes", headers={"Accept-Language": "es"}))
+    assert "12 imágenes" in body and "1 imagen" in body
+
+
+def test_numbers_percentages_and_dates_in_the_locales_way(app):
+    from flask_babel import force_locale
+
+    from app.i18n import format_number, format_percent, format_when
+
+    when = datetime(2026, 11, 26, 17, 5)
+    expected = {"en": ("12,345.5", "91.3%", "11/26/26"), "pt_BR": ("12.345,5", "91,3%", "26/11/2026"),
+                "es": ("12.345,5", "91,3\xa0%", "26/11/26")}
+    with app.test_request_context("/"):
+        for lang, (number, percent, date) in expected.items():
+            with force_locale(lang):
+                assert format_number(12345.5) == number
+                assert format_percent(0.913, 1) == percent
+                assert date in format_when(when)
+                assert format_percent(0.6, 1, trim=True).startswith("60")
+
+
+def test_results_page_formats_its_figures_for_the_locale(logged_in, world):
+    body = text_of(logged_in.get(world["results"], headers={"Accept-Language": "es"}))
+    assert "75\xa0%" in body  # accuracy 0.75, Spanish percent sign spacing
+    body = text_of(logged_in.get(world["results"], headers={"Accept-Language": "pt-BR"}))
+    assert re.search(r">\s*75%\s*<", body) and "0,8" in body  # the F1 of "cat", with a decimal comma
+
+
+def test_scripts_get_the_catalog_of_the_page_language(client):
+    page = client.get("/login", headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
+    raw = re.search(r'<script type="application/json" id="i18n">(.*?)</script>', page, re.S).group(1)
+    catalog = json.loads(raw)
+    assert catalog["thinking"] == "Pensando…"
+    assert catalog["files_chosen"] == ["{n} arquivo escolhido", "{n} arquivos escolhidos"]
+    english = json.loads(re.search(r'id="i18n">(.*?)</script>', client.get("/login").get_data(as_text=True),
+                                   re.S).group(1))
+    assert english["thinking"] == "Thinking…" and set(english) == set(catalog)
+
+
+def test_flash_and_form_errors_in_the_users_language(client, make_user):
+    make_user("alice")
+    response = client.post("/login", data={"username": "alice", "password": "wrong one"},
+                           headers={"Accept-Language": "es"})
+    assert "Nombre de usuario o contraseña incorrectos." in text_of(response)
+    response = client.post("/register", data={"username": "bob", "password": "x", "confirm": "y"},
+                           headers={"Accept-Language": "pt-BR"})
+    body = text_of(response)
+    assert response.status_code == 422 and "As senhas são diferentes." in body and "Use pelo menos" in body
