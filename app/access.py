@@ -6,6 +6,7 @@ deleted (in the background) is gone for everyone.
 from __future__ import annotations
 
 from sqlalchemy import or_, select
+from flask_babel import gettext as _
 
 from app.batching import chunked
 from app.errors import DomainError, NotFound
@@ -39,7 +40,7 @@ def get_dataset_for(user: User | None, dataset_id: int, need: str = "viewer") ->
     dataset = db.session.get(Dataset, dataset_id)
     role = dataset_role(user, dataset) if dataset is not None and not dataset.deleting else None
     if role is None:
-        raise NotFound("This dataset does not exist, or you do not have access to it.")
+        raise NotFound(_("This dataset does not exist, or you do not have access to it."))
     if RANK[role] < RANK[need]:
         raise NotAllowed(_not_allowed_message(dataset, role, need))
     return dataset
@@ -66,11 +67,11 @@ def get_run_for(user: User | None, run_id: int, need: str = "viewer") -> Trainin
     """A training run/model is visible to whoever can see its dataset (role `need` on the dataset)."""
     run = db.session.get(TrainingRun, run_id)
     if run is None:
-        raise NotFound("This model does not exist, or you do not have access to it.")
+        raise NotFound(_("This model does not exist, or you do not have access to it."))
     try:
         get_dataset_for(user, run.dataset_id, need)
     except NotFound:
-        raise NotFound("This model does not exist, or you do not have access to it.") from None
+        raise NotFound(_("This model does not exist, or you do not have access to it.")) from None
     return run
 
 
