@@ -1,6 +1,7 @@
 """Every main page passes axe-core (run in Chromium through Playwright, axe-playwright-python's vendored
-axe.min.js: works offline) with no serious or critical violation, and loads without a 404 (favicon
-included). One walk as a new visitor, the studio's owner (a trained model) and an admin."""
+axe.min.js: works offline, checked: no request leaves the machine) with no serious or critical violation,
+and loads without a 404 (favicon included). One walk as a new visitor, the studio's owner (a trained
+model) and an admin."""
 from __future__ import annotations
 
 import re
@@ -35,7 +36,9 @@ def walk(axe, page, base: str, paths: list[str], shoot=None) -> dict[str, list[s
     """Open each path, wait for htmx to settle, run axe; {path: problems} for the pages that have any,
     and every 404 the pages caused."""
     missing: list[str] = []
+    outside: list[str] = []  # axe runs from the vendored script and the app needs no CDN: nothing leaves
     page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:", "blob:")) else None)
     failures = {}
     for path in paths:
         response = page.goto(base + path)
@@ -48,6 +51,8 @@ def walk(axe, page, base: str, paths: list[str], shoot=None) -> dict[str, list[s
             shoot(page, "axe_" + re.sub(r"\W+", "_", path).strip("_"))
     if missing:
         failures["404s"] = missing
+    if outside:
+        failures["requests leaving the machine"] = outside
     return failures
 
 
