@@ -144,6 +144,10 @@ def undo_action(dataset_id: int, undo_id: int):
         message = undo.undo(dataset.id, current_user.id, undo_id)
     except DomainError as err:
         return _bulk_error(err)
+    back = request.form.get("next", "")
+    if back.startswith(f"/datasets/{dataset.id}/") and not request.htmx:  # the health or suggestions page
+        flash(message, "success")
+        return redirect(back)
     return _after_bulk(dataset, message)
 
 
