@@ -50,10 +50,13 @@ def _not_allowed_message(dataset: Dataset, role: str, need: str) -> str:
     """What a user with too small a role can do about it, precisely."""
     owner = dataset.owner.username if dataset.owner is not None else "its owner"
     if need == "editor":
-        return (f"You can view this dataset but not change it: it is shared with you as a viewer. Ask its owner, "
-                f"{owner}, to make you an editor (on the dataset's Sharing page).")
-    return (f"Only the dataset's owner, {owner}, can do this (sharing, renaming or deleting it); you are "
-            f"{'an editor' if role == 'editor' else 'a viewer'}. Ask {owner} to do it.")
+        return _("You can view this dataset but not change it: it is shared with you as a viewer. Ask its owner, "
+                 "%(owner)s, to make you an editor (on the dataset's Sharing page).", owner=owner)
+    if role == "editor":
+        return _("Only the dataset's owner, %(owner)s, can do this (sharing, renaming or deleting it); you are an "
+                 "editor. Ask %(owner)s to do it.", owner=owner)
+    return _("Only the dataset's owner, %(owner)s, can do this (sharing, renaming or deleting it); you are a "
+             "viewer. Ask %(owner)s to do it.", owner=owner)
 
 
 def visible_datasets_query(user: User):

@@ -33,6 +33,16 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"))
 
 
+SERVER_ENV: dict[str, str] = {}  # the live server's environment (for its CLI: flask create-admin)
+
+
+def run_server_cli(*args: str) -> str:
+    """Run `flask <args>` against the live server's database; returns its output."""
+    done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=SERVER_ENV, check=True,
+                          capture_output=True, text=True)
+    return done.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +68,8 @@ def live_server(tmp_path_factory):
         subprocess.Popen([py, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
     ]
     url = f"http://127.0.0.1:{port}"
+    SERVER_ENV.clear()
+    SERVER_ENV.update(env)
     try:
         _wait_until_up(url, instance)
         yield url

@@ -170,6 +170,8 @@ def test_upload_zone_says_why_nothing_happens_and_resets_after_an_upload(trained
     page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
     assert page.inner_text("[data-drop] strong") == "Drop more images or a .zip here"
     assert page.inner_text("[data-drop-hint]") == "or click to choose files"
+    # the header's button now asks for classes, not images
+    page.wait_for_selector("#train-button:text('Train a model: add classes first')")
     shoot(page, "upload_zone_after_1280")
     page.context.close()
 

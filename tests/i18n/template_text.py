@@ -71,5 +71,7 @@ def _is_code(text: str) -> bool:
     """Literals that are code, not prose: endpoints, CSS classes, formats, file names, filters."""
     if re.fullmatch(r"[A-Z][a-z]+", text):  # 'Datasets', 'Label': a word people read
         return False
+    if re.fullmatch(r"[\s;]*[a-z-]+\s*:\s*", text):  # a CSS property being built: '; color: '
+        return True
     return bool(re.fullmatch(r"[\w.\-/:%#|=\[\] ]*", text)) and not re.search(r"[A-Z][a-z]+ [a-z]", text) and (
         " " not in text.strip() or re.fullmatch(r"[\w\-]+( [\w\-]+)*", text) and text.islower())

@@ -4,7 +4,6 @@
 
   // ---- labeling grid --------------------------------------------------------------------------
   var lastClicked = null;
-  var TOAST_MS = 10000;
   // Number keys act on a tile only when the user put the focus there (click, Tab, arrows), never on one
   // focused by the page itself.
   var chosenTile = null;
@@ -114,19 +113,6 @@
       var active = document.querySelector(".ds-filters .ds-chip.active");
       if (active) active.focus();
     }
-    startToast();
   });
-
-  // The toast after a bulk action (with its Undo) goes away after 10 s, or when dismissed.
-  var toastTimer = null;
-  function startToast() {
-    var toast = document.querySelector("[data-toast]");
-    if (toastTimer) clearTimeout(toastTimer);
-    if (toast) toastTimer = setTimeout(function () { toast.remove(); }, TOAST_MS);
-  }
-  document.addEventListener("click", function (e) {
-    var close = e.target.closest("[data-toast-close]");
-    if (close) close.closest("[data-toast]").remove();
-  });
-  document.addEventListener("DOMContentLoaded", function () { refreshSelection(); startToast(); });
+  document.addEventListener("DOMContentLoaded", refreshSelection);
 })();

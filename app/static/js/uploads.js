@@ -200,6 +200,9 @@
     if (window.htmx && document.getElementById("summary")) {
       window.htmx.ajax("GET", window.location.pathname, { target: "#summary", select: "#summary", swap: "outerHTML" });
     }
+    if (window.htmx && document.getElementById("train-button")) {  // what training still needs has changed
+      window.htmx.ajax("GET", window.location.pathname, { target: "#train-button", select: "#train-button", swap: "outerHTML" });
+    }
   }
 
   document.addEventListener("submit", function (e) {

@@ -12,9 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select, update
 
 from app import quotas
+from app.i18n import ngettext
 from app.batching import IN_CHUNK, chunked
 from app.errors import NotFound, QuotaExceeded
 from app.extensions import db
@@ -22,7 +24,7 @@ from app.models import Image, Label, TrashedImage, UndoAction, utcnow
 
 LABEL_COLUMNS = ("label_id", "label_source", "labeled_by_id", "label_model_id")
 ROW_COLUMNS = tuple(c.name for c in Image.__table__.columns)
-GONE = "This can no longer be undone (it is too long ago, or it was undone already)."
+GONE = _l("This can no longer be undone (it is too long ago, or it was undone already).")
 
 
 def _window() -> timedelta:
@@ -133,10 +135,11 @@ def undo(dataset_id: int, user_id: int, undo_id: int) -> str:
     action = _action_for(dataset_id, user_id, undo_id)
     if action.kind == "label":
         count = _restore_labels(action)
-        text = f"Undone: {count} image{'s' if count != 1 else ''} have their previous class again."
+        text = ngettext("Undone: %(num)s image has its previous class again.",
+                        "Undone: %(num)s images have their previous class again.", count)
     else:
         count = _restore_images(action)
-        text = f"Undone: {count} image{'s' if count != 1 else ''} restored."
+        text = ngettext("Undone: %(num)s image restored.", "Undone: %(num)s images restored.", count)
     db.session.delete(action)  # trashed rows go with it (ON DELETE CASCADE, and explicitly for SQLite)
     db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == action.id))
     db.session.commit()

@@ -4,6 +4,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
+from app.i18n import ngettext
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images import bp
@@ -122,8 +123,9 @@ def label_selected(dataset_id: int):
         count, undo_id = label_undoably(dataset.id, ids, parse_id(label_id), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
-    verb = "labeled" if label_id.isdigit() else "unlabeled"
-    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} {verb}.", undo_id)
+    text = (ngettext("%(num)s image labeled.", "%(num)s images labeled.", count) if label_id.isdigit() else
+            ngettext("%(num)s image unlabeled.", "%(num)s images unlabeled.", count))
+    return _after_bulk(dataset, text, undo_id)
 
 
 @bp.route("/datasets/<int:dataset_id>/images/delete", methods=["POST"])
@@ -134,7 +136,7 @@ def delete_selected(dataset_id: int):
         count, undo_id = delete_undoably(dataset.id, parse_ids(request.form.getlist("image_ids")), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
-    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} deleted.", undo_id)
+    return _after_bulk(dataset, ngettext("%(num)s image deleted.", "%(num)s images deleted.", count), undo_id)
 
 
 @bp.route("/datasets/<int:dataset_id>/images/undo/<int:undo_id>", methods=["POST"])
@@ -145,6 +147,10 @@ def undo_action(dataset_id: int, undo_id: int):
         message = undo.undo(dataset.id, current_user.id, undo_id)
     except DomainError as err:
         return _bulk_error(err)
+    back = request.form.get("next", "")
+    if back.startswith(f"/datasets/{dataset.id}/") and not request.htmx:  # the health or suggestions page
+        flash(message, "success")
+        return redirect(back)
     return _after_bulk(dataset, message)
 
 
