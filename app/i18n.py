@@ -113,9 +113,11 @@ def init_i18n(app: Flask) -> None:
     @app.context_processor
     def language_context():
         from app.js_strings import js_catalog
+        from app.network_words import network_text
 
         return {"html_lang": html_lang, "languages": LANGUAGES, "short_language_names": SHORT_NAMES,
-                "current_language": lambda: str(get_locale() or DEFAULT_LANGUAGE), "js_catalog": js_catalog, "mode_word": mode_word}
+                "current_language": lambda: str(get_locale() or DEFAULT_LANGUAGE), "js_catalog": js_catalog, "mode_word": mode_word,
+                "network_text": network_text}
 
     @app.before_request
     def choose_language_afresh():

@@ -93,6 +93,15 @@ def test_every_script_string_is_in_the_js_catalog():
     assert used and used - set(SIMPLE) - set(PLURAL) == set()
 
 
+def test_every_word_of_the_network_catalogue_is_marked_for_translation():
+    from app.ml.networks import CATALOGUE, NOT_INSTALLED
+    from app.network_words import WORDS
+
+    texts = {NOT_INSTALLED} | {e.description for e in CATALOGUE.values()}
+    texts |= {e.label for e in CATALOGUE.values() if " " in e.label}  # 'Small CNN (from scratch)', not 'ResNet-18'
+    assert texts - set(WORDS) == set()
+
+
 def test_the_codes_the_try_page_words_are_real_api_codes():
     from app.errors import ERROR_CODES, FILE_ERROR_CODES
     from app.js_strings import SIMPLE

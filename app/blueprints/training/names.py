@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from app.blueprints.training import bp
 from app.i18n import N_
+from app.network_words import network_text
 from app.blueprints.training.forms import MODE_HELP, TrainForm
 
 OPTIMIZERS = {"adamw": N_("AdamW"), "sgd": N_("SGD with momentum")}
@@ -16,7 +17,7 @@ def network_name(name: str | None) -> str:
     from app.ml.networks import CATALOGUE  # torch-free
 
     entry = CATALOGUE.get(name or "")
-    return entry.label if entry is not None else str(name or "")
+    return network_text(entry.label) if entry is not None else str(name or "")
 
 
 def mode_name(mode: str | None) -> str:
