@@ -184,6 +184,7 @@ def test_try_it_shows_a_placeholder_for_a_refused_file_and_no_choice_for_two_cla
     page = trained_studio.page(browser)
     page.goto(f"{trained_studio.base}/models/{trained_studio.run_id}/try")
     assert page.locator("#try-topk").count() == 0  # two classes: nothing to choose
+    assert page.inner_text("nav.nav a[aria-current=page]") == "Models"  # Try it is a model's page, not "API"
     _file_input_hidden_but_focusable(page, "#try-files")
     page.set_input_files("#try-files", [
         {"name": "red.png", "mimeType": "image/png", "buffer": colour_png((210, 40, 40), 77)},
@@ -225,3 +226,22 @@ def test_keyboard_users_skip_to_the_images_and_see_where_the_focus_is(trained_st
                          " >= document.querySelector('.topbar').getBoundingClientRect().bottom")
     assert page.evaluate("window.scrollY") > 0
     page.context.close()
+
+
+def test_a_viewer_is_told_precisely_whom_to_ask(trained_studio, browser):
+    from tests.e2e.test_accounts_e2e import register
+
+    owner = trained_studio.page(browser)
+    viewer = browser.new_page()
+    register(viewer, trained_studio.base, "vic")
+    owner.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/sharing")
+    owner.fill("#share-username", "vic")
+    owner.select_option("#share-role", "viewer")
+    owner.click("button:has-text('Share')")
+    owner.wait_for_selector("text=vic")
+    response = viewer.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/sharing")
+    assert response.status == 403
+    message = viewer.inner_text(".error-message")
+    assert "Only the dataset's owner, studio, can do this" in message and "owner access" not in message
+    owner.context.close()
+    viewer.close()
