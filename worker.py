@@ -77,6 +77,17 @@ def preload_ml() -> None:
     logging.getLogger(__name__).info("preloaded the ML libraries in %.1f s", time.perf_counter() - started)
 
 
+def refuse_unusable_storage(app) -> None:
+    """A worker whose bucket is missing or refuses its credentials stops now, saying so, instead of
+    failing every job it takes."""
+    from app.storage import StorageError, check_storage
+
+    try:
+        check_storage(app)
+    except StorageError as err:
+        raise SystemExit(f"worker not started: {err}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
@@ -84,6 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app()
+    refuse_unusable_storage(app)
     worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "fork")]
     if app.config["WORKER_PRELOAD_ML"]:
         preload_ml()

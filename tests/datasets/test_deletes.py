@@ -10,6 +10,7 @@ from sqlalchemy import event, func, select, update
 
 from app.extensions import db
 from app.models import Dataset, Image, Import, PendingFileRemoval, utcnow
+from app.filestore import image_key, thumb_key
 from app.storage import get_storage
 from tests.conftest import run_jobs
 from tests.datasets.conftest import png, upload
@@ -58,8 +59,8 @@ def test_deleting_images_removes_their_files_and_cached_features(app, logged_in,
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", data={"image_ids": ids[:2]})
     assert response.status_code == 302
     gone, kept = shas[1], shas[0]  # a.png is still used by the other dataset
-    assert not storage.image_path(gone).exists() and not storage.thumb_path(gone).exists()
-    assert storage.image_path(kept).exists() and storage.image_path(shas[2]).exists()
+    assert not storage.exists(image_key(gone)) and not storage.exists(thumb_key(gone))
+    assert storage.exists(image_key(kept)) and storage.exists(image_key(shas[2]))
     assert _forgotten(store) == set(ids[:2])  # the dataset's cached features of both are dropped
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
 
@@ -77,9 +78,9 @@ def test_many_images_are_deleted_in_chunks_and_their_files_by_a_job(app, logged_
     assert response.status_code == 200 and "1204 images deleted." in response.data.decode()
     assert seen["max"] <= 501  # 500 ids (+ the dataset id)
     assert db.session.scalar(select(func.count(Image.id))) == 0
-    assert all(get_storage().image_path(sha).exists() for sha in shas)  # the job removes them...
+    assert all(get_storage().exists(image_key(sha)) for sha in shas)  # the job removes them...
     run_jobs(app)
-    assert not any(get_storage().image_path(sha).exists() for sha in shas)  # ...here
+    assert not any(get_storage().exists(image_key(sha)) for sha in shas)  # ...here
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
 
 
@@ -104,7 +105,7 @@ def test_a_large_dataset_is_deleted_by_a_job_in_chunks(app, logged_in, dataset):
     assert db.session.get(Dataset, dataset_id) is None
     assert db.session.scalar(select(func.count(Image.id))) == 0
     assert seen["max"] <= 500
-    assert not [p for p in (get_storage().root / "images").rglob("*") if p.is_file()]
+    assert not list(get_storage().list("images"))
     assert not get_storage().feature_dir(dataset_id).exists()
 
 

@@ -19,6 +19,7 @@ from app.ids import parse_id
 from app.rate_limits import limit_by_user
 from app.rendering import render_page
 from app.request_limits import allow_large_upload
+from app.filestore import image_key, thumb_key
 from app.storage import get_storage
 
 
@@ -137,7 +138,7 @@ def delete_selected(dataset_id: int):
 def image_file(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
-    return _private(send_file(get_storage().image_path(image.sha256), mimetype=f"image/{image.format.lower()}",
+    return _private(send_file(get_storage().local_path(image_key(image.sha256)), mimetype=f"image/{image.format.lower()}",
                               download_name=clean_filename(image.filename), max_age=86400, etag=image.sha256))
 
 
@@ -146,7 +147,7 @@ def image_file(dataset_id: int, image_id: int):
 def image_thumb(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
-    return _private(send_file(get_storage().thumb_path(image.sha256), mimetype="image/webp", max_age=86400,
+    return _private(send_file(get_storage().local_path(thumb_key(image.sha256)), mimetype="image/webp", max_age=86400,
                               etag=image.sha256))
 
 
