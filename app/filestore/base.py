@@ -52,8 +52,9 @@ class Store:
         """A local file holding the object (FileNotFoundError when there is none)."""
         raise NotImplementedError
 
-    def local_dir(self, prefix: str) -> Path:
-        """A local folder holding every object under prefix/ (e.g. a model's files)."""
+    def local_dir(self, prefix: str, skip: tuple[str, ...] = ()) -> Path:
+        """A local folder holding every object under prefix/ (e.g. a model's files); a bucket's objects
+        whose name ends with one of `skip` are not fetched (e.g. a checkpoint serving never reads)."""
         raise NotImplementedError
 
     def checkout(self, prefix: str) -> Path:

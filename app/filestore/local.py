@@ -29,7 +29,7 @@ class LocalStore(Store):
     def local_path(self, key: str) -> Path:
         return self.path(key)
 
-    def local_dir(self, prefix: str) -> Path:
+    def local_dir(self, prefix: str, skip: tuple[str, ...] = ()) -> Path:
         return self.path(prefix)
 
     def checkout(self, prefix: str) -> Path:

@@ -135,12 +135,12 @@ class S3Store(Store):
     def local_path(self, key: str) -> Path:
         return self._cached(self.bucket, self.name(key))
 
-    def local_dir(self, prefix: str) -> Path:
+    def local_dir(self, prefix: str, skip: tuple[str, ...] = ()) -> Path:
         folder = self.cache.path(f"{self.bucket}/{self.name(prefix)}")
         known = self._dirs.get(prefix)
         if known and all(self.cache.lookup(f"{self.bucket}/{self.name(k)}") for k in known):
             return folder  # fetched before by this process and still cached: no request at all
-        keys = [key for key, _ in self.list(prefix)]
+        keys = [key for key, _ in self.list(prefix) if not key.endswith(skip)]
         for key in keys:
             self.local_path(key)
         self._dirs[prefix] = keys

@@ -12,7 +12,7 @@ from app.access import NotAllowed, get_run_for
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import MAX_DB_INT, db
-from app.ml.artifacts import CARD
+from app.ml.artifacts import CARD, CHECKPOINT
 from app.models import Setting, TrainingRun, User
 from app.filestore import run_prefix
 from app.storage import get_storage
@@ -48,7 +48,7 @@ def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
 def model_folder(run: TrainingRun) -> Path:
     """The local folder of a model's files: in storage, or with a bucket this process's cached copy
     (fetched once; later calls only check the copy is still there)."""
-    return get_storage().local_dir(run_prefix(run.id))
+    return get_storage().local_dir(run_prefix(run.id), skip=(CHECKPOINT,))
 
 
 def require_ready(run: TrainingRun) -> TrainingRun:

@@ -168,6 +168,7 @@ def _progress_writer(dataset_id: int, job_id: str):
 
 def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     """Run model `model_id` over the unlabeled images: (app.ml.suggest scores, their image ids)."""
+    from app.ml.artifacts import CHECKPOINT
     from app.ml.embeddings import FeatureSetup, ImageFiles
     from app.ml.suggest import score_files  # torch: only in the job process
 
@@ -181,7 +182,7 @@ def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
                        [image_id for image_id, _ in images])
     setup = FeatureSetup(dataset_dir=storage.feature_dir(dataset_id), backbone_dir=storage.backbone_dir,
                          threads=current_app.config["FEATURE_THREADS"])
-    scores = score_files(storage.local_dir(run_prefix(run.id)), files, features=setup,
+    scores = score_files(storage.local_dir(run_prefix(run.id), skip=(CHECKPOINT,)), files, features=setup,
                          max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                          on_progress=_progress_writer(dataset_id, job_id))
     return scores, [image_id for image_id, _ in images]
