@@ -8,6 +8,7 @@ starts, instead of a local folder.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import uuid
@@ -87,6 +88,7 @@ def s3_endpoint():
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per S3 request in every failure report
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

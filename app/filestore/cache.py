@@ -1,10 +1,10 @@
 """A bounded folder of local copies of stored objects, least recently used first out.
 
 Several processes (forked jobs, web workers) may share one cache folder: each copy is written under a
-temporary name and renamed, a hit refreshes the file's modification time (the LRU order), and
-eviction rescans the folder, so the bound holds for all of them together up to the copies being
-fetched at that moment. A file evicted while another process reads it stays readable to that reader
-(POSIX unlink)."""
+temporary name and renamed, a hit refreshes the file's access time (the LRU order; the modification
+time stays the time of the fetch), and eviction rescans the folder, so the bound holds for all of them
+together up to the copies being fetched at that moment. A file evicted while another process reads it
+stays readable to that reader (POSIX unlink)."""
 from __future__ import annotations
 
 import logging
@@ -41,12 +41,13 @@ class ObjectCache:
         return path
 
     def _touch(self, path: Path) -> None:
-        """Mark as just used: a nanosecond stamp that grows with every use in this process (the file
-        system's own clock may tick too coarsely to order uses in one burst)."""
+        """Mark as just used: the access time becomes a nanosecond stamp that grows with every use in
+        this process (the file system's own clock may tick too coarsely to order uses in one burst).
+        The modification time stays the time of the fetch: readers may key on it (app.serving does)."""
         with self._lock:
             self._last_stamp = max(time.time_ns(), self._last_stamp + 1)
             stamp = self._last_stamp
-        os.utime(path, ns=(stamp, stamp))
+        os.utime(path, ns=(stamp, path.stat().st_mtime_ns))
 
     def get(self, name: str, fetch: Callable[[Path], None]) -> Path:
         """The cached copy of name, calling fetch(temporary path) to make it on a miss."""
@@ -95,7 +96,7 @@ class ObjectCache:
                     st = path.stat()
                 except FileNotFoundError:  # evicted by another process meanwhile
                     continue
-                found.append((st.st_mtime_ns, st.st_size, path))
+                found.append((st.st_atime_ns, st.st_size, path))
         return found
 
     def _evict(self, keep: Path) -> int:

@@ -38,3 +38,12 @@ def test_eviction_keeps_the_copy_just_fetched_and_frees_below_the_limit(tmp_path
     big = cache.get("big", lambda tmp: tmp.write_bytes(b"y" * 1500))  # larger than the whole cache
     assert big.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["big"]
     assert cache.lookup("a") is None and cache.lookup("big") == big
+
+
+def test_a_hit_keeps_the_modification_time_that_readers_key_on(tmp_path):
+    cache = ObjectCache(tmp_path, max_bytes=10_000)
+    path = cache.get("model_card.json", lambda tmp: tmp.write_bytes(b"{}"))
+    fetched = path.stat().st_mtime_ns
+    for _ in range(3):
+        cache.lookup("model_card.json")
+    assert path.stat().st_mtime_ns == fetched  # app.serving reloads a model whose card's mtime changed
