@@ -22,6 +22,7 @@ from app.filestore.cache import ObjectCache
 from app.filestore.keys import check_key
 
 MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+STREAM_CHUNK = 1 << 20
 REFUSED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken",
                  "ExpiredToken", "AllAccessDisabled"}
 
@@ -123,12 +124,16 @@ class S3Store(Store):
 
     def _cached(self, bucket: str, name: str) -> Path:
         def fetch(tmp: Path) -> None:
+            # one GET streamed to the file: lighter than download_file's transfer manager for the small
+            # objects (images) most reads are
             try:
-                self.client().download_file(bucket, name, str(tmp))
+                body = self.client().get_object(Bucket=bucket, Key=name)["Body"]
             except ClientError as err:
                 if _missing(err):
                     raise FileNotFoundError(f"s3://{bucket}/{name}") from None
                 raise
+            with body, open(tmp, "wb") as out:
+                shutil.copyfileobj(body, out, STREAM_CHUNK)
 
         return self.cache.get(f"{bucket}/{name}", fetch)
 
