@@ -30,6 +30,7 @@ class ReapStaleRunsMixin:
         from app.blueprints.datasets.deletion import requeue_stalled_deletions
         from app.blueprints.datasets.images.imports import reap_stale_imports
         from app.blueprints.datasets.images.removal import schedule_forgotten
+        from app.blueprints.datasets.images.undo import expire as expire_undo
         from app.blueprints.training.lifecycle import reap_stale_runs
 
         config = current_app.config
@@ -37,6 +38,7 @@ class ReapStaleRunsMixin:
         _reap("stale import(s) marked failed", reap_stale_imports, config["IMPORT_STALE_SECONDS"])
         _reap("dataset deletion(s) queued again", requeue_stalled_deletions)
         _reap("sweep of deleted images' files queued again", schedule_forgotten)
+        _reap("expired undo action(s) forgotten", expire_undo)
 
 
 def _reap(what: str, reaper, *args) -> None:

@@ -44,9 +44,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_blueprints(app)
     from app.errors import init_errors
     from app.cli import init_cli
+    from app.navigation import init_navigation
 
     init_errors(app)
     init_cli(app)
+    init_navigation(app)
     return app
 
 

@@ -41,9 +41,18 @@ def get_dataset_for(user: User | None, dataset_id: int, need: str = "viewer") ->
     if role is None:
         raise NotFound("This dataset does not exist, or you do not have access to it.")
     if RANK[role] < RANK[need]:
-        action = "change" if need == "editor" else "manage"
-        raise NotAllowed(f"You can view this dataset but not {action} it. Ask its owner for {need} access.")
+        raise NotAllowed(_not_allowed_message(dataset, role, need))
     return dataset
+
+
+def _not_allowed_message(dataset: Dataset, role: str, need: str) -> str:
+    """What a user with too small a role can do about it, precisely."""
+    owner = dataset.owner.username if dataset.owner is not None else "its owner"
+    if need == "editor":
+        return (f"You can view this dataset but not change it: it is shared with you as a viewer. Ask its owner, "
+                f"{owner}, to make you an editor (on the dataset's Sharing page).")
+    return (f"Only the dataset's owner, {owner}, can do this (sharing, renaming or deleting it); you are "
+            f"{'an editor' if role == 'editor' else 'a viewer'}. Ask {owner} to do it.")
 
 
 def visible_datasets_query(user: User):

@@ -111,6 +111,9 @@ def _job_settings() -> dict:
         "DELETE_JOB_TIMEOUT": _env_int("DELETE_JOB_TIMEOUT", 6 * 3600),
         # Deleting more images than this at once leaves their files to a background job.
         "DELETE_SYNC_MAX_FILES": _env_int("DELETE_SYNC_MAX_FILES", 200),
+        # How long a labeling or deleting action on the grid can be undone (the page offers it ~10 s);
+        # deleted images' files stay that long.
+        "UNDO_SECONDS": _env_int("UNDO_SECONDS", 120),
         # Downloading (or checking an uploaded) pretrained weights file: Admin -> Networks.
         "NETWORK_JOB_TIMEOUT": _env_int("NETWORK_JOB_TIMEOUT", 3600),
         # How long RQ keeps a finished or failed job's record (training: TRAIN_RESULT_TTL below).

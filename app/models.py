@@ -251,6 +251,32 @@ class PendingFileRemoval(db.Model):
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
 
+class UndoAction(db.Model):
+    """A labeling or deleting action on the labeling grid that its user can take back for a while
+    (UNDO_SECONDS). kind 'label': payload holds each image's label columns from before; kind 'delete':
+    the deleted rows wait in trashed_images, their files kept until the action expires."""
+    __tablename__ = "undo_actions"
+    KINDS = ("label", "delete")
+    id = db.Column(db.Integer, primary_key=True)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    kind = db.Column(db.String(10), nullable=False)
+    count = db.Column(db.Integer, nullable=False, default=0)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    # kind 'label': [[image_id, label_id, label_source, labeled_by_id, label_model_id], ...]
+    payload = db.Column(db.JSON, nullable=True)
+
+
+class TrashedImage(db.Model):
+    """A deleted image row kept for its UndoAction; its hash still counts as referenced, so its files stay."""
+    __tablename__ = "trashed_images"
+    id = db.Column(db.Integer, primary_key=True)
+    undo_id = db.Column(db.Integer, db.ForeignKey("undo_actions.id", ondelete="CASCADE"), nullable=False,
+                        index=True)
+    sha256 = db.Column(db.String(64), nullable=False, index=True)
+    row = db.Column(db.JSON, nullable=False)  # the image's columns (created_at as ISO text)
+
+
 class RunSample(db.Model):
     """One image of a run's frozen sample list: written when the run is queued, read by its worker.
 

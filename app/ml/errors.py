@@ -30,7 +30,12 @@ class WeightsError(MLError):
 
 
 class InvalidOptions(MLError, ValueError):
-    """Training options that cannot be used together or are out of range."""
+    """Training options that cannot be used together or are out of range. `fields` maps each option at
+    fault to its message (all of them at once, for forms that mark every field)."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.fields = dict(fields or {})
 
 
 class NotTrainable(MLError, ValueError):

@@ -154,46 +154,52 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
         raise InvalidOptions(f"Option {key} has an invalid value: {raw!r}.") from None
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise InvalidOptions(message)
-
-
 def _validate(o: TrainOptions) -> None:
-    _check(o.mode in MODES, f"Unknown training mode {o.mode!r}; choose one of {', '.join(MODES)}.")
+    problems = option_problems(o)
+    if problems:
+        raise InvalidOptions(" ".join(message for _, message in problems),
+                             fields={name: message for names, message in problems for name in names})
+
+
+def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], str]]:
+    """Every rule the options break at once, as ((option names...), message); [] when they are fine."""
     try:
         info = architecture_info(o.architecture)
     except UnknownArchitecture as exc:
-        raise InvalidOptions(exc.message) from None
-    if o.mode == "scratch":
-        _check(not info.pretrained, f"{info.label} is a pretrained network; 'scratch' mode needs a "
-                                    "from-scratch architecture (small_cnn or small_resnet).")
-    else:
-        _check(info.pretrained, f"{info.label} has no pretrained weights; use 'scratch' mode with it.")
-    _check(o.optimizer in OPTIMIZERS, f"Unknown optimizer {o.optimizer!r}; choose adamw or sgd.")
-    _check(o.schedule in SCHEDULES, f"Unknown schedule {o.schedule!r}; choose one of {', '.join(SCHEDULES)}.")
-    _check(o.head in HEADS, f"Unknown head {o.head!r}; choose auto, linear or mlp.")
-    _check(o.head != "mlp" or o.mode == "quick", "An MLP head is only offered in quick mode.")
-    _check(o.epochs is None or 1 <= o.epochs <= 1000, "Epochs must be between 1 and 1000.")
-    _check(o.batch_size is None or 1 <= o.batch_size <= 4096, "Batch size must be between 1 and 4096.")
-    _check(o.lr is None or 0 < o.lr <= 10, "Learning rate must be above 0 and at most 10.")
-    _check(0 <= o.backbone_lr_factor <= 10, "Backbone learning-rate factor must be between 0 and 10.")
-    _check(0 <= o.weight_decay <= 1, "Weight decay must be between 0 and 1.")
-    _check(0 <= o.momentum < 1, "Momentum must be at least 0 and below 1.")
-    _check(not (o.optimizer == "sgd" and o.nesterov and o.momentum == 0),
-           "Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off.")
-    _check(o.best_metric in BEST_METRICS,
-           f"Unknown best-epoch measure {o.best_metric!r}; choose one of {', '.join(BEST_METRICS)}.")
-    _check(o.step_size >= 1, "Step size must be at least 1 epoch.")
-    _check(0 < o.gamma <= 1, "Gamma must be above 0 and at most 1.")
-    _check(0 <= o.label_smoothing < 1, "Label smoothing must be at least 0 and below 1.")
-    _check(0 <= o.dropout < 1, "Dropout must be at least 0 and below 1.")
-    _check(o.early_stopping_patience is None or o.early_stopping_patience >= 1,
-           "Early-stopping patience must be at least 1 epoch (or empty to turn it off).")
-    _check(0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
-           and o.val_fraction + o.test_fraction <= 0.8,
-           "Validation and test fractions must each be between 0 and 1 and together at most 0.8.")
-    if o.image_size is not None:
-        _check(info.min_image_size <= o.image_size <= info.max_image_size,
-               f"Image size for {info.label} must be between {info.min_image_size} and "
-               f"{info.max_image_size} pixels.")
+        return [(("architecture",), exc.message)]
+    rules = [
+        (("mode",), o.mode in MODES, f"Unknown training mode {o.mode!r}; choose one of {', '.join(MODES)}."),
+        (("mode",), o.mode != "scratch" or not info.pretrained,
+         f"{info.label} is a pretrained network; 'scratch' mode needs a from-scratch architecture "
+         "(small_cnn or small_resnet)."),
+        (("mode",), o.mode == "scratch" or info.pretrained,
+         f"{info.label} has no pretrained weights; use 'scratch' mode with it."),
+        (("optimizer",), o.optimizer in OPTIMIZERS, f"Unknown optimizer {o.optimizer!r}; choose adamw or sgd."),
+        (("schedule",), o.schedule in SCHEDULES,
+         f"Unknown schedule {o.schedule!r}; choose one of {', '.join(SCHEDULES)}."),
+        (("head",), o.head in HEADS, f"Unknown head {o.head!r}; choose auto, linear or mlp."),
+        (("head",), o.head != "mlp" or o.mode == "quick", "An MLP head is only offered in quick mode."),
+        (("epochs",), o.epochs is None or 1 <= o.epochs <= 1000, "Epochs must be between 1 and 1000."),
+        (("batch_size",), o.batch_size is None or 1 <= o.batch_size <= 4096, "Batch size must be between 1 and 4096."),
+        (("lr",), o.lr is None or 0 < o.lr <= 10, "Learning rate must be above 0 and at most 10."),
+        (("backbone_lr_factor",), 0 <= o.backbone_lr_factor <= 10,
+         "Backbone learning-rate factor must be between 0 and 10."),
+        (("weight_decay",), 0 <= o.weight_decay <= 1, "Weight decay must be between 0 and 1."),
+        (("momentum",), 0 <= o.momentum < 1, "Momentum must be at least 0 and below 1."),
+        (("nesterov",), not (o.optimizer == "sgd" and o.nesterov and o.momentum == 0),
+         "Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off."),
+        (("best_metric",), o.best_metric in BEST_METRICS,
+         f"Unknown best-epoch measure {o.best_metric!r}; choose one of {', '.join(BEST_METRICS)}."),
+        (("step_size",), o.step_size >= 1, "Step size must be at least 1 epoch."),
+        (("gamma",), 0 < o.gamma <= 1, "Gamma must be above 0 and at most 1."),
+        (("label_smoothing",), 0 <= o.label_smoothing < 1, "Label smoothing must be at least 0 and below 1."),
+        (("dropout",), 0 <= o.dropout < 1, "Dropout must be at least 0 and below 1."),
+        (("early_stopping_patience",), o.early_stopping_patience is None or o.early_stopping_patience >= 1,
+         "Early-stopping patience must be at least 1 epoch (or empty to turn it off)."),
+        (("val_fraction", "test_fraction"), 0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
+         and o.val_fraction + o.test_fraction <= 0.8,
+         "Validation and test fractions must each be between 0 and 1 and together at most 0.8."),
+        (("image_size",), o.image_size is None or info.min_image_size <= o.image_size <= info.max_image_size,
+         f"Image size for {info.label} must be between {info.min_image_size} and {info.max_image_size} pixels."),
+    ]
+    return [(names, message) for names, ok, message in rules if not ok]

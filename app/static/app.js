@@ -18,3 +18,20 @@ document.addEventListener("htmx:responseError", function (evt) {
 document.addEventListener("focusin", function (evt) {
   if (evt.target.matches && evt.target.matches("[data-select-on-focus]")) evt.target.select();
 });
+
+// The toast after a labeling or deleting action (with its Undo button) goes away after 10 s, or when
+// dismissed; a new one (after an htmx swap) starts its own 10 s.
+(function () {
+  var timer = null;
+  function start() {
+    var toast = document.querySelector("[data-toast]");
+    if (timer) clearTimeout(timer);
+    if (toast) timer = setTimeout(function () { toast.remove(); }, 10000);
+  }
+  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("htmx:afterSwap", start);
+  document.addEventListener("click", function (evt) {
+    var close = evt.target.closest && evt.target.closest("[data-toast-close]");
+    if (close) close.closest("[data-toast]").remove();
+  });
+})();

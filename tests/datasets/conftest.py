@@ -53,3 +53,14 @@ def import_zip(client, dataset_id: int, archive: bytes, name: str = "import.zip"
 def png(n: int, size=(24, 24), color=(30, 120, 200)) -> bytes:
     """A distinct small PNG (different bytes for every n)."""
     return image_bytes(color=color, size=size, noise=n + 1)
+
+
+def expire_undo() -> int:
+    """Let every undo offer run out now (as the worker's maintenance does once UNDO_SECONDS passed), so
+    deleted images' files are removed."""
+    from datetime import timedelta
+
+    from app.blueprints.datasets.images.undo import expire
+    from app.models import utcnow
+
+    return expire(now=utcnow() + timedelta(days=1))

@@ -23,6 +23,7 @@ DATASET_ROUTES = {
     "datasets.images.label_images": ("GET", "/datasets/{d}/label"),
     "datasets.images.label_selected": ("POST", "/datasets/{d}/images/label"),
     "datasets.images.delete_selected": ("POST", "/datasets/{d}/images/delete"),
+    "datasets.images.undo_action": ("POST", "/datasets/{d}/images/undo/1"),
     "datasets.images.image_file": ("GET", "/datasets/{d}/images/{i}/file"),
     "datasets.images.image_thumb": ("GET", "/datasets/{d}/images/{i}/thumb"),
     "datasets.list_classes": ("POST", "/datasets/{d}/classes"),
@@ -103,6 +104,9 @@ def test_viewer_can_see_but_not_edit(client, make_user):
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert b"You can view this dataset but not change it" in refused[1].data
+    assert b"Ask its owner, alice, to make you an editor" in refused[1].data
+    assert b"Only the dataset&#39;s owner, alice, can do this" in refused[5].data  # sharing: what to do, precisely
+    assert b"owner access" not in refused[5].data
     status = client.get(f"/datasets/{ids['d']}/imports/{ids['m']}/status")
     assert status.status_code == 200 and status.json["status"] == "running"  # viewers see imports' progress
     assert b"photos.zip" in client.get(f"/datasets/{ids['d']}").data

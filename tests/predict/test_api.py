@@ -205,3 +205,28 @@ def test_top_k_entries_and_the_order_of_ties():
     assert (entry["category"], entry["category_index"], entry["confidence"]) == ("b", 1, 0.5)
     tied = prediction_entry("y.png", np.array([0.5, 0.5], dtype=np.float32), ["a", "b"], 1, None)
     assert tied["category_index"] == int(np.array([0.5, 0.5]).argmax()) == 0
+
+
+def test_the_only_ready_model_needs_no_choosing(app, logged_in, make_model):
+    from app.extensions import db
+
+    only = make_model(logged_in.user, name="only")
+    response = logged_in.post("/predict", data={"file": files("red")})
+    assert response.status_code == 200 and response.json["model"]["id"] == only.id
+    assert response.json["predictions"][0]["category"] == "red"
+    running = make_model(logged_in.user, name="still training")
+    running.status = "running"
+    db.session.commit()
+    assert logged_in.post("/predict", data={"file": files("red")}).json["model"]["id"] == only.id
+    second = make_model(logged_in.user, name="second")
+    response = logged_in.post("/predict", data={"file": files("red")})
+    assert response.status_code == 422 and response.json["code"] == "no_model"
+    assert str(second.id) in response.json["error"] and str(only.id) in response.json["error"]
+
+
+def test_api_page_example_names_a_ready_model(logged_in, make_model):
+    page = logged_in.get("/tokens").get_data(as_text=True)
+    assert "no trained model yet" in page
+    run = make_model(logged_in.user, name="colours")
+    page = logged_in.post("/tokens", data={"name": "script"}).get_data(as_text=True)
+    assert f"-F model={run.id} -F file=@photo.jpg" in page and "Bearer ics_" in page

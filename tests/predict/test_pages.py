@@ -83,3 +83,11 @@ def test_openapi_document(client):
     # requires what the server requires
     form = post["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert spec["components"]["schemas"][form]["required"] == ["file"]
+
+
+def test_the_try_page_belongs_to_models_in_the_menu(logged_in, make_model):
+    import re
+
+    run = make_model(logged_in.user)
+    html = logged_in.get(f"/models/{run.id}/try").get_data(as_text=True)
+    assert re.findall(r'class="active" aria-current="page">([^<]*)</a>', html) == ["Models"]

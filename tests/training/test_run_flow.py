@@ -30,7 +30,7 @@ def test_form_lists_networks_and_modes(logged_in, make_dataset):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"name": ""}, "Give the model a name"),
+    ({"name": "x" * 121}, "cannot be longer than 120 characters"),
     ({"epochs": "0"}, "Epochs must be between 1 and 1000"),
     ({"architecture": "efficientnet_lite0", "mode": "scratch"}, "pretrained network"),
     ({"val_fraction": "0.6", "test_fraction": "0.6"}, "together at most 0.8"),
@@ -42,6 +42,18 @@ def test_invalid_form_is_refused_with_422_and_no_run(start_run, make_dataset, lo
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert _runs() == [] and get_queue().count == 0
+
+
+def test_the_name_is_prefilled_and_a_blank_one_gets_it(start_run, make_dataset, logged_in):
+    from app.models import utcnow
+
+    dataset = make_dataset(logged_in.user, name="Pets")
+    expected = f"Pets · Quick · {utcnow():%Y-%m-%d}"
+    html = logged_in.get(f"/datasets/{dataset.id}/train").get_data(as_text=True)
+    assert f'value="{expected}"' in html
+    response = start_run(dataset.id, name="   ")  # small_cnn, from scratch
+    assert response.status_code == 302
+    assert _runs()[0].name == f"Pets · From scratch · {utcnow():%Y-%m-%d}"
 
 
 def test_dataset_that_cannot_train_is_refused_before_queueing(start_run, make_dataset, logged_in):
@@ -168,3 +180,20 @@ def _check_downloads(client, run):
     checkpoint = torch.load(io.BytesIO(_download(client, run, "checkpoint")), map_location="cpu", weights_only=True)
     assert {"model", "optimizer", "scheduler", "epoch", "options"} <= checkpoint.keys()
     assert b"def preprocess(" in _download(client, run, "preprocess")
+
+
+def test_every_bad_setting_is_marked_at_once_and_the_values_are_kept(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id, epochs="-3", lr="-1", val_fraction="0.9", weight_decay="lots")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'<details class="advanced"\s+open', html)
+    for name, message in (("epochs", "Epochs must be between 1 and 1000"), ("lr", "Learning rate must be above 0"),
+                          ("val_fraction", "together at most 0.8"), ("weight_decay", "Not a valid float")):
+        tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in tag and f'aria-describedby="{name}-error' in tag, tag
+        assert re.search(rf'id="{name}-error">[^<]*{message}', html), name
+    assert re.search(r'<input[^>]*name="epochs"[^>]*value="-3"', html)  # what was typed stays
+    assert re.search(r'<input[^>]*name="lr"[^>]*value="-1', html)
+    assert "these 5 fields" in html  # the share rule marks both shares
+    assert _runs() == [] and get_queue().count == 0

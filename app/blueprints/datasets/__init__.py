@@ -15,10 +15,12 @@ for _child in (images_bp, health_bp, suggestions_bp):
 
 def init_app(app):
     from app.blueprints.datasets import views  # noqa: F401
+    from app.blueprints.datasets.classes import ink
     from app.blueprints.datasets.context import train_url
     from app.blueprints.datasets.health import views as health_views  # noqa: F401
     from app.blueprints.datasets.images import views as images_views  # noqa: F401
     from app.blueprints.datasets.suggestions import views as suggestions_views  # noqa: F401
 
     app.add_template_global(train_url)
+    app.add_template_filter(ink, "ink")  # text on a class colour
     app.register_blueprint(bp)

@@ -113,3 +113,21 @@ def delete_class(dataset_id: int, label_id: int) -> int:
     db.session.delete(label)
     db.session.commit()
     return result.rowcount or 0
+
+
+def _luminance(color: str) -> float:
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def ink(color: str | None) -> str:
+    """Text colour readable on a class colour: white or black, whichever contrasts more (for any colour
+    one of them reaches 4.5:1)."""
+    if not color or len(color) != 7 or not color.startswith("#"):
+        return "#fff"
+    try:
+        luminance = _luminance(color)
+    except ValueError:
+        return "#fff"
+    return "#fff" if 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 else "#000"

@@ -8,8 +8,11 @@ from app.access import dataset_role
 
 def page_context(dataset) -> dict:
     """What every dataset page needs to show the right controls for the current user's role."""
+    from app.blueprints.datasets.readiness import missing_for_training
+
     role = dataset_role(current_user, dataset)
-    return {"dataset": dataset, "role": role, "can_edit": role in ("owner", "editor"), "is_owner": role == "owner"}
+    return {"dataset": dataset, "role": role, "can_edit": role in ("owner", "editor"), "is_owner": role == "owner",
+            "train_missing": missing_for_training(dataset.id)}
 
 
 def train_url(dataset_id: int) -> str:

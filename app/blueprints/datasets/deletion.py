@@ -14,6 +14,7 @@ from app.batching import IN_CHUNK
 from app.blueprints.datasets.images.importer import remove_upload
 from app.blueprints.datasets.images.intake import remove_cached_features
 from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
+from app.blueprints.datasets.images.undo import forget_dataset
 from app.errors import Conflict
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
@@ -61,6 +62,7 @@ def purge_dataset(dataset_id: int) -> dict:
     if dataset is None or not dataset.deleting:
         return {"dataset_id": dataset_id, "status": "skipped"}
     images = _delete_images_in_chunks(dataset_id)
+    forget_dataset(dataset_id)  # deleted images it could still restore: their files go too
     run_ids = list(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset_id)))
     for imp in db.session.scalars(select(Import).where(Import.dataset_id == dataset_id)).all():
         remove_upload(imp)

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, Sequence
 
 from flask import current_app
 
-from app.access import NotAllowed, get_run_for
+from sqlalchemy import select
+
+from app.access import NotAllowed, get_run_for, visible_datasets_query
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import MAX_DB_INT, db
-from app.ml.artifacts import CARD, CHECKPOINT
-from app.models import Setting, TrainingRun, User
 from app.filestore import run_prefix
+from app.ml.artifacts import CARD, CHECKPOINT
+from app.models import Dataset, Setting, TrainingRun, User
 from app.storage import get_storage
 
 if TYPE_CHECKING:
@@ -75,11 +77,39 @@ def _usable_or_none(user: User | None, run_id: int | None) -> TrainingRun | None
         return None
 
 
+def ready_models(user: User, limit: int | None = None) -> list[TrainingRun]:
+    """Succeeded models on the datasets the user can see, newest first (the API page's examples)."""
+    visible = visible_datasets_query(user).with_only_columns(Dataset.id)
+    query = (select(TrainingRun).where(TrainingRun.dataset_id.in_(visible), TrainingRun.status == "succeeded",
+                                       TrainingRun.artifact_dir.is_not(None))
+             .order_by(TrainingRun.id.desc()).limit(limit))
+    return list(db.session.scalars(query))
+
+
+def _only_ready_model(user: User) -> TrainingRun | None:
+    """The user's one ready model when there is exactly one (then it needs no choosing)."""
+    runs = ready_models(user, limit=2)
+    return runs[0] if len(runs) == 1 else None
+
+
+def _no_model_message(user: User) -> str:
+    runs = ready_models(user, limit=3)
+    if not runs:
+        return ("No model chosen, and you have no trained model yet. Train one first, then send its id in "
+                "the 'model' field.")
+    ids = ", ".join(str(r.id) for r in runs)
+    return (f"No model chosen: you have several models. Send a 'model' field with a model id (e.g. {ids}), "
+            "or pick a default model on a model's 'Try it' page.")
+
+
 def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
-    """The explicit model, else the user's default, else the instance default (public only)."""
+    """The explicit model, else the user's default, else the user's only ready model, else the instance
+    default (public only)."""
     if run_id is not None:
         return require_ready(get_usable_run(user, run_id))
     run = _usable_or_none(user, user.default_model_id) if _is_user(user) else None
+    if run is None and _is_user(user):
+        run = _only_ready_model(user)
     if run is None:
         candidate = _usable_or_none(None, instance_default_id())
         run = candidate if candidate is not None and candidate.is_public else None
@@ -88,8 +118,7 @@ def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
             raise Unauthorized("Log in or send an API token (Authorization: Bearer ...), "
                                "or choose a public model with the 'model' field.")
         # 422, not 400: the request is well formed; this account just has no default model to use
-        raise ValidationError("No model chosen. Send a 'model' field with a model id, or pick a default "
-                              "model on a model's 'Try it' page.", code="no_model")
+        raise ValidationError(_no_model_message(user), code="no_model")
     return require_ready(run)
 
 

@@ -5,6 +5,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, FloatField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.models import utcnow
+
 MODE_HELP = {
     "quick": ("Quick", "Fastest. Reuses what a pretrained network already sees in pictures and only "
                        "learns your classes — seconds to a few minutes."),
@@ -56,6 +58,17 @@ OPTION_HELP = {
 ADVANCED_FIELDS = tuple(OPTION_HELP)
 
 
+def name_parts(dataset_name: str) -> tuple[str, str]:
+    """The default name around its mode: ("<dataset> · ", " · <date>")."""
+    return f"{dataset_name} · ", f" · {utcnow():%Y-%m-%d}"
+
+
+def default_name(dataset_name: str, mode: str | None) -> str:
+    """What a model is called unless its trainer names it: dataset · mode · date."""
+    prefix, suffix = name_parts(dataset_name)
+    return f"{prefix}{MODE_HELP.get(mode or 'quick', MODE_HELP['quick'])[0]}{suffix}"[:120]
+
+
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
@@ -80,7 +93,7 @@ def hint_text(h, images: int) -> str:
 
 
 class TrainForm(FlaskForm):
-    name = StringField("Model name", validators=[DataRequired("Give the model a name."), Length(max=120)])
+    name = StringField("Model name", validators=[Optional(), Length(max=120)])  # blank: default_name()
     architecture = RadioField("Network", validators=[DataRequired("Choose a network.")])
     mode = RadioField("How to train", default="quick",
                       choices={key: label for key, (label, _) in MODE_HELP.items()},
@@ -126,6 +139,37 @@ class TrainForm(FlaskForm):
         self.arch_hints = {i.name: hint_text(hint(i, images), images) for i in ordered if i.pretrained}
         if not self.architecture.data:
             self.architecture.data = next((i.name for i in ordered if i.available), None)
+
+    def fill_name(self, dataset_name: str) -> None:
+        """Prefill the name (a new form) or name a model left unnamed (dataset · mode · date)."""
+        if not (self.name.data or "").strip():
+            self.name.data = default_name(dataset_name, self.mode.data)
+
+    def validate_all(self) -> bool:
+        """The fields' own checks and every option rule at once (ranges, combinations), each message on
+        the field at fault; True when the form can start a run."""
+        from app.ml.errors import InvalidOptions
+        from app.ml.options import TrainOptions
+
+        valid = self.validate() & self._network_usable()
+        values = {name: getattr(self, name).data for name in ADVANCED_FIELDS if not getattr(self, name).errors}
+        try:
+            TrainOptions.from_dict({**values, "architecture": self.architecture.data, "mode": self.mode.data})
+        except InvalidOptions as exc:
+            for name, message in (exc.fields or {"mode": exc.message}).items():
+                field = self[name] if name in self else self.mode
+                if message not in field.errors:
+                    field.errors = [*field.errors, message]
+            return False
+        return valid
+
+    def _network_usable(self) -> bool:
+        info = getattr(self, "arch_infos", {}).get(self.architecture.data)
+        if info is None or info.available:
+            return True
+        self.architecture.errors = [*self.architecture.errors,
+                                    f"This network cannot be used right now: {info.label} is {info.reason}."]
+        return False
 
     def option_values(self) -> dict:
         """The advanced options as a dict for TrainOptions.from_dict (empty optional -> None)."""

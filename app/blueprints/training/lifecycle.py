@@ -239,7 +239,9 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
     """running -> failed, with a plain sentence for the page (the traceback belongs in the worker log)."""
     db.session.rollback()
     get_storage().discard_work(run_prefix(run.id))
-    _finish(run, "failed", failure_message(exc), error=failure_message(exc))
+    detail = None if failure_is_plain(exc) else f"{type(exc).__name__}: {exc}"[:1000]
+    _finish(run, "failed", failure_message(exc), error=failure_message(exc),
+            values={"progress": {**(run.progress or {}), "error_detail": detail}} if detail else None)
 
 
 def finish_succeeded(run: TrainingRun, result, out_dir) -> None:
@@ -264,7 +266,17 @@ def failure_message(exc: Exception) -> str:
         return "An image of this dataset is missing from storage, so training could not read it."
     if isinstance(exc, MemoryError):
         return "The worker ran out of memory. Try a smaller batch size or image size."
-    return f"Training stopped because of an unexpected error ({type(exc).__name__}: {exc})."[:500]
+    # The exception's text can name server internals (file paths, hosts): users get a plain sentence,
+    # administrators the details on the run page (progress["error_detail"]) and in the worker log.
+    return ("Training stopped because of an unexpected problem on the server. Try again; if it happens again, "
+            "tell an administrator (they can see the details on this page).")
+
+
+def failure_is_plain(exc: Exception) -> bool:
+    """Whether failure_message(exc) already says everything (no details worth keeping for admins)."""
+    from app.ml.errors import MLError
+
+    return isinstance(exc, (MLError, FileNotFoundError, MemoryError))
 
 
 def _success_line(result) -> str:

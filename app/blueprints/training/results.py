@@ -23,6 +23,7 @@ GALLERY_LIMIT = 48
 def options_table(run: TrainingRun) -> list[tuple[str, str]]:
     """(label, value) for every option that applied to this run (momentum only with SGD, crops only in
     the image modes, ...), with 'auto' values resolved where the engine would."""
+    from app.blueprints.training.names import option_value_name
     from app.ml.options import MODE_DEFAULTS, applied_options
 
     defaults = MODE_DEFAULTS.get(run.mode, {})
@@ -44,7 +45,7 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             value = f"validation {METRIC_WORDS.get(value or 'accuracy', value)}"
         elif key in ("nesterov", "freeze_bn") and value is None:
             value = True  # runs from before the option existed did this
-        rows.append((label, _fmt(value)))
+        rows.append((label, _fmt(option_value_name(key, value))))
     return rows
 
 
@@ -202,3 +203,29 @@ def results_context(run: TrainingRun) -> dict:
             "th": th, "cells_clickable": cells, "history": history_table(run.history) if metrics else None,
             "val_score": validation_score(run),
             "best_by": METRIC_WORDS.get((run.options or {}).get("best_metric") or "accuracy")}
+
+
+def _times(slow: float, fast: float) -> str:
+    ratio = slow / fast
+    return f"{ratio:.0f}×" if ratio >= 9.5 else f"{ratio:.1f}".rstrip("0").rstrip(".") + "×"
+
+
+def compare_verdict(a: TrainingRun, ra: dict, b: TrainingRun, rb: dict) -> str:
+    """One plain sentence to open the compare page: which model is more accurate (on validation images,
+    what models are ranked by), by how many points, and which trained faster."""
+    if a.status != "succeeded" or b.status != "succeeded":
+        waiting = [f"“{r.name}”" for r in (a, b) if r.status != "succeeded"]
+        return f"{' and '.join(waiting)} {'has' if len(waiting) == 1 else 'have'} no results yet, so there is nothing to compare."
+    parts = []
+    va, vb = ra.get("val_score"), rb.get("val_score")
+    if va is not None and vb is not None:
+        points = round(abs(va - vb) * 100)
+        better = a if va > vb else b
+        parts.append(f"“{better.name}” is {points} point{'s' if points != 1 else ''} more accurate on the validation "
+                     f"images" if points else "Both are about as accurate on the validation images")
+    sa, sb = (ra.get("metrics") or {}).get("seconds"), (rb.get("metrics") or {}).get("seconds")
+    if sa and sb:
+        faster, slow, fast = (a, sb, sa) if sa < sb else (b, sa, sb)
+        parts.append(f"“{faster.name}” trained {_times(slow, fast)} faster" if slow / fast >= 1.2
+                     else "they took about as long to train")
+    return "; ".join(parts) + "." if parts else "These two models have no scores to compare."

@@ -3,9 +3,10 @@ from flask import (Response, flash, make_response, redirect, render_template, re
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
 
+from app.blueprints.datasets.readiness import missing_for_training
 from app.blueprints.training import bp, exports, services
-from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
-from app.blueprints.training.results import live_context, results_context
+from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
+from app.blueprints.training.results import compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import QuotaExceeded, ValidationError
 from app.rendering import render_page
@@ -27,18 +28,22 @@ def new_run(dataset_id: int):
     from app.ml.networks import list_architectures
 
     dataset = services.dataset_for_training(current_user, dataset_id)
+    missing = missing_for_training(dataset.id)
+    if missing and request.method == "GET":  # say what is missing instead of a form that cannot work
+        return render_template("training/not_ready.html", dataset=dataset, missing=missing)
     counts = services.label_counts(dataset.id)
     form = TrainForm()
     form.set_architectures(list_architectures(), sum(counts.values()))
+    form.fill_name(dataset.name)
     error = None
-    if form.validate_on_submit():
+    if form.is_submitted() and form.validate_all():
         try:
             run = services.start_run(current_user, dataset.id, form.name.data, form.architecture.data,
                                      form.mode.data, form.option_values())
         except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
-            flash(f"Training of “{run.name}” is queued.", "success")
+            # no "queued" flash: the run page's live card says queued / running / finished, and stays true
             target = url_for("training.run_detail", run_id=run.id)
             if request.htmx:  # htmx would follow a 302 and swap the whole page into the form
                 return "", 204, {"HX-Redirect": target}
@@ -46,7 +51,7 @@ def new_run(dataset_id: int):
     status = 422 if (error or form.errors) else 200
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
                        dataset=dataset, error=error, counts=counts,
-                       mode_help=MODE_HELP, option_help=OPTION_HELP)
+                       mode_help=MODE_HELP, option_help=OPTION_HELP, name_parts=name_parts(dataset.name))
 
 
 @bp.route("/models/<int:run_id>")
@@ -72,8 +77,9 @@ def run_progress(run_id: int):
 @login_required
 def run_results(run_id: int):
     run = services.view_run(current_user, run_id)
-    return render_template("training/_results.html", run=run, can_delete=services.can_delete(current_user, run),
-                           **results_context(run))
+    context = dict(run=run, can_delete=services.can_delete(current_user, run), **results_context(run))
+    return (render_template("training/_results.html", **context)
+            + render_template("training/_headline.html", oob=True, **context))  # the plain result, at the top
 
 
 @bp.route("/models/<int:run_id>/threshold", methods=["POST"])
@@ -163,7 +169,8 @@ def compare_models():
     first = request.args.get("a", type=int) or (picks[0] if picks else None)
     second = request.args.get("b", type=int) or (picks[1] if len(picks) > 1 else None)
     a, b = services.compare_runs(current_user, first, second)
-    return render_template("training/compare.html", a=a, b=b, ra=results_context(a), rb=results_context(b))
+    ra, rb = results_context(a), results_context(b)
+    return render_template("training/compare.html", a=a, b=b, ra=ra, rb=rb, verdict=compare_verdict(a, ra, b, rb))
 
 
 @bp.route("/models/<int:run_id>/download/<kind>")

@@ -4,6 +4,9 @@
 
   // ---- labeling grid --------------------------------------------------------------------------
   var lastClicked = null;
+  // Number keys act on a tile only when the user put the focus there (click, Tab, arrows), never on one
+  // focused by the page itself.
+  var chosenTile = null;
 
   function tiles() { return Array.prototype.slice.call(document.querySelectorAll("[data-tile]")); }
 
@@ -38,6 +41,7 @@
       }
       lastClicked = tile;
       tile.focus();
+      chosenTile = tile;
       refreshSelection();
       return;
     }
@@ -62,14 +66,21 @@
       step = all.filter(function (t) { return t.offsetTop === top; }).length || 1;
     }
     var next = all[i + ((key === "ArrowLeft" || key === "ArrowUp") ? -step : step)];
-    if (next) next.focus();
+    if (next) { next.focus(); chosenTile = next; }
   }
 
   function applyToSelection(button, focused) {
     if (!button) return;
-    if (refreshSelection() === 0 && focused) { setChecked(focused, true); refreshSelection(); }
-    if (refreshSelection() > 0) button.click();
+    if (refreshSelection() === 0 && focused && focused === chosenTile) { setChecked(focused, true); refreshSelection(); }
+    if (refreshSelection() > 0) { button.click(); return; }
+    var flashes = document.getElementById("flashes");
+    if (flashes) flashes.innerHTML = '<div class="flash flash-info" role="status">Select one or more images first (click them, or press a to select all on this page).</div>';
   }
+
+  // A tile reached with Tab was chosen by the user, too.
+  document.addEventListener("keyup", function (e) {
+    if (e.key === "Tab" && document.activeElement && document.activeElement.matches("[data-tile]")) chosenTile = document.activeElement;
+  });
 
   document.addEventListener("keydown", function (e) {
     if (!document.querySelector("[data-label-form]") || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -80,14 +91,23 @@
     if (/^[1-9]$/.test(e.key)) { applyToSelection(document.querySelector('[data-class-key="' + e.key + '"]'), focused); return; }
     if (e.key === "u") { applyToSelection(document.querySelector("[data-unlabel]"), focused); return; }
     if (e.key === "a") { tiles().forEach(function (t) { setChecked(t, true); }); refreshSelection(); return; }
+    if (e.key === "z") { var undo = document.querySelector("[data-toast] [data-undo]"); if (undo) undo.click(); return; }
     if (e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); applyToSelection(document.querySelector("[data-delete]"), focused); }
   });
 
-  document.addEventListener("htmx:afterSwap", function () {
+  // After a filter, a page link or a bulk action the grid is new: no tile is chosen, and the focus goes to
+  // the grid's heading area (the active filter), never onto a tile by itself.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (e.target && e.target.id === "image-grid") {  // a hint from before the action is done with
+      document.querySelectorAll("#flashes .flash-info").forEach(function (f) { f.remove(); });
+    }
     lastClicked = null;
+    chosenTile = null;
     refreshSelection();
-    var first = document.querySelector("[data-tile]");
-    if (first && document.activeElement === document.body) first.focus();
+    if (document.activeElement === document.body || !document.activeElement) {
+      var active = document.querySelector(".ds-filters .ds-chip.active");
+      if (active) active.focus();
+    }
   });
   document.addEventListener("DOMContentLoaded", refreshSelection);
 })();

@@ -24,11 +24,22 @@
     return row;
   }
 
+  // A file the browser cannot show (or the server refused) gets a placeholder, never a broken image.
+  function noPreview(img) {
+    if (!img || !img.parentNode) return;
+    var box = el("div", "thumb thumb-missing");
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", "No preview for " + img.alt);
+    box.appendChild(el("span", "", "No preview"));
+    img.parentNode.replaceChild(box, img);
+  }
+
   function fillCard(card, answer) {
     var body = card.querySelector(".result-body");
     body.textContent = "";
     if (answer.error) {
       body.appendChild(el("p", "error", answer.error));
+      noPreview(card.querySelector("img.thumb"));
       return;
     }
     var verdict = answer.unknown
@@ -44,6 +55,7 @@
     img.alt = file.name;
     img.src = URL.createObjectURL(file);
     img.onload = function () { URL.revokeObjectURL(img.src); };
+    img.onerror = function () { URL.revokeObjectURL(img.src); noPreview(img); };
     card.appendChild(img);
     var body = el("div", "result-body");
     body.appendChild(el("p", "muted", "Thinking…"));

@@ -26,3 +26,16 @@ document.addEventListener("change", function (evt) {
     }
   }
 });
+
+// The prefilled model name (dataset · mode · date) follows the chosen mode until the user edits it.
+document.addEventListener("change", function (evt) {
+  var input = evt.target;
+  if (!input.form || input.form.id !== "run-form" || input.type !== "radio") return;
+  var name = input.form.querySelector("input[name=name][data-name-parts]");
+  var mode = input.form.querySelector("input[name=mode]:checked");
+  if (!name || !mode) return;
+  var parts = name.dataset.nameParts.split("|");
+  var labels = Array.prototype.map.call(input.form.querySelectorAll("input[name=mode]"), function (r) { return r.dataset.label; });
+  var untouched = labels.some(function (l) { return name.value === parts[0] + l + parts[1]; });
+  if (untouched) name.value = parts[0] + mode.dataset.label + parts[1];
+});

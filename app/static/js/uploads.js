@@ -169,7 +169,13 @@
   async function uploadAll(form) {
     var input = form.querySelector('input[type="file"]');
     var files = Array.prototype.slice.call(input.files);
-    if (!files.length) return;
+    if (!files.length) {  // say why nothing happens
+      var box = form.parentNode.querySelector("[data-upload-results]");
+      box.textContent = "";
+      box.appendChild(el("p", "ds-upload-status error", "Choose images or a .zip first: drop them on the box above, or click it to pick files."));
+      input.focus();
+      return;
+    }
     var maxFiles = parseInt(form.dataset.batchFiles, 10) || 100;
     var maxBytes = parseInt(form.dataset.batchBytes, 10) || 50 * 1048576;
     var zips = files.filter(isZip), images = files.filter(function (f) { return !isZip(f); });
@@ -184,14 +190,18 @@
     ui.status.textContent = finalText(ui, job.stopped);
     button.disabled = false;
     stop.hidden = true;
-    input.value = "";
+    input.value = "";  // the zone is ready for the next files
     form.querySelector("[data-drop] strong").textContent = "Drop more images or a .zip here";
+    form.querySelector("[data-drop-hint]").textContent = form.querySelector("[data-drop-hint]").dataset.default;
     refreshSummary();
   }
 
   function refreshSummary() {
     if (window.htmx && document.getElementById("summary")) {
       window.htmx.ajax("GET", window.location.pathname, { target: "#summary", select: "#summary", swap: "outerHTML" });
+    }
+    if (window.htmx && document.getElementById("train-button")) {  // what training still needs has changed
+      window.htmx.ajax("GET", window.location.pathname, { target: "#train-button", select: "#train-button", swap: "outerHTML" });
     }
   }
 
@@ -204,8 +214,10 @@
 
   document.addEventListener("change", function (e) {
     var form = e.target.closest && e.target.closest("[data-upload]");
-    if (form && e.target.type === "file") form.querySelector("[data-drop] strong").textContent =
-      plural(e.target.files.length, "file") + " chosen";
+    if (form && e.target.type === "file" && e.target.files.length) {
+      form.querySelector("[data-drop] strong").textContent = plural(e.target.files.length, "file") + " chosen";
+      form.querySelector("[data-drop-hint]").textContent = "Click Upload to send " + (e.target.files.length === 1 ? "it" : "them") + ".";
+    }
   });
 
   ["dragenter", "dragover"].forEach(function (type) {

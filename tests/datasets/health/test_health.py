@@ -229,3 +229,23 @@ def test_check_on_empty_dataset_is_refused_and_dead_job_shows_failed(app, logged
     update_health(dataset.id, lambda s: s.update(state="running", job_id="health-gone"))
     assert current_state(dataset.id)["state"] == "failed"
     assert b"stopped unexpectedly" in logged_in.get(f"/datasets/{dataset.id}/health").data
+
+
+def test_fixes_can_be_undone(client, shared):
+    import re
+
+    login(client, "alice")
+    fix = f"/datasets/{shared['d']}/health/fix"
+    relabel = client.post(fix, data={"key": "label:y", "action": "relabel"}, headers=HX).get_data(as_text=True)
+    assert "Label changed." in relabel and "data-undo" in relabel
+    undo_url = re.search(r'action="(/datasets/\d+/images/undo/\d+)"', relabel).group(1)
+    back = client.post(undo_url, data={"next": f"/datasets/{shared['d']}/health"})
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/datasets/{shared['d']}/health")
+    assert db.session.get(Image, shared["b"]).label_id != shared["dogs"]  # cats again
+    removed = client.post(fix, data={"key": "duplicate:x", "action": "remove", "image_id": shared["a"]})
+    assert removed.status_code == 302 and "undo=" in removed.headers["Location"]
+    page = client.get(removed.headers["Location"]).get_data(as_text=True)
+    undo_url = re.search(r'action="(/datasets/\d+/images/undo/\d+)"', page).group(1)
+    assert client.post(undo_url, data={"next": "https://elsewhere.example/"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Image, shared["a"]) is not None  # restored

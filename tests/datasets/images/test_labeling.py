@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Image
-from tests.datasets.conftest import png, upload
+from tests.datasets.conftest import expire_undo, png, upload
 
 HX = {"HX-Request": "true"}
 
@@ -165,4 +165,6 @@ def test_delete_images_removes_rows_and_unused_files(logged_in, dataset):
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", headers=HX, data={"image_ids": [ids[0]]})
     assert response.status_code == 200 and b"1 image deleted." in response.data
     assert db.session.get(Image, ids[0]) is None and db.session.get(Image, ids[1]) is not None
+    assert get_storage().exists(image_key(sha))  # until the undo offer runs out
+    expire_undo()
     assert not get_storage().exists(image_key(sha))

@@ -231,3 +231,19 @@ def test_a_failed_rq_job_is_not_alive(app):
     run_jobs(app)
     assert not _job_alive(job.id)
     assert not _job_alive("no-such-job")
+
+
+def test_accepted_suggestions_can_be_undone(app, logged_in, colours):
+    dataset, run, ids, labels = colours
+    _suggest(app, logged_in, dataset.id)
+    response = logged_in.post(f"/datasets/{dataset.id}/suggestions/accept", data={"group": "red"},
+                              headers={"HX-Request": "true"})
+    html = response.get_data(as_text=True)
+    assert "suggestions accepted" in html and "data-undo" in html
+    undo_url = re.search(r'action="(/datasets/\d+/images/undo/\d+)"', html).group(1)
+    back = logged_in.post(undo_url, data={"next": f"/datasets/{dataset.id}/suggestions"})
+    assert back.status_code == 302 and back.headers["Location"].endswith(f"/datasets/{dataset.id}/suggestions")
+    db.session.expire_all()
+    assert db.session.get(Image, ids["hand.png"]).label_id == labels["green"].id  # never touched
+    assert db.session.scalars(db.select(Image).where(Image.dataset_id == dataset.id,
+                                                     Image.label_source == "suggestion")).all() == []

@@ -20,7 +20,8 @@ class ModelId(fields.Field):
 
 def _options(with_model: bool) -> dict:
     extra = {"model": ModelId(metadata={"type": "integer", "description": (
-        "Model id; default: your default model, else the site's default public model.")})} if with_model else {}
+        "Model id; default: your default model, else your only ready model (when you have exactly one), "
+        "else the site's default public model.")})} if with_model else {}
     return {"top_k": fields.Integer(validate=validate.Range(min=1), metadata={"default": 3}),
             "format": fields.String(validate=FORMAT, metadata={
                 "description": "csv answers text/csv, one row per file (as does Accept: text/csv)."}),

@@ -15,7 +15,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from app.blueprints.datasets.images.services import delete_images, set_labels
+from app.blueprints.datasets.images.services import delete_undoably, label_undoably
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import HEALTH, JobState, enqueue, job_alive, new_job_id
@@ -171,8 +171,9 @@ def health_page(dataset_id: int) -> dict:
 FIXES = {"remove": ("duplicate", "corrupt", "tiny"), "relabel": ("label_error",), "ignore": None}
 
 
-def apply_fix(dataset_id: int, key: str, action: str, image_id: int | None, user_id: int) -> str:
-    """Apply a fix to a shown finding; returns a plain sentence saying what happened."""
+def apply_fix(dataset_id: int, key: str, action: str, image_id: int | None, user_id: int) -> tuple[str, int | None]:
+    """Apply a fix to a shown finding; returns a plain sentence saying what happened and the id that
+    undoes it (None for 'ignore')."""
     if action not in FIXES:
         raise ValidationError("Unknown fix. Reload the page and try again.")
     findings, images, _ = visible_findings(dataset_id, current_state(dataset_id))
@@ -183,11 +184,11 @@ def apply_fix(dataset_id: int, key: str, action: str, image_id: int | None, user
         raise ValidationError("That fix does not apply to this finding.")
     if action == "ignore":
         update_health(dataset_id, lambda s: s.update(ignored=sorted(set(s["ignored"]) | {key})))
-        return "Hidden. It will not be shown again."
+        return "Hidden. It will not be shown again.", None
     if action == "relabel":
-        set_labels(dataset_id, finding["images"][:1], finding["suggested_label_id"], user_id)
-        return "Label changed."
+        _, undo_id = label_undoably(dataset_id, finding["images"][:1], finding["suggested_label_id"], user_id)
+        return "Label changed.", undo_id
     if image_id not in finding["images"] or image_id not in images:
         raise ValidationError("Choose one of the images of this finding to remove.")
-    delete_images(dataset_id, [image_id])
-    return "Image removed from the dataset."
+    _, undo_id = delete_undoably(dataset_id, [image_id], user_id)
+    return "Image removed from the dataset.", undo_id

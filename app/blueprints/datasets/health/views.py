@@ -6,20 +6,23 @@ from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.health import bp, services
 from app.errors import DomainError
+from app.ids import parse_id
 from app.rendering import render_page
 
 
-def _render(dataset, message: str | None = None, status: int = 200):
+def _render(dataset, message: str | None = None, status: int = 200, undo_id: int | None = None):
     """The whole page, or (htmx) only the report partial that polls/updates itself."""
     return render_page("health/show.html", "health/_report.html", status, message=message,
-                       status_ok=status < 400, **services.health_page(dataset.id), **page_context(dataset))
+                       status_ok=status < 400, undo_id=undo_id, undo_message=message,
+                       **services.health_page(dataset.id), **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/health")
 @login_required
 def show_health(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
-    return _render(dataset)
+    undo_id = parse_id(request.args.get("undo"))  # after a fix without JavaScript
+    return _render(dataset, "You can undo that change for a short while." if undo_id else None, undo_id=undo_id)
 
 
 @bp.route("/datasets/<int:dataset_id>/health/check", methods=["POST"])
@@ -42,14 +45,14 @@ def fix_health(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     image_id = request.form.get("image_id", type=int)
     try:
-        message = services.apply_fix(dataset.id, request.form.get("key", ""), request.form.get("action", ""),
-                                     image_id, current_user.id)
+        message, undo_id = services.apply_fix(dataset.id, request.form.get("key", ""),
+                                              request.form.get("action", ""), image_id, current_user.id)
     except DomainError as err:
         return _failed(dataset, err)
     if request.htmx:
-        return _render(dataset, message)
+        return _render(dataset, message, undo_id=undo_id)
     flash(message, "success")
-    return redirect(url_for("datasets.health.show_health", dataset_id=dataset.id))
+    return redirect(url_for("datasets.health.show_health", dataset_id=dataset.id, undo=undo_id))
 
 
 def _failed(dataset, err: DomainError):

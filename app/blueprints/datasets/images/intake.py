@@ -138,12 +138,15 @@ def write_files(checked: CheckedImage, storage: Store | None = None) -> bool:
 
 
 def unreferenced(shas) -> set[str]:
-    """The hashes among `shas` that no image row references (queried 500 at a time)."""
+    """The hashes among `shas` that no image row references (queried 500 at a time); images deleted
+    but still undoable (trashed_images) count as references."""
+    from app.blueprints.datasets.images.undo import held_by_trash
+
     shas = set(shas)
     used: set[str] = set()
     for part in chunked(sorted(shas)):
         used.update(db.session.scalars(select(Image.sha256).where(Image.sha256.in_(part)).distinct()))
-    return shas - used
+    return shas - used - held_by_trash(shas - used)
 
 
 def remove_unreferenced(shas) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, select, update
 from app import quotas
 from app.batching import chunked
 from app.blueprints.datasets.classes import get_label
+from app.blueprints.datasets.images import undo
 from app.blueprints.datasets.images.removal import mark_for_removal, schedule_sweep, sweep_shas
 from app.blueprints.datasets.services import class_counts
 from app.blueprints.datasets.images.intake import remove_cached_features
@@ -140,6 +141,22 @@ def set_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user
     """Give the images class `label_id` (None clears it), 500 per statement, in one transaction; all must
     belong to the dataset."""
     _check_owned(dataset_id, image_ids)
+    _write_labels(dataset_id, image_ids, label_id, user_id)
+    db.session.commit()
+    return len(image_ids)
+
+
+def label_undoably(dataset_id: int, image_ids: list[int], label_id: int | None, user_id: int) -> tuple[int, int]:
+    """set_labels that the user can take back for a while: returns (count, undo id)."""
+    _check_owned(dataset_id, image_ids)
+    undo.expire()
+    action = undo.record_labels(dataset_id, user_id, image_ids)
+    _write_labels(dataset_id, image_ids, label_id, user_id)
+    db.session.commit()
+    return len(image_ids), action.id
+
+
+def _write_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user_id: int) -> None:
     if label_id is None:
         values = {"label_id": None, "label_source": None, "labeled_by_id": None, "label_model_id": None}
     else:
@@ -147,8 +164,6 @@ def set_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user
                   "labeled_by_id": user_id, "label_model_id": None}
     for part in chunked(image_ids):
         db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)).values(**values))
-    db.session.commit()
-    return len(image_ids)
 
 
 def delete_images(dataset_id: int, image_ids: list[int]) -> int:
@@ -171,3 +186,14 @@ def delete_images(dataset_id: int, image_ids: list[int]) -> int:
         schedule_sweep()
     remove_cached_features(dataset_id, image_ids)  # the dataset's feature stores forget them
     return len(image_ids)
+
+
+def delete_undoably(dataset_id: int, image_ids: list[int], user_id: int) -> tuple[int, int]:
+    """Delete images so that the user can take it back for a while: the rows go to the trash (quota room
+    given back now), their files stay until the undo expires. Returns (count, undo id)."""
+    _check_owned(dataset_id, image_ids)
+    undo.expire()
+    action, freed = undo.trash_rows(dataset_id, user_id, image_ids)
+    quotas.release_images(quotas.owner_of(dataset_id), len(image_ids), freed)
+    db.session.commit()
+    return len(image_ids), action.id

@@ -10,16 +10,17 @@ from app.blueprints.datasets.images import imports as import_service
 from app.blueprints.datasets.images.exports import export_zip, zip_filename
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.results import ERROR
+from app.blueprints.datasets.images import undo
 from app.blueprints.datasets.images.services import (
-    delete_images, get_image, grid_args, image_page, parse_ids, set_labels,
+    delete_undoably, get_image, grid_args, image_page, label_undoably, parse_ids,
 )
 from app.blueprints.datasets.images.uploads import upload_files
 from app.errors import DomainError, NotFound
 from app.ids import parse_id
 from app.rate_limits import limit_by_user
 from app.rendering import render_page
-from app.request_limits import allow_large_upload
 from app.filestore import image_key, thumb_key
+from app.request_limits import allow_large_upload
 from app.storage import get_storage
 
 
@@ -85,16 +86,19 @@ def _grid_context(dataset, values) -> dict:
 def label_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     ctx = _grid_context(dataset, request.args)
-    return render_page("images/label.html", "images/_image_grid.html", oob=bool(request.htmx), **ctx)
+    undo_id = parse_id(request.args.get("undo"))  # after a bulk action without JavaScript
+    return render_page("images/label.html", "images/_image_grid.html", oob=bool(request.htmx), undo_id=undo_id,
+                       **ctx)
 
 
-def _after_bulk(dataset, message: str):
-    """Re-render the grid where the user was, plus the class counts out-of-band."""
+def _after_bulk(dataset, message: str, undo_id: int | None = None):
+    """Re-render the grid where the user was, plus the class counts out-of-band, with a toast that
+    offers to undo the action."""
     if not request.htmx:
         flash(message, "success")
         where = {k: request.form[k] for k in ("filter", "before", "page") if request.form.get(k)}
-        return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, **where))
-    return render_template("images/_image_grid.html", oob=True, message=message,
+        return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, undo=undo_id, **where))
+    return render_template("images/_image_grid.html", oob=True, message=message, undo_id=undo_id,
                            **_grid_context(dataset, request.form))
 
 
@@ -115,11 +119,11 @@ def label_selected(dataset_id: int):
         ids = parse_ids(request.form.getlist("image_ids"))
         if label_id and parse_id(label_id) is None:
             raise NotFound("This class does not exist in this dataset.")
-        count = set_labels(dataset.id, ids, parse_id(label_id), current_user.id)
+        count, undo_id = label_undoably(dataset.id, ids, parse_id(label_id), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
     verb = "labeled" if label_id.isdigit() else "unlabeled"
-    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} {verb}.")
+    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} {verb}.", undo_id)
 
 
 @bp.route("/datasets/<int:dataset_id>/images/delete", methods=["POST"])
@@ -127,10 +131,25 @@ def label_selected(dataset_id: int):
 def delete_selected(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     try:
-        count = delete_images(dataset.id, parse_ids(request.form.getlist("image_ids")))
+        count, undo_id = delete_undoably(dataset.id, parse_ids(request.form.getlist("image_ids")), current_user.id)
     except DomainError as err:
         return _bulk_error(err)
-    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} deleted.")
+    return _after_bulk(dataset, f"{count} image{'s' if count != 1 else ''} deleted.", undo_id)
+
+
+@bp.route("/datasets/<int:dataset_id>/images/undo/<int:undo_id>", methods=["POST"])
+@login_required
+def undo_action(dataset_id: int, undo_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    try:
+        message = undo.undo(dataset.id, current_user.id, undo_id)
+    except DomainError as err:
+        return _bulk_error(err)
+    back = request.form.get("next", "")
+    if back.startswith(f"/datasets/{dataset.id}/") and not request.htmx:  # the health or suggestions page
+        flash(message, "success")
+        return redirect(back)
+    return _after_bulk(dataset, message)
 
 
 @bp.route("/datasets/<int:dataset_id>/images/<int:image_id>/file")
@@ -138,7 +157,8 @@ def delete_selected(dataset_id: int):
 def image_file(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
-    return _private(send_file(get_storage().local_path(image_key(image.sha256)), mimetype=f"image/{image.format.lower()}",
+    path = get_storage().local_path(image_key(image.sha256))  # with a bucket: this server's cached copy
+    return _private(send_file(path, mimetype=f"image/{image.format.lower()}",
                               download_name=clean_filename(image.filename), max_age=86400, etag=image.sha256))
 
 

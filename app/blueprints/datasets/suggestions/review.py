@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import update
 
 from app.blueprints.datasets.classes import find_label
+from app.blueprints.datasets.images import undo
 from app.blueprints.datasets.suggestions.services import read_state, unlabeled_images
 from app.errors import Conflict, ValidationError
 from app.extensions import db
@@ -55,6 +56,7 @@ class Accepted:
     accepted: int = 0
     skipped: int = 0        # already labeled, deleted, or not among the suggestions
     no_class: list[str] = field(default_factory=list)
+    undo_id: int | None = None  # takes the accepted labels back (a while)
 
     def message(self) -> str:
         parts = [f"{self.accepted} suggestion{'s' if self.accepted != 1 else ''} accepted."]
@@ -84,6 +86,7 @@ def accept_suggestions(dataset_id: int, user_id: int, image_ids: list[int] | Non
         picked = [s for s in suggestions if s["image_id"] in wanted]
     result = Accepted(skipped=len(set(image_ids or [])) - len(picked) if group is None else 0)
     model_id = state["model_id"] if db.session.get(TrainingRun, state["model_id"]) else None
+    action = undo.record_labels(dataset_id, user_id, [s["image_id"] for s in picked]) if picked else None
     by_class: dict[str, list[int]] = {}
     for s in picked:
         by_class.setdefault(s["label"], []).append(s["image_id"])
@@ -98,5 +101,8 @@ def accept_suggestions(dataset_id: int, user_id: int, image_ids: list[int] | Non
         result.accepted += changed.rowcount or 0
         if group is None:  # a whole group quietly leaves out images labeled by hand meanwhile
             result.skipped += len(ids) - (changed.rowcount or 0)
+    if action is not None and not result.accepted:
+        db.session.delete(action)  # nothing changed: nothing to undo
+    result.undo_id = action.id if action is not None and result.accepted else None
     db.session.commit()
     return result

@@ -11,18 +11,22 @@ from app.ids import parse_id
 from app.rendering import render_page
 
 
-def _render(dataset, message: str | None = None, error: str | None = None, status: int = 200):
+def _render(dataset, message: str | None = None, error: str | None = None, status: int = 200,
+            undo_id: int | None = None):
     """The whole page, or for htmx requests (polling, accepting) just the suggestions partial."""
     state = services.load_state(dataset.id)
     return render_page("suggestions/show.html", "suggestions/_suggestions.html", status, state=state,
                        groups=review.pending_groups(dataset.id, state), message=message, error=error,
-                       models=services.usable_models(dataset.id), **page_context(dataset))
+                       models=services.usable_models(dataset.id), undo_id=undo_id, undo_message=message,
+                       **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/suggestions")
 @login_required
 def show_suggestions(dataset_id: int):
-    return _render(get_dataset_for(current_user, dataset_id))
+    undo_id = parse_id(request.args.get("undo"))  # after accepting without JavaScript
+    return _render(get_dataset_for(current_user, dataset_id), undo_id=undo_id,
+                   message="You can undo that for a short while." if undo_id else None)
 
 
 @bp.route("/datasets/<int:dataset_id>/suggestions", methods=["POST"])
@@ -46,10 +50,10 @@ def accept_suggestions(dataset_id: int):
     group = request.form.get("group")
     try:
         ids = None if group is not None else parse_ids(request.form.getlist("image_ids"))
-        message = review.accept_suggestions(dataset.id, current_user.id, ids, group).message()
+        accepted = review.accept_suggestions(dataset.id, current_user.id, ids, group)
     except DomainError as err:
         return _render(dataset, error=err.message, status=err.status)
     if request.htmx:
-        return _render(dataset, message=message)
-    flash(message, "success")
-    return redirect(url_for("datasets.suggestions.show_suggestions", dataset_id=dataset.id))
+        return _render(dataset, message=accepted.message(), undo_id=accepted.undo_id)
+    flash(accepted.message(), "success")
+    return redirect(url_for("datasets.suggestions.show_suggestions", dataset_id=dataset.id, undo=accepted.undo_id))

@@ -1,0 +1,196 @@
+"""Undo for the labeling grid: every label / unlabel / delete there can be taken back for UNDO_SECONDS.
+
+Labeling records each image's label columns from before in an UndoAction (same transaction as the
+change). Deleting moves the rows into trashed_images: their quota room is given back at once, but their
+hashes still count as referenced, so their files stay until the action expires; then the hashes go the
+usual way (pending_file_removals and a sweep). Undoing a delete puts the rows back (same ids where
+free), reserving quota room again; images re-uploaded meanwhile and classes deleted meanwhile are
+respected.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, insert, select, update
+
+from app import quotas
+from app.batching import IN_CHUNK, chunked
+from app.errors import NotFound, QuotaExceeded
+from app.extensions import db
+from app.models import Image, Label, TrashedImage, UndoAction, utcnow
+
+LABEL_COLUMNS = ("label_id", "label_source", "labeled_by_id", "label_model_id")
+ROW_COLUMNS = tuple(c.name for c in Image.__table__.columns)
+GONE = "This can no longer be undone (it is too long ago, or it was undone already)."
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=current_app.config["UNDO_SECONDS"])
+
+
+def record_labels(dataset_id: int, user_id: int, image_ids: list[int]) -> UndoAction:
+    """Remember the images' label columns before a change (the caller commits with the change)."""
+    before = []
+    for part in chunked(image_ids):
+        rows = db.session.execute(select(Image.id, *[getattr(Image, c) for c in LABEL_COLUMNS])
+                                  .where(Image.dataset_id == dataset_id, Image.id.in_(part)))
+        before.extend([list(row) for row in rows])
+    action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="label", count=len(image_ids), payload=before)
+    db.session.add(action)
+    db.session.flush()
+    return action
+
+
+def _as_json(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def trash_rows(dataset_id: int, user_id: int, image_ids: list[int]) -> tuple[UndoAction, int]:
+    """Move the images' rows into the trash of a new 'delete' action; returns (action, bytes freed).
+    The caller commits (and gives the quota room back) in the same transaction."""
+    action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="delete", count=len(image_ids))
+    db.session.add(action)
+    db.session.flush()
+    freed = 0
+    for part in chunked(image_ids):
+        rows = db.session.execute(select(Image.__table__).where(Image.dataset_id == dataset_id,
+                                                                Image.id.in_(part))).mappings().all()
+        trashed = [{"undo_id": action.id, "sha256": r["sha256"], "row": {k: _as_json(r[k]) for k in ROW_COLUMNS}}
+                   for r in rows]
+        for few in chunked(trashed, IN_CHUNK // 3):  # three values a row: statements stay under IN_CHUNK
+            db.session.execute(insert(TrashedImage), few)
+        freed += sum(r["size_bytes"] or 0 for r in rows)
+        db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)))
+    return action, freed
+
+
+def _action_for(dataset_id: int, user_id: int, undo_id: int) -> UndoAction:
+    action = db.session.get(UndoAction, undo_id)
+    if (action is None or action.dataset_id != dataset_id or action.user_id != user_id
+            or action.created_at < utcnow() - _window()):
+        raise NotFound(GONE)
+    return action
+
+
+def _existing_labels(dataset_id: int) -> set[int]:
+    return set(db.session.scalars(select(Label.id).where(Label.dataset_id == dataset_id)))
+
+
+def _restore_labels(action: UndoAction) -> int:
+    """Put the label columns back on the images that still exist (classes deleted since: unlabeled)."""
+    labels = _existing_labels(action.dataset_id)
+    groups: dict[tuple, list[int]] = {}
+    for image_id, *values in action.payload or []:
+        if values[0] is not None and values[0] not in labels:
+            values = [None, None, None, None]
+        groups.setdefault(tuple(values), []).append(image_id)
+    for values, ids in groups.items():
+        for part in chunked(ids):
+            db.session.execute(update(Image).where(Image.dataset_id == action.dataset_id, Image.id.in_(part))
+                               .values(**dict(zip(LABEL_COLUMNS, values))))
+    return len(action.payload or [])
+
+
+def _restorable_rows(action: UndoAction) -> list[dict]:
+    """The trashed rows to insert again: not those whose image was uploaded again meanwhile; a taken id
+    or a deleted class is let go (a new id, unlabeled)."""
+    rows = [t.row for t in db.session.scalars(select(TrashedImage).where(TrashedImage.undo_id == action.id))]
+    present, taken = set(), set()
+    for part in chunked([r["sha256"] for r in rows]):
+        present.update(db.session.scalars(select(Image.sha256).where(Image.dataset_id == action.dataset_id,
+                                                                     Image.sha256.in_(part))))
+    for part in chunked([r["id"] for r in rows]):
+        taken.update(db.session.scalars(select(Image.id).where(Image.id.in_(part))))
+    labels = _existing_labels(action.dataset_id)
+    restored = []
+    for row in rows:
+        if row["sha256"] in present:
+            continue
+        row = {**row, "created_at": datetime.fromisoformat(row["created_at"])}
+        if row["id"] in taken:
+            row.pop("id")
+        if row["label_id"] is not None and row["label_id"] not in labels:
+            row.update(dict.fromkeys(LABEL_COLUMNS))
+        restored.append(row)
+    return restored
+
+
+def _restore_images(action: UndoAction) -> int:
+    rows = _restorable_rows(action)
+    owner = quotas.owner_of(action.dataset_id)
+    if not quotas.reserve_images(owner, len(rows), sum(r["size_bytes"] or 0 for r in rows)):
+        db.session.rollback()
+        raise QuotaExceeded(quotas.images_full_message(owner, len(rows)) + " The images stay deleted.")
+    for part in chunked(rows):
+        for row in part:  # one by one: rows with and without an id cannot share a bulk insert
+            db.session.execute(insert(Image).values(**row))
+    return len(rows)
+
+
+def undo(dataset_id: int, user_id: int, undo_id: int) -> str:
+    """Take back one of the user's recent actions on this dataset; returns what happened, in words."""
+    action = _action_for(dataset_id, user_id, undo_id)
+    if action.kind == "label":
+        count = _restore_labels(action)
+        text = f"Undone: {count} image{'s' if count != 1 else ''} have their previous class again."
+    else:
+        count = _restore_images(action)
+        text = f"Undone: {count} image{'s' if count != 1 else ''} restored."
+    db.session.delete(action)  # trashed rows go with it (ON DELETE CASCADE, and explicitly for SQLite)
+    db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == action.id))
+    db.session.commit()
+    return text
+
+
+def _drop(actions: list[UndoAction]) -> int:
+    """Forget these actions for good: trashed images' hashes go to file removal. Returns rows dropped."""
+    from app.blueprints.datasets.images.intake import remove_cached_features
+    from app.blueprints.datasets.images.removal import mark_for_removal, schedule_sweep, sweep_shas
+
+    ids = [a.id for a in actions]
+    if not ids:
+        return 0
+    trashed = db.session.execute(select(TrashedImage.sha256, TrashedImage.row, UndoAction.dataset_id)
+                                 .join(UndoAction, UndoAction.id == TrashedImage.undo_id)
+                                 .where(TrashedImage.undo_id.in_(ids))).all()
+    db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id.in_(ids)))
+    db.session.execute(delete(UndoAction).where(UndoAction.id.in_(ids)))
+    mark_for_removal({sha for sha, _, _ in trashed})
+    db.session.commit()  # from here the hashes are only referenced by images that still hold them
+    by_dataset: dict[int, list[int]] = {}
+    for _, row, dataset_id in trashed:
+        by_dataset.setdefault(dataset_id, []).append(row["id"])
+    for dataset_id, image_ids in by_dataset.items():
+        remove_cached_features(dataset_id, image_ids)
+    shas = {sha for sha, _, _ in trashed}
+    if len(shas) <= current_app.config["DELETE_SYNC_MAX_FILES"]:
+        sweep_shas(shas)
+    else:
+        schedule_sweep()
+    return len(trashed)
+
+
+def expire(now: datetime | None = None) -> int:
+    """Forget actions older than UNDO_SECONDS (their trashed files are then removed); returns how many."""
+    cutoff = (now or utcnow()) - _window()
+    actions = list(db.session.scalars(select(UndoAction).where(UndoAction.created_at < cutoff).limit(500)))
+    _drop(actions)
+    if not actions:
+        db.session.commit()  # end the read transaction
+    return len(actions)
+
+
+def forget_dataset(dataset_id: int) -> None:
+    """The dataset is being purged: drop its undo actions now (their files join the purge's sweep)."""
+    _drop(list(db.session.scalars(select(UndoAction).where(UndoAction.dataset_id == dataset_id))))
+
+
+def held_by_trash(sha256s) -> set[str]:
+    """The hashes among `sha256s` that trashed images still hold (their files must stay)."""
+    held: set[str] = set()
+    for part in chunked(sorted(set(sha256s))):
+        held.update(db.session.scalars(select(TrashedImage.sha256).where(TrashedImage.sha256.in_(part))
+                                       .group_by(TrashedImage.sha256)))
+    return held
+
