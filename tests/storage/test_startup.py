@@ -39,6 +39,10 @@ def test_missing_bucket_stops_web_and_worker_at_start(app, s3_endpoint):
     init_storage(app)
     with pytest.raises(StorageError, match="does not exist"):
         check_storage(app)
+    app.config["STORAGE_URL"] = "ftp://files.example.org/studio"
+    done = _start(app, ["worker.py", "--burst"])
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "worker not started: STORAGE_URL must be empty" in done.stderr
 
 
 @pytest.fixture(scope="module")
