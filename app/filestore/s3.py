@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -87,25 +88,35 @@ class S3Store(Store):
         return f"s3://{self.bucket}/{self.prefix}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
 
     def check(self) -> None:
-        """One HEAD of the bucket: a missing bucket, refused credentials or an unreachable endpoint
-        stop start-up with a sentence saying which."""
+        """A HEAD of the bucket, then a tiny object written and removed again: a missing bucket, refused
+        credentials, a read-only key or an unreachable endpoint stop start-up with a sentence saying which."""
         where = f"bucket '{self.bucket}'" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+        probe = f"{self.prefix}.write-check/{uuid.uuid4().hex}"
+        step = "read"
         try:
             self.client().head_bucket(Bucket=self.bucket)
+            step = "write"
+            self.client().put_object(Bucket=self.bucket, Key=probe, Body=b"")
+            self.client().delete_object(Bucket=self.bucket, Key=probe)
         except NoCredentialsError:
             raise StorageError(f"No credentials for the {where}: set AWS_ACCESS_KEY_ID and "
                                "AWS_SECRET_ACCESS_KEY (or an AWS profile / instance role).") from None
         except ClientError as err:
             code = str(err.response.get("Error", {}).get("Code"))
-            if code in MISSING_CODES or code == "NoSuchBucket":
-                raise StorageError(f"The {where} does not exist (STORAGE_URL={self.url}). Create it, or "
-                                   "correct STORAGE_URL.") from None
-            if code in REFUSED_CODES:
-                raise StorageError(f"The storage endpoint refused the credentials for the {where} ({code}). "
-                                   "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.") from None
-            raise StorageError(f"The {where} cannot be used: {code} {err}.") from None
+            raise StorageError(self._refusal(where, step, code, err)) from None
         except BotoCoreError as err:
             raise StorageError(f"Cannot reach the storage for the {where}: {err}.") from None
+
+    def _refusal(self, where: str, step: str, code: str, err: ClientError) -> str:
+        if step == "read" and code in MISSING_CODES | {"NoSuchBucket"}:
+            return f"The {where} does not exist (STORAGE_URL={self.url}). Create it, or correct STORAGE_URL."
+        if step == "write" and code in REFUSED_CODES:
+            return (f"The credentials may read the {where} but not write to it ({code}): uploads and trained "
+                    "models could not be stored. Give the key write access (s3:PutObject, s3:DeleteObject).")
+        if code in REFUSED_CODES:
+            return (f"The storage endpoint refused the credentials for the {where} ({code}). "
+                    "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+        return f"The {where} cannot be used: {code} {err}."
 
     # --- names ------------------------------------------------------------------------------------
 

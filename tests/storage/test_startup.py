@@ -51,7 +51,7 @@ def strict_s3(tmp_path_factory):
     import boto3
 
     port = free_port()
-    env = {"INITIAL_NO_AUTH_ACTION_COUNT": "3"}  # enough unauthenticated calls to create the user's key
+    env = {"INITIAL_NO_AUTH_ACTION_COUNT": "6"}  # enough unauthenticated calls to create the users' keys
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
@@ -60,17 +60,24 @@ def strict_s3(tmp_path_factory):
         endpoint = f"http://127.0.0.1:{port}"
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup",
                            aws_secret_access_key="setup")
-        iam.create_user(UserName="studio")
-        key = iam.create_access_key(UserName="studio")["AccessKey"]
-        iam.put_user_policy(UserName="studio", PolicyName="s3", PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
-                     aws_secret_access_key=key["SecretAccessKey"]).create_bucket(Bucket="strict-bucket")
-        yield endpoint, key["AccessKeyId"], key["SecretAccessKey"], "strict-bucket"
+        keys = {name: _user(iam, name, actions) for name, actions in (("studio", ["s3:*"]), (
+            "reader", ["s3:Get*", "s3:List*", "s3:HeadBucket"]))}
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=keys["studio"][0],
+                     aws_secret_access_key=keys["studio"][1]).create_bucket(Bucket="strict-bucket")
+        yield endpoint, keys, "strict-bucket"
     finally:
-        server.terminate()
+        server.kill()  # a test double with nothing to save: SIGTERM took it seconds
         server.wait(timeout=10)
         log.close()
+
+
+def _user(iam, name: str, actions: list[str]) -> tuple[str, str]:
+    """A user allowed `actions` on every bucket: (access key id, secret)."""
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def _answers(port: int) -> bool:
@@ -83,10 +90,15 @@ def _answers(port: int) -> bool:
 
 @pytest.mark.slow
 def test_wrong_credentials_stop_web_and_worker_at_start(app, strict_s3):
-    endpoint, key_id, secret, bucket = strict_s3
+    endpoint, keys, bucket = strict_s3
+    (key_id, secret), reader = keys["studio"], keys["reader"]
     app.config.update(s3_settings(endpoint, bucket=bucket), S3_ACCESS_KEY_ID=key_id, S3_SECRET_ACCESS_KEY=secret)
     init_storage(app)
     check_storage(app)  # the right key is accepted...
     app.config["S3_SECRET_ACCESS_KEY"] = "not-the-secret"
     for message in _refused(app):  # ...a wrong one is refused, by name
         assert "refused the credentials" in message and "AWS_SECRET_ACCESS_KEY" in message, message
+    app.config.update(S3_ACCESS_KEY_ID=reader[0], S3_SECRET_ACCESS_KEY=reader[1])
+    init_storage(app)
+    with pytest.raises(StorageError, match="may read the bucket 'strict-bucket' .* but not write to it"):
+        check_storage(app)  # a read-only key would fail every upload: refused at start too
