@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.blueprints.datasets.images.intake import EXTENSIONS
 from app.extensions import db
-from app.models import Image, Label
 from app.filestore import image_key
+from app.models import Image, Label
 from app.storage import get_storage
 
 CHUNK = 256 * 1024

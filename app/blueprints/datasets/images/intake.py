@@ -21,8 +21,8 @@ from sqlalchemy import select
 from app.batching import chunked
 from app.errors import ValidationError
 from app.extensions import db
-from app.models import Image
 from app.filestore import image_key, thumb_key
+from app.models import Image
 from app.storage import Store, get_storage
 
 # Pillow format name -> the name we store (MPO is how Pillow reads many camera JPEGs).
