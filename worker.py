@@ -79,13 +79,26 @@ def preload_ml() -> None:
     logging.getLogger(__name__).info("preloaded the ML libraries in %.1f s", time.perf_counter() - started)
 
 
+def build_app():
+    """The app, once its storage answered: a worker whose STORAGE_URL is wrong, or whose bucket is
+    missing or refuses its credentials, stops now with one sentence instead of failing every job."""
+    from app.storage import StorageError, check_storage
+
+    try:
+        app = create_app()
+        check_storage(app)
+    except StorageError as err:
+        raise SystemExit(f"worker not started: {err}") from None
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: host.pid)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
+    app = build_app()
     worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "fork")]
     if app.config["WORKER_PRELOAD_ML"]:
         preload_ml()

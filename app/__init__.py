@@ -17,6 +17,7 @@ from app.i18n import init_i18n
 from app.logging_setup import init_logging
 from app.rate_limits import init_rate_limits
 from app.request_limits import init_request_limits
+from app.storage import init_storage
 
 BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin")
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
@@ -35,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["studio_pid"] = os.getpid()  # lets forked job processes know they were forked
     init_redis_url(app)
     init_weights_dir(app)
+    init_storage(app)
     init_url_converters(app)
     init_security_headers(app)
     init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id

@@ -1,5 +1,5 @@
 """Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask weights list|fetch|import`,
-`flask import-folder`."""
+`flask import-folder`, `flask storage migrate --to s3://...`."""
 from __future__ import annotations
 
 import click
@@ -37,8 +37,61 @@ def import_folder(dataset_id: int, path: str) -> None:
     click.echo(f"Done: {imp.added:,} images added.")
 
 
+storage_cli = AppGroup("storage", help="Where stored files live (STORAGE_DIR or the STORAGE_URL bucket).")
+
+
+@storage_cli.command("migrate")
+@click.option("--to", "target_url", required=True, help="the bucket: s3://bucket/prefix")
+@click.option("--threads", default=8, show_default=True, help="files copied at once")
+@with_appcontext
+def storage_migrate(target_url: str, threads: int) -> None:
+    """Copy the files of STORAGE_DIR (images, thumbnails, models, job reports) into a bucket, checking
+    each copy by its hash. Run it again after an interruption: files already copied are skipped."""
+    from flask import current_app
+
+    from app.filestore import LocalStore, StorageError
+    from app.filestore.migrate import migrate
+    from app.storage import build_store
+
+    config = current_app.config
+    try:
+        target = build_store({**config, "STORAGE_URL": target_url})
+        if not target.remote:
+            raise StorageError("--to must name a bucket: s3://bucket/prefix")
+        target.check()
+        source = LocalStore(config["STORAGE_DIR"])
+        click.echo(f"Copying {source.describe()} to {target.describe()} ...")
+        done = migrate(source, target, _migrate_reporter(), threads=threads)
+    except StorageError as err:
+        raise click.ClickException(str(err)) from None
+    _print_migrated(done)
+    if done.damaged:
+        raise click.ClickException(f"{len(done.damaged):,} image file(s) no longer match their hash and were not "
+                                   f"copied: {', '.join(done.damaged[:5])}")
+    click.echo(f"Done. Set STORAGE_URL={target_url} (and the same S3 settings) on every web server and worker.")
+
+
+def _print_migrated(p) -> None:
+    click.echo(f"  {p.done:,} of {p.files:,} files ({p.done_bytes / 2**20:,.1f} of {p.bytes / 2**20:,.1f} MB): "
+               f"{p.copied:,} copied, {p.skipped:,} already there")
+
+
+def _migrate_reporter():
+    import time
+
+    last = {"at": 0.0}
+
+    def report(progress) -> None:
+        if time.monotonic() - last["at"] >= 2.0:
+            last["at"] = time.monotonic()
+            _print_migrated(progress)
+
+    return report
+
+
 def init_cli(app: Flask) -> None:
     app.cli.add_command(weights_cli)
+    app.cli.add_command(storage_cli)
     app.cli.add_command(import_folder)
 
     @app.cli.command("create-admin")

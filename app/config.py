@@ -148,6 +148,29 @@ def _health_settings() -> dict:
     }
 
 
+def _storage_settings(instance_path: str) -> dict:
+    """Where stored files live: STORAGE_DIR (default), or an S3-compatible bucket named by STORAGE_URL
+    (s3://bucket/prefix) with STORAGE_DIR then holding this machine's cache and work files only."""
+    return {
+        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
+        "STORAGE_URL": os.environ.get("STORAGE_URL", ""),
+        # S3_ENDPOINT_URL for MinIO & co. (empty: AWS, or AWS_ENDPOINT_URL); credentials and region from
+        # S3_* or else boto3's usual chain (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION...).
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("S3_REGION", ""),
+        "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID", ""),
+        "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY", ""),
+        # The endpoint browsers reach for presigned downloads, when it differs (e.g. MinIO behind a proxy).
+        "S3_PUBLIC_ENDPOINT_URL": os.environ.get("S3_PUBLIC_ENDPOINT_URL", ""),
+        # Local copies of images and models read from the bucket, least recently used evicted first.
+        "STORAGE_CACHE_MB": _env_int("STORAGE_CACHE_MB", 10 * 1024),
+        # Model and image downloads redirect to a URL of the bucket valid this long instead of passing
+        # through the web process (S3 only).
+        "STORAGE_PRESIGNED_DOWNLOADS": _env_bool("STORAGE_PRESIGNED_DOWNLOADS"),
+        "STORAGE_PRESIGNED_SECONDS": _env_int("STORAGE_PRESIGNED_SECONDS", 300),
+    }
+
+
 def _account_settings(production: bool) -> dict:
     return {
         "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
@@ -211,7 +234,6 @@ def build_config(instance_path: str) -> dict:
         # SQLite only: how long a write waits for another writer's transaction before failing.
         "SQLITE_BUSY_TIMEOUT": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "30")),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        "STORAGE_DIR": os.environ.get("STORAGE_DIR") or os.path.join(instance_path, "storage"),
         # Pretrained weights files (Admin -> Networks, `flask weights`); shared by web and workers.
         "WEIGHTS_DIR": os.environ.get("WEIGHTS_DIR") or os.path.join(instance_path, "weights"),
         "ALLOW_REMOTE_SHUTDOWN": _env_bool("ALLOW_REMOTE_SHUTDOWN"),
@@ -219,5 +241,5 @@ def build_config(instance_path: str) -> dict:
         "SERVER_PID_FILE": os.environ.get("SERVER_PID_FILE") or os.path.join(instance_path, "gunicorn.pid"),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         **_upload_settings(), **_serving_settings(), **_job_settings(), **_health_settings(),
-        **_account_settings(production), **_limit_settings(),
+        **_account_settings(production), **_limit_settings(), **_storage_settings(instance_path),
     }

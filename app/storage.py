@@ -1,62 +1,67 @@
-"""Content-addressed file storage under STORAGE_DIR.
-
-images/ab/<sha256>        original image bytes, stored once however often uploaded
-thumbs/ab/<sha256>.webp   thumbnail made once at upload
-models/<run id>/          a training run's artifacts (weights, model card, TorchScript, ONNX)
-cache/features/<dataset>/ backbone features of a dataset's images (quick mode, health, suggestions)
-cache/backbones/          pretrained backbones exported to ONNX once per network and image size
-uploads/<import id>/      an upload waiting to be imported by a job (removed when the import ends)
-"""
+"""The app's file storage: the store STORAGE_URL names (app/filestore: a local folder or an S3 bucket),
+built once per app, and the responses that send stored files to a browser."""
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+from flask import Flask, Response, current_app, redirect, send_file
 
-from flask import current_app
+from app.filestore import Store, StorageError, make_store
+
+__all__ = ["Store", "StorageError", "check_storage", "download_response", "get_storage", "init_storage"]
+
+STREAM_CHUNK = 1 << 20
 
 
-class Storage:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+def build_store(config) -> Store:
+    """The store the configuration names (nothing is contacted here)."""
+    options = {"endpoint_url": config.get("S3_ENDPOINT_URL") or None, "region": config.get("S3_REGION") or None,
+               "access_key": config.get("S3_ACCESS_KEY_ID") or None,
+               "secret_key": config.get("S3_SECRET_ACCESS_KEY") or None,
+               "public_endpoint_url": config.get("S3_PUBLIC_ENDPOINT_URL") or None}
+    return make_store(config.get("STORAGE_URL") or "", config["STORAGE_DIR"],
+                      cache_bytes=int(config.get("STORAGE_CACHE_MB", 10240)) * 2**20, s3_options=options)
 
-    def image_path(self, sha256: str) -> Path:
-        return self.root / "images" / sha256[:2] / sha256
 
-    def thumb_path(self, sha256: str) -> Path:
-        return self.root / "thumbs" / sha256[:2] / f"{sha256}.webp"
+def init_storage(app: Flask) -> None:
+    """Build the app's store (a bad STORAGE_URL fails here, with its message) and let app.ml read
+    images by reference from it."""
+    from app.ml.files import set_resolver
 
-    def run_dir(self, run_id: int) -> Path:
-        return self.root / "models" / str(run_id)
+    store = build_store(app.config)
+    app.extensions["storage"] = store
+    set_resolver(getattr(store, "resolve_ref", None))
 
-    def feature_dir(self, dataset_id: int) -> Path:
-        """The dataset's feature stores (app.ml.feature_layout); removed with the dataset."""
-        return self.root / "cache" / "features" / str(int(dataset_id))
 
-    def upload_dir(self, import_id: int) -> Path:
-        return self.root / "uploads" / str(import_id)
+def get_storage() -> Store:
+    return current_app.extensions["storage"]
 
-    @property
-    def incoming_dir(self) -> Path:
-        """Where an upload is written while it is checked, before it has an import id."""
-        return self.root / "uploads" / "incoming"
 
-    @property
-    def backbone_dir(self) -> Path:
-        return self.root / "cache" / "backbones"
+def check_storage(app: Flask) -> None:
+    """Contact the store once (web and worker start-up): StorageError with a plain message when the
+    bucket is missing or the credentials are refused, instead of failures at the first upload."""
+    app.extensions["storage"].check()
 
-    def write_atomic(self, path: Path, data: bytes) -> None:
-        """Write via a temporary file + rename, so a crash never leaves a half-written file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+
+def download_response(key: str, download_name: str, mimetype: str) -> Response:
+    """A stored file as an attachment: from disk (local), as a redirect to a short-lived URL of the
+    bucket (STORAGE_PRESIGNED_DOWNLOADS), or streamed from the bucket chunk by chunk."""
+    store, config = get_storage(), current_app.config
+    if not store.remote:
+        return send_file(store.local_path(key), mimetype=mimetype, as_attachment=True, download_name=download_name)
+    if config.get("STORAGE_PRESIGNED_DOWNLOADS"):
+        url = store.download_url(key, download_name, config["STORAGE_PRESIGNED_SECONDS"])
+        if url:
+            return redirect(url, 302)
+    size = store.size(key)
+    body = store.open(key)
+
+    def chunks():
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            while chunk := body.read(STREAM_CHUNK):
+                yield chunk
+        finally:
+            body.close()
 
-
-def get_storage() -> Storage:
-    return Storage(current_app.config["STORAGE_DIR"])
+    response = Response(chunks(), mimetype=mimetype, direct_passthrough=True)
+    response.headers["Content-Length"] = str(size)
+    response.headers.set("Content-Disposition", "attachment", filename=download_name)
+    return response

@@ -54,6 +54,7 @@ def _fill(app, images) -> tuple[int, str]:
     from app.blueprints.predict.tokens import create_token
     from app.extensions import db
     from app.models import Dataset, Image, Label
+    from app.filestore import image_key
     from app.storage import get_storage
 
     db.create_all()
@@ -68,7 +69,7 @@ def _fill(app, images) -> tuple[int, str]:
     for path, label in images:
         data = Path(path).read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        storage.write_atomic(storage.image_path(sha), data)
+        storage.write(image_key(sha), data)
         db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=labels[label].id, filename=Path(path).name,
                              width=320, height=240, size_bytes=len(data), format="JPEG", uploaded_by_id=user.id,
                              label_source="user"))

@@ -1,11 +1,14 @@
 """Shared fixtures: a real app on a fresh database, real Redis, a CSRF-aware client, factories.
 
 TEST_DATABASE_URL (e.g. PostgreSQL) and TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/15) switch the
-suite from the embedded defaults (SQLite file, embedded Redis) to real servers.
+suite from the embedded defaults (SQLite file, embedded Redis) to real servers. TEST_STORAGE_URL=moto
+keeps the `app` fixture's files in an S3 bucket (a fresh prefix per test) of a moto server the session
+starts, instead of a local folder.
 """
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import uuid
@@ -83,6 +86,44 @@ def server_database_url():
         admin.dispose()
 
 
+S3_TEST_BUCKET = "studio-tests"
+S3_TEST_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3 API for the session: moto's standalone server on a free port, one bucket made."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per S3 request in every failure report
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, **S3_TEST_CREDENTIALS).create_bucket(Bucket=S3_TEST_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+def s3_settings(endpoint: str, bucket: str = S3_TEST_BUCKET, prefix: str | None = None) -> dict:
+    """App settings that keep files in `bucket` (under a fresh prefix unless given) at `endpoint`."""
+    return {"STORAGE_URL": f"s3://{bucket}/{prefix or uuid.uuid4().hex[:12]}", "S3_ENDPOINT_URL": endpoint,
+            "S3_ACCESS_KEY_ID": S3_TEST_CREDENTIALS["aws_access_key_id"],
+            "S3_SECRET_ACCESS_KEY": S3_TEST_CREDENTIALS["aws_secret_access_key"],
+            "S3_REGION": S3_TEST_CREDENTIALS["region_name"]}
+
+
+@pytest.fixture
+def storage_config(request) -> dict:
+    """The `app` fixture's storage: a local folder, or with TEST_STORAGE_URL=moto a bucket prefix."""
+    if os.environ.get("TEST_STORAGE_URL", "") == "":
+        return {}
+    if os.environ["TEST_STORAGE_URL"] != "moto":
+        raise pytest.UsageError("TEST_STORAGE_URL understands only 'moto'")
+    return s3_settings(request.getfixturevalue("s3_endpoint"))
+
+
 @pytest.fixture
 def app_config() -> dict:
     """Extra settings for the `app` fixture; a test module overrides this fixture to change them (e.g.
@@ -91,7 +132,7 @@ def app_config() -> dict:
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, server_database_url, app_config):
+def app(tmp_path, redis_url, server_database_url, storage_config, app_config):
     from app import create_app
     from app.extensions import db
 
@@ -107,6 +148,7 @@ def app(tmp_path, redis_url, server_database_url, app_config):
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "LOGIN_LOCK_SECONDS": 60,
         "RATELIMIT_ENABLED": False,  # tests/test_rate_limits.py and friends switch them on
+        **storage_config,
         **app_config,
     })
     app.test_client_class = CsrfClient
@@ -173,6 +215,41 @@ def flashes(html: bytes | str) -> list[str]:
     return re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', text)
 
 
+def store_run_files(run, folder) -> None:
+    """Store the files of `folder` as the model files of `run` (in whichever storage the app uses)."""
+    from app.filestore import run_prefix
+    from app.storage import get_storage
+
+    storage = get_storage()
+    storage.put_dir(run_prefix(run.id), folder)
+    run.artifact_dir = storage.ref(run_prefix(run.id))
+
+
+def stored_keys(prefix: str) -> list[str]:
+    """Every key the app's storage holds under prefix/."""
+    from app.storage import get_storage
+
+    return [key for key, _ in get_storage().list(prefix)]
+
+
+def stored_files() -> list[str]:
+    """Every file the app keeps: the objects of its storage and, with a bucket, the files on this
+    machine beside the cache (uploads being received, work folders)."""
+    from app.filestore.migrate import STORED_FOLDERS
+    from app.storage import get_storage
+
+    storage = get_storage()
+    found = [key for folder in STORED_FOLDERS for key, _ in storage.list(folder)]
+    root = storage.local_root
+    if storage.remote and root.exists():
+        found += [p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and p.relative_to(root).parts[0] != "cache"]
+    return found
+
+
+STORAGE_SETTINGS = ("STORAGE_URL", "S3_ENDPOINT_URL", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
+
+
 def child_env(app, **extra) -> dict:
     """Environment for a child web/worker process sharing this test's database, Redis and queue."""
     env = dict(os.environ)
@@ -185,6 +262,7 @@ def child_env(app, **extra) -> dict:
         "INSTANCE_PATH": app.instance_path,
         "SECRET_KEY": app.config["SECRET_KEY"],
     })
+    env.update({name: app.config[name] for name in STORAGE_SETTINGS if app.config.get(name)})
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

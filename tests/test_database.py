@@ -173,6 +173,7 @@ def test_progress_write_outlasts_the_busy_timeout_and_never_kills_training(sqlit
 def _colours_dataset(user_id: int) -> int:
     """Two classes of six small generated images, files in storage (a training job reads them)."""
     from app.extensions import db
+    from app.filestore import image_key
     from app.models import Dataset, Image, Label
     from app.storage import get_storage
 
@@ -186,7 +187,7 @@ def _colours_dataset(user_id: int) -> int:
         for i in range(6):
             data = image_bytes(color, noise=i + 1 + 1000 * position)
             sha = hashlib.sha256(data).hexdigest()
-            get_storage().write_atomic(get_storage().image_path(sha), data)
+            get_storage().write(image_key(sha), data)
             db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=label.id, filename=f"{name}{i}.png"))
     db.session.commit()
     return dataset.id

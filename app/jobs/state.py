@@ -1,11 +1,11 @@
 """The state a background job shares with the pages: one small JSON document per (folder, key),
-kept under STORAGE_DIR/<folder>/<key>.json. Every change is a read-modify-write under a short Redis
+stored under the key <folder>/<key>.json (app/filestore: a local file or an object in the bucket, so a
+job on another machine and the pages see the same document). Every change is a read-modify-write under a short Redis
 lock, so a job's progress writes and a user's clicks never overwrite each other."""
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Callable
 
 from app.extensions import get_redis
@@ -22,13 +22,13 @@ class JobState:
         self.folder, self.key = folder, int(key)
 
     @property
-    def path(self) -> Path:
-        return get_storage().root / self.folder / f"{self.key}.json"
+    def storage_key(self) -> str:
+        return f"{self.folder}/{self.key}.json"
 
     def read(self) -> dict:
         """The stored document ({} when there is none or it is unreadable)."""
         try:
-            value = json.loads(self.path.read_text())
+            value = json.loads(get_storage().read(self.storage_key))
         except (FileNotFoundError, ValueError):
             return {}
         return value if isinstance(value, dict) else {}
@@ -52,7 +52,7 @@ class JobState:
                 change(state)
             else:
                 state.update(change)
-            get_storage().write_atomic(self.path, json.dumps(state).encode("utf-8"))
+            get_storage().write(self.storage_key, json.dumps(state).encode("utf-8"))
         return state
 
     def replace(self, state: dict) -> dict:
@@ -64,4 +64,4 @@ class JobState:
         return self.update(swap)
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        get_storage().delete(self.storage_key)

@@ -41,7 +41,7 @@ def train_run(run_id: int) -> dict:
             log.info("train run=%s job=%s: running -> %s", run_id, job_id, "failed")
             raise
         else:
-            lifecycle.finish_succeeded(run, result)
+            lifecycle.finish_succeeded(run, result, out_dir)
             status = "succeeded"
     log.info("train run=%s job=%s: running -> %s", run_id, job_id, status)
     return {"run_id": run_id, "status": status}

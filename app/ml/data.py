@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 
 # decoded_short_side: the cache and JPEG draft decoding keep the short side at about size * DECODE_RATIO
 from .reference import DECODE_RATIO, decoded_short_side  # noqa: F401  (torch-free, shared with preprocess.py)
+from .files import local_file
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def reduce_on_decode(img: Image.Image, image_size: int | None) -> None:
 def load_rgb(path: str, image_size: int | None = None, shrink: bool = True) -> Image.Image:
     """Open a file, apply EXIF orientation, first frame, RGB. With image_size: decoded at a reduced
     JPEG scale when possible, then (shrink) resized to the cache size."""
-    with Image.open(path) as img:
+    with Image.open(local_file(path)) as img:
         reduce_on_decode(img, image_size)
         img = ImageOps.exif_transpose(img)
         img = img.convert("RGB")

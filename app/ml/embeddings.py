@@ -21,6 +21,7 @@ import torch
 from .backbone_runtime import Backbone, RuntimeSpec, open_backbone
 from .feature_layout import store_dir
 from .feature_store import FeatureStore, content_tag
+from .files import local_file
 from .pipeline import DecodeSpec, decoded_batches
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class FeaturePass:
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes (the content key when the caller does not know it)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open(local_file(path), "rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()

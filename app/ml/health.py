@@ -21,6 +21,7 @@ from PIL import Image
 
 from .architectures import DEFAULT_ARCHITECTURE, get_architecture
 from .embeddings import Features, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
+from .files import local_file
 from .runtime import one_cpu_thread
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def is_decodable(path: str) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # size limits were checked at upload; here only decoding counts
         try:
-            with Image.open(path) as img:
+            with Image.open(local_file(path)) as img:
                 img.load()
             return True
         except Exception:  # any decoder failure means the same thing here: the picture is unusable

@@ -19,6 +19,7 @@ import torch
 
 from .embeddings import FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
 from .errors import BadImage
+from .files import local_file
 from .artifacts import FILES
 from .inference import DEFAULT_MAX_PIXELS, Predictor
 
@@ -109,7 +110,7 @@ def _score_predictor(predictor: Predictor, paths, max_pixels, batch_size, on_pro
         crops, idx = [], []
         for i in range(start, min(start + DECODE_CHUNK, len(paths))):
             try:
-                crops.append(predictor.prepare(Path(paths[i]).read_bytes(), max_pixels))
+                crops.append(predictor.prepare(Path(local_file(paths[i])).read_bytes(), max_pixels))
                 idx.append(i)
             except (BadImage, OSError):
                 unreadable.append(i)

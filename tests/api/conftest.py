@@ -80,6 +80,7 @@ def world(app, users):
     from app.extensions import db
     from app.ml.artifacts import CARD, DOWNLOADS
     from app.models import Dataset, Image, Import, Label, RunSample, TrainingRun
+    from app.filestore import image_key, run_key, run_prefix, thumb_key
     from app.storage import get_storage
 
     owner = users["owner"][0]
@@ -97,8 +98,8 @@ def world(app, users):
             for i in range(4):
                 data = png(100 * dataset.id + 10 * k + i, color=((200, 40, 40), (40, 40, 200))[k])
                 sha = hashlib.sha256(data).hexdigest()
-                storage.write_atomic(storage.image_path(sha), data)
-                storage.write_atomic(storage.thumb_path(sha), data)
+                storage.write(image_key(sha), data)
+                storage.write(thumb_key(sha), data)
                 images.append(Image(dataset_id=dataset.id, sha256=sha, label_id=label.id, filename=f"{k}-{i}.png",
                                     width=32, height=32, size_bytes=len(data), format="PNG", label_source="user"))
         db.session.add_all(images)
@@ -111,11 +112,10 @@ def world(app, users):
                                     classes=["red", "blue"], snapshot={"total": 1}, metrics={"accuracy": 0.5})
         db.session.add_all([imp, *runs.values()])
         db.session.flush()
-        folder = storage.run_dir(runs["r"].id)
         for filename, _, _ in DOWNLOADS.values():
-            storage.write_atomic(folder / filename, b"{}")
-        runs["r"].artifact_dir = str(folder)
-        assert (folder / CARD).exists()
+            storage.write(run_key(runs["r"].id, filename), b"{}")
+        runs["r"].artifact_dir = storage.ref(run_prefix(runs["r"].id))
+        assert storage.exists(run_key(runs["r"].id, CARD))
         db.session.add(RunSample(run_id=runs["f"].id, position=0, image_id=images[0].id, class_index=0,
                                  sha256=images[0].sha256, part="train"))
         db.session.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 
 
 def seed(username: str, artifacts: str | None) -> dict:
@@ -16,8 +15,7 @@ def seed(username: str, artifacts: str | None) -> dict:
     from app.blueprints.predict.tokens import create_token
     from app.extensions import db
     from app.models import TrainingRun
-    from app.storage import get_storage
-    from tests.conftest import image_bytes
+    from tests.conftest import image_bytes, store_run_files
 
     user = register_user(username, "correct horse battery")
     doc = {"token": create_token(user.id, "tests")[1]}
@@ -33,9 +31,7 @@ def seed(username: str, artifacts: str | None) -> dict:
                           metrics={"accuracy": 0.9, "confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]})
         db.session.add(run)
         db.session.flush()
-        target = get_storage().run_dir(run.id)
-        shutil.copytree(artifacts, target)
-        run.artifact_dir = str(target)
+        store_run_files(run, artifacts)
         user.default_model_id = run.id
         db.session.commit()
         doc.update(dataset_id=dataset.id, run_id=run.id, **_more(dataset, user))

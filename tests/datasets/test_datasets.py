@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Dataset, DatasetShare, Image, Label
+from app.filestore import image_key, thumb_key
 from app.storage import get_storage
 from tests.conftest import run_jobs
 from tests.datasets.conftest import import_zip, make_zip, png, upload
@@ -72,5 +73,5 @@ def test_delete_dataset_removes_rows_and_files_not_used_elsewhere(app, logged_in
     for model in (Image, Label, DatasetShare):
         assert db.session.scalar(select(func.count(model.id)).where(model.dataset_id == dataset_id)) == 0
     storage = get_storage()
-    assert storage.image_path(shared_sha).exists() and storage.thumb_path(shared_sha).exists()
-    assert not storage.image_path(own_sha).exists() and not storage.thumb_path(own_sha).exists()
+    assert storage.exists(image_key(shared_sha)) and storage.exists(thumb_key(shared_sha))
+    assert not storage.exists(image_key(own_sha)) and not storage.exists(thumb_key(own_sha))

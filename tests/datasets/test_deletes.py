@@ -10,6 +10,7 @@ from sqlalchemy import event, func, select, update
 
 from app.extensions import db
 from app.models import Dataset, Image, Import, PendingFileRemoval, utcnow
+from app.filestore import image_key, thumb_key
 from app.storage import get_storage
 from tests.conftest import run_jobs
 from tests.datasets.conftest import expire_undo, png, upload
@@ -57,11 +58,11 @@ def test_deleting_images_removes_their_files_and_cached_features(app, logged_in,
     storage = get_storage()
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", data={"image_ids": ids[:2]})
     assert response.status_code == 302
-    assert all(storage.image_path(sha).exists() for sha in shas)  # kept while the delete can be undone
+    assert all(storage.exists(image_key(sha)) for sha in shas)  # kept while the delete can be undone
     assert expire_undo() == 1
     gone, kept = shas[1], shas[0]  # a.png is still used by the other dataset
-    assert not storage.image_path(gone).exists() and not storage.thumb_path(gone).exists()
-    assert storage.image_path(kept).exists() and storage.image_path(shas[2]).exists()
+    assert not storage.exists(image_key(gone)) and not storage.exists(thumb_key(gone))
+    assert storage.exists(image_key(kept)) and storage.exists(image_key(shas[2]))
     assert _forgotten(store) == set(ids[:2])  # the dataset's cached features of both are dropped
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
 
@@ -79,13 +80,13 @@ def test_many_images_are_deleted_in_chunks_and_their_files_by_a_job(app, logged_
     assert response.status_code == 200 and "1,204 images deleted." in response.data.decode()  # counts are written the locale's way
     assert seen["max"] <= 501  # 500 ids (+ the dataset id)
     assert db.session.scalar(select(func.count(Image.id))) == 0
-    assert all(get_storage().image_path(sha).exists() for sha in shas)  # kept for an undo, then the job...
+    assert all(get_storage().exists(image_key(sha)) for sha in shas)  # kept for an undo, then the job...
     with largest_statement() as seen:
         assert expire_undo() == 1
     assert seen["max"] <= 501
-    assert all(get_storage().image_path(sha).exists() for sha in shas)
+    assert all(get_storage().exists(image_key(sha)) for sha in shas)
     run_jobs(app)
-    assert not any(get_storage().image_path(sha).exists() for sha in shas)  # ...here
+    assert not any(get_storage().exists(image_key(sha)) for sha in shas)  # ...here
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
 
 
@@ -110,7 +111,7 @@ def test_a_large_dataset_is_deleted_by_a_job_in_chunks(app, logged_in, dataset):
     assert db.session.get(Dataset, dataset_id) is None
     assert db.session.scalar(select(func.count(Image.id))) == 0
     assert seen["max"] <= 500
-    assert not [p for p in (get_storage().root / "images").rglob("*") if p.is_file()]
+    assert not list(get_storage().list("images"))
     assert not get_storage().feature_dir(dataset_id).exists()
 
 

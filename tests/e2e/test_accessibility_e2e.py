@@ -78,7 +78,8 @@ def test_pages_of_an_owner_with_a_trained_model(trained_studio, browser, axe, sh
 
 def test_pages_with_their_live_parts_open(trained_studio, browser, axe):
     """States a page reaches only after using it: an open confusion cell, the token shown once, the
-    train form with every field marked, the toast with Undo, a dataset not ready for training."""
+    train form with every field marked, a run in progress, the toast with Undo, a dataset not ready for
+    training."""
     page = trained_studio.page(browser)
     base, d, m = trained_studio.base, trained_studio.dataset_id, trained_studio.run_id
     page.goto(f"{base}/models/{m}")
@@ -102,6 +103,18 @@ def test_pages_with_their_live_parts_open(trained_studio, browser, axe):
         page.keyboard.press("u")
     page.wait_for_selector("[data-toast]")
     assert problems(axe, page) == []
+    page.goto(f"{base}/datasets/{d}/train")  # a run in progress: the live card (then cancelled)
+    page.check("input[name=mode][value=fine_tune]")
+    page.click("button:has-text('Start training')")
+    page.wait_for_url(re.compile(r"/models/\d+$"))
+    page.wait_for_selector("#run-progress [role=progressbar]")
+    assert problems(axe, page) == []
+    page.on("dialog", lambda dialog: dialog.accept())
+    cancel = page.locator("#run-progress button:has-text('Cancel')")
+    if cancel.count():
+        cancel.click()
+        page.wait_for_selector("#run-progress .badge-cancelled, #run-progress .badge-succeeded, "
+                               "#run-progress:has-text('Stopping')")
     page.goto(base + "/datasets/new")
     page.fill("input[name=name]", "Axe empty")
     page.click("button:has-text('Create dataset')")

@@ -55,6 +55,7 @@ def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(
     page.on("dialog", lambda dialog: dialog.accept())
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.clock.install()  # the toast's 10 s pass at once at the end
     page.goto(f"{base}/datasets/{dataset_id}/label")
     with page.expect_response(lambda r: "filter=unlabeled" in r.url):
         page.click(".ds-filters a:has-text('Unlabeled')")
@@ -86,7 +87,10 @@ def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(
         page.keyboard.press("z")
     page.wait_for_selector("[data-toast]:has-text('1 image restored.')")
     assert page.locator("[data-tile]").count() == 3 and _unlabeled_count(page) == "3"
-    page.wait_for_selector("[data-toast]", state="detached", timeout=15_000)  # the toast goes by itself
+    page.clock.fast_forward(9_000)
+    assert page.locator("[data-toast]").count() == 1
+    page.clock.fast_forward(2_000)
+    page.wait_for_selector("[data-toast]", state="detached", timeout=2_000)  # gone by itself after 10 s
     page.context.close()
 
 
@@ -180,6 +184,7 @@ def test_try_it_shows_a_placeholder_for_a_refused_file_and_no_choice_for_two_cla
     page = trained_studio.page(browser)
     page.goto(f"{trained_studio.base}/models/{trained_studio.run_id}/try")
     assert page.locator("#try-topk").count() == 0  # two classes: nothing to choose
+    assert page.inner_text("nav.nav a[aria-current=page]") == "Models"  # Try it is a model's page, not "API"
     _file_input_hidden_but_focusable(page, "#try-files")
     page.set_input_files("#try-files", [
         {"name": "red.png", "mimeType": "image/png", "buffer": colour_png((210, 40, 40), 77)},
@@ -221,3 +226,22 @@ def test_keyboard_users_skip_to_the_images_and_see_where_the_focus_is(trained_st
                          " >= document.querySelector('.topbar').getBoundingClientRect().bottom")
     assert page.evaluate("window.scrollY") > 0
     page.context.close()
+
+
+def test_a_viewer_is_told_precisely_whom_to_ask(trained_studio, browser):
+    from tests.e2e.test_accounts_e2e import register
+
+    owner = trained_studio.page(browser)
+    viewer = browser.new_page()
+    register(viewer, trained_studio.base, "vic")
+    owner.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/sharing")
+    owner.fill("#share-username", "vic")
+    owner.select_option("#share-role", "viewer")
+    owner.click("button:has-text('Share')")
+    owner.wait_for_selector("text=vic")
+    response = viewer.goto(f"{trained_studio.base}/datasets/{trained_studio.dataset_id}/sharing")
+    assert response.status == 403
+    message = viewer.inner_text(".error-message")
+    assert "Only the dataset's owner, studio, can do this" in message and "owner access" not in message
+    owner.context.close()
+    viewer.close()

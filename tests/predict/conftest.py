@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 
 import numpy as np
 import pytest
@@ -48,7 +47,7 @@ def make_model(app, trained_artifacts):
     """Create a succeeded TrainingRun (owned via a dataset of `owner`) whose files are the trained model."""
     from app.extensions import db
     from app.models import Dataset, Label, TrainingRun
-    from app.storage import get_storage
+    from tests.conftest import store_run_files
 
     def factory(owner, name="colours", public=False, threshold=None):
         dataset = Dataset(owner_id=owner.id, name=f"{name} data")
@@ -58,9 +57,7 @@ def make_model(app, trained_artifacts):
                           threshold=threshold)
         db.session.add(run)
         db.session.flush()
-        target = get_storage().run_dir(run.id)
-        shutil.copytree(trained_artifacts, target)
-        run.artifact_dir = str(target)
+        store_run_files(run, trained_artifacts)
         db.session.commit()
         return run
 

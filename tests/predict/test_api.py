@@ -161,6 +161,7 @@ def test_threshold_marks_unsure_answers_unknown(logged_in, make_model):
 
 
 def test_api_equals_the_model_run_directly(logged_in, make_model):
+    from app.blueprints.predict.services import model_folder
     from app.ml.inference import Predictor, decode_image
 
     run = make_model(logged_in.user)
@@ -168,7 +169,7 @@ def test_api_equals_the_model_run_directly(logged_in, make_model):
     raw = [color_image(n, seed=900 + i, size=37 + 5 * i) for i, n in enumerate(names)]
     upload = [(io.BytesIO(b), f"{i}.png") for i, b in enumerate(raw)]
     answers = logged_in.post(f"/models/{run.id}/predict", data={"file": upload, "top_k": "3"}).json["predictions"]
-    direct = Predictor.load(run.artifact_dir, backend="torch", device="cpu")
+    direct = Predictor.load(model_folder(run), backend="torch", device="cpu")
     probs = direct.predict_proba([decode_image(b) for b in raw])
     for answer, row in zip(answers, probs):
         assert answer["category_index"] == int(row.argmax())

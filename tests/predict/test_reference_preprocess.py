@@ -13,7 +13,9 @@ from PIL import Image as PILImage
 
 from app.extensions import db
 from app.models import Dataset, Label, TrainingRun
+from app.filestore import run_key
 from app.storage import get_storage
+from tests.conftest import store_run_files
 
 CLASSES = ["a", "b", "c"]
 
@@ -65,17 +67,13 @@ def _module(path):
 
 
 def _model_run(owner, folder, size: int) -> TrainingRun:
-    import shutil
-
     dataset = Dataset(owner_id=owner.id, name=f"ref {size}")
     dataset.labels = [Label(name=c, position=i) for i, c in enumerate(CLASSES)]
     run = TrainingRun(dataset=dataset, created_by_id=owner.id, name=f"ref{size}", architecture="small_cnn",
                       mode="scratch", status="succeeded", classes=list(CLASSES))
     db.session.add(run)
     db.session.flush()
-    target = get_storage().run_dir(run.id)
-    shutil.copytree(folder, target)
-    run.artifact_dir = str(target)
+    store_run_files(run, folder)
     db.session.commit()
     return run
 
@@ -86,7 +84,7 @@ def test_shipped_preprocess_and_onnx_give_what_predict_gives(logged_in, exports,
 
     run = _model_run(logged_in.user, exports[size], size)
     if size == 160:  # a model exported before preprocess.py was shipped gets one made from its card
-        (get_storage().run_dir(run.id) / "preprocess.py").unlink()
+        get_storage().delete(run_key(run.id, "preprocess.py"))
     download = logged_in.get(f"/models/{run.id}/download/preprocess")
     assert download.status_code == 200 and download.headers["Content-Disposition"].endswith(".preprocess.py")
     shipped = tmp_path / "preprocess.py"

@@ -23,6 +23,7 @@ def make_dataset(app):
     """make_dataset(owner, {"red": 6, "blue": 6}) -> Dataset with labelled generated images."""
     from app.extensions import db
     from app.models import Dataset, Image, Label
+    from app.filestore import image_key
     from app.storage import get_storage
 
     colors = {"red": RED, "blue": BLUE}
@@ -41,7 +42,7 @@ def make_dataset(app):
             for i in range(count):
                 data = image_bytes(base, size=size, noise=i + 1 + 1000 * position)
                 sha = hashlib.sha256(data).hexdigest()
-                storage.write_atomic(storage.image_path(sha), data)
+                storage.write(image_key(sha), data)
                 db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=label.id, filename=f"{label_name}{i}.png",
                                      width=size[0], height=size[1], size_bytes=len(data), format="PNG",
                                      uploaded_by_id=owner.id, label_source="user"))

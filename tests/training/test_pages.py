@@ -5,6 +5,7 @@ import re
 
 from app.extensions import db
 from app.models import DatasetShare, RunSample, TrainingRun, utcnow
+from app.filestore import run_key
 from app.storage import get_storage
 from tests.conftest import login
 
@@ -139,13 +140,12 @@ def test_delete_removes_row_and_files_and_needs_creator_or_editor(client, make_u
     dataset = make_dataset(owner, {"red": 3, "blue": 3})
     db.session.add(DatasetShare(dataset_id=dataset.id, user_id=viewer.id, role="viewer"))
     run = make_run(dataset, owner, metrics=METRICS, artifact_dir="x")
-    folder = get_storage().run_dir(run.id)
-    get_storage().write_atomic(folder / "model.pt", b"weights")
+    get_storage().write(run_key(run.id, "model.pt"), b"weights")
     login(client, "bob")
     assert client.post(f"/models/{run.id}/delete").status_code == 403
     login(client, "alice")
     assert client.post(f"/models/{run.id}/delete").status_code == 302
-    assert db.session.get(TrainingRun, run.id) is None and not folder.exists()
+    assert db.session.get(TrainingRun, run.id) is None and not get_storage().exists(run_key(run.id, "model.pt"))
     running = make_run(dataset, owner, status="running")
     assert client.post(f"/models/{running.id}/delete").status_code == 409
 

@@ -14,6 +14,7 @@ from app.blueprints.datasets.images.services import delete_images, get_image, im
 from app.blueprints.datasets.images.uploads import upload_files
 from app.rate_limits import api_caller, rate_limit
 from app.request_limits import allow_large_upload
+from app.filestore import image_key
 from app.storage import get_storage
 
 TAG, IMPORTS = "Images", "Imports"
@@ -56,7 +57,7 @@ def get_image_info(user, data, dataset_id: int, image_id: int):
 @operation(Op("The original image file, as uploaded", TAG, files=IMAGE_FILE))
 def get_image_file(user, data, dataset_id: int, image_id: int):
     image = get_image(get_dataset_for(user, dataset_id).id, image_id)
-    response = send_file(get_storage().image_path(image.sha256), mimetype=f"image/{image.format.lower()}",
+    response = send_file(get_storage().local_path(image_key(image.sha256)), mimetype=f"image/{image.format.lower()}",
                          download_name=clean_filename(image.filename), etag=image.sha256)
     response.cache_control.private = True
     return response

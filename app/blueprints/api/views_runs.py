@@ -1,7 +1,5 @@
 """API: networks, training runs (start with the form's options, follow, cancel, retry, delete) and their
 results and files (the services of the training pages)."""
-from flask import send_file
-
 from app.blueprints.api import bp, present
 from app.blueprints.api.contract import Op, operation
 from app.blueprints.api.schemas.runs import (
@@ -9,6 +7,7 @@ from app.blueprints.api.schemas.runs import (
 )
 from app.blueprints.predict.services import require_ready
 from app.blueprints.training import services
+from app.storage import download_response
 
 TAG = "Training"
 START_HELP = ("The same options as the Train form's Advanced fold, checked the same way (TrainOptions): a "
@@ -86,5 +85,5 @@ def run_history(user, data, run_id: int):
 @bp.get("/v1/runs/<int:run_id>/files/<kind>")
 @operation(Op("Download a trained model's file", TAG, files=FILES, path={"kind": DOWNLOAD_KIND}))
 def download_file(user, data, run_id: int, kind: str):
-    path, name, mimetype = services.artifact_file(user, run_id, kind)
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name)
+    key, name, mimetype = services.artifact_file(user, run_id, kind)
+    return download_response(key, name, mimetype)

@@ -5,7 +5,6 @@ stored files that no other dataset uses. The job can run again after a crash (th
 from __future__ import annotations
 
 import logging
-import shutil
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -21,6 +20,7 @@ from app.errors import Conflict
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
 from app.models import Dataset, DatasetShare, Image, Import, Label, TrainingRun, utcnow
+from app.filestore import run_prefix
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def purge_dataset(dataset_id: int) -> dict:
     db.session.commit()
     storage = get_storage()
     for run_id in run_ids:
-        shutil.rmtree(storage.run_dir(run_id), ignore_errors=True)
+        storage.delete_prefix(run_prefix(run_id))
     for folder in ("health", "suggestions"):  # computed reports kept beside the dataset
         JobState(folder, dataset_id).remove()
     remove_cached_features(dataset_id)

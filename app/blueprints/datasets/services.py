@@ -20,6 +20,7 @@ from app.i18n import format_number, ngettext
 from app.errors import ValidationError
 from app.extensions import db
 from app.models import Dataset, Image, Label, User
+from app.filestore import image_key
 from app.storage import get_storage
 
 MIN_IMAGES_PER_CLASS = 10
@@ -142,4 +143,4 @@ def labelled_samples(dataset_id: int) -> list[tuple[int, str, str]]:
 
 def image_file_path(sha256: str) -> Path:
     """Where the original bytes of an image are stored."""
-    return get_storage().image_path(sha256)
+    return get_storage().local_path(image_key(sha256))

@@ -15,8 +15,10 @@ from app.access import NotAllowed, get_run_for, visible_datasets_query
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import MAX_DB_INT, db
-from app.ml.artifacts import CARD
+from app.filestore import run_prefix
+from app.ml.artifacts import CARD, CHECKPOINT
 from app.models import Dataset, Setting, TrainingRun, User
+from app.storage import get_storage
 
 if TYPE_CHECKING:
     from app.serving import Upload
@@ -46,11 +48,17 @@ def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
     return run
 
 
+def model_folder(run: TrainingRun) -> Path:
+    """The local folder of a model's files: in storage, or with a bucket this process's cached copy
+    (fetched once; later calls only check the copy is still there)."""
+    return get_storage().local_dir(run_prefix(run.id), skip=(CHECKPOINT,))
+
+
 def require_ready(run: TrainingRun) -> TrainingRun:
-    """The run must have finished training with its files on disk."""
+    """The run must have finished training with its files in storage."""
     if run.status != "succeeded":
         raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.", code="not_ready")
-    if not run.artifact_dir or not (Path(run.artifact_dir) / CARD).exists():
+    if not run.artifact_dir or not (model_folder(run) / CARD).exists():
         raise Conflict(f"The files of model '{run.name}' are missing. Train it again.", code="not_ready")
     return run
 
@@ -180,7 +188,7 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
         raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413,
                           "too_many_files")
     run = resolve_model(user, run_id)
-    predictor = serving.get_predictor(run.id, run.artifact_dir, config["MODEL_CACHE_SIZE"],
+    predictor = serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
                                       device=config.get("PREDICT_DEVICE") or None,
                                       threads=config["PREDICT_THREADS"])
     classes = list(predictor.classes)

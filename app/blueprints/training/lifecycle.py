@@ -23,6 +23,7 @@ from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, Heartbeat, is_beating, job_status
 from app.jobs import queue_position as job_queue_position
 from app.models import TrainingRun, utcnow
+from app.filestore import image_key, run_key, run_prefix
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -212,8 +213,9 @@ def train_arguments(run: TrainingRun) -> tuple:
 
     storage = get_storage()
     rows, split = frozen.load(run.id)
-    samples = [Sample(image_id, str(storage.image_path(sha)), label) for image_id, label, sha in rows]
-    checkpoint = storage.run_dir(run.continued_from_id) / CHECKPOINT if run.continued_from_id else None
+    # references, not paths: with a bucket each image is fetched into the worker's cache when first read
+    samples = [Sample(image_id, storage.ref(image_key(sha)), label) for image_id, label, sha in rows]
+    checkpoint = storage.local_path(run_key(run.continued_from_id, CHECKPOINT)) if run.continued_from_id else None
     inputs = TrainInputs(samples, list(run.classes), split=split, sample_keys=[sha for _, _, sha in rows],
                          metadata={"run_id": run.id, "dataset_id": run.dataset_id, "run_name": run.name,
                                    "continued_from": run.continued_from_id},
@@ -221,7 +223,7 @@ def train_arguments(run: TrainingRun) -> tuple:
     setup = TrainSetup(feature_dir=storage.feature_dir(run.dataset_id), backbone_dir=storage.backbone_dir,
                        threads=current_app.config["FEATURE_THREADS"],
                        image_cache_bytes=current_app.config["TRAIN_IMAGE_CACHE_MB"] * 2**20)
-    return inputs, TrainOptions.from_dict(run.options), storage.run_dir(run.id), setup
+    return inputs, TrainOptions.from_dict(run.options), storage.work_dir(run_prefix(run.id)), setup
 
 
 # --- finishing -----------------------------------------------------------------------------------
@@ -229,22 +231,27 @@ def train_arguments(run: TrainingRun) -> tuple:
 def finish_cancelled(run: TrainingRun, reporter: RunReporter) -> None:
     """running -> cancelled, keeping the curves and log up to the moment it stopped."""
     reporter.flush(_retry_budget())
+    get_storage().discard_work(run_prefix(run.id))
     _finish(run, "cancelled", "Training was cancelled.")
 
 
 def finish_failed(run: TrainingRun, exc: Exception) -> None:
     """running -> failed, with a plain sentence for the page (the traceback belongs in the worker log)."""
     db.session.rollback()
+    get_storage().discard_work(run_prefix(run.id))
     detail = None if failure_is_plain(exc) else f"{type(exc).__name__}: {exc}"[:1000]
     _finish(run, "failed", failure_message(exc), error=failure_message(exc),
             values={"progress": {**(run.progress or {}), "error_detail": detail}} if detail else None)
 
 
-def finish_succeeded(run: TrainingRun, result) -> None:
-    """running -> succeeded, storing the engine's metrics, history, per-image validation and test
-    results, threshold curve (validation) and artifact folder; the log says which head quick mode chose
-    and why."""
-    stored = _result_values(result, str(get_storage().run_dir(run.id)))
+def finish_succeeded(run: TrainingRun, result, out_dir) -> None:
+    """running -> succeeded: the files written to out_dir are stored (put into the bucket, when there is
+    one), then the engine's metrics, history, per-image validation and test results, threshold curve
+    (validation) and artifact location; the log says which head quick mode chose and why."""
+    storage = get_storage()
+    storage.put_dir(run_prefix(run.id), out_dir)
+    storage.discard_work(run_prefix(run.id))
+    stored = _result_values(result, storage.ref(run_prefix(run.id)))
     choice = (result.extra or {}).get("head_choice")
     _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice["reason"]] if choice else ())
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from typing import Any, Callable
 
 from sqlalchemy import delete, select, update
@@ -17,6 +16,7 @@ from app.extensions import db
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, Image, TrainingRun, User, utcnow
+from app.filestore import run_key, run_prefix
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
         epochs = 0
     if not 1 <= epochs <= 1000:
         raise ValidationError(_("Give the number of extra epochs: a whole number from 1 to 1000."))
-    if not (get_storage().run_dir(old.id) / CHECKPOINT).is_file():
+    if not get_storage().exists(run_key(old.id, CHECKPOINT)):
         raise Conflict(_("This model's checkpoint is missing from storage, so it cannot be continued."))
     values = {k: v for k, v in old.options.items() if k not in ("architecture", "mode")}
     chosen = ((old.metrics or {}).get("head_choice") or {}).get("chosen")
@@ -209,11 +209,11 @@ def delete_run(user: User, run_id: int) -> int:
     if continuing:
         raise Conflict(_("Model #%(id)s is being trained on from this model's checkpoint. Wait until it "
                          "finishes (or cancel it), then delete this model.", id=continuing))
-    dataset_id, folder = run.dataset_id, get_storage().run_dir(run.id)
+    dataset_id = run.dataset_id
     db.session.execute(update(Image).where(Image.label_model_id == run.id).values(label_model_id=None))
     db.session.delete(run)
     db.session.commit()
-    shutil.rmtree(folder, ignore_errors=True)
+    get_storage().delete_prefix(run_prefix(run_id))
     from app.serving import forget_model  # the serving cache must not keep it
 
     forget_model(run_id)
@@ -276,30 +276,33 @@ def compare_runs(user: User, a: int | None, b: int | None) -> tuple[TrainingRun,
     return get_run_for(user, a), get_run_for(user, b)
 
 
-def _write_reference(path) -> None:
+def _write_reference(run_id: int, filename: str) -> None:
     """preprocess.py for a model exported before it was shipped, from its model card (same steps)."""
     import json
 
     from app.ml.artifacts import CARD
     from app.ml.reference import source_from_card
 
-    card_path = path.with_name(CARD)
-    if card_path.is_file():
-        get_storage().write_atomic(path, source_from_card(json.loads(card_path.read_text())).encode())
+    storage = get_storage()
+    try:
+        card = json.loads(storage.read(run_key(run_id, CARD)))
+    except FileNotFoundError:
+        return
+    storage.write(run_key(run_id, filename), source_from_card(card).encode())
 
 
 def artifact_file(user: User, run_id: int, kind: str):
-    """(path, download name, mimetype) of one artifact of a succeeded run."""
+    """(storage key, download name, mimetype) of one artifact of a succeeded run."""
     run = get_run_for(user, run_id, need="viewer")
     if kind not in DOWNLOADS:
         raise NotFound(_("There is no such download."))
     if run.status != "succeeded" or not run.artifact_dir:
         raise NotFound(_("This model has no files yet: its training has not succeeded."))
     filename, suffix, mimetype = DOWNLOADS[kind]
-    path = get_storage().run_dir(run.id) / filename
-    if kind == "preprocess" and not path.is_file():
-        _write_reference(path)
-    if not path.is_file():
+    key = run_key(run.id, filename)
+    if kind == "preprocess" and not get_storage().exists(key):
+        _write_reference(run.id, filename)
+    if not get_storage().exists(key):
         raise NotFound(_("This file is missing from storage."))
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.name).strip("-")[:60] or "model"
-    return path, f"{safe}-{run.id}{suffix}", mimetype
+    return key, f"{safe}-{run.id}{suffix}", mimetype

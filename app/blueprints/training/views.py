@@ -1,5 +1,5 @@
 """Training pages: start a run, watch it live, read its results, list/compare/delete/download models."""
-from flask import (Response, flash, make_response, redirect, render_template, request, send_file,
+from flask import (Response, flash, make_response, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_login import current_user, login_required
 from flask_babel import gettext as _
@@ -11,6 +11,7 @@ from app.blueprints.training.results import compare_verdict, live_context, resul
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import QuotaExceeded, ValidationError
 from app.rendering import render_page
+from app.storage import download_response
 
 
 @bp.route("/models")
@@ -176,5 +177,5 @@ def compare_models():
 @bp.route("/models/<int:run_id>/download/<kind>")
 @login_required
 def download(run_id: int, kind: str):
-    path, name, mimetype = services.artifact_file(current_user, run_id, kind)
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=name)
+    key, name, mimetype = services.artifact_file(current_user, run_id, kind)
+    return download_response(key, name, mimetype)

@@ -46,6 +46,7 @@ def planted(app, logged_in):
     from app.blueprints.datasets.classes import add_class
     from app.blueprints.datasets.images.services import set_labels
     from app.blueprints.datasets.services import create_dataset
+    from app.filestore import image_key
     from app.storage import get_storage
 
     app.config["HEALTH_IMAGE_SIZE"] = 96  # small and fast; production uses quick mode's 224
@@ -67,7 +68,7 @@ def planted(app, logged_in):
         colour = special.get(name) or name.removesuffix(".png").rstrip("0123456789")
         set_labels(dataset.id, [image_id], labels[colour].id, logged_in.user.id)
     broken = db.session.get(Image, ids["broken.png"])
-    get_storage().image_path(broken.sha256).write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    get_storage().write(image_key(broken.sha256), b"\x89PNG\r\n\x1a\n not really")
     return dataset, ids, labels
 
 

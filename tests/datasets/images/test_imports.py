@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db, get_redis
 from app.models import Image, Import, Label, utcnow
+from app.filestore import import_prefix
 from app.storage import get_storage
-from tests.conftest import child_env, run_jobs
+from tests.conftest import child_env, run_jobs, stored_keys
 from tests.datasets.conftest import make_zip, png, upload
 from tests.ops.conftest import ROOT, wait_until
 
@@ -34,14 +35,14 @@ def test_zip_upload_answers_202_and_the_status_url_tells_the_progress(app, logge
     assert set(started) >= {"id", "status_url"}
     waiting = logged_in.get(started["status_url"]).json
     assert (waiting["status"], waiting["total"], waiting["processed"], waiting["added"]) == ("queued", 61, 0, 0)
-    assert get_storage().upload_dir(started["id"]).is_dir()  # the upload is on disk, not in memory
+    assert stored_keys(import_prefix(started["id"]))  # the upload is stored, not kept in memory
     run_jobs(app)
     done = logged_in.get(started["status_url"]).json
     assert {k: done[k] for k in ("status", "total", "processed", "added", "duplicates", "error_count")} == {
         "status": "finished", "total": 61, "processed": 61, "added": 5, "duplicates": 1, "error_count": 55}
     assert len(done["errors"]) == 50 and set(done["errors"][0]) == {"filename", "message"}
     assert done["errors"][0]["filename"].startswith("junk/") and done["message"] is None
-    assert "cancel_url" not in done and not get_storage().upload_dir(started["id"]).exists()
+    assert "cancel_url" not in done and not stored_keys(import_prefix(started["id"]))
     assert _images(dataset.id) == 5
 
 
@@ -62,7 +63,7 @@ def test_cancelling_a_waiting_import_stops_it_before_it_starts(app, logged_in, d
     assert cancelled["status"] == "cancelled"
     assert cancelled["message"] == ("Cancelled after 0 of 4 files. The 0 images added before were kept; "
                                     "the other 4 files were not imported.")
-    assert not _job_exists(job_id) and not get_storage().upload_dir(imp.id).exists()
+    assert not _job_exists(job_id) and not stored_keys(import_prefix(imp.id))
     run_jobs(app)
     assert _images(dataset.id) == 0
 
@@ -114,8 +115,7 @@ def test_reaper_fails_imports_that_can_never_finish(app, dataset):
                    errors=[], started_at=utcnow(), heartbeat_at=utcnow())
     db.session.add_all([dead, lost, alive])
     db.session.commit()
-    folder = get_storage().root / "uploads" / "991"
-    folder.mkdir(parents=True)
+    get_storage().write("uploads/991/upload.zip", b"PK")
     incoming = get_storage().incoming_dir
     incoming.mkdir(parents=True)
     (incoming / "fresh.zip").write_bytes(b"PK")  # a request still storing its upload
@@ -125,7 +125,7 @@ def test_reaper_fails_imports_that_can_never_finish(app, dataset):
     assert sorted(p.name for p in incoming.iterdir()) == ["fresh.zip"]
     assert (dead.status, lost.status, alive.status) == ("failed", "failed", "running")
     assert "stopped unexpectedly" in dead.message and "The 4 images added before were kept" in dead.message
-    assert "the other 6 files were not imported" in dead.message and not folder.exists()
+    assert "the other 6 files were not imported" in dead.message and not stored_keys("uploads/991")
     assert "disappeared from the queue" in lost.message
 
 
@@ -185,7 +185,7 @@ def test_progress_and_cancel_with_a_real_worker(app, logged_in, dataset, worker)
     assert final["status"] == "cancelled"
     assert 0 < final["added"] < 1500 and final["added"] == _images(dataset.id)
     assert f"the other {1500 - final['processed']:,} files were not imported" in final["message"]
-    assert not get_storage().upload_dir(final["id"]).exists()
+    assert not stored_keys(import_prefix(final["id"]))
 
 
 @pytest.mark.slow

@@ -157,6 +157,7 @@ def test_grid_pages_use_an_index_and_never_sort(app, logged_in, dataset):
 
 
 def test_delete_images_removes_rows_and_unused_files(logged_in, dataset):
+    from app.filestore import image_key
     from app.storage import get_storage
 
     ids = _images(logged_in, dataset.id, 2)
@@ -164,6 +165,6 @@ def test_delete_images_removes_rows_and_unused_files(logged_in, dataset):
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", headers=HX, data={"image_ids": [ids[0]]})
     assert response.status_code == 200 and b"1 image deleted." in response.data
     assert db.session.get(Image, ids[0]) is None and db.session.get(Image, ids[1]) is not None
-    assert get_storage().image_path(sha).exists()  # until the undo offer runs out
+    assert get_storage().exists(image_key(sha))  # until the undo offer runs out
     expire_undo()
-    assert not get_storage().image_path(sha).exists()
+    assert not get_storage().exists(image_key(sha))

@@ -10,19 +10,16 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image, Import, User
-from app.storage import get_storage
-from tests.conftest import run_jobs
+from tests.conftest import run_jobs, stored_files, stored_keys
 from tests.datasets.conftest import make_zip, png, upload
 
 
 def _originals() -> set[str]:
-    folder = get_storage().root / "images"
-    return {p.name for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+    return {key.rsplit("/", 1)[-1] for key in stored_keys("images")}
 
 
 def _staged() -> list:
-    root = get_storage().root
-    return [p for name in ("uploads", "incoming") for p in (root / name).rglob("*") if p.is_file()]
+    return [name for name in stored_files() if name.startswith("uploads/")]
 
 
 def _counters(user_id: int) -> tuple[int, int]:

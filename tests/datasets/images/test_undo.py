@@ -50,6 +50,7 @@ def test_undo_puts_the_previous_labels_back(logged_in, dataset):
 
 def test_undo_restores_deleted_images_with_their_quota_and_files(app, logged_in, dataset):
     from app.blueprints.datasets.classes import add_class
+    from app.filestore import image_key
     from app.storage import get_storage
 
     cats = add_class(dataset.id, "cats")
@@ -60,7 +61,7 @@ def test_undo_restores_deleted_images_with_their_quota_and_files(app, logged_in,
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", headers=HX, data={"image_ids": ids[:2]})
     assert "2 images deleted." in response.get_data(as_text=True)
     assert _counters(logged_in.user.id) == (1, len(png(2)))  # the room is given back at once
-    assert all(get_storage().image_path(shas[i]).exists() for i in ids)
+    assert all(get_storage().exists(image_key(shas[i])) for i in ids)
     response = logged_in.post(f"/datasets/{dataset.id}/images/undo/{_undo_id(response.get_data(as_text=True))}",
                               headers=HX)
     assert "2 images restored." in response.get_data(as_text=True)
@@ -77,6 +78,7 @@ def test_undo_restores_deleted_images_with_their_quota_and_files(app, logged_in,
 
 
 def test_an_expired_delete_removes_the_files_and_cannot_be_undone(app, logged_in, dataset):
+    from app.filestore import image_key
     from app.storage import get_storage
 
     ids = _images(logged_in, dataset.id, 2)
@@ -88,7 +90,7 @@ def test_an_expired_delete_removes_the_files_and_cannot_be_undone(app, logged_in
     response = logged_in.post(f"/datasets/{dataset.id}/images/undo/{undo_id}", headers=HX)
     assert response.status_code == 404
     assert expire_undo() == 1
-    assert not get_storage().image_path(sha).exists()
+    assert not get_storage().exists(image_key(sha))
     assert db.session.scalar(select(func.count(PendingFileRemoval.id))) == 0
     assert db.session.get(Image, ids[0]) is None
 

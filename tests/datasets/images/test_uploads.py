@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image
+from app.filestore import image_key, thumb_key
 from app.storage import get_storage
-from tests.conftest import flashes, image_bytes
+from tests.conftest import flashes, image_bytes, stored_files
 from tests.datasets.conftest import png, upload
 
 
@@ -18,8 +19,7 @@ def _count(dataset_id: int) -> int:
 
 
 def _stored_files(app) -> list:
-    root = get_storage().root
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return stored_files()
 
 
 def noisy_jpeg(size=(64, 64)) -> bytes:
@@ -38,8 +38,8 @@ def test_upload_stores_original_and_thumbnail(logged_in, dataset):
     image = db.session.get(Image, result["image_id"])
     assert (image.width, image.height, image.format, image.size_bytes) == (600, 300, "PNG", len(data))
     storage = get_storage()
-    assert storage.image_path(image.sha256).read_bytes() == data  # original bytes, untouched
-    with PILImage.open(storage.thumb_path(image.sha256)) as thumb:
+    assert storage.read(image_key(image.sha256)) == data  # original bytes, untouched
+    with PILImage.open(io.BytesIO(storage.read(thumb_key(image.sha256)))) as thumb:
         assert thumb.format == "WEBP" and max(thumb.size) == 256
     with logged_in.get(f"/datasets/{dataset.id}/images/{image.id}/thumb") as thumb_response:
         assert thumb_response.status_code == 200 and thumb_response.mimetype == "image/webp"
@@ -64,7 +64,7 @@ def test_exif_orientation_is_applied_to_size_and_thumbnail(logged_in, dataset):
     [result] = upload(logged_in, dataset.id, [("phone.jpg", buf.getvalue())]).json["results"]
     image = db.session.get(Image, result["image_id"])
     assert (image.width, image.height) == (20, 40)
-    with PILImage.open(get_storage().thumb_path(image.sha256)) as thumb:
+    with PILImage.open(io.BytesIO(get_storage().read(thumb_key(image.sha256)))) as thumb:
         assert thumb.size == (20, 40)
 
 
@@ -74,7 +74,7 @@ def test_gif_uses_first_frame(logged_in, dataset):
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
     [result] = upload(logged_in, dataset.id, [("anim.gif", buf.getvalue())]).json["results"]
     image = db.session.get(Image, result["image_id"])
-    with PILImage.open(get_storage().thumb_path(image.sha256)) as thumb:
+    with PILImage.open(io.BytesIO(get_storage().read(thumb_key(image.sha256)))) as thumb:
         red, green, blue = thumb.convert("RGB").getpixel((15, 15))
     assert red > 200 and blue < 50
 

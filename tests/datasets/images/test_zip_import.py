@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Image, Import, Label
+from app.filestore import import_prefix
 from app.storage import get_storage
-from tests.conftest import run_jobs
+from tests.conftest import run_jobs, stored_files, stored_keys
 from tests.datasets.conftest import import_zip, make_zip, png, upload
 
 
@@ -29,8 +30,7 @@ def _count(model) -> int:
 
 
 def _stored_files() -> list:
-    root = get_storage().root
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return stored_files()
 
 
 def test_zip_with_nested_folders_and_root_files(logged_in, dataset):
@@ -62,7 +62,7 @@ def test_unsafe_entries_are_skipped_and_nothing_written_outside(app, logged_in, 
     status = import_zip(logged_in, dataset.id, archive)
     assert status["error_count"] == 4 and all("unsafe path" in e["message"] for e in status["errors"])
     assert _labels_by_filename(dataset.id) == {"fine.png": "ok"}
-    storage_root = get_storage().root
+    storage_root = get_storage().local_root
     outside = [p for p in tmp_path.rglob("*.png") if storage_root not in p.parents]
     assert outside == []
 
@@ -116,8 +116,8 @@ def test_bytes_over_the_budget_stop_the_import_and_keep_earlier_batches(app, log
     added = status["added"]  # batches of 2 were committed before the entry over the budget was read
     assert 2 <= added <= 5 and added == _count(Image) and status["processed"] == added
     assert f"The {added} images added before were kept; the other {6 - added} file" in status["message"]
-    assert len(list(get_storage().root.glob("images/*/*"))) == added  # no files of an uncommitted batch
-    assert not get_storage().upload_dir(status["id"]).exists()
+    assert len(stored_keys("images")) == added  # no files of an uncommitted batch
+    assert not stored_keys(import_prefix(status["id"]))
 
 
 def zero_bomb(name: str, size_mib: int = 1024) -> bytes:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from PIL import Image as PILImage
 
 from app.extensions import db
 from app.models import Image
-from tests.conftest import login, run_jobs
+from tests.conftest import login, run_jobs, store_run_files
 from tests.datasets.conftest import upload
 from tests.predict.conftest import CLASSES, COLORS, color_image, trained_artifacts  # noqa: F401 (fixture)
 
@@ -33,7 +32,6 @@ def colours(app, logged_in, trained_artifacts):  # noqa: F811
     from app.blueprints.datasets.classes import add_class
     from app.blueprints.datasets.services import create_dataset
     from app.models import TrainingRun
-    from app.storage import get_storage
 
     dataset = create_dataset(logged_in.user.id, "Colours")
     labels = {name: add_class(dataset.id, name) for name in CLASSES}
@@ -49,8 +47,7 @@ def colours(app, logged_in, trained_artifacts):  # noqa: F811
                       architecture="small_cnn", mode="scratch", status="succeeded", classes=list(CLASSES))
     db.session.add(run)
     db.session.flush()
-    shutil.copytree(trained_artifacts, get_storage().run_dir(run.id))
-    run.artifact_dir = str(get_storage().run_dir(run.id))
+    store_run_files(run, trained_artifacts)
     db.session.commit()
     return dataset, run, ids, labels
 
@@ -207,10 +204,12 @@ def test_quick_mode_suggests_from_stored_features(tmp_path):
 
 def test_failed_job_is_reported_in_plain_words(app, logged_in, colours):
     from app.blueprints.datasets.suggestions.services import read_state
+    from app.filestore import run_prefix
+    from app.storage import get_storage
 
     dataset, run, ids, _ = colours
     assert logged_in.post(f"/datasets/{dataset.id}/suggestions", data={"model_id": run.id}).status_code == 302
-    shutil.rmtree(run.artifact_dir)  # the model's files vanish before the worker gets to it
+    get_storage().delete_prefix(run_prefix(run.id))  # the model's files vanish before the worker gets to it
     run_jobs(app)
     assert read_state(dataset.id)["status"] == "failed"
     page = logged_in.get(f"/datasets/{dataset.id}/suggestions")

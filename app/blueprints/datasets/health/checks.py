@@ -13,6 +13,7 @@ from app.extensions import db
 from app.ml import health as mlh
 from app.ml.embeddings import ImageFiles
 from app.models import Image, TrainingRun, utcnow
+from app.filestore import image_key
 from app.storage import get_storage
 
 MAX_LISTED = 100          # findings of one kind kept in a report (the worst first)
@@ -47,6 +48,14 @@ def _settings() -> tuple[str, int]:
     return arch, current_app.config.get("HEALTH_IMAGE_SIZE") or architecture_info(arch).default_image_size
 
 
+def _present(storage, images: list[Image]) -> list[int]:
+    """Indexes of the images whose file is stored. A bucket is not asked image by image (a request
+    each): there a missing file shows up when it is read, and is left out of the features the same way."""
+    if storage.remote:
+        return list(range(len(images)))
+    return [k for k, img in enumerate(images) if storage.exists(image_key(img.sha256))]
+
+
 def _features(dataset_id: int, images: list[Image], on_batch):
     """Backbone features of every image whose file exists and decodes (stored ones are not decoded
     again: a stored vector proves the file decoded); the others are missing from Features.ok."""
@@ -55,14 +64,14 @@ def _features(dataset_id: int, images: list[Image], on_batch):
     from app.ml.embeddings import Features, FeatureSetup
 
     storage = get_storage()
-    present = [k for k, img in enumerate(images) if storage.image_path(img.sha256).exists()]
+    present = _present(storage, images)
     if not present:
         return Features(np.zeros((0, 0), dtype=np.float32), [])
     arch, size = _settings()
     setup = FeatureSetup(dataset_dir=storage.feature_dir(dataset_id), backbone_dir=storage.backbone_dir,
                          device=current_app.config.get("HEALTH_DEVICE"), threads=current_app.config["FEATURE_THREADS"])
     chosen = [images[k] for k in present]
-    files = ImageFiles([str(storage.image_path(i.sha256)) for i in chosen], [i.sha256 for i in chosen],
+    files = ImageFiles([storage.ref(image_key(i.sha256)) for i in chosen], [i.sha256 for i in chosen],
                        [i.id for i in chosen])
     found = mlh.embed_images(files, setup, arch, size, on_batch=on_batch)
     found.ok = [present[k] for k in found.ok]

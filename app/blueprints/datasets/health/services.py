@@ -3,7 +3,7 @@ its progress and report, showing the report and applying the one-click fixes. Th
 is in checks.py, which only the health job loads.
 
 Everything about one dataset's health lives in one JSON document, JobState("health", dataset_id)
-(get_storage().root/health/<id>.json):
+(the storage key health/<id>.json, app.jobs.state):
 {"state": "idle|queued|running|done|failed", "job_id", "message", "fraction", "error",
  "report": {"created", "image_count", "findings": [...]} (the last finished check), "ignored": [keys]}.
 A finding: {"key" (stable across checks, so "ignore" sticks), "kind", "images": [image ids], ...}.

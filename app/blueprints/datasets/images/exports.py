@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.blueprints.datasets.images.intake import EXTENSIONS
 from app.extensions import db
+from app.filestore import image_key
 from app.models import Image, Label
 from app.storage import get_storage
 
@@ -71,7 +72,7 @@ def _stream(entries: list[tuple[str, str]], storage) -> Iterator[bytes]:
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, sha in entries:
-            with open(storage.image_path(sha), "rb") as src, zf.open(name, "w") as dst:
+            with storage.open(image_key(sha)) as src, zf.open(name, "w") as dst:
                 while chunk := src.read(CHUNK):
                     dst.write(chunk)
                     yield sink.drain()

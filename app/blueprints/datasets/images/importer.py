@@ -12,7 +12,6 @@ queued/running -> failed by the reaper when its worker died).
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -313,7 +312,7 @@ def open_plan(imp: Import) -> Iterator[tuple[Plan, Budget | None]]:
     if imp.kind == "folder":
         yield plan_folder(imp.source_name), None
         return
-    folder = get_storage().root / (imp.upload_path or "")
+    folder = get_storage().checkout(imp.upload_path)
     if imp.kind == "files":
         yield plan_stored_files(folder), None
         return
@@ -383,4 +382,5 @@ def finish(import_id: int, status: str, importer: Importer | None, reason: str =
 def remove_upload(imp: Import) -> None:
     """Delete the stored upload of an import (never a server folder it imported from)."""
     if imp.upload_path:
-        shutil.rmtree(get_storage().root / imp.upload_path, ignore_errors=True)
+        get_storage().discard_work(imp.upload_path)
+        get_storage().delete_prefix(imp.upload_path)

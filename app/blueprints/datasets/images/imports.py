@@ -27,6 +27,7 @@ from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, IMPORT, enqueue, job_status, new_job_id, remove_job
 from app.models import Dataset, Import, User, utcnow
+from app.filestore import import_prefix
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,14 @@ def _zip_total(path: Path) -> int:
 def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
     """Move the staged upload into uploads/<id>/ and queue the job; on any failure the import is marked
     failed and its upload removed, so nothing is left half-done."""
-    folder = get_storage().upload_dir(imp.id)
+    storage, prefix = get_storage(), import_prefix(imp.id)
+    folder = storage.work_dir(prefix)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         move(folder)
-        imp.upload_path = folder.relative_to(get_storage().root).as_posix()
+        storage.put_dir(prefix, folder)  # with a bucket, the worker that imports it may be elsewhere
+        storage.discard_work(prefix)
+        imp.upload_path = prefix
         imp.job_id = new_job_id(IMPORT, imp.id)
         db.session.commit()
         enqueue(IMPORT, imp.id, job_id=imp.job_id, description=f"import {imp.id} into dataset {imp.dataset_id}")
@@ -74,7 +78,8 @@ def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
         db.session.execute(update(Import).where(Import.id == imp.id).values(
             status="failed", finished_at=utcnow(), message="The import could not be started. Try again."))
         db.session.commit()
-        shutil.rmtree(folder, ignore_errors=True)
+        storage.discard_work(prefix)
+        storage.delete_prefix(prefix)
         raise
     log.info("import %s dataset=%s: queued (%s, %d files)", imp.id, imp.dataset_id, imp.kind, imp.total)
     return imp

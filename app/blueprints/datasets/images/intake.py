@@ -23,8 +23,9 @@ from app.i18n import format_number
 from app.batching import chunked
 from app.errors import ValidationError
 from app.extensions import db
+from app.filestore import image_key, thumb_key
 from app.models import Image
-from app.storage import Storage, get_storage
+from app.storage import Store, get_storage
 
 # Pillow format name -> the name we store (MPO is how Pillow reads many camera JPEGs).
 FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "BMP", "GIF": "GIF"}
@@ -130,15 +131,15 @@ def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None =
     )
 
 
-def write_files(checked: CheckedImage, storage: Storage | None = None) -> bool:
+def write_files(checked: CheckedImage, storage: Store | None = None) -> bool:
     """Store original + thumbnail unless already stored; True when this call created the original."""
     storage = storage or get_storage()
-    path, thumb = storage.image_path(checked.sha256), storage.thumb_path(checked.sha256)
-    created = not path.exists()
+    original, thumb = image_key(checked.sha256), thumb_key(checked.sha256)
+    created = not storage.exists(original)
     if created:
-        storage.write_atomic(path, checked.data)
-    if not thumb.exists():
-        storage.write_atomic(thumb, checked.thumb)
+        storage.write(original, checked.data)
+    if created or not storage.exists(thumb):
+        storage.write(thumb, checked.thumb)
     return created
 
 
@@ -160,8 +161,8 @@ def remove_unreferenced(shas) -> int:
     gone = unreferenced(shas)
     storage = get_storage()
     for sha in gone:
-        storage.image_path(sha).unlink(missing_ok=True)
-        storage.thumb_path(sha).unlink(missing_ok=True)
+        storage.delete(image_key(sha))
+        storage.delete(thumb_key(sha))
     return len(gone)
 
 

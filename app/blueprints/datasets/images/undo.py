@@ -79,19 +79,19 @@ def _existing_labels(dataset_id: int) -> set[int]:
     return set(db.session.scalars(select(Label.id).where(Label.dataset_id == dataset_id)))
 
 
-def _restore_labels(action: UndoAction) -> int:
+def _restore_labels(dataset_id: int, before: list) -> int:
     """Put the label columns back on the images that still exist (classes deleted since: unlabeled)."""
-    labels = _existing_labels(action.dataset_id)
+    labels = _existing_labels(dataset_id)
     groups: dict[tuple, list[int]] = {}
-    for image_id, *values in action.payload or []:
+    for image_id, *values in before:
         if values[0] is not None and values[0] not in labels:
             values = [None, None, None, None]
         groups.setdefault(tuple(values), []).append(image_id)
     for values, ids in groups.items():
         for part in chunked(ids):
-            db.session.execute(update(Image).where(Image.dataset_id == action.dataset_id, Image.id.in_(part))
+            db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part))
                                .values(**dict(zip(LABEL_COLUMNS, values))))
-    return len(action.payload or [])
+    return len(before)
 
 
 def _restorable_rows(action: UndoAction) -> list[dict]:
@@ -118,30 +118,38 @@ def _restorable_rows(action: UndoAction) -> list[dict]:
     return restored
 
 
-def _restore_images(action: UndoAction) -> int:
-    rows = _restorable_rows(action)
-    owner = quotas.owner_of(action.dataset_id)
+ROWS_PER_INSERT = IN_CHUNK // len(ROW_COLUMNS)  # statements stay under IN_CHUNK values
+
+
+def _restore_images(dataset_id: int, rows: list[dict]) -> int:
+    """Insert the rows again, counting them against the owner's quota (QuotaExceeded: nothing changes)."""
+    owner = quotas.owner_of(dataset_id)
     if not quotas.reserve_images(owner, len(rows), sum(r["size_bytes"] or 0 for r in rows)):
         db.session.rollback()
         raise QuotaExceeded(quotas.images_full_message(owner, len(rows)) + " The images stay deleted.")
-    for part in chunked(rows):
-        for row in part:  # one by one: rows with and without an id cannot share a bulk insert
-            db.session.execute(insert(Image).values(**row))
+    for same_shape in ([r for r in rows if "id" in r], [r for r in rows if "id" not in r]):
+        for part in chunked(same_shape, ROWS_PER_INSERT):
+            db.session.execute(insert(Image), part)
     return len(rows)
 
 
 def undo(dataset_id: int, user_id: int, undo_id: int) -> str:
-    """Take back one of the user's recent actions on this dataset; returns what happened, in words."""
+    """Take back one of the user's recent actions on this dataset; returns what happened, in words.
+    The action is claimed by deleting its row first, so two clicks on Undo cannot restore twice."""
     action = _action_for(dataset_id, user_id, undo_id)
-    if action.kind == "label":
-        count = _restore_labels(action)
+    kind, before = action.kind, list(action.payload or [])
+    rows = _restorable_rows(action) if kind == "delete" else []
+    db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == undo_id))
+    if db.session.execute(delete(UndoAction).where(UndoAction.id == undo_id)).rowcount != 1:
+        db.session.rollback()
+        raise NotFound(GONE)
+    if kind == "label":
+        count = _restore_labels(dataset_id, before)
         text = ngettext("Undone: %(num)s image has its previous class again.",
                         "Undone: %(num)s images have their previous class again.", count)
     else:
-        count = _restore_images(action)
+        count = _restore_images(dataset_id, rows)
         text = ngettext("Undone: %(num)s image restored.", "Undone: %(num)s images restored.", count)
-    db.session.delete(action)  # trashed rows go with it (ON DELETE CASCADE, and explicitly for SQLite)
-    db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == action.id))
     db.session.commit()
     return text
 

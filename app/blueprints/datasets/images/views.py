@@ -21,6 +21,7 @@ from app.errors import DomainError, NotFound
 from app.ids import parse_id
 from app.rate_limits import limit_by_user
 from app.rendering import render_page
+from app.filestore import image_key, thumb_key
 from app.request_limits import allow_large_upload
 from app.storage import get_storage
 
@@ -159,7 +160,8 @@ def undo_action(dataset_id: int, undo_id: int):
 def image_file(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
-    return _private(send_file(get_storage().image_path(image.sha256), mimetype=f"image/{image.format.lower()}",
+    path = get_storage().local_path(image_key(image.sha256))  # with a bucket: this server's cached copy
+    return _private(send_file(path, mimetype=f"image/{image.format.lower()}",
                               download_name=clean_filename(image.filename), max_age=86400, etag=image.sha256))
 
 
@@ -168,7 +170,7 @@ def image_file(dataset_id: int, image_id: int):
 def image_thumb(dataset_id: int, image_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     image = get_image(dataset.id, image_id)
-    return _private(send_file(get_storage().thumb_path(image.sha256), mimetype="image/webp", max_age=86400,
+    return _private(send_file(get_storage().local_path(thumb_key(image.sha256)), mimetype="image/webp", max_age=86400,
                               etag=image.sha256))
 
 

@@ -1,7 +1,7 @@
 """Label suggestions: pick a trained model, queue the job, follow and store its results.
 
 The state lives in one JSON document per dataset, JobState("suggestions", dataset_id)
-(get_storage().root / "suggestions" / "<dataset_id>.json"):
+(the storage key suggestions/<dataset_id>.json, app.jobs.state):
 {status: queued|running|done|failed, job_id, model_id, model_name, requested_by_id, created,
  finished, error, method, seconds, unreadable, progress: {done, total},
  suggestions: [{image_id, label, confidence, margin}]}.
@@ -24,6 +24,7 @@ from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, SUGGEST, JobState, enqueue, job_status, new_job_id
 from app.models import Image, TrainingRun
+from app.filestore import image_key, run_prefix
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,7 @@ def _progress_writer(dataset_id: int, job_id: str):
 
 def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     """Run model `model_id` over the unlabeled images: (app.ml.suggest scores, their image ids)."""
+    from app.ml.artifacts import CHECKPOINT
     from app.ml.embeddings import FeatureSetup, ImageFiles
     from app.ml.suggest import score_files  # torch: only in the job process
 
@@ -177,11 +179,11 @@ def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     images = unlabeled_images(dataset_id)
     db.session.commit()  # end the read transaction: scoring can take a while
     storage = get_storage()
-    files = ImageFiles([str(storage.image_path(sha)) for _, sha in images], [sha for _, sha in images],
+    files = ImageFiles([storage.ref(image_key(sha)) for _, sha in images], [sha for _, sha in images],
                        [image_id for image_id, _ in images])
     setup = FeatureSetup(dataset_dir=storage.feature_dir(dataset_id), backbone_dir=storage.backbone_dir,
                          threads=current_app.config["FEATURE_THREADS"])
-    scores = score_files(run.artifact_dir, files, features=setup,
+    scores = score_files(storage.local_dir(run_prefix(run.id), skip=(CHECKPOINT,)), files, features=setup,
                          max_pixels=current_app.config["MAX_IMAGE_PIXELS"],
                          on_progress=_progress_writer(dataset_id, job_id))
     return scores, [image_id for image_id, _ in images]
