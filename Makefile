@@ -7,7 +7,7 @@ ARGS ?=
 
 .PHONY: run test bench venv db-upgrade clean translations messages
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed translations
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +19,13 @@ $(VENV)/.installed: requirements.txt
 PO_FILES := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 translations: $(PO_FILES:.po=.mo)
 
-app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messages.po | venv
+app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
 	$(VENV)/bin/pybabel compile --statistics -l $* -i $< -o $@
 
 # After changing user-facing text: extract it again and merge it into each language's catalog, then
 # translate the new entries (tests/test_i18n.py fails while any is missing or fuzzy).
 BABEL_KEYWORDS := -k _l -k lazy_gettext -k PN_:1,2
-messages: venv
+messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel extract -F app/translations/babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
 		--omit-header -o app/translations/messages.pot .
 	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-wrap \

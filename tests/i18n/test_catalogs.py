@@ -70,6 +70,21 @@ def test_translations_keep_every_placeholder(lang):
     assert wrong == []
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_catalogs_pass_the_checks_pybabel_compile_makes(lang):
+    """What `make translations` would refuse: python-format placeholders that differ in kind or number."""
+    catalog = _read(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po")
+    assert [(message.id, [str(e) for e in errors]) for message, errors in catalog.check()] == []
+
+
+def test_the_compile_check_catches_a_stray_percent_sign():
+    from babel.messages.catalog import Catalog
+
+    catalog = Catalog(locale="es")
+    catalog.add("for the first 30% of the steps", "durante el primer 30% de los pasos", flags=["python-format"])
+    assert list(catalog.check())
+
+
 def test_no_template_shows_english_outside_gettext():
     problems = {str(p.relative_to(ROOT)): untranslated(p.read_text()) for p in template_files()}
     assert {path: found for path, found in problems.items() if found} == {}

@@ -37,7 +37,7 @@ OPTION_HELP = {
                 "schedule (one-cycle does not cycle it)."),
     "nesterov": _l("SGD only: Nesterov's momentum, which looks one step ahead (needs a momentum above 0)."),
     "schedule": _l("How the learning rate changes over time, stepped after every batch. One-cycle warms it up "
-                "for the first 30% of the steps, then lowers it; the momentum stays as set."),
+                "for the first 30 percent of the steps, then lowers it; the momentum stays as set."),
     "step_size": _l("Step schedule: epochs between learning-rate drops."),
     "gamma": _l("Step schedule: the learning rate is multiplied by this at each drop."),
     "label_smoothing": _l("Makes the model a little less over-confident (0 = off)."),
