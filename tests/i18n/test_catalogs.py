@@ -97,6 +97,20 @@ def test_the_extraction_check_catches_bare_english():
     assert untranslated('<p>{{ _("Hello there") }} {{ name }}</p>{% trans %}Fine{% endtrans %}') == []
 
 
+def test_no_gettext_call_hides_inside_an_f_string():
+    """pybabel does not read inside f-strings: text marked there would never reach the catalogs."""
+    import ast
+
+    hidden = []
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.JoinedStr):
+                hidden += [f"{path.relative_to(ROOT)}:{call.lineno}" for call in ast.walk(node)
+                           if isinstance(call, ast.Call) and getattr(call.func, "id", "") in KEYWORDS
+                           and call.args and isinstance(call.args[0], ast.Constant)]
+    assert hidden == []
+
+
 def test_every_script_string_is_in_the_js_catalog():
     from app.js_strings import PLURAL, SIMPLE
 

@@ -18,7 +18,7 @@ OPTION_LABELS = {
     "hflip": N_("Mirror images"), "head": N_("Head"), "dropout": N_("Dropout"), "nesterov": N_("Nesterov momentum"),
     "freeze_bn": N_("Freeze BatchNorm statistics"), "best_metric": N_("Best epoch by"),
 }
-METRIC_WORDS = {"accuracy": "accuracy", "balanced_accuracy": N_("balanced accuracy"), "macro_f1": "macro-F1"}
+METRIC_WORDS = {"accuracy": N_("accuracy"), "balanced_accuracy": N_("balanced accuracy"), "macro_f1": N_("macro-F1")}
 GALLERY_LIMIT = 48
 
 

@@ -170,15 +170,16 @@ def _xy(threshold: float, value: float) -> tuple[float, float]:
 
 def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
     """An SVG of the share of validation images answered and the accuracy on them, against the threshold."""
+    label, axis = escape(_("Answered and correct, by confidence threshold")), escape(_("threshold"))
     parts = [f'<svg class="chart threshold-chart" viewBox="0 0 {W} {H}" role="img" data-left="{LEFT}" '
-             f'data-width="{W - LEFT - RIGHT}" aria-label="{escape(_("Answered and correct, by confidence threshold"))}">']
+             f'data-width="{W - LEFT - RIGHT}" aria-label="{label}">']
     for i in range(5):
         x0, y = _xy(0, i / 4)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{i * 25}%</text>')
         x, _y = _xy(i / 4, 0)
         parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{i * 25}%</text>')
-    parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">{escape(_("threshold"))}</text>')
+    parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">{axis}</text>')
     answered = [_xy(p["threshold"], p["answered"] / (p["total"] or 1)) for p in curve]
     accuracy = [_xy(p["threshold"], p["accuracy"]) for p in curve if p["accuracy"] is not None]
     for label, color, coords in (("Answered", ANSWERED_COLOR, answered), ("Correct", ACCURACY_COLOR, accuracy)):
