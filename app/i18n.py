@@ -108,7 +108,7 @@ def init_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
     app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when,
-                                  status_word=status_word, role_word=role_word)
+                                  status_word=status_word, role_word=role_word, tr=translate_stored)
 
     @app.context_processor
     def language_context():
@@ -156,6 +156,12 @@ def compile_catalogs(folder: str | None = None) -> list[str]:
         os.replace(partial, mo_path)  # atomic: a server reading the catalog never sees half a file
         compiled.append(mo_path)
     return compiled
+
+
+def translate_stored(text: str | None) -> str:
+    """Text a background job stored in English (it has no request): translated when it is a marked
+    message (N_), else shown as it is."""
+    return gettext(text) if text else ""
 
 
 def N_(message: str) -> str:

@@ -138,3 +138,15 @@ def test_flash_and_form_errors_in_the_users_language(client, make_user):
                            headers={"Accept-Language": "pt-BR"})
     body = text_of(response)
     assert response.status_code == 422 and "As senhas são diferentes." in body and "Use pelo menos" in body
+
+
+def test_what_a_job_stored_in_english_is_shown_in_the_users_language(logged_in, make_dataset):
+    from app.blueprints.training.lifecycle import DEAD_WORKER_REASON
+
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, status="failed", error=DEAD_WORKER_REASON)
+    body = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "pt-BR"}))
+    assert "O worker que rodava este treinamento parou de repente" in body and DEAD_WORKER_REASON not in body
+    other = make_run(dataset, logged_in.user, status="failed", error="ValueError: something only English")
+    assert "something only English" in text_of(logged_in.get(f"/models/{other.id}",
+                                                             headers={"Accept-Language": "es"}))

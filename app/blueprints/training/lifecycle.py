@@ -17,6 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from app.i18n import N_
 from app.blueprints.training.results import GALLERY_LIMIT
 from app.database import is_transient, retry_write
 from app.extensions import db
@@ -34,12 +35,13 @@ LOG_LIMIT = 300           # keep run.log small: the oldest entries go first
 PROGRESS_RETRY_S = 10.0   # a progress write retries a busy database this long, then waits for the next one
 RETRY_LATER_S = 5.0       # ...which comes this much later than usual (phase changes still try at once)
 ORPHAN_AFTER = timedelta(minutes=10)  # a queued run that never got a job (its web process died meanwhile)
-DEAD_WORKER_REASON = ("The worker running this training stopped unexpectedly (it was restarted, killed "
-                      "or ran out of memory). Nothing was saved; you can retry the run.")
-LOST_JOB_REASON = ("This run's job disappeared from the queue (the queue was reset or the job expired) "
-                   "before a worker started it. You can retry the run.")
-NEVER_QUEUED_REASON = ("This run was never queued: the server stopped while it was being prepared. "
-                       "Start a new training.")
+# Stored in English (jobs have no request); marked N_ so the run page shows them translated (|tr).
+DEAD_WORKER_REASON = N_("The worker running this training stopped unexpectedly (it was restarted, killed "
+                        "or ran out of memory). Nothing was saved; you can retry the run.")
+LOST_JOB_REASON = N_("This run's job disappeared from the queue (the queue was reset or the job expired) "
+                     "before a worker started it. You can retry the run.")
+NEVER_QUEUED_REASON = N_("This run was never queued: the server stopped while it was being prepared. "
+                         "Start a new training.")
 
 
 def append_log(run: TrainingRun, message: str) -> None:
@@ -263,13 +265,13 @@ def failure_message(exc: Exception) -> str:
     if isinstance(exc, MLError):
         return exc.message
     if isinstance(exc, FileNotFoundError):
-        return "An image of this dataset is missing from storage, so training could not read it."
+        return N_("An image of this dataset is missing from storage, so training could not read it.")
     if isinstance(exc, MemoryError):
-        return "The worker ran out of memory. Try a smaller batch size or image size."
+        return N_("The worker ran out of memory. Try a smaller batch size or image size.")
     # The exception's text can name server internals (file paths, hosts): users get a plain sentence,
     # administrators the details on the run page (progress["error_detail"]) and in the worker log.
-    return ("Training stopped because of an unexpected problem on the server. Try again; if it happens again, "
-            "tell an administrator (they can see the details on this page).")
+    return N_("Training stopped because of an unexpected problem on the server. Try again; if it happens "
+              "again, tell an administrator (they can see the details on this page).")
 
 
 def failure_is_plain(exc: Exception) -> bool:

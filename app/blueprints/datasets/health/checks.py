@@ -7,6 +7,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
+from app.i18n import N_
 from app.blueprints.datasets.services import IMBALANCE_RATIO, MIN_IMAGES_PER_CLASS, class_counts
 from app.blueprints.training.samples import parts
 from app.extensions import db
@@ -24,13 +25,13 @@ def check_dataset(dataset_id: int, progress: Callable[..., None] | None = None) 
     """Compute a health report of the dataset now (no queue, nothing stored): {"created", "findings", ...}."""
     progress = progress or (lambda *a, **k: None)
     images = list(db.session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.id)))
-    progress("Looking at every image (this is the slow part)", 0.05, force=True)
+    progress(N_("Looking at every image (this is the slow part)"), 0.05, force=True)  # shown with |tr
     features = _features(dataset_id, images, lambda done, total: progress(
         f"Looking at every image: {done} of {total}", 0.05 + 0.8 * done / max(total, 1)))
     usable = [images[i] for i in features.ok]
     broken = [images[i] for i in sorted(set(range(len(images))) - set(features.ok))]
     vectors = features.vectors
-    progress("Comparing images and labels", 0.9, force=True)
+    progress(N_("Comparing images and labels"), 0.9, force=True)
     findings = _file_findings(images, broken)
     findings += _duplicate_findings(usable, vectors)
     findings += _label_findings(usable, vectors)

@@ -16,6 +16,7 @@ from typing import Callable
 from sqlalchemy import select
 from flask_babel import gettext as _
 
+from app.i18n import N_
 from app.blueprints.datasets.images.services import delete_undoably, label_undoably
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -24,8 +25,8 @@ from app.models import Dataset, Image, Label, TrainingRun
 
 PROGRESS_EVERY_S = 0.5
 ACTIVE = ("queued", "running")
-DEAD_JOB_MESSAGE = ("The health check stopped unexpectedly (the worker was restarted or the job was lost). "
-                    "Run it again.")
+DEAD_JOB_MESSAGE = N_("The health check stopped unexpectedly (the worker was restarted or the job was lost). "
+                      "Run it again.")  # stored English, shown translated (|tr)
 
 
 # --- the stored state ---------------------------------------------------------------------
@@ -83,14 +84,14 @@ def start_health_check(dataset_id: int) -> dict:
     def queue(state: dict) -> None:
         if state["state"] in ACTIVE and job_alive(state.get("job_id")):
             raise Conflict(_("A health check of this dataset is already running."))
-        state.update(state="queued", job_id=job_id, message="Waiting for a free worker…", fraction=0.0,
+        state.update(state="queued", job_id=job_id, message=N_("Waiting for a free worker…"), fraction=0.0,
                      error=None)
 
     state = update_health(dataset_id, queue)
     try:
         enqueue(HEALTH, dataset_id, job_id=job_id, description=f"dataset health {dataset_id}")
     except Exception:
-        update_health(dataset_id, lambda s: s.update(state="failed", error="The check could not be queued."))
+        update_health(dataset_id, lambda s: s.update(state="failed", error=N_("The check could not be queued.")))
         raise
     return state
 

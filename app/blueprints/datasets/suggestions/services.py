@@ -20,6 +20,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from app.i18n import N_
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, SUGGEST, JobState, enqueue, job_status, new_job_id
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 ENQUEUE_GRACE_S = 10  # the state file is written just before the job is queued
 ACTIVE = ("queued", "running")
-LOST_JOB = "The suggestion job stopped unexpectedly (the worker was restarted or ran out of memory). Try again."
+LOST_JOB = N_("The suggestion job stopped unexpectedly (the worker was restarted or ran out of memory). "
+              "Try again.")  # stored English, shown translated (|tr)
 
 
 class ModelGone(Exception):
@@ -214,5 +216,5 @@ def _plain(exc: Exception) -> str:
     if isinstance(exc, ModelGone):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
-        return "The model's files or an image are missing from storage."
+        return N_("The model's files or an image are missing from storage.")
     return f"Suggestions failed because of an unexpected error ({type(exc).__name__})."
