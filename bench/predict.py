@@ -103,6 +103,7 @@ def prepare_instance(instance: Path, artifacts: Path) -> dict:
            "PREDICT_MAX_FILES": str(BATCH_IMAGES), "LOG_LEVEL": "WARNING"}
     from app import create_app
     from app.extensions import db
+    from app.filestore.keys import run_prefix
     from app.models import Dataset, Setting, TrainingRun, User
 
     app = create_app({"INSTANCE_PATH": str(instance), "SECRET_KEY": "bench", "STORAGE_DIR": env["STORAGE_DIR"],
@@ -114,6 +115,9 @@ def prepare_instance(instance: Path, artifacts: Path) -> dict:
                           mode="quick", status="succeeded", artifact_dir=str(artifacts), is_public=True)
         db.session.add(run)
         db.session.flush()
+        # Models are served from the store (models/<run id>, app.filestore.keys.run_prefix).
+        shutil.copytree(artifacts, Path(env["STORAGE_DIR"]) / run_prefix(run.id))
+        run.artifact_dir = run_prefix(run.id)
         db.session.add(Setting(key="default_model_id", value=run.id))  # anonymous POST /predict uses it
         db.session.commit()
         env["BENCH_RUN_ID"] = str(run.id)
