@@ -310,6 +310,9 @@ def run(path: str | None = None) -> list[dict]:
                            f"{base}/models/{env['BENCH_RUN_ID']}/predict")
         finally:
             stop_server(server)
+            from app.redis_server import stop_embedded_redis
+
+            stop_embedded_redis(env["INSTANCE_PATH"])  # the app started one for the instance
     rows.insert(0, row(f"model: {described}", 0.0, "info", True))
     return rows
 
