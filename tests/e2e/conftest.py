@@ -163,6 +163,15 @@ def studio_zip(path: Path, per_class: int = 8, loose: int = 3) -> Path:
     return path
 
 
+def new_dataset(page, base: str, name: str) -> int:
+    """Create a dataset through the page as the logged-in user; returns its id."""
+    page.goto(base + "/datasets/new")
+    page.fill("input[name=name]", name)
+    page.click("button:has-text('Create dataset')")
+    page.wait_for_url(re.compile(r"/datasets/\d+$"), timeout=10_000)
+    return int(page.url.rsplit("/", 1)[1])
+
+
 @pytest.fixture(scope="session")
 def trained_studio(live_server, browser, tmp_path_factory) -> Studio:
     """One account ('studio') with a dataset (8 red, 8 blue, 3 unlabeled) and a Quick model trained on it,
@@ -172,11 +181,7 @@ def trained_studio(live_server, browser, tmp_path_factory) -> Studio:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     register(page, live_server, "studio")
-    page.goto(live_server + "/datasets/new")
-    page.fill("input[name=name]", "Colours")
-    page.click("button:has-text('Create dataset')")
-    page.wait_for_url(re.compile(r"/datasets/\d+$"), timeout=10_000)
-    dataset_id = int(page.url.rsplit("/", 1)[1])
+    dataset_id = new_dataset(page, live_server, "Colours")
     page.set_input_files("input[name=files]", str(studio_zip(tmp_path_factory.mktemp("studio") / "colours.zip")))
     page.click("[data-upload-button]")
     page.wait_for_selector("#imports [data-import-status=finished]", timeout=60_000)

@@ -9,7 +9,7 @@ import re
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.conftest import run_server_cli
+from tests.e2e.conftest import new_dataset, run_server_cli
 from tests.e2e.test_accounts_e2e import register
 
 BLOCKING = ("serious", "critical")
@@ -115,10 +115,7 @@ def test_pages_with_their_live_parts_open(trained_studio, browser, axe):
         cancel.click()
         page.wait_for_selector("#run-progress .badge-cancelled, #run-progress .badge-succeeded, "
                                "#run-progress:has-text('Stopping')")
-    page.goto(base + "/datasets/new")
-    page.fill("input[name=name]", "Axe empty")
-    page.click("button:has-text('Create dataset')")
-    page.wait_for_url(re.compile(r"/datasets/\d+$"))
+    new_dataset(page, base, "Axe empty")
     assert problems(axe, page) == []
     page.click("[data-train-missing]")
     page.wait_for_selector(".not-ready")

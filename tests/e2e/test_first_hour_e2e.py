@@ -6,7 +6,7 @@ import json
 import re
 import subprocess
 
-from tests.e2e.conftest import colour_png
+from tests.e2e.conftest import colour_png, new_dataset
 
 
 def test_the_api_page_example_works_when_pasted(trained_studio, browser, tmp_path, shoot):
@@ -135,10 +135,7 @@ def test_results_open_with_the_score_in_plain_words_and_names_not_identifiers(tr
 
 def test_an_empty_dataset_says_what_is_missing_instead_of_a_train_form(trained_studio, browser, shoot):
     page = trained_studio.page(browser)
-    page.goto(trained_studio.base + "/datasets/new")
-    page.fill("input[name=name]", "Still empty")
-    page.click("button:has-text('Create dataset')")
-    page.wait_for_url(re.compile(r"/datasets/\d+$"))
+    new_dataset(page, trained_studio.base, "Still empty")
     button = page.locator("[data-train-missing]")
     assert button.inner_text() == "Train a model: upload images first"
     button.click()
@@ -160,10 +157,7 @@ def _file_input_hidden_but_focusable(page, selector: str) -> None:
 
 def test_upload_zone_says_why_nothing_happens_and_resets_after_an_upload(trained_studio, browser, shoot):
     page = trained_studio.page(browser)
-    page.goto(trained_studio.base + "/datasets/new")
-    page.fill("input[name=name]", "Upload zone")
-    page.click("button:has-text('Create dataset')")
-    page.wait_for_url(re.compile(r"/datasets/\d+$"))
+    new_dataset(page, trained_studio.base, "Upload zone")
     _file_input_hidden_but_focusable(page, "input[name=files]")
     page.click("[data-upload-button]")
     assert "Choose images or a .zip first" in page.inner_text("[data-upload-results]")
