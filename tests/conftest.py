@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -249,6 +250,18 @@ def stored_files() -> list[str]:
 
 STORAGE_SETTINGS = ("STORAGE_URL", "S3_ENDPOINT_URL", "S3_REGION", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")
 
+
+
+def stop_processes(procs, timeout: float = 20) -> None:
+    """Terminate server/worker processes a test started, killing any that outlive `timeout`."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 def child_env(app, **extra) -> dict:
     """Environment for a child web/worker process sharing this test's database, Redis and queue."""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import requests
 
+from tests.conftest import stop_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,14 +62,7 @@ def live_studio(instance: Path, worker: bool):
         _wait_until_up(url, instance)
         yield url
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
         log.close()
         if not os.environ.get("TEST_REDIS_URL"):
             from app.redis_server import stop_embedded_redis

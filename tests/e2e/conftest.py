@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.conftest import stop_processes
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -74,14 +76,7 @@ def live_server(tmp_path_factory):
         _wait_until_up(url, instance)
         yield url
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs)
         log.close()
     from app.redis_server import stop_embedded_redis
 
