@@ -16,7 +16,7 @@ from app.extensions import MAX_DB_INT, csrf, db, htmx, login_manager, migrate
 from app.i18n import init_i18n
 from app.logging_setup import init_logging
 from app.rate_limits import init_rate_limits
-from app.request_limits import init_request_limits
+from app.request_limits import init_request_limits, keep_form_files_in_memory
 from app.storage import init_storage
 
 BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin")
@@ -42,6 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_request_logging(app)  # first, so requests rejected by CSRF checks are logged with an id
     init_request_limits(app)  # before the CSRF check reads any request body
     init_extensions(app)
+    keep_form_files_in_memory(app)  # after htmx-flask sets its request class
     init_i18n(app)
     init_rate_limits(app)
     init_blueprints(app)

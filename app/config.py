@@ -69,6 +69,9 @@ def _upload_settings() -> dict:
         "MAX_ZIP_UNCOMPRESSED": _env_int("MAX_ZIP_UNCOMPRESSED", 4 * 1024 * 1024 * 1024),
         # The largest single image file (also each zip entry: a bigger one is refused without reading it).
         "MAX_IMAGE_BYTES": _env_int("MAX_IMAGE_BYTES", 100 * 1024 * 1024),
+        # A request body up to this size keeps its uploaded files in memory (a phone photo in POST /predict
+        # is not written to a temporary file and read back); bigger bodies go to temporary files.
+        "FORM_FILES_IN_MEMORY_BYTES": _env_int("FORM_FILES_IN_MEMORY_BYTES", 64 * 1024 * 1024),
         # The upload route alone accepts requests up to this size (a zip, streamed to disk, imported by a job).
         "MAX_UPLOAD_BYTES": _env_int("MAX_UPLOAD_BYTES", 4 * 1024 * 1024 * 1024),
         # More loose images than this in one request are imported in the background, like a zip.

@@ -18,9 +18,13 @@ Figures
    (info): on a machine with fewer cores than clients, 4 requests in flight must share the cores.
 Each target is printed with the bound this machine allows (info rows): the throughput ratio cannot
 exceed forward / (forward + decoding spread over all cores), and 4 back-to-back clients on fewer
-than 4 cores cannot wait less than 4 x (per-image forward + decode) (Little's law).
-The last two rows hold the serving targets against those bounds: throughput >= 0.9 of its ceiling,
-single-image p99 <= 2.5x its floor.
+than 4 cores cannot wait less than 4 x (per-image forward + decode) (Little's law); at the 99th
+percentile, where the request carries one of the slowest uploads to decode (one image decodes on one
+core), add that upload's decode beyond the mean.
+The serving targets of issue #15 hold against those bounds: throughput >= 0.9 of its ceiling,
+single-image p99 <= 2.5x its floor at p99. Then, read from each response's Server-Timing header:
+where the median request's and the slowest 2%'s time went (decode, queue, forward, rest of the app,
+outside the app).
 Everything is bounded (fixed repeat counts, timeouts) and stays on 127.0.0.1.
 """
 from __future__ import annotations
@@ -100,7 +104,9 @@ def prepare_instance(instance: Path, artifacts: Path) -> dict:
     """A throwaway instance (SQLite, storage) with one public model; returns the server's env."""
     env = {**os.environ, "INSTANCE_PATH": str(instance), "SECRET_KEY": "bench",
            "DATABASE_URL": f"sqlite:///{instance / 'bench.sqlite3'}", "STORAGE_DIR": str(instance / "storage"),
-           "PREDICT_MAX_FILES": str(BATCH_IMAGES), "LOG_LEVEL": "WARNING"}
+           "PREDICT_MAX_FILES": str(BATCH_IMAGES), "LOG_LEVEL": "WARNING",
+           # The limiter stays on (its cost is part of serving) but must not refuse the ~300 images a run sends.
+           "RATELIMIT_PREDICT_ANONYMOUS": "100000 per minute"}
     from app import create_app
     from app.extensions import db
     from app.filestore.keys import run_prefix
@@ -157,12 +163,47 @@ def stop_server(server: subprocess.Popen) -> None:
 # --- measurements -------------------------------------------------------------------------------
 
 def _post(session, url: str, blobs: list[tuple[str, bytes]]) -> dict:
+    """The server's Server-Timing stages of one POST /predict, in seconds."""
     files = [("file", (name, io.BytesIO(data), "image/jpeg")) for name, data in blobs]
     response = session.post(url, files=files, timeout=120)
     response.raise_for_status()
     body = response.json()
     assert len(body["predictions"]) == len(blobs) and "error" not in body["predictions"][0], body
-    return body
+    return server_timing(response.headers.get("Server-Timing", ""))
+
+
+def server_timing(header: str) -> dict:
+    """'decode;dur=1.5, forward;dur=3;desc="batch of 4"' -> {'decode': 0.0015, 'forward': 0.003, 'batch': 4}."""
+    stages = {}
+    for part in filter(None, (p.strip() for p in header.split(","))):
+        name, *params = [field.strip() for field in part.split(";")]
+        for param in params:
+            key, _, value = param.partition("=")
+            if key == "dur":
+                stages[name] = float(value) / 1000
+            elif key == "desc" and value.strip('"').startswith("batch of "):
+                stages["batch"] = int(value.strip('"').split()[-1])
+    return stages
+
+
+def breakdown(label: str, latencies: list[float], stages: list[dict]) -> list[dict]:
+    """Where the time of some requests went, on average (info rows, milliseconds)."""
+    mean = lambda key: float(np.mean([timing.get(key, 0.0) for timing in stages]))  # noqa: E731
+    client, app = float(np.mean(latencies)), mean("app")
+    parts = {"decode": mean("decode"), "queue for the inference thread": mean("queue"), "forward": mean("forward")}
+    parts["rest of the app (form parsing, auth, model lookup, JSON)"] = app - sum(parts.values())
+    parts["outside the app (HTTP server, network, client)"] = client - app
+    return [row(f"{label}, ms (forward batch {mean('batch'):.1f} images)", client * 1000, "info", True),
+            *[row(f"  {name}", value * 1000, "info", True) for name, value in parts.items()]]
+
+
+def tail_breakdown(latencies: list[float], stages: list[dict]) -> list[dict]:
+    """Where the time of the median single-image request and of the slowest 2% went."""
+    order = np.argsort(latencies)
+    groups = {"median single-image request": order[len(order) // 2 - 1:len(order) // 2 + 2],
+              "slowest 2% of single-image requests": order[-max(1, len(order) // 50):]}
+    return [line for label, picked in groups.items()
+            for line in breakdown(label, [latencies[i] for i in picked], [stages[i] for i in picked])]
 
 
 def forward_seconds(predictor, batch: np.ndarray, repeats: int) -> float:
@@ -176,15 +217,15 @@ def forward_seconds(predictor, batch: np.ndarray, repeats: int) -> float:
     return float(np.median(times))
 
 
-def prepare_seconds(predictor, blobs) -> float:
-    """Median time to decode and crop one upload on one core (what the server does per image)."""
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        for _, data in blobs:
+def prepare_seconds(predictor, blobs) -> np.ndarray:
+    """Median time to decode and crop each upload on one core (what the server does per image)."""
+    times = np.zeros((3, len(blobs)))
+    for repeat in range(3):
+        for i, (_, data) in enumerate(blobs):
+            started = time.perf_counter()
             predictor.prepare(data)
-        times.append((time.perf_counter() - started) / len(blobs))
-    return float(np.median(times))
+            times[repeat, i] = time.perf_counter() - started
+    return np.median(times, axis=0)
 
 
 def concurrent_forward_p99(predictor, one: np.ndarray, clients: int, per_client: int) -> float:
@@ -204,23 +245,32 @@ def concurrent_forward_p99(predictor, one: np.ndarray, clients: int, per_client:
     return float(np.percentile(latencies, 99))
 
 
-def api_batch_seconds(url: str, blobs, repeats: int) -> float:
+def side_by_side_seconds(predictor, batch: np.ndarray, url: str, blobs, repeats: int) -> tuple[float, float, dict]:
+    """Median wall time of the bare forward pass and of one POST /predict of the same images, measured
+    alternately so that both see the same machine (a shared machine's speed drifts by 15% within a
+    minute), and the Server-Timing stages of the median request."""
     import requests
 
+    forward, api, stages = [], [], []
     with requests.Session() as session:
         _post(session, url, blobs)  # warm-up: loads the model into the server's cache
-        times = []
+        predictor.probabilities(batch, len(batch))
         for _ in range(repeats):
             started = time.perf_counter()
-            _post(session, url, blobs)
-            times.append(time.perf_counter() - started)
-    return float(np.median(times))
+            predictor.probabilities(batch, len(batch))
+            forward.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            stages.append(_post(session, url, blobs))
+            api.append(time.perf_counter() - started)
+    middle = int(np.argsort(api)[len(api) // 2])
+    return float(np.median(forward)), float(np.median(api)), {**stages[middle], "client": api[middle]}
 
 
-def api_single_latencies(url: str, blobs, clients: int, per_client: int) -> list[float]:
+def api_single_latencies(url: str, blobs, clients: int, per_client: int) -> tuple[list[float], list[dict]]:
+    """Client-side latencies of single-image requests and the server's stages of each."""
     import requests
 
-    latencies: list[float] = []
+    measured: list[tuple[float, dict]] = []
     errors: list[BaseException] = []
 
     def client(offset: int):
@@ -229,11 +279,11 @@ def api_single_latencies(url: str, blobs, clients: int, per_client: int) -> list
             for i in range(per_client):
                 started = time.perf_counter()
                 try:
-                    _post(session, url, [blobs[(offset + i) % len(blobs)]])
+                    timing = _post(session, url, [blobs[(offset + i) % len(blobs)]])
                 except BaseException as err:  # surfaced below
                     errors.append(err)
                     return
-                latencies.append(time.perf_counter() - started)
+                measured.append((time.perf_counter() - started, timing))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     for t in threads:
@@ -242,7 +292,7 @@ def api_single_latencies(url: str, blobs, clients: int, per_client: int) -> list
         t.join(timeout=600)
     if errors:
         raise errors[0]
-    return latencies
+    return [latency for latency, _ in measured], [timing for _, timing in measured]
 
 
 def _jpegs(data: Path) -> list[tuple[str, bytes]]:
@@ -262,12 +312,12 @@ def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
     # off because it slows decoding and other requests down).
     predictor = Predictor.load(artifacts, backend="onnx", spinning=True) if served.backend == "onnx" else served
     batch = predictor.normalize([predictor.prepare(data) for _, data in blobs])
-    raw_batch = forward_seconds(predictor, batch, THROUGHPUT_REPEATS)
+    raw_batch, api_batch, batch_stages = side_by_side_seconds(predictor, batch, url, blobs, THROUGHPUT_REPEATS)
     bare_one = forward_seconds(predictor, batch[:1], 30)
-    prepare_one = prepare_seconds(predictor, blobs)
+    prepare_each = prepare_seconds(predictor, blobs)
+    prepare_one, prepare_p99 = float(prepare_each.mean()), float(np.percentile(prepare_each, 99))
     concurrent_p99 = concurrent_forward_p99(predictor, batch[:1], CLIENTS, REQUESTS_PER_CLIENT)
-    api_batch = api_batch_seconds(url, blobs, THROUGHPUT_REPEATS)
-    latencies = api_single_latencies(model_url, blobs, CLIENTS, REQUESTS_PER_CLIENT)
+    latencies, stages = api_single_latencies(model_url, blobs, CLIENTS, REQUESTS_PER_CLIENT)
     p50, p99 = float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
     ratio = raw_batch / api_batch
     n, cores = len(blobs), os.cpu_count() or 1
@@ -277,9 +327,14 @@ def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
     # every core wait for each other's images (Little's law), decode included.
     per_image = raw_batch / n + prepare_one / cores
     floor = (CLIENTS * per_image if cores < CLIENTS else bare_one + prepare_one) / bare_one
+    # The request at the 99th percentile carries an upload at the 99th percentile of decode cost (in
+    # hymenoptera/val a 2592x1944 photo, ~7x the mean): one image decodes on one core, so that request
+    # cannot finish sooner than the wait above plus its own extra decode.
+    floor_p99 = floor + (prepare_p99 - prepare_one) / bare_one
     return [
         row(f"raw batched forward, images/s ({predictor.backend}, {cores} cores)", n / raw_batch, "info", True),
-        row("decode + crop one upload on one core, ms", prepare_one * 1000, "info", True),
+        row("decode + crop one upload on one core, ms (mean)", prepare_one * 1000, "info", True),
+        row("  the same at the 99th percentile of these uploads, ms", prepare_p99 * 1000, "info", True),
         row(f"POST /predict {n} JPEGs, images/s", n / api_batch, "info", True),
         row("POST /predict throughput / raw forward throughput", ratio, ">= 0.8", ratio >= 0.8),
         row("  ceiling of that ratio here: forward / (forward + decode on all cores)", ceiling, "info", True),
@@ -287,10 +342,15 @@ def measure(artifacts: Path, blobs, url: str, model_url: str) -> list[dict]:
         row(f"single-image p50 latency, {CLIENTS} clients / bare forward", p50 / bare_one, "info", True),
         row(f"single-image p99 latency, {CLIENTS} clients / bare forward", p99 / bare_one, "<= 2", p99 / bare_one <= 2),
         row(f"  floor of that ratio here ({CLIENTS} back-to-back clients, {cores} cores)", floor, "info", True),
+        row("  floor at the 99th percentile (plus that request's own extra decode)", floor_p99, "info", True),
         row(f"p99 / p99 of {CLIENTS} concurrent bare forwards (info)", p99 / concurrent_p99, "info", True),
         # The serving targets of issue #15, against what this machine allows rather than the bare forward.
         row("POST /predict throughput ratio / its ceiling here", ratio / ceiling, ">= 0.9", ratio / ceiling >= 0.9),
-        row("single-image p99 ratio / its floor here", p99 / bare_one / floor, "<= 2.5", p99 / bare_one / floor <= 2.5),
+        row("single-image p99 ratio / the mean-decode floor (info)", p99 / bare_one / floor, "info", True),
+        row("single-image p99 ratio / its floor at p99 here", p99 / bare_one / floor_p99, "<= 2.5",
+            p99 / bare_one / floor_p99 <= 2.5),
+        *breakdown(f"median POST /predict of {n} JPEGs", [batch_stages["client"]], [batch_stages]),
+        *tail_breakdown(latencies, stages),
     ]
 
 

@@ -41,6 +41,20 @@ def test_prototype_client_call_uses_instance_default_anonymously(app, make_user,
     assert first["confidence"] == first["top_k"][0]["confidence"] and first["unknown"] is False
 
 
+def test_the_answer_says_where_the_time_went(logged_in, make_model):
+    """A Server-Timing header (shown by browsers' developer tools, read by bench/predict.py)."""
+    run = make_model(logged_in.user)
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red", "blue", "green")})
+    stages = {}
+    for part in response.headers["Server-Timing"].split(", "):
+        name, duration, *desc = part.split(";")
+        stages[name] = (float(duration.removeprefix("dur=")), desc)
+    assert set(stages) == {"decode", "queue", "forward", "app"}
+    assert all(duration >= 0 for duration, _ in stages.values())
+    assert stages["forward"][0] > 0 and stages["forward"][1] == ['desc="batch of 3"']
+    assert stages["app"][0] >= stages["decode"][0] + stages["queue"][0] + stages["forward"][0]
+
+
 def test_files_field_and_top_k(logged_in, make_model):
     run = make_model(logged_in.user)
     response = logged_in.post(f"/predict?model={run.id}", data={"files": files("green"), "top_k": "2"})

@@ -191,3 +191,19 @@ def test_bf16_torch_path_is_checked_against_float32(trained_artifacts, monkeypat
     monkeypatch.setattr(serving, "BF16_ATOL", 0.0)  # a model whose bf16 answers drift is served in float32
     kept = serving._checked_precision(bf16, trained_artifacts)
     assert kept is not bf16 and kept.precision == "fp32"
+
+
+def test_identical_uploads_are_found_without_hashing():
+    assert serving.first_copies([b"ab", b"cd", b"ab", b"abc", b"cd", b"", b""]) == [0, 1, 0, 3, 1, 5, 5]
+
+
+def test_a_model_load_leaves_the_long_lived_heap_out_of_collections(trained_artifacts):
+    import gc
+
+    gc.unfreeze()
+    serving.forget_model(7)
+    serving.get_predictor(7, trained_artifacts, cache_size=2)
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000  # torch, onnxruntime and the model's objects
+    assert gc.get_count()[0] < 700  # the load ended with a collection: nothing left pending
+    gc.unfreeze()

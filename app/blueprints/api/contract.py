@@ -108,9 +108,16 @@ def load_input(op: Op) -> dict:
     return data
 
 
+@functools.cache
+def instance(schema: type[Schema]) -> Schema:
+    """One shared instance per schema class: building one deep-copies every field (about 0.2 ms, nine
+    times per prediction), and load/dump keep no state on the instance."""
+    return schema()
+
+
 def _from_multidict(schema: type[Schema], values) -> dict:
     """A plain dict for schema.load: list fields (and any repeated key) get every value, others their one."""
-    lists = {f.data_key or name for name, f in schema().fields.items() if isinstance(f, fields.List)}
+    lists = {f.data_key or name for name, f in instance(schema).fields.items() if isinstance(f, fields.List)}
     out = {}
     for key in values.keys():
         found = values.getlist(key)
@@ -120,7 +127,7 @@ def _from_multidict(schema: type[Schema], values) -> dict:
 
 def _load(schema: type[Schema], values: dict) -> dict:
     try:
-        return schema().load(values)
+        return instance(schema).load(values)
     except SchemaError as err:
         raise _invalid(schema, err) from None
 
@@ -145,4 +152,4 @@ def respond(op: Op, result) -> Response:
     schema = op.out if status == op.status else op.more[status][0]
     if schema is None:
         return Response(status=204) if result is None else (jsonify(result), status)
-    return jsonify(schema().dump(result)), status
+    return jsonify(instance(schema).dump(result)), status

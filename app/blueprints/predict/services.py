@@ -21,7 +21,7 @@ from app.models import Dataset, Setting, TrainingRun, User
 from app.storage import get_storage
 
 if TYPE_CHECKING:
-    from app.serving import Upload
+    from app.serving import Timings, Upload
 
 INSTANCE_DEFAULT_KEY = "default_model_id"
 MISSING = "This model does not exist, or you do not have access to it."
@@ -177,8 +177,9 @@ def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, thres
 
 
 def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | None = None,
-                  top_k: str | None = None) -> dict:
-    """Answer a batch of uploads with one model, in upload order; bad files get an error entry."""
+                  top_k: str | None = None, timings: Timings | None = None) -> dict:
+    """Answer a batch of uploads with one model, in upload order; bad files get an error entry.
+    timings, when given, records where the time went (serving.Timings)."""
     from app import serving  # numpy and the model cache: loaded by the first prediction, not at start-up
 
     config = current_app.config
@@ -194,7 +195,7 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
     classes = list(predictor.classes)
     k = parse_top_k(top_k, len(classes))
     limits = serving.Limits(config["MAX_IMAGE_PIXELS"], config["PREDICT_MAX_REQUEST_PIXELS"])
-    decoded, probs = serving.predict_uploads(predictor, uploads, limits, config["PREDICT_MAX_BATCH"])
+    decoded, probs = serving.predict_uploads(predictor, uploads, limits, config["PREDICT_MAX_BATCH"], timings)
     answers, row = [], 0
     for item in decoded:
         if item.error is not None:

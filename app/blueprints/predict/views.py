@@ -1,7 +1,8 @@
 """Routes: the JSON prediction API, the 'Try it' page, API tokens."""
+import time
 from typing import TYPE_CHECKING
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, after_this_request, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
@@ -15,7 +16,7 @@ from app.rate_limits import limit_by_ip, limit_predictions
 from app.rendering import render_page
 
 if TYPE_CHECKING:
-    from app.serving import Upload
+    from app.serving import Timings, Upload
 
 
 CSV = {"text/csv": {"schema": {"type": "string"}, "example": (
@@ -23,13 +24,37 @@ CSV = {"text/csv": {"schema": {"type": "string"}, "example": (
     "notes.txt,,,,,Not an image.\r\n")}}
 PREDICT_HELP = ("Send images as repeated multipart `file` fields. A file that is not a usable image gets an "
                 "entry with only `filename` and `error`; the others an answer. model, top_k and format may be "
-                "form fields or query parameters.")
+                "form fields or query parameters. A `Server-Timing` header says where the time went, in "
+                "milliseconds: decode, queue (waiting for the model), forward (the batch your images ran "
+                "in, shared with other requests) and app (all of it on the server).")
 
 
 def _uploads(data: dict) -> list["Upload"]:
     from app.serving import Upload  # numpy: loaded by the first prediction, not at start-up
 
     return [Upload(f.filename or f"file{i + 1}", f.read()) for i, f in enumerate(data["file"])]
+
+
+@bp.before_request
+def _note_start():
+    g.predict_started = time.perf_counter()
+
+
+def _server_timing() -> "Timings":
+    """Where this request's time goes, sent back as a Server-Timing header (browsers' developer tools
+    show it; bench/predict.py reads it to find the tail): decode, queue, forward, and the total spent
+    in the app (the rest of a client's wait is the network and the HTTP server)."""
+    from app.serving import Timings
+
+    timings = Timings()
+
+    @after_this_request
+    def send(response):
+        total = time.perf_counter() - g.get("predict_started", time.perf_counter())
+        response.headers["Server-Timing"] = f"{timings.header()}, app;dur={total * 1000:.1f}"
+        return response
+
+    return timings
 
 
 def _answer(result: dict, fmt: str, user=None):
@@ -54,7 +79,8 @@ def _op(summary: str, form, query) -> Op:
 @operation(_op("Classify images with the chosen or default model", PredictForm, PredictQuery))
 def predict_images(user, data):
     fmt = services.parse_format(data.get("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(data), data.get("model"), data.get("top_k")), fmt, user)
+    result = services.predict_files(user, _uploads(data), data.get("model"), data.get("top_k"), _server_timing())
+    return _answer(result, fmt, user)
 
 
 @bp.route("/models/<int:run_id>/predict", methods=["POST"])
@@ -63,7 +89,8 @@ def predict_images(user, data):
 @operation(_op("Classify images with one model", ModelPredictForm, ModelPredictQuery))
 def predict_with_model(user, data, run_id: int):
     fmt = services.parse_format(data.get("format"), request.accept_mimetypes)
-    return _answer(services.predict_files(user, _uploads(data), run_id, data.get("top_k")), fmt, user)
+    result = services.predict_files(user, _uploads(data), run_id, data.get("top_k"), _server_timing())
+    return _answer(result, fmt, user)
 
 
 @bp.route("/models/<int:run_id>/try")
