@@ -6,13 +6,27 @@ import io
 from app.request_limits import FilesInMemory
 
 
-def _kept_in_memory(app, size: int) -> bool:
+class CountedReads(io.BytesIO):
+    reads = 0
+
+    def readinto(self, buffer):
+        self.reads += 1
+        return super().readinto(buffer)
+
+    def read(self, size=-1):
+        self.reads += 1
+        return super().read(size)
+
+
+def _kept_in_memory(app, size: int, reads: int | None = None) -> bool:
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
     # encoded here, in memory: the test builder would spool a big body to a file it never closes
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x" * size), "photo.jpg")})
-    with app.test_request_context("/predict", method="POST", data=body,
+    counted = CountedReads(body)
+    with app.test_request_context("/predict", method="POST", input_stream=counted,
+                                  headers={"Content-Length": str(len(body))},
                                   content_type=f"multipart/form-data; boundary={boundary}"):
         from flask import request
 
@@ -22,13 +36,30 @@ def _kept_in_memory(app, size: int) -> bool:
         assert upload.read() == b"x" * size
         in_memory = isinstance(upload.stream, io.BytesIO)
         upload.close()
+        if reads is not None:
+            assert counted.reads == reads
         return in_memory
 
 
 def test_a_phone_photo_is_not_written_to_disk(app):
-    assert _kept_in_memory(app, 3 * 1024 * 1024)
+    assert _kept_in_memory(app, 3 * 1024 * 1024, reads=1)  # the whole body in one read
 
 
 def test_a_body_over_the_memory_limit_goes_to_a_temporary_file(app):
     app.config["FORM_FILES_IN_MEMORY_BYTES"] = 1024 * 1024
     assert not _kept_in_memory(app, 2 * 1024 * 1024)
+
+
+def test_a_short_body_is_a_client_error_and_an_oversized_one_a_413(app, client):
+    """The body is read in one piece: a client that sends less than it announced, or more than the route
+    takes, gets the same answers as with werkzeug's streaming parser."""
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x" * 5000), "photo.jpg")})
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    short = client.post("/predict", input_stream=io.BytesIO(body[:3000]),
+                        headers={**headers, "Content-Length": str(len(body))})
+    assert short.status_code == 400
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    assert client.post("/predict", data=body, headers=headers).status_code == 413
