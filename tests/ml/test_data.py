@@ -103,3 +103,48 @@ def test_random_crops_off_trains_on_the_evaluation_crop(toy_set, hflip):
     on = training_image_cache(paths, 32, random_resized_crop=True)
     views = {tuple(Augmenter(32, seed=s)(on.get(0)).flatten()[:64].tolist()) for s in range(6)}
     assert len(views) > 1  # with random crops on the views do differ
+
+
+class _CountedReads(__import__("io").BytesIO):
+    reads = 0
+
+    def read(self, size=-1):
+        self.reads += 1
+        return super().read(size)
+
+
+def _big_jpeg() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(3).integers(0, 256, (600, 800, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=95)
+    assert out.tell() > 4 * 64 * 1024  # several of Pillow's default read blocks
+    return out.getvalue()
+
+
+def test_a_photo_reaches_the_decoder_in_one_piece():
+    """Pillow feeds its decoder 64 KiB blocks and takes the GIL back between them, which other busy
+    threads turn into long waits; decode_in_one_call hands over the whole file, same pixels."""
+    import numpy as np
+    from PIL import Image
+
+    from app.ml.data import decode_in_one_call
+    from app.ml.inference import decode_image
+
+    blob = _big_jpeg()
+    default, whole = _CountedReads(blob), _CountedReads(blob)
+    with Image.open(default) as plain:
+        default.reads = 0  # count the decoding, not the header
+        plain.load()
+        expected = np.asarray(plain.convert("RGB"))
+    with Image.open(whole) as img:
+        decode_in_one_call(img, len(blob))
+        whole.reads = 0
+        img.load()
+        assert np.array_equal(np.asarray(img.convert("RGB")), expected)
+    assert default.reads > 4 and whole.reads <= 2
+    assert np.array_equal(np.asarray(decode_image(blob)), expected)
