@@ -90,6 +90,9 @@ def _serving_settings() -> dict:
         # files count once). Past it the remaining files get an error entry instead of an answer.
         "PREDICT_MAX_REQUEST_PIXELS": _env_int("PREDICT_MAX_REQUEST_PIXELS", 200_000_000),
         "MODEL_CACHE_SIZE": _env_int("MODEL_CACHE_SIZE", 4),
+        # After each model load, move the process's long-lived objects out of the garbage collector's
+        # full walks (app.serving.settle_heap). Off only in the test process, where each walk is long.
+        "PREDICT_FREEZE_HEAP": _env_bool("PREDICT_FREEZE_HEAP", True),
         "PREDICT_DEVICE": os.environ.get("PREDICT_DEVICE", ""),  # '' = GPU when present, else CPU
         # ONNX Runtime threads per web process (0 = all cores); lower it when running several workers.
         "PREDICT_THREADS": _env_int("PREDICT_THREADS", 0),

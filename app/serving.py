@@ -57,8 +57,9 @@ class ModelCache:
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()  # loading is rare and heavy: one at a time
 
-    def get(self, key: tuple, loader: Callable[[], object]) -> object:
-        """The cached value for key, loading (and evicting the least recently used) on a miss."""
+    def get(self, key: tuple, loader: Callable[[], object], settle: bool = False) -> object:
+        """The cached value for key, loading (and evicting the least recently used) on a miss; with
+        settle, the heap is settled after a load (settle_heap)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -74,7 +75,8 @@ class ModelCache:
                 while len(self._items) > self.size:
                     evicted, _ = self._items.popitem(last=False)
                     log.info("model cache: evicted %s", evicted)
-            settle_heap()
+            if settle:
+                settle_heap()
         return value
 
     def forget(self, run_id: int) -> int:
@@ -137,10 +139,11 @@ def cache_key(run_id: int, artifact_dir: str | Path) -> tuple:
 
 
 def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, device: str | None = None,
-                  threads: int = 0):
-    """The loaded predictor for a run, from the cache when possible."""
+                  threads: int = 0, freeze_heap: bool = False):
+    """The loaded predictor for a run, from the cache when possible (freeze_heap: see settle_heap)."""
     key = cache_key(run_id, artifact_dir)
-    return model_cache(cache_size).get(key, lambda: load_predictor(artifact_dir, device=device, threads=threads))
+    return model_cache(cache_size).get(key, lambda: load_predictor(artifact_dir, device=device, threads=threads),
+                                       settle=freeze_heap)
 
 
 def load_predictor(artifact_dir: str | Path, device: str | None = None, threads: int = 0):
@@ -273,7 +276,10 @@ def prepare_batch(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple
     size = predictor.image_size
     batch = np.empty((len(uploads), 3, size, size), dtype=np.float32)
     source, refused = _plan(predictor, uploads, limits)
-    todo = [i for i in range(len(uploads)) if source[i] == i and i not in refused]
+    # Largest files first: a phone photo among thumbnails then decodes while the small ones fill the
+    # other threads, instead of starting last and leaving them idle while it finishes.
+    todo = sorted((i for i in range(len(uploads)) if source[i] == i and i not in refused),
+                  key=lambda i: -len(uploads[i].data))
 
     def prepare(i: int) -> Prepared:
         return _prepare_into(predictor, uploads[i], limits.image_pixels, batch[i])

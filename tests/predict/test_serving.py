@@ -202,8 +202,11 @@ def test_a_model_load_leaves_the_long_lived_heap_out_of_collections(trained_arti
 
     gc.unfreeze()
     serving.forget_model(7)
-    serving.get_predictor(7, trained_artifacts, cache_size=2)
+    serving.get_predictor(7, trained_artifacts, cache_size=2, freeze_heap=True)
     frozen = gc.get_freeze_count()
     assert frozen > 1000  # torch, onnxruntime and the model's objects
     assert gc.get_count()[0] < 700  # the load ended with a collection: nothing left pending
     gc.unfreeze()
+    serving.forget_model(8)
+    serving.get_predictor(8, trained_artifacts, cache_size=2)  # the library's default: left alone
+    assert gc.get_freeze_count() == 0

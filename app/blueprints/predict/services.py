@@ -191,7 +191,7 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
     run = resolve_model(user, run_id)
     predictor = serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
                                       device=config.get("PREDICT_DEVICE") or None,
-                                      threads=config["PREDICT_THREADS"])
+                                      threads=config["PREDICT_THREADS"], freeze_heap=config["PREDICT_FREEZE_HEAP"])
     classes = list(predictor.classes)
     k = parse_top_k(top_k, len(classes))
     limits = serving.Limits(config["MAX_IMAGE_PIXELS"], config["PREDICT_MAX_REQUEST_PIXELS"])
