@@ -55,24 +55,10 @@ def stop_workers(procs: list[subprocess.Popen]) -> list[int]:
 
 
 @pytest.mark.slow
-def test_two_workers_three_jobs_each_run_once(app, tmp_path):
-    workers = start_workers(app, 2, tmp_path)
-    try:
-        queue = get_queue()
-        jobs = [queue.enqueue(record_run, f"job{i}", 1.0, job_timeout=60, result_ttl=300) for i in range(3)]
-        wait_until(lambda: all(j.get_status(refresh=True) in ("finished", "failed") for j in jobs), timeout=60)
-    finally:
-        codes = stop_workers(workers)
-    assert [j.get_status(refresh=True) for j in jobs] == ["finished"] * 3
-    runs = [r.decode() for r in get_redis().lrange(f"ops-test-runs:{queue.name}", 0, -1)]
-    tokens = Counter(r.split(":")[0] for r in runs)
-    assert tokens == Counter({"job0": 1, "job1": 1, "job2": 1}), runs
-    assert len({r.split(":", 1)[1] for r in runs}) == 2, f"both workers should have taken work: {runs}"
-    assert codes == [0, 0]
-
-
-@pytest.mark.slow
-def test_two_workers_three_training_runs_each_run_once(app, tmp_path, logged_in, make_dataset, start_run):  # noqa: F811
+def test_two_workers_run_each_job_and_each_training_run_once(app, tmp_path, logged_in, make_dataset,  # noqa: F811
+                                                              start_run):  # noqa: F811
+    """Plain jobs and training runs queued before two workers start (one pair of workers for both:
+    each start-up imports PyTorch)."""
     from app.models import TrainingRun
 
     dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
@@ -80,24 +66,32 @@ def test_two_workers_three_training_runs_each_run_once(app, tmp_path, logged_in,
         assert start_run(dataset.id, name=f"run{i}", epochs="1").status_code in (302, 303)
     runs = db.session.query(TrainingRun).order_by(TrainingRun.id).all()
     assert [r.status for r in runs] == ["queued"] * 3
+    queue = get_queue()
+    jobs = [queue.enqueue(record_run, f"job{i}", 1.0, job_timeout=60, result_ttl=300) for i in range(3)]
     db.session.rollback()  # hold no read locks while the workers write
     workers = start_workers(app, 2, tmp_path)
     try:
         def finished():
             statuses = [r.status for r in db.session.query(TrainingRun)]
             db.session.rollback()  # end the read: never hold a transaction open while workers write
-            return all(s in ("succeeded", "failed", "cancelled") for s in statuses)
+            return (all(s in ("succeeded", "failed", "cancelled") for s in statuses)
+                    and all(j.get_status(refresh=True) in ("finished", "failed") for j in jobs))
 
-        wait_until(finished, timeout=120, interval=0.5)
+        wait_until(finished, timeout=150, interval=0.5)
     finally:
-        stop_workers(workers)
+        codes = stop_workers(workers)
+    assert codes == [0, 0]
+    assert [j.get_status(refresh=True) for j in jobs] == ["finished"] * 3
+    recorded = [r.decode() for r in get_redis().lrange(f"ops-test-runs:{queue.name}", 0, -1)]
+    assert Counter(r.split(":")[0] for r in recorded) == Counter({"job0": 1, "job1": 1, "job2": 1}), recorded
     db.session.expire_all()
     runs = db.session.query(TrainingRun).order_by(TrainingRun.id).all()
     assert [r.status for r in runs] == ["succeeded"] * 3, [(r.status, r.error) for r in runs]
-    jobs = [Job.fetch(r.job_id, connection=get_redis()) for r in runs]
-    assert all(j.get_status() == "finished" for j in jobs)
+    assert all(Job.fetch(r.job_id, connection=get_redis()).get_status() == "finished" for r in runs)
     # Each run was claimed once: one worker name per run, and each job succeeded exactly once.
     assert all(r.worker_name for r in runs)
     logs = "".join((tmp_path / f"worker{i}.log").read_text() for i in range(2))
     for run in runs:
         assert logs.count(f"train run={run.id} job={run.job_id}: queued -> running") == 1, logs[-3000:]
+    takers = {r.split(":", 1)[1] for r in recorded} | {r.worker_name for r in runs}
+    assert len(takers) == 2, f"both workers should have taken work: {takers}"
