@@ -35,10 +35,15 @@ class FilesInMemory:
         length = self.content_length
         if getattr(self, "_cached_data", None) is not None or not length or not self._in_memory(length):
             return super()._get_stream_for_parsing()
-        body = self.stream.read(length)  # werkzeug's stream: Content-Length over max_content_length is a 413
-        if len(body) < length:
-            raise ClientDisconnected()
-        return BytesIO(body)
+        # werkzeug's stream: a Content-Length over max_content_length is a 413 before anything is read
+        chunks, left = [], length
+        while left:  # one read with gunicorn; a server may hand over less at a time
+            chunk = self.stream.read(left)
+            if not chunk:
+                raise ClientDisconnected()
+            chunks.append(chunk)
+            left -= len(chunk)
+        return BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         if self._in_memory(total_content_length):
