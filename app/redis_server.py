@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def _answers(socket_path: Path) -> bool:
@@ -63,7 +65,9 @@ def stop_embedded_redis(instance_path: str) -> None:
     socket_path = Path(instance_path) / "redis.sock"
     if _answers(socket_path):
         try:
-            redis.Redis(unix_socket_path=str(socket_path)).shutdown(save=True)
+            # No retries: the server closing the connection is the answer, and redis-py's default
+            # retries (with backoff) of the vanished server held every stop for 4 s.
+            redis.Redis(unix_socket_path=str(socket_path), retry=Retry(NoBackoff(), 0)).shutdown(save=True)
         except redis.ConnectionError:
             pass  # the server closes the connection as it exits
     if os.path.exists(socket_path):
