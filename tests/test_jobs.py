@@ -23,7 +23,8 @@ def test_job_runs_in_a_real_worker_process(app, make_user):
     make_user("alice")
     job = get_queue().enqueue(ping, "hello", job_timeout=60, result_ttl=300)
     done = subprocess.run(
-        [sys.executable, "worker.py", "--burst"], cwd=ROOT, env=worker_env(app),
+        # a job without ML: the worker need not import PyTorch first (~5 s)
+        [sys.executable, "worker.py", "--burst"], cwd=ROOT, env={**worker_env(app), "WORKER_PRELOAD_ML": "0"},
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
