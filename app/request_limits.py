@@ -26,10 +26,13 @@ class FilesInMemory:
     - the form parser reads the body from one read of the whole of it: fed 64 KiB at a time, gunicorn
       copied what it had read ahead (up to 1 MiB) on every call, 20 ms for 32 photos (6 MB);
     - files stay in memory: werkzeug wrote each one over 500 KB to a temporary file and read it back.
-    Bigger bodies (dataset uploads) stream to temporary files as before."""
+    Bigger bodies, and any body sent to a dataset upload route (@allow_large_upload, which stores the
+    files one by one), stream to temporary files as before."""
 
     def _in_memory(self, length: int | None) -> bool:
-        return length is not None and length <= current_app.config["FORM_FILES_IN_MEMORY_BYTES"]
+        if length is None or length > current_app.config["FORM_FILES_IN_MEMORY_BYTES"]:
+            return False
+        return not getattr(current_app.view_functions.get(self.endpoint or ""), ATTRIBUTE, False)
 
     def _get_stream_for_parsing(self):
         length = self.content_length

@@ -18,14 +18,14 @@ class CountedReads(io.BytesIO):
         return super().read(size)
 
 
-def _kept_in_memory(app, size: int, reads: int | None = None) -> bool:
+def _kept_in_memory(app, size: int, reads: int | None = None, path: str = "/predict") -> bool:
     from werkzeug.datastructures import FileStorage
     from werkzeug.test import encode_multipart
 
     # encoded here, in memory: the test builder would spool a big body to a file it never closes
     boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x" * size), "photo.jpg")})
     counted = CountedReads(body)
-    with app.test_request_context("/predict", method="POST", input_stream=counted,
+    with app.test_request_context(path, method="POST", input_stream=counted,
                                   headers={"Content-Length": str(len(body))},
                                   content_type=f"multipart/form-data; boundary={boundary}"):
         from flask import request
@@ -43,6 +43,10 @@ def _kept_in_memory(app, size: int, reads: int | None = None) -> bool:
 
 def test_a_phone_photo_is_not_written_to_disk(app):
     assert _kept_in_memory(app, 3 * 1024 * 1024, reads=1)  # the whole body in one read
+
+
+def test_dataset_uploads_still_stream_to_temporary_files(app):
+    assert not _kept_in_memory(app, 3 * 1024 * 1024, path="/datasets/1/upload")
 
 
 def test_a_body_over_the_memory_limit_goes_to_a_temporary_file(app):
