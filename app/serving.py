@@ -349,8 +349,9 @@ class InferenceQueue:
         jobs = [self._submit(predictor, batch[i:i + self.max_batch]) for i in range(0, len(batch), self.max_batch)]
         probs = np.concatenate([job.future.result() for job in jobs])
         if timings is not None:
-            timings.forward += sum(job.forward for job in jobs)
-            timings.queue += max(0.0, time.perf_counter() - started - sum(job.forward for job in jobs))
+            forward = sum(job.forward for job in jobs)
+            timings.forward += forward
+            timings.queue += max(0.0, time.perf_counter() - started - forward)
             timings.batch = max([timings.batch] + [job.group_images for job in jobs])
         return probs
 
