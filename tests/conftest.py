@@ -204,6 +204,20 @@ def logged_in(client, make_user):
     return client
 
 
+class CountedReads(io.BytesIO):
+    """An in-memory stream that counts the reads made of it (read and readinto alike)."""
+
+    reads = 0
+
+    def readinto(self, buffer):
+        self.reads += 1
+        return super().readinto(buffer)
+
+    def read(self, size=-1):
+        self.reads += 1
+        return super().read(size)
+
+
 def image_bytes(color=(200, 30, 30), size=(32, 32), fmt="PNG", noise: int = 0) -> bytes:
     """A small generated image; `noise` varies the pixels so images get distinct hashes."""
     img = PILImage.new("RGB", size, color)

@@ -4,18 +4,7 @@ from __future__ import annotations
 import io
 
 from app.request_limits import FilesInMemory
-
-
-class CountedReads(io.BytesIO):
-    reads = 0
-
-    def readinto(self, buffer):
-        self.reads += 1
-        return super().readinto(buffer)
-
-    def read(self, size=-1):
-        self.reads += 1
-        return super().read(size)
+from tests.conftest import CountedReads
 
 
 def _kept_in_memory(app, size: int, reads: int | None = None, path: str = "/predict") -> bool:

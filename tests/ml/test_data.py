@@ -105,14 +105,6 @@ def test_random_crops_off_trains_on_the_evaluation_crop(toy_set, hflip):
     assert len(views) > 1  # with random crops on the views do differ
 
 
-class _CountedReads(__import__("io").BytesIO):
-    reads = 0
-
-    def read(self, size=-1):
-        self.reads += 1
-        return super().read(size)
-
-
 def _big_jpeg() -> bytes:
     import io
 
@@ -136,7 +128,9 @@ def test_a_photo_reaches_the_decoder_in_one_piece():
     from app.ml.inference import decode_image
 
     blob = _big_jpeg()
-    default, whole = _CountedReads(blob), _CountedReads(blob)
+    from tests.conftest import CountedReads
+
+    default, whole = CountedReads(blob), CountedReads(blob)
     with Image.open(default) as plain:
         default.reads = 0  # count the decoding, not the header
         plain.load()
