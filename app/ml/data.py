@@ -145,6 +145,19 @@ def decode_in_one_call(img: Image.Image, file_bytes: int) -> None:
     img.decodermaxblock = max(img.decodermaxblock, file_bytes)
 
 
+def as_rgb(img: Image.Image) -> Image.Image:
+    """The image in RGB: itself when it already is (convert() would copy it)."""
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def oriented_rgb(img: Image.Image) -> Image.Image:
+    """A decoded image turned as its EXIF orientation tag says, in RGB. Turned in place: exif_transpose
+    otherwise copies every image, turned or not, and convert("RGB") copied it again (a quarter of the
+    time of decoding a 500x375 JPEG, with the GIL held part of it)."""
+    ImageOps.exif_transpose(img, in_place=True)
+    return as_rgb(img)
+
+
 def load_rgb(path: str, image_size: int | None = None, shrink: bool = True) -> Image.Image:
     """Open a file, apply EXIF orientation, first frame, RGB. With image_size: decoded at a reduced
     JPEG scale when possible, then (shrink) resized to the cache size."""
@@ -152,8 +165,7 @@ def load_rgb(path: str, image_size: int | None = None, shrink: bool = True) -> I
     with Image.open(local) as img:
         decode_in_one_call(img, os.path.getsize(local))
         reduce_on_decode(img, image_size)
-        img = ImageOps.exif_transpose(img)
-        img = img.convert("RGB")
+        img = oriented_rgb(img)
     return shrink_for_cache(img, image_size) if image_size and shrink else img
 
 
@@ -267,7 +279,7 @@ def normalize(batch_uint8: torch.Tensor, mean, std) -> torch.Tensor:
 
 def preprocess_pil(img: Image.Image, image_size: int) -> torch.Tensor:
     """An already decoded image -> its evaluation crop, uint8 [3,size,size]."""
-    return eval_crop_pil(img.convert("RGB"), image_size)
+    return eval_crop_pil(as_rgb(img), image_size)
 
 
 def _resized_shape(shape, short_side: int) -> tuple[int, int]:

@@ -45,8 +45,7 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
             data.decode_in_one_call(img, len(data_bytes))
             data.reduce_on_decode(img, image_size)
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return img.convert("RGB")
+            return data.oriented_rgb(img)
     except BadImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -132,8 +131,9 @@ class Predictor:
         return decode_image(data_bytes, max_pixels, self.image_size)
 
     def crop(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> uint8 [3,size,size]: exactly the evaluation transform of training."""
-        return data.preprocess_pil(image, self.image_size).numpy()
+        """RGB image -> uint8 [3,size,size]: exactly the evaluation transform of training (a channels-
+        first view of the crop's pixels: normalize and np.stack read it as it is, no torch on the way)."""
+        return np.asarray(data.eval_crop_image(data.as_rgb(image), self.image_size)).transpose(2, 0, 1)
 
     def decoded_pixels(self, data_bytes: bytes) -> int:
         """Pixels that decoding these bytes for this model costs (header only; raises BadImage)."""
