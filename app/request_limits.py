@@ -11,6 +11,8 @@ from io import BytesIO
 from flask import Flask, current_app, request
 from werkzeug.exceptions import ClientDisconnected
 
+from app.multipart import WholeBody, WholeBodyFormDataParser
+
 ATTRIBUTE = "allows_large_upload"
 
 
@@ -25,9 +27,12 @@ class FilesInMemory:
     every file into memory right away anyway):
     - the form parser reads the body from one read of the whole of it: fed 64 KiB at a time, gunicorn
       copied what it had read ahead (up to 1 MiB) on every call, 20 ms for 32 photos (6 MB);
-    - files stay in memory: werkzeug wrote each one over 500 KB to a temporary file and read it back.
+    - files stay in memory: werkzeug wrote each one over 500 KB to a temporary file and read it back;
+    - the body is split into parts with bytes.find (app.multipart), not werkzeug's incremental parser.
     Bigger bodies, and any body sent to a dataset upload route (@allow_large_upload, which stores the
     files one by one), stream to temporary files as before."""
+
+    form_data_parser_class = WholeBodyFormDataParser
 
     def _in_memory(self, length: int | None) -> bool:
         if length is None or length > current_app.config["FORM_FILES_IN_MEMORY_BYTES"]:
@@ -46,7 +51,7 @@ class FilesInMemory:
                 raise ClientDisconnected()
             chunks.append(chunk)
             left -= len(chunk)
-        return BytesIO(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        return WholeBody(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
         if self._in_memory(total_content_length):

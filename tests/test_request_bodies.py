@@ -56,3 +56,23 @@ def test_a_short_body_is_a_client_error_and_an_oversized_one_a_413(app, client):
     assert short.status_code == 400
     app.config["MAX_CONTENT_LENGTH"] = 1000
     assert client.post("/predict", data=body, headers=headers).status_code == 413
+
+
+def test_a_body_in_memory_is_split_by_the_whole_body_parser_and_an_odd_one_by_werkzeug(app, monkeypatch):
+    """Both give the view the same files; werkzeug's parser only sees the body laid out unusually."""
+    from werkzeug.formparser import MultiPartParser
+    from werkzeug.test import encode_multipart
+    from werkzeug.datastructures import FileStorage
+
+    werkzeug_parses = []
+    parse = MultiPartParser.parse
+    monkeypatch.setattr(MultiPartParser, "parse", lambda self, *a: werkzeug_parses.append(1) or parse(self, *a))
+    boundary, body = encode_multipart({"model": "3", "file": FileStorage(io.BytesIO(b"\xff\xd8\r\n" * 9), "a.jpg")})
+    for sent in (body, body.replace(b"\r\n--" + boundary.encode(), b"\n--" + boundary.encode())):
+        with app.test_request_context("/predict", method="POST", data=sent,
+                                      content_type=f"multipart/form-data; boundary={boundary}"):
+            from flask import request
+
+            assert request.form["model"] == "3"
+            assert request.files["file"].filename == "a.jpg" and request.files["file"].read().startswith(b"\xff\xd8")
+    assert werkzeug_parses == [1]  # the second body only
