@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -22,6 +21,7 @@ from PIL import Image
 from .architectures import DEFAULT_ARCHITECTURE, get_architecture
 from .embeddings import Features, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
 from .files import local_file
+from .pillow_open import open_header
 from .runtime import one_cpu_thread
 
 log = logging.getLogger(__name__)
@@ -239,14 +239,12 @@ def small_images(sizes: Sequence[tuple[int, int]], min_side: int = MIN_SIDE) -> 
 
 def is_decodable(path: str) -> bool:
     """True when the file decodes fully as an image (a truncated or garbled file does not)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # size limits were checked at upload; here only decoding counts
-        try:
-            with Image.open(local_file(path)) as img:
-                img.load()
-            return True
-        except Exception:  # any decoder failure means the same thing here: the picture is unusable
-            return False
+    try:  # size limits were checked at upload; here only decoding counts
+        with open_header(local_file(path)) as img:
+            img.load()
+        return True
+    except Exception:  # any decoder failure means the same thing here: the picture is unusable
+        return False
 
 
 def embed_images(files: ImageFiles, setup: FeatureSetup, architecture: str = DEFAULT_ARCHITECTURE,

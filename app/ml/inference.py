@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from . import data
 from .errors import BadImage
 from .export import FILES, quiet_torch_deprecations
+from .pillow_open import open_header
 from .runtime import resolve_device
 
 log = logging.getLogger(__name__)
@@ -34,21 +34,19 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     if not data_bytes:
         raise BadImage("The file is empty.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data_bytes))
-            width, height = img.size
-            if width * height > max_pixels:
-                raise BadImage(f"The image is too large ({width}x{height} pixels; the limit is "
-                               f"{max_pixels:,} pixels).")
-            img.seek(0)
-            data.decode_in_one_call(img, len(data_bytes))
-            data.reduce_on_decode(img, image_size)
-            img.load()
-            return data.oriented_rgb(img)
+        img = open_header(io.BytesIO(data_bytes))
+        width, height = img.size
+        if width * height > max_pixels:
+            raise BadImage(f"The image is too large ({width}x{height} pixels; the limit is "
+                           f"{max_pixels:,} pixels).")
+        img.seek(0)
+        data.decode_in_one_call(img, len(data_bytes))
+        data.reduce_on_decode(img, image_size)
+        img.load()
+        return data.oriented_rgb(img)
     except BadImage:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (UnidentifiedImageError, Image.DecompressionBombError):
         raise BadImage("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), "
                        "or it is far too large.") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -60,11 +58,9 @@ def decoded_pixels(data_bytes: bytes, image_size: int | None = None) -> int:
     """How many pixels decode_image will decode for these bytes (JPEG draft scale included), read
     from the header alone. Raises BadImage when the header cannot be read."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data_bytes))
-            data.reduce_on_decode(img, image_size)
-            return int(img.size[0]) * int(img.size[1])
+        img = open_header(io.BytesIO(data_bytes))
+        data.reduce_on_decode(img, image_size)
+        return int(img.size[0]) * int(img.size[1])
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
         raise BadImage("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), "
                        "or it is far too large.") from None

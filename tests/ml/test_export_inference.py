@@ -186,3 +186,32 @@ def test_quick_mode_continues_its_chosen_head_from_the_checkpoint(exported, toy_
     with pytest.raises(NotTrainable, match="head"):  # the other head cannot continue this checkpoint
         train(TrainInputs(samples, classes, split=result.split, checkpoint=out / "checkpoint.pt"),
               options.replace(head="mlp" if chosen == "linear" else "linear"), tmp_path, setup=TrainSetup(export=False))
+
+
+def test_decoding_on_several_threads_leaves_the_warning_filters_as_they_were():
+    """warnings.catch_warnings() is process-wide: threads that each set and restore the filters around a
+    decode restore them out of order and leave one thread's filter installed."""
+    import threading
+    import warnings
+
+    from app.ml.inference import decoded_pixels
+
+    blobs = []
+    for i in range(8):
+        buf = io.BytesIO()
+        Image.new("RGB", (300 + i, 200), (i * 30, 80, 160)).save(buf, "JPEG")
+        blobs.append(buf.getvalue())
+    before = list(warnings.filters)
+
+    def work():
+        for _ in range(60):
+            for blob in blobs:
+                decoded_pixels(blob, 64)
+                decode_image(blob, image_size=64)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == before

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -20,6 +18,7 @@ from PIL import ImageOps
 from sqlalchemy import select
 
 from app.i18n import format_number
+from app.ml.pillow_open import open_header
 from app.batching import chunked
 from app.errors import ValidationError
 from app.extensions import db
@@ -33,7 +32,6 @@ OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # the JPEG plugin also yie
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 THUMB_SIZE = 256
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
-_WARNINGS_LOCK = threading.Lock()
 
 
 class BadImage(ValidationError):
@@ -55,15 +53,12 @@ class CheckedImage:
 def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
     """Open, check the pixel count from the header, then fully decode (catches truncated files).
     Safe to call from several threads (imports decode on a few)."""
-    with _WARNINGS_LOCK, warnings.catch_warnings():  # the filters are process-wide: one thread at a time
-        # Pillow's own bomb check warns (an error under pytest) or raises; we check ourselves below.
-        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
-        try:
-            img = PILImage.open(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
-        except PILImage.DecompressionBombError:
-            raise BadImage(_("The image is too large (too many pixels).")) from None
-        except Exception:
-            raise BadImage(_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
+    try:  # Pillow's own bomb check warns (silenced) or raises; we check ourselves below
+        img = open_header(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
+    except PILImage.DecompressionBombError:
+        raise BadImage(_("The image is too large (too many pixels).")) from None
+    except Exception:
+        raise BadImage(_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
     width, height = img.size
     if width * height > max_pixels:
         raise BadImage(
