@@ -49,10 +49,11 @@ def test_the_answer_says_where_the_time_went(logged_in, make_model):
     for part in response.headers["Server-Timing"].split(", "):
         name, duration, *desc = part.split(";")
         stages[name] = (float(duration.removeprefix("dur=")), desc)
-    assert set(stages) == {"decode", "queue", "forward", "app"}
+    assert set(stages) == {"body", "decode", "queue", "forward", "app"}
     assert all(duration >= 0 for duration, _ in stages.values())
     assert stages["forward"][0] > 0 and stages["forward"][1] == ['desc="batch of 3"']
-    assert stages["app"][0] >= stages["decode"][0] + stages["queue"][0] + stages["forward"][0]
+    assert stages["body"][0] > 0
+    assert stages["app"][0] >= stages["body"][0] + stages["decode"][0] + stages["queue"][0] + stages["forward"][0]
 
 
 def test_files_field_and_top_k(logged_in, make_model):
