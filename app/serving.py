@@ -219,23 +219,6 @@ OVER_BUDGET = ("This request holds more image pixels than one request may decode
                "send the remaining images in another request.")
 
 
-def _plan(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple[list[int], dict[int, str]]:
-    """For each upload the index of the first identical one (identical files are decoded once), and
-    the uploads refused before decoding because the request's pixel budget is spent (read from the
-    headers, on the decode pool when there are several)."""
-    source = first_copies([u.data for u in uploads])
-    unique = [i for i in range(len(uploads)) if source[i] == i]
-    if len(unique) <= 1 and limits.image_pixels <= limits.request_pixels:
-        return source, {}  # one image can never spend the budget: skip reading its header twice
-    pool_map = _decode_pool().map if len(unique) > 1 else map
-    refused, left = {}, limits.request_pixels
-    for i, pixels in zip(unique, pool_map(lambda i: _header_pixels(predictor, uploads[i]), unique)):
-        left -= pixels
-        if left < 0:
-            refused[i] = OVER_BUDGET.format(limit=limits.request_pixels)
-    return source, refused
-
-
 def first_copies(blobs: Sequence[bytes]) -> list[int]:
     """For each blob the index of the first one equal to it. Only blobs of the same length are compared
     (a memcmp): no pass over every byte as hashing would make (11 ms for 32 photos)."""
@@ -249,49 +232,65 @@ def first_copies(blobs: Sequence[bytes]) -> list[int]:
     return source
 
 
-def _header_pixels(predictor, upload: Upload) -> int:
+def _open(predictor, upload: Upload, max_pixels: int):
+    """The upload's opened image (header read, nothing decoded), or its Prepared error."""
     from app.ml.errors import BadImage
 
     try:
-        return predictor.decoded_pixels(upload.data)
-    except BadImage:
-        return 0  # decoding reports the reason
+        return predictor.open(upload.data, max_pixels)
+    except BadImage as err:
+        return Prepared(upload.filename, error=err.message, code="bad_image")
 
 
-def _prepare_into(predictor, upload: Upload, max_pixels: int, row: np.ndarray) -> Prepared:
-    """Decode, crop and normalise one upload into its row of the batch."""
+def _over_budget(opened: dict[int, object], limits: Limits) -> set[int]:
+    """The uploads, in order, past the request's pixel budget (the opened images' sizes are what
+    decoding them will make: JPEG draft scale included)."""
+    refused, left = set(), limits.request_pixels
+    for i, img in opened.items():
+        if not isinstance(img, Prepared):
+            left -= img.size[0] * img.size[1]
+            if left < 0:
+                refused.add(i)
+    return refused
+
+
+def _prepare_into(predictor, upload: Upload, img, row: np.ndarray) -> Prepared:
+    """Decode, crop and normalise one opened upload into its row of the batch."""
     from app.ml.errors import BadImage
 
     try:
-        predictor.normalize(predictor.prepare(upload.data, max_pixels)[None], out=row[None])
+        predictor.normalize(predictor.prepare_opened(img)[None], out=row[None])
     except BadImage as err:
         return Prepared(upload.filename, error=err.message, code="bad_image")
     return Prepared(upload.filename)
 
 
+def _map(function, items: list) -> list:
+    """function over items, on the decode pool when there are several."""
+    return list(map(function, items) if len(items) <= 1 else _decode_pool().map(function, items))
+
+
 def prepare_batch(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple[list[Prepared], np.ndarray]:
     """Decode uploads in parallel (Pillow and numpy release the GIL) straight into one model-ready
-    batch; identical files are decoded once and the request's pixel budget is checked from the headers
-    first. Returns the uploads in order and the batch rows of the good ones, in order."""
+    batch. Each distinct file is opened once: its header gives its pixel count, checked against the
+    request's budget before anything is decoded; identical files are decoded once. Returns the uploads
+    in order and the batch rows of the good ones, in order."""
     size = predictor.image_size
     batch = np.empty((len(uploads), 3, size, size), dtype=np.float32)
-    source, refused = _plan(predictor, uploads, limits)
+    source = first_copies([u.data for u in uploads])
+    unique = [i for i in range(len(uploads)) if source[i] == i]
+    opened = dict(zip(unique, _map(lambda i: _open(predictor, uploads[i], limits.image_pixels), unique)))
+    refused = _over_budget(opened, limits)
     # Largest files first: a phone photo among thumbnails then decodes while the small ones fill the
     # other threads, instead of starting last and leaving them idle while it finishes.
-    todo = sorted((i for i in range(len(uploads)) if source[i] == i and i not in refused),
+    todo = sorted((i for i in unique if i not in refused and not isinstance(opened[i], Prepared)),
                   key=lambda i: -len(uploads[i].data))
-
-    def prepare(i: int) -> Prepared:
-        return _prepare_into(predictor, uploads[i], limits.image_pixels, batch[i])
-
-    done = dict(zip(todo, map(prepare, todo) if len(todo) <= 1 else _decode_pool().map(prepare, todo)))
+    done = {i: img for i, img in opened.items() if isinstance(img, Prepared)}
+    done.update(zip(todo, _map(lambda i: _prepare_into(predictor, uploads[i], opened[i], batch[i]), todo)))
+    over = Prepared("", error=OVER_BUDGET.format(limit=limits.request_pixels), code="over_pixel_budget")
     prepared = []
     for i, upload in enumerate(uploads):
-        if i in refused or source[i] in refused:
-            prepared.append(Prepared(upload.filename, error=refused.get(i) or refused[source[i]],
-                                     code="over_pixel_budget"))
-            continue
-        original = done[source[i]]
+        original = over if source[i] in refused else done[source[i]]
         if source[i] != i and original.error is None:
             batch[i] = batch[source[i]]
         prepared.append(Prepared(upload.filename, error=original.error, code=original.code))

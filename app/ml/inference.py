@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
+NOT_AN_IMAGE = "The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), or it is far too large."
+DAMAGED = "The image file is damaged or incomplete."
+
+
 def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                  image_size: int | None = None) -> Image.Image:
     """Bytes -> RGB PIL image (EXIF orientation applied, first frame of animations).
@@ -31,6 +35,12 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises BadImage with a plain message for empty, unreadable, truncated or oversized input.
     The size is checked from the header, before the pixels are decoded.
     """
+    return read_pixels(open_image(data_bytes, max_pixels, image_size))
+
+
+def open_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, image_size: int | None = None) -> Image.Image:
+    """The first half of decode_image: the header read and checked, the JPEG draft scale chosen, no
+    pixels read yet (img.size is what decoding will make). Raises BadImage."""
     if not data_bytes:
         raise BadImage("The file is empty.")
     try:
@@ -42,16 +52,24 @@ def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         img.seek(0)
         data.decode_in_one_call(img, len(data_bytes))
         data.reduce_on_decode(img, image_size)
-        img.load()
-        return data.oriented_rgb(img)
+        return img
     except BadImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise BadImage("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), "
-                       "or it is far too large.") from None
+        raise BadImage(NOT_AN_IMAGE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         log.info("could not decode image: %s", exc)
-        raise BadImage("The image file is damaged or incomplete.") from None
+        raise BadImage(DAMAGED) from None
+
+
+def read_pixels(img: Image.Image) -> Image.Image:
+    """The second half of decode_image: an image from open_image -> RGB, EXIF orientation applied."""
+    try:
+        img.load()
+        return data.oriented_rgb(img)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        log.info("could not decode image: %s", exc)
+        raise BadImage(DAMAGED) from None
 
 
 def decoded_pixels(data_bytes: bytes, image_size: int | None = None) -> int:
@@ -62,8 +80,7 @@ def decoded_pixels(data_bytes: bytes, image_size: int | None = None) -> int:
         data.reduce_on_decode(img, image_size)
         return int(img.size[0]) * int(img.size[1])
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
-        raise BadImage("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), "
-                       "or it is far too large.") from None
+        raise BadImage(NOT_AN_IMAGE) from None
 
 
 def top_k(probs_row: Sequence[float], k: int = 5, classes: Sequence[str] | None = None) -> list[tuple]:
@@ -135,9 +152,18 @@ class Predictor:
         """Pixels that decoding these bytes for this model costs (header only; raises BadImage)."""
         return decoded_pixels(data_bytes, self.image_size)
 
+    def open(self, data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+        """Uploaded bytes -> the opened image (header checked, draft scale set, no pixels read; raises
+        BadImage): what prepare_opened takes, its size what decoding costs."""
+        return open_image(data_bytes, max_pixels, self.image_size)
+
+    def prepare_opened(self, img: Image.Image) -> np.ndarray:
+        """An image from open -> uint8 [3,size,size] ready to be batched (raises BadImage)."""
+        return self.crop(read_pixels(img))
+
     def prepare(self, data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         """Uploaded bytes -> uint8 [3,size,size] ready to be batched (raises BadImage)."""
-        return self.crop(self.decode(data_bytes, max_pixels))
+        return self.prepare_opened(self.open(data_bytes, max_pixels))
 
     # --- a batch --------------------------------------------------------------------------------
 

@@ -90,8 +90,8 @@ def test_identical_files_are_decoded_once_and_the_request_pixel_budget_holds(app
 
     run = make_model(logged_in.user)
     decodes = []
-    real = Predictor.decode
-    monkeypatch.setattr(Predictor, "decode", lambda self, *a, **k: decodes.append(1) or real(self, *a, **k))
+    real = Predictor.prepare_opened  # reads the pixels of an opened upload
+    monkeypatch.setattr(Predictor, "prepare_opened", lambda self, *a, **k: decodes.append(1) or real(self, *a, **k))
     same = color_image("red", seed=1, size=40)
     response = logged_in.post(f"/models/{run.id}/predict",
                               data={"file": [(io.BytesIO(same), f"{i}.png") for i in range(6)]})
