@@ -1,8 +1,6 @@
 """What every storage backend offers (see app/filestore/__init__.py for the keys)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -108,16 +106,3 @@ class Store:
     def download_url(self, key: str, filename: str, seconds: int) -> str | None:
         """A short-lived URL the browser can fetch the object from directly (None: serve it ourselves)."""
         return None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file + rename, so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

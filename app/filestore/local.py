@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from app.filestore.base import Store, write_atomic
+from app.filestore.base import Store
+from app.ml.files import write_atomic
 from app.filestore.keys import check_key
 
 

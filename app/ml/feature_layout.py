@@ -8,13 +8,13 @@ web process can call it.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Iterable
+
+from .files import write_atomic
 
 FORMAT = 1  # bump when preprocessing or the segment layout changes the stored numbers
 SEGMENT_PREFIX, FORGET_PREFIX = "seg-", "forget-"
@@ -53,19 +53,10 @@ def forget_images(dataset_dir: str | Path, image_ids: Iterable[int]) -> int:
         if not store.is_dir():
             continue
         try:
-            _write_atomic(store / stamped_name(FORGET_PREFIX, ".txt"), "".join(f"{i}\n" for i in ids))
+            write_atomic(store / stamped_name(FORGET_PREFIX, ".txt"), "".join(f"{i}\n" for i in ids), parents=False)
             told += 1
         except FileNotFoundError:  # the store was removed meanwhile: nothing left to forget
             pass
     return told
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -16,7 +16,6 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .architectures import DEFAULT_ARCHITECTURE, get_architecture
 from .embeddings import Features, FeatureSetup, ImageFiles, Preprocess, compute_features, prepare_pass
