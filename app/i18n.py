@@ -108,7 +108,8 @@ def init_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
     app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when,
-                                  status_word=status_word, role_word=role_word, tr=translate_stored)
+                                  status_word=status_word, role_word=role_word, tr=translate_stored,
+                                  stored_text=stored_text)
 
     @app.context_processor
     def language_context():
@@ -162,6 +163,48 @@ def translate_stored(text: str | None) -> str:
     """Text a background job stored in English (it has no request): translated when it is a marked
     message (N_), else shown as it is."""
     return gettext(text) if text else ""
+
+
+def stored_line(template: str, **values) -> dict:
+    """A line a job writes for a page to show later (a run's log): its English text, which the API
+    and old readers show as it is, plus the template (marked N_ where it is written) and the values
+    with which stored_text shows it in the reader's language. Values ending in _pct are fractions
+    (shown as percentages), in _s seconds (one decimal), in _word words to translate (N_-marked)."""
+    english = {name: _english_value(name, value) for name, value in values.items()}
+    return {"message": template % english, "key": template, "values": values}
+
+
+def stored_text(entry: dict | None) -> str:
+    """A stored_line (or a plain {"message": ...}) in the page's language; the English text when the
+    template is not in the catalog or its values do not fit it."""
+    if not entry:
+        return ""
+    key = entry.get("key")
+    if not key:
+        return translate_stored(entry.get("message"))
+    values = {name: _local_value(name, value) for name, value in (entry.get("values") or {}).items()}
+    try:
+        return gettext(key) % values
+    except (KeyError, TypeError, ValueError):
+        return entry.get("message") or ""
+
+
+def _english_value(name: str, value):
+    if name.endswith("_pct"):
+        return f"{float(value):.0%}"
+    if name.endswith("_s"):
+        return f"{float(value):.1f}"
+    return value
+
+
+def _local_value(name: str, value):
+    if name.endswith("_pct"):
+        return format_percent(float(value))
+    if name.endswith("_s"):
+        return format_number(float(value), 1)
+    if name.endswith("_word"):
+        return translate_stored(str(value))
+    return format_number(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def N_(message: str) -> str:

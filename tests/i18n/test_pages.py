@@ -150,3 +150,28 @@ def test_what_a_job_stored_in_english_is_shown_in_the_users_language(logged_in, 
     other = make_run(dataset, logged_in.user, status="failed", error="ValueError: something only English")
     assert "something only English" in text_of(logged_in.get(f"/models/{other.id}",
                                                              headers={"Accept-Language": "es"}))
+
+
+def test_the_run_log_is_shown_in_the_users_language_and_stored_in_english(logged_in, make_dataset):
+    """Log lines with values in them (epochs, accuracies, who queued or cancelled) keep their English
+    text for the API and are shown translated, numbers written the locale's way."""
+    from app.blueprints.training import lifecycle
+    from app.extensions import db
+
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, status="running", heartbeat_at=datetime.utcnow())
+    lines = [lifecycle.epoch_line({"epoch": 3, "epochs": 10, "val_acc": 0.8125, "data_wait": 1.25}),
+             lifecycle.epoch_line({"epoch": 2, "epochs": 40, "train_acc": 0.5, "stage": "MLP head"}),
+             {"message": "Stopped early: no improvement for 5 epochs"}]  # the ML library's words stay English
+    for line in lines + [lifecycle.PHASE_LINES["Decoding images"]]:
+        lifecycle.append_log(run, line if isinstance(line, dict) else {"message": line})
+    db.session.commit()
+    assert [entry["message"] for entry in run.log][:2] == [
+        "Epoch 3/10: validation accuracy 81% (waited 1.2 s for images)",
+        "MLP head, epoch 2/40: training accuracy 50%"]
+    body = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "pt-BR"}))
+    assert "Época 3/10: acertos na validação 81% (esperou 1,2 s pelas imagens)" in body
+    assert "Cabeça MLP, época 2/40: acertos no treino 50%" in body
+    assert "Stopped early: no improvement for 5 epochs" in body
+    spanish = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "es"}))
+    assert "Época 3/10: aciertos en validación 81\u00a0% (esperó 1,2 s por las imágenes)" in spanish  # Babel's es

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
-from app.i18n import N_
+from app.i18n import N_, stored_line
 from app.blueprints.training.results import GALLERY_LIMIT
 from app.database import is_transient, retry_write
 from app.extensions import db
@@ -42,12 +42,20 @@ LOST_JOB_REASON = N_("This run's job disappeared from the queue (the queue was r
                      "before a worker started it. You can retry the run.")
 NEVER_QUEUED_REASON = N_("This run was never queued: the server stopped while it was being prepared. "
                          "Start a new training.")
+# The ML library's phase messages (English), as the log shows them: translated on the run page.
+PHASE_LINES = {"Decoding images": N_("Decoding images…"), "Computing image features": N_("Computing image features…"),
+               "Exporting TorchScript and ONNX": N_("Exporting TorchScript and ONNX…")}
+# Quick mode's stages (app.ml.quick): as a line starts, and inside a sentence.
+STAGE_NAMES = (N_("Linear head"), N_("MLP head"))
+STAGE_IN_TEXT = {"Linear head": N_("linear head"), "MLP head": N_("MLP head")}
 
 
-def append_log(run: TrainingRun, message: str) -> None:
-    """Add one human-readable line to run.log (a new list, so SQLAlchemy sees the change)."""
+def append_log(run: TrainingRun, message: str | dict) -> None:
+    """Add one human-readable line to run.log (a new list, so SQLAlchemy sees the change): a plain
+    English message, or an app.i18n.stored_line that the run page shows in the reader's language."""
     entries = list(run.log or [])[-(LOG_LIMIT - 1):]
-    entries.append({"t": utcnow().isoformat(timespec="seconds") + "Z", "message": message})
+    line = message if isinstance(message, dict) else {"message": message}
+    entries.append({"t": utcnow().isoformat(timespec="seconds") + "Z", **line})
     run.log = entries
 
 
@@ -72,10 +80,10 @@ class RunReporter:
         self.phase = None
         self.live_history: list[dict] = []
         self.history_written = 0
-        self.pending_log: list[str] = []
+        self.pending_log: list[str | dict] = []
         self.latest: dict = {}
         self.stage = None
-        self.unlogged_epoch: str | None = None  # the latest epoch line not yet logged (see _keep_last_epoch)
+        self.unlogged_epoch: dict | None = None  # the latest epoch line not yet logged (see _keep_last_epoch)
 
     def __call__(self, progress: dict) -> None:
         message = progress.get("message")
@@ -91,14 +99,16 @@ class RunReporter:
             self.phase = progress.get("phase")
             urgent = True
             if message and not message.startswith("Epoch"):
-                self.pending_log.append(message.rstrip(".") + "…")
+                line = PHASE_LINES.get(message.rstrip("."))
+                self.pending_log.append(stored_line(line) if line else message.rstrip(".") + "…")
         if progress.get("stage") != self.stage:  # a new candidate head: its curves start afresh
             self._keep_last_epoch()
             self.stage = progress.get("stage")
             self.live_history = []
             self.history_written = -1
             if self.stage:
-                self.pending_log.append(f"Fitting the {self.stage.lower()}…")
+                self.pending_log.append(stored_line(N_("Fitting the %(stage_word)s…"),
+                                                    stage_word=STAGE_IN_TEXT.get(self.stage, self.stage.lower())))
         if message and message.startswith("Epoch") and progress.get("phase") == "training":
             self._epoch_finished(progress)
         if urgent or time.monotonic() - self.last_write >= WRITE_INTERVAL_S:
@@ -167,15 +177,31 @@ class RunReporter:
         return self.cancelled
 
 
-def epoch_line(p: dict) -> str:
-    """'Epoch 3/10: validation accuracy 81% (waited 0.4 s for images)' from an epoch-end progress event."""
-    val = p.get("val_acc")
-    tail = f"validation accuracy {val:.0%}" if val is not None else f"training accuracy {p.get('train_acc') or 0:.0%}"
-    wait = p.get("data_wait")
-    if wait is not None and p.get("stage") is None and wait >= 0.05:  # image modes: is loading keeping up?
-        tail += f" (waited {wait:.1f} s for images)"
-    prefix = f"{p['stage']}, epoch" if p.get("stage") else "Epoch"
-    return f"{prefix} {p.get('epoch') or 0}/{p.get('epochs') or 0}: {tail}"
+# (in a quick-mode stage, validation accuracy known, waited for images) -> the epoch line's template
+EPOCH_LINES = {
+    (False, True, False): N_("Epoch %(epoch)s/%(epochs)s: validation accuracy %(accuracy_pct)s"),
+    (False, False, False): N_("Epoch %(epoch)s/%(epochs)s: training accuracy %(accuracy_pct)s"),
+    (False, True, True): N_("Epoch %(epoch)s/%(epochs)s: validation accuracy %(accuracy_pct)s "
+                            "(waited %(wait_s)s s for images)"),
+    (False, False, True): N_("Epoch %(epoch)s/%(epochs)s: training accuracy %(accuracy_pct)s "
+                             "(waited %(wait_s)s s for images)"),
+    (True, True, False): N_("%(stage_word)s, epoch %(epoch)s/%(epochs)s: validation accuracy %(accuracy_pct)s"),
+    (True, False, False): N_("%(stage_word)s, epoch %(epoch)s/%(epochs)s: training accuracy %(accuracy_pct)s"),
+}
+
+
+def epoch_line(p: dict) -> dict:
+    """'Epoch 3/10: validation accuracy 81% (waited 0.4 s for images)' from an epoch-end progress event
+    (a stored_line: the run page shows it in the reader's language)."""
+    val, wait, stage = p.get("val_acc"), p.get("data_wait"), p.get("stage")
+    waited = not stage and wait is not None and wait >= 0.05  # image modes: is loading keeping up?
+    values = {"epoch": p.get("epoch") or 0, "epochs": p.get("epochs") or 0,
+              "accuracy_pct": val if val is not None else (p.get("train_acc") or 0)}
+    if stage:
+        values["stage_word"] = stage  # translated when it is one of STAGE_NAMES
+    if waited:
+        values["wait_s"] = wait
+    return stored_line(EPOCH_LINES[(bool(stage), val is not None, waited)], **values)
 
 
 def _retry_budget() -> float:
@@ -234,7 +260,7 @@ def finish_cancelled(run: TrainingRun, reporter: RunReporter) -> None:
     """running -> cancelled, keeping the curves and log up to the moment it stopped."""
     reporter.flush(_retry_budget())
     get_storage().discard_work(run_prefix(run.id))
-    _finish(run, "cancelled", "Training was cancelled.")
+    _finish(run, "cancelled", stored_line(N_("Training was cancelled.")))
 
 
 def finish_failed(run: TrainingRun, exc: Exception) -> None:
@@ -281,11 +307,12 @@ def failure_is_plain(exc: Exception) -> bool:
     return isinstance(exc, (MLError, FileNotFoundError, MemoryError))
 
 
-def _success_line(result) -> str:
+def _success_line(result) -> dict:
     test = result.test_metrics or {}
     if test.get("count"):
-        return f"Finished: correct on {round(test['accuracy'] * test['count'])} of {test['count']} test images."
-    return "Finished."
+        return stored_line(N_("Finished: correct on %(right)s of %(count)s test images."),
+                           right=round(test["accuracy"] * test["count"]), count=test["count"])
+    return stored_line(N_("Finished."))
 
 
 VALIDATION_KEPT = ("count", "accuracy", "accuracy_ci95", "balanced_accuracy", "macro_f1")
@@ -317,7 +344,7 @@ def _result_values(result, artifact_dir: str) -> dict:
             "threshold_curve": curve_grid(val_predictions, split="val") if val_predictions else None}
 
 
-def _finish(run: TrainingRun, status: str, message: str, error: str | None = None,
+def _finish(run: TrainingRun, status: str, message: str | dict, error: str | None = None,
             values: dict | None = None, notes: Sequence[str] = ()) -> None:
     """Set the final state (retrying a busy database: the work done must not be lost to a lock);
     `notes` are logged before the final message."""

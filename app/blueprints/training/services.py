@@ -13,6 +13,7 @@ from app.access import get_dataset_for, get_run_for, visible_datasets_query
 from app.blueprints.training import lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
+from app.i18n import N_, stored_line
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, Image, TrainingRun, User, utcnow
@@ -61,11 +62,12 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
                       architecture=options.architecture, mode=options.mode, options=options.to_dict(),
                       snapshot=frozen.summary(), classes=frozen.classes, status="queued")
-    return _queue(run, f"Queued by {user.username}: {len(frozen.rows)} images, {len(frozen.classes)} classes.",
+    return _queue(run, stored_line(N_("Queued by %(user)s: %(images)s images, %(classes)s classes."),
+                                   user=user.username, images=len(frozen.rows), classes=len(frozen.classes)),
                   lambda run_id: samples.store(run_id, frozen))
 
 
-def _queue(run: TrainingRun, message: str, write_samples: Callable[[int], None]) -> TrainingRun:
+def _queue(run: TrainingRun, message: str | dict, write_samples: Callable[[int], None]) -> TrainingRun:
     """Commit the run, write its samples (in chunks, each committed), then give it a job and queue it.
 
     Until its job id is set no worker can take the run and the reaper leaves it alone; if anything
@@ -111,7 +113,8 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
                       architecture=old.architecture, mode=old.mode, options=dict(old.options),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.continued_from_id)  # a retried "Train more" continues too
-    return _queue(run, f"Retry of run #{old.id}, queued by {user.username}.", _copy_samples_of(old))
+    return _queue(run, stored_line(N_("Retry of run #%(run)s, queued by %(user)s."), run=str(old.id), user=user.username),
+                  _copy_samples_of(old))
 
 
 def _copy_samples_of(old: TrainingRun) -> Callable[[int], None]:
@@ -152,8 +155,9 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
                       architecture=old.architecture, mode=old.mode, options=options.to_dict(),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.id)
-    return _queue(run, f"Continues run #{old.id} from its checkpoint (epoch {start}) for {epochs} more epochs; "
-                       f"queued by {user.username}.", _copy_samples_of(old))
+    return _queue(run, stored_line(N_("Continues run #%(run)s from its checkpoint (epoch %(start)s) for %(epochs)s more "
+                                      "epochs; queued by %(user)s."), run=str(old.id), start=start, epochs=epochs,
+                                   user=user.username), _copy_samples_of(old))
 
 
 # --- cancel / delete -----------------------------------------------------------------------------
@@ -175,12 +179,13 @@ def cancel_run(user: User, run_id: int) -> TrainingRun:
         db.session.commit()
         db.session.refresh(run)
         if done:
-            lifecycle.append_log(run, f"Cancelled by {user.username} before it started.")
+            lifecycle.append_log(run, stored_line(N_("Cancelled by %(user)s before it started."), user=user.username))
             db.session.commit()
             log.info("train run=%s job=%s: queued -> cancelled", run.id, run.job_id)
             return run
     run.cancel_requested = True
-    lifecycle.append_log(run, f"{user.username} asked to cancel; stopping after the current step…")
+    lifecycle.append_log(run, stored_line(N_("%(user)s asked to cancel; stopping after the current step…"),
+                                          user=user.username))
     db.session.commit()
     log.info("train run=%s job=%s: cancel requested", run.id, run.job_id)
     return run
