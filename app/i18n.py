@@ -168,10 +168,10 @@ def translate_stored(text: str | None) -> str:
 def stored_line(template: str, **values) -> dict:
     """A line a job writes for a page to show later (a run's log): its English text, which the API
     and old readers show as it is, plus the template (marked N_ where it is written) and the values
-    with which stored_text shows it in the reader's language. Values ending in _pct are fractions
-    (shown as percentages), in _s seconds (one decimal), in _word words to translate (N_-marked)."""
-    english = {name: _english_value(name, value) for name, value in values.items()}
-    return {"message": template % english, "key": template, "values": values}
+    with which stored_text shows it in the reader's language (value names: app.ml.words)."""
+    from app.ml.words import line
+
+    return line(template, **values)
 
 
 def stored_text(entry: dict | None) -> str:
@@ -189,15 +189,11 @@ def stored_text(entry: dict | None) -> str:
         return entry.get("message") or ""
 
 
-def _english_value(name: str, value):
-    if name.endswith("_pct"):
-        return f"{float(value):.0%}"
-    if name.endswith("_s"):
-        return f"{float(value):.1f}"
-    return value
-
-
 def _local_value(name: str, value):
+    if isinstance(value, dict):
+        return stored_text(value)
+    if name.endswith("_pct1"):
+        return format_percent(float(value), 1)
     if name.endswith("_pct"):
         return format_percent(float(value))
     if name.endswith("_s"):

@@ -49,6 +49,7 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
     val_metrics: dict | None = None     # the final model on the validation images (predictions included)
     stop_reason: str | None = None      # why training stopped before its last epoch, in words
+    stop_line: dict | None = None       # the same as an app.ml.words line (shown translated)
     start_epoch: int = 0                # continuing a checkpoint: the epoch it had reached
 
     def to_dict(self) -> dict:
@@ -196,7 +197,7 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
         history=loop.history, best_epoch=loop.best_epoch, best_val_acc=loop.best_val_acc,
         stopped_early=loop.stopped_early, test_metrics=test_metrics, artifacts=artifacts, device=str(run.device),
         seconds=time.perf_counter() - started, embedding_stats=stats.to_dict() if stats else None, extra=extra,
-        val_metrics=val_metrics, stop_reason=loop.stop_reason,
+        val_metrics=val_metrics, stop_reason=loop.stop_reason, stop_line=loop.stop_line,
         start_epoch=int(run.resume["epoch"]) if run.resume else 0)
 
 

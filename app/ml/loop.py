@@ -14,13 +14,14 @@ from torch import nn
 from .options import TrainOptions
 from .progress import ProgressReporter, StepInfo
 from .runtime import amp_dtype
+from .words import N_, line
 
 log = logging.getLogger(__name__)
 
 Batches = Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]
 EvalFn = Callable[[], "tuple[float, dict] | None"]   # -> (val_loss, val_scores(...)) or None
 SCORE_KEYS = {"accuracy": "val_acc", "balanced_accuracy": "val_balanced_acc", "macro_f1": "val_macro_f1"}
-SCORE_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
+SCORE_LABELS = {"accuracy": N_("accuracy"), "balanced_accuracy": N_("balanced accuracy"), "macro_f1": N_("macro-F1")}
 
 
 def val_scores(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict:
@@ -65,6 +66,7 @@ class LoopResult:
     stopped_early: bool = False
     best_score: float | None = None        # the options' best_metric at the best epoch
     stop_reason: str | None = None         # why training stopped before its last epoch, in words
+    stop_line: dict | None = None          # the same as an app.ml.words line (shown translated)
 
 
 def make_optimizer(options: TrainOptions, groups: list[dict]) -> torch.optim.Optimizer:
@@ -218,11 +220,14 @@ def _keep_best(result: LoopResult, spec: LoopSpec, opt: _Optimisation, epoch: in
                          "epoch": epoch}
 
 
-def _stop_reason(result: LoopResult, options: TrainOptions, epoch: int, last: int) -> str:
-    measure = SCORE_LABELS[options.best_metric]
-    return (f"Stopped early after epoch {epoch} of {last}: validation {measure} had not improved for "
-            f"{options.early_stopping_patience} epochs (early-stopping patience); the best was "
-            f"{result.best_score:.1%} at epoch {result.best_epoch}, which is the model kept.")
+STOP_REASON = N_("Stopped early after epoch %(epoch)s of %(last)s: validation %(measure_word)s had not improved for "
+                 "%(patience)s epochs (early-stopping patience); the best was %(best_pct1)s at epoch %(best_epoch)s, "
+                 "which is the model kept.")
+
+
+def _stop_line(result: LoopResult, options: TrainOptions, epoch: int, last: int) -> dict:
+    return line(STOP_REASON, epoch=epoch, last=last, measure_word=SCORE_LABELS[options.best_metric],
+                patience=options.early_stopping_patience, best_pct1=result.best_score, best_epoch=result.best_epoch)
 
 
 def run_epochs(spec: LoopSpec, options: TrainOptions, device: torch.device,
@@ -248,8 +253,9 @@ def run_epochs(spec: LoopSpec, options: TrainOptions, device: torch.device,
         patience = options.early_stopping_patience
         if val is not None and patience is not None and stale >= patience and epoch < last:
             result.stopped_early = True
-            result.stop_reason = _stop_reason(result, options, epoch, last)
-            progress.note(result.stop_reason)
+            result.stop_line = _stop_line(result, options, epoch, last)
+            result.stop_reason = result.stop_line["message"]
+            progress.note(result.stop_line)
             break
     spec.model.load_state_dict(result.best_state["model"])
     return result

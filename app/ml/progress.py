@@ -64,11 +64,12 @@ class ProgressReporter:
         self.stage, self.span = name, (index / count, (index + 1) / count)
         self.val_acc = None
 
-    def note(self, message: str) -> None:
+    def note(self, message: str | dict) -> None:
         """Tell the caller something worth keeping in the run's log (e.g. why training stopped early):
-        the latest event again, with this message and note=True."""
+        the latest event again, with this message and note=True (an app.ml.words line also as "line")."""
         if self.callback is not None:
-            self.callback({**self.last, "stage": self.stage, "message": message, "note": True})
+            extra = {"message": message["message"], "line": message} if isinstance(message, dict) else {"message": message}
+            self.callback({**self.last, "stage": self.stage, **extra, "note": True})
 
     def finish(self) -> None:
         """Final event: fraction 1.0."""

@@ -20,12 +20,20 @@ from .loop import SCORE_LABELS, LoopResult, LoopSpec, run_epochs, val_scores
 from .options import TrainOptions
 from .progress import ProgressReporter
 from .runtime import one_cpu_thread
+from .words import N_, line
 
 if TYPE_CHECKING:  # the engine's run state; imported for annotations only (no import cycle)
     from .engine import _Run
 
 log = logging.getLogger(__name__)
-HEAD_LABELS = {"linear": "Linear", "mlp": "MLP"}
+HEAD_NAMES = {"linear": N_("Linear head"), "mlp": N_("MLP head")}     # as a sentence starts
+HEAD_IN_TEXT = {"linear": N_("linear"), "mlp": N_("MLP")}             # inside one
+CHOSEN_IN_OPTIONS = N_("%(head_word)s, as chosen in the options.")
+NOTHING_TO_COMPARE = N_("%(head_word)s: there are no validation images to compare the heads on.")
+BEATS = N_("%(head_word)s chosen automatically: validation %(measure_word)s %(score_pct1)s beats %(other_pct1)s "
+           "for %(other_word)s.")
+TIES = N_("%(head_word)s chosen automatically: validation %(measure_word)s %(score_pct1)s ties with %(other_pct1)s "
+          "for %(other_word)s (a tie keeps the simpler linear head).")
 
 
 @dataclass
@@ -121,7 +129,7 @@ def _fit(data: HeadData, kind: str, options: TrainOptions, progress: ProgressRep
     if stage[1] > 1:
         if progress.phase_name != "training":
             progress.phase("training")
-        progress.start_stage(f"{HEAD_LABELS[kind]} head", *stage)
+        progress.start_stage(HEAD_NAMES[kind], *stage)
     loop = run_epochs(_spec(data, head, options, resume), options, data.feats.device, progress)
     return HeadFit(kind, head, loop, time.perf_counter() - started)
 
@@ -137,18 +145,19 @@ def choose_head(fits: list[HeadFit], has_val: bool, measure: str = "accuracy") -
     for fit in fits[1:]:
         if has_val and (fit.loop.best_score or 0.0) > (chosen.loop.best_score or 0.0):
             chosen = fit
-    label = HEAD_LABELS[chosen.kind]
+    head = HEAD_NAMES[chosen.kind]
+    others = [f for f in fits if f is not chosen]
     if len(fits) == 1:
-        reason = f"{label} head, as chosen in the options."
+        reason = line(CHOSEN_IN_OPTIONS, head_word=head)
     elif not has_val:
-        reason = f"{label} head: there are no validation images to compare the heads on."
+        reason = line(NOTHING_TO_COMPARE, head_word=head)
     else:
-        others = [f for f in fits if f is not chosen]
-        versus = ", ".join(f"{f.loop.best_score:.1%} for {HEAD_LABELS[f.kind].lower()}" for f in others)
-        word = "ties with" if all(f.loop.best_score == chosen.loop.best_score for f in others) else "beats"
-        reason = (f"{label} head chosen automatically: validation {measure} {chosen.loop.best_score:.1%} "
-                  f"{word} {versus}" + (" (a tie keeps the simpler linear head)." if word == "ties with" else "."))
-    return chosen, {"chosen": chosen.kind, "automatic": len(fits) > 1, "reason": reason, "candidates": candidates}
+        other = others[0]  # quick mode fits two heads: linear and MLP
+        tie = other.loop.best_score == chosen.loop.best_score
+        reason = line(TIES if tie else BEATS, head_word=head, measure_word=measure, score_pct1=chosen.loop.best_score,
+                      other_pct1=other.loop.best_score, other_word=HEAD_IN_TEXT[other.kind])
+    return chosen, {"chosen": chosen.kind, "automatic": len(fits) > 1, "reason": reason["message"],
+                    "reason_line": reason, "candidates": candidates}
 
 
 def _spec(data: HeadData, head: nn.Module, options: TrainOptions, resume: dict | None = None) -> LoopSpec:

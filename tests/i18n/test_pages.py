@@ -175,3 +175,45 @@ def test_the_run_log_is_shown_in_the_users_language_and_stored_in_english(logged
     assert "Stopped early: no improvement for 5 epochs" in body
     spanish = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "es"}))
     assert "Época 3/10: aciertos en validación 81\u00a0% (esperó 1,2 s por las imágenes)" in spanish  # Babel's es
+
+
+def test_why_training_stopped_and_which_head_won_in_the_users_language(logged_in, make_dataset):
+    """The ML library's own sentences (early stop, quick mode's head choice) reach the log and the
+    results page in the reader's language; the English text stays for the API."""
+    import torch
+
+    from app.blueprints.training import lifecycle
+    from app.extensions import db
+    from app.ml.loop import LoopResult, _stop_line
+    from app.ml.options import TrainOptions
+    from app.ml.progress import Hooks, ProgressReporter
+    from app.ml.quick import HeadFit, choose_head
+
+    def fit(kind, score):
+        return HeadFit(kind, torch.nn.Identity(), LoopResult(best_score=score, best_val_acc=score, best_epoch=4), 1.0)
+
+    _, choice = choose_head([fit("linear", 0.88), fit("mlp", 0.9125)], has_val=True, measure="accuracy")
+    assert choice["reason"] == "MLP head chosen automatically: validation accuracy 91.2% beats 88.0% for linear."
+    options = TrainOptions.from_dict({"architecture": "small_cnn", "mode": "scratch", "epochs": 60,
+                                      "early_stopping_patience": 5})
+    stop_line = _stop_line(LoopResult(best_score=0.8125, best_epoch=3), options, 8, 60)  # as run_epochs makes it
+    notes = []
+    reporter = ProgressReporter(Hooks(progress=notes.append), {"training": 1.0}, 60)
+    reporter.start_stage("MLP head", 1, 2)
+    reporter.note(stop_line)
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, metrics={**METRICS, "head_choice": choice, "stop_line": stop_line,
+                                                    "stop_reason": stop_line["message"], "best_epoch": 3})
+    log = lifecycle.RunReporter.__new__(lifecycle.RunReporter)  # the worker's reporter, without its run
+    log.pending_log, log.unlogged_epoch, log.flush = [], None, lambda *a: None
+    log(notes[-1])
+    for line in log.pending_log + [choice["reason_line"]]:
+        lifecycle.append_log(run, line)
+    db.session.commit()
+    assert run.log[0]["message"].startswith("MLP head: Stopped early after epoch 8 of 60: validation accuracy")
+    body = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "pt-BR"}))
+    assert ("Cabeça MLP: Parou cedo depois da época 8 de 60: a precisão na validação não melhorava havia 5 épocas"
+            in body)
+    assert "a melhor foi 81,2% na época 3" in body
+    assert "Cabeça MLP escolhida automaticamente: precisão na validação de 91,2%, contra 88,0% da linear." in body
+    assert "Stopped early" not in body and "chosen automatically" not in body

@@ -89,7 +89,9 @@ class RunReporter:
         message = progress.get("message")
         if progress.get("note"):  # e.g. why training stopped early: logged at once, after its last epoch
             self._keep_last_epoch()
-            self.pending_log.append(f"{progress['stage']}: {message}" if progress.get("stage") else message)
+            note = progress.get("line") or message
+            self.pending_log.append(stored_line(N_("%(stage_word)s: %(note)s"), stage_word=progress["stage"], note=note)
+                                    if progress.get("stage") else note)
             self.flush()
             return
         self.latest = progress
@@ -281,7 +283,7 @@ def finish_succeeded(run: TrainingRun, result, out_dir) -> None:
     storage.discard_work(run_prefix(run.id))
     stored = _result_values(result, storage.ref(run_prefix(run.id)))
     choice = (result.extra or {}).get("head_choice")
-    _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice["reason"]] if choice else ())
+    _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice.get("reason_line") or choice["reason"]] if choice else ())
 
 
 def failure_message(exc: Exception) -> str:
@@ -334,6 +336,7 @@ def _result_values(result, artifact_dir: str) -> dict:
     metrics.update({"misclassified": wrong[:GALLERY_LIMIT], "misclassified_count": count,
                     "best_epoch": result.best_epoch, "best_val_acc": result.best_val_acc,
                     "stopped_early": result.stopped_early, "stop_reason": result.stop_reason,
+                    "stop_line": result.stop_line,
                     "start_epoch": result.start_epoch, "device": result.device,
                     "seconds": result.seconds, "artifacts": result.artifacts,
                     "embedding_stats": result.embedding_stats, "test_predictions_kept": bool(predictions),

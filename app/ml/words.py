@@ -1,0 +1,31 @@
+"""Sentences the library writes for people (a run's log, its results page): the English text, plus the
+template and values with which the web app shows them in the reader's language (app.i18n.stored_text).
+
+Templates are marked with N_, an identity that Babel's extraction reads (the web app holds the
+catalogs). Value names say how a value is written: *_pct a fraction as a whole percentage, *_pct1 with
+one decimal, *_s seconds with one decimal, *_word a word of the catalog (N_-marked too); a value that is
+itself a line is written as that line."""
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Marks a template for extraction; it is translated where it is shown."""
+    return message
+
+
+def line(template: str, **values) -> dict:
+    """{"message": English text, "key": template, "values": values}."""
+    return {"message": template % {name: english_value(name, value) for name, value in values.items()},
+            "key": template, "values": values}
+
+
+def english_value(name: str, value):
+    if isinstance(value, dict):
+        return value.get("message", "")
+    if name.endswith("_pct1"):
+        return f"{float(value):.1%}"
+    if name.endswith("_pct"):
+        return f"{float(value):.0%}"
+    if name.endswith("_s"):
+        return f"{float(value):.1f}"
+    return value
