@@ -217,3 +217,22 @@ def test_why_training_stopped_and_which_head_won_in_the_users_language(logged_in
     assert "a melhor foi 81,2% na época 3" in body
     assert "Cabeça MLP escolhida automaticamente: precisão na validação de 91,2%, contra 88,0% da linear." in body
     assert "Stopped early" not in body and "chosen automatically" not in body
+
+
+def test_an_imports_unusable_files_are_listed_in_the_users_language(app, logged_in, make_dataset):
+    """The import job has no request, so it stores each file's reason in English with its template; the
+    import page shows it in the reader's language, the status document in English."""
+    from tests.conftest import run_jobs
+    from tests.datasets.conftest import make_zip, png, upload
+
+    dataset = make_dataset(logged_in.user, {"red": 1})
+    entries = {"cats/0.png": png(0), "junk/notes.txt": b"not an image", "cats/empty.png": b""}
+    started = upload(logged_in, dataset.id, [("pets.zip", make_zip(entries))]).json["import"]
+    run_jobs(app)
+    done = logged_in.get(started["status_url"]).json
+    assert {e["message"] for e in done["errors"]} == {
+        "This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).", "The file is empty (0 bytes)."}
+    page = text_of(logged_in.get(done["page_url"], headers={"Accept-Language": "pt-BR"}))
+    assert "Esta não é uma imagem que conseguimos ler (use JPEG, PNG, WebP, BMP ou GIF)." in page
+    assert "O arquivo está vazio (0 bytes)." in page
+    assert "This is not an image we can read" not in page and "The file is empty" not in page

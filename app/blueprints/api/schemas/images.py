@@ -68,6 +68,11 @@ class FileResultOut(Output):
     image_id = fields.Integer(required=True, allow_none=True)
 
 
+class ImportErrorOut(Output):
+    filename = fields.String(required=True)
+    message = fields.String(required=True, metadata={"description": "Why the file could not be used (English)."})
+
+
 class ImportOut(Output):
     id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["zip", "files", "folder"]))
@@ -79,7 +84,7 @@ class ImportOut(Output):
     added = fields.Integer(required=True)
     duplicates = fields.Integer(required=True)
     error_count = fields.Integer(required=True)
-    errors = fields.List(fields.Dict(), required=True, metadata={"description": "The first 50: {filename, message}."})
+    errors = fields.List(fields.Nested(ImportErrorOut), required=True, metadata={"description": "The first 50."})
     message = fields.String(required=True, allow_none=True)
     cancel_requested = fields.Boolean(required=True)
     created_at = fields.String(required=True, allow_none=True)

@@ -34,6 +34,7 @@ from app.blueprints.datasets.images.sources import (
 )
 from app.database import retry_write
 from app.errors import DomainError, ValidationError
+from app.i18n import N_, stored_line
 from app.extensions import db
 from app.models import Image, Import, utcnow
 from app.storage import get_storage
@@ -107,7 +108,7 @@ class Importer:
         self.written: list[str] = []  # files created by the batch not yet committed
         self.labels: dict[str, int] = {}
         self.decoding: set[str] = set()  # hashes on the pool, not settled yet
-        self.bad: dict[str, str] = {}  # hash -> why those bytes cannot be used (copies get the same answer)
+        self.bad: dict[str, dict] = {}  # hash -> why those bytes cannot be used (copies get the same answer)
         self.threads = max(1, cfg["IMPORT_THREADS"])
         self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
         self.cancelled = False
@@ -117,11 +118,13 @@ class Importer:
         self.last_flush = time.monotonic()
         db.session.commit()  # end the read transaction: none stays open while entries are handled
 
-    def error(self, name: str, message: str) -> None:  # returns None, so `return self.error(...)` reads well
+    def error(self, name: str, why: dict) -> None:  # returns None, so `return self.error(...)` reads well
+        """Count an unusable entry; the first few are kept with why (an app.i18n.stored_line: English for
+        the API, the reader's language on the page)."""
         self.processed += 1
         self.error_count += 1
         if len(self.errors) < Import.MAX_ERRORS:
-            self.errors.append({"filename": name, "message": message})
+            self.errors.append({"filename": name, **why})
 
     def duplicate(self) -> None:
         self.processed += 1
@@ -133,11 +136,12 @@ class Importer:
         try:
             label = clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None
         except ValidationError as err:
-            return self.error(entry.name, f"Skipped: its folder name cannot be a class name. {err.message}")
+            return self.error(entry.name, stored_line(N_("Skipped: its folder name cannot be a class name. %(why)s"),
+                                                      why=err.message))
         try:
             data = read_entry(entry, self.max_bytes, self.budget)
         except BadImage as err:
-            return self.error(entry.name, err.message)
+            return self.error(entry.name, err.line)
         sha = sha256_of(data)
         if sha in self.known:
             return self.duplicate()
@@ -159,8 +163,8 @@ class Importer:
         try:
             checked = item.future.result()
         except BadImage as err:
-            self.bad[item.sha] = err.message
-            return self.error(item.entry.name, err.message)
+            self.bad[item.sha] = err.line
+            return self.error(item.entry.name, err.line)
         if not self.fits(item.size):  # the quota is reached: this entry and the rest stay out
             self.quota_reason = quotas.images_full_message(
                 self.owner_id, len(self.rows) + 1, sum(r["size_bytes"] for r in self.rows) + item.size, self.user_id)

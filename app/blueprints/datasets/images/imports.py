@@ -152,9 +152,10 @@ def view_import(dataset_id: int, import_id: int) -> Import:
 
 
 def import_json(imp: Import) -> dict:
-    """The status document of an import (see the README's API section)."""
+    """The status document of an import (see the README's API section); messages in English."""
     doc = {"id": imp.id, "kind": imp.kind, "source": imp.source_name, "status": imp.status, **counters(imp),
-           "errors": list(imp.errors or []), "message": imp.message, "cancel_requested": imp.cancel_requested,
+           "errors": [{"filename": e.get("filename"), "message": e.get("message")} for e in imp.errors or []],
+           "message": imp.message, "cancel_requested": imp.cancel_requested,
            "created_at": _iso(imp.created_at), "started_at": _iso(imp.started_at),
            "finished_at": _iso(imp.finished_at),
            "status_url": url_for("datasets.images.import_status", dataset_id=imp.dataset_id, import_id=imp.id),

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from flask import current_app
-from flask_babel import gettext as _
 from PIL import Image as PILImage
 from PIL import ImageOps
 from sqlalchemy import select
 
-from app.i18n import format_number
+from app.i18n import N_, format_number, stored_line, stored_text
 from app.ml.pillow_open import open_header
 from app.batching import chunked
 from app.errors import ValidationError
@@ -31,11 +30,23 @@ FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "
 OPEN_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # the JPEG plugin also yields MPO images
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif"}
 THUMB_SIZE = 256
+DAMAGED = N_("The image is damaged or incomplete (it could not be fully read).")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 class BadImage(ValidationError):
-    """This file cannot be used as an image (the message says why, in plain words)."""
+    """This file cannot be used as an image (the message says why, in plain words; `line` says it
+    again for an import job to store, shown later in the reader's language: app.i18n.stored_line)."""
+
+    def __init__(self, message: str, line: dict | None = None):
+        super().__init__(message)
+        self.line = line or {"message": self.message}
+
+    @classmethod
+    def because(cls, template: str, **values) -> "BadImage":
+        """From an N_-marked template: the message in the current language, the line in English."""
+        line = stored_line(template, **values)
+        return cls(stored_text(line), line)
 
 
 @dataclass(frozen=True)
@@ -56,19 +67,17 @@ def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
     try:  # Pillow's own bomb check warns (silenced) or raises; we check ourselves below
         img = open_header(io.BytesIO(data), formats=OPEN_FORMATS)  # reads the header only
     except PILImage.DecompressionBombError:
-        raise BadImage(_("The image is too large (too many pixels).")) from None
+        raise BadImage.because(N_("The image is too large (too many pixels).")) from None
     except Exception:
-        raise BadImage(_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
+        raise BadImage.because(N_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
     width, height = img.size
     if width * height > max_pixels:
-        raise BadImage(
-            _("The image is too large: %(width)s×%(height)s pixels (the limit is %(limit)s pixels).",
-              width=width, height=height, limit=format_number(max_pixels))
-        )
+        raise BadImage.because(N_("The image is too large: %(width)s×%(height)s pixels (the limit is %(limit)s pixels)."),
+                               width=width, height=height, limit=max_pixels)
     try:
         img.load()  # GIF: the first frame
     except Exception:
-        raise BadImage(_("The image is damaged or incomplete (it could not be fully read).")) from None
+        raise BadImage.because(DAMAGED) from None
     return img
 
 
@@ -87,20 +96,20 @@ def human_size(size: int) -> str:
     return f"{format_number(size / 2**20, 1)} MB" if size >= 2**20 else f"{format_number(size / 1024, 0)} KB"
 
 
-def too_big_message(size: int | None, max_bytes: int) -> str:
+def too_big(size: int | None, max_bytes: int) -> BadImage:
     """Why a file over MAX_IMAGE_BYTES is refused (size None: only known to be over the limit)."""
     if size is None:
-        return _("The file is too large: more than that (the limit for one image is %(limit)s).",
-                 limit=human_size(max_bytes))
-    return _("The file is too large: %(size)s (the limit for one image is %(limit)s).", size=human_size(size),
-             limit=human_size(max_bytes))
+        return BadImage.because(N_("The file is too large: more than that (the limit for one image is %(limit)s)."),
+                                limit=human_size(max_bytes))
+    return BadImage.because(N_("The file is too large: %(size)s (the limit for one image is %(limit)s)."),
+                            size=human_size(size), limit=human_size(max_bytes))
 
 
 def check_size(size: int, max_bytes: int | None = None) -> None:
     """Refuse a file larger than the largest acceptable image file (MAX_IMAGE_BYTES)."""
     max_bytes = max_bytes or current_app.config["MAX_IMAGE_BYTES"]
     if size > max_bytes:
-        raise BadImage(too_big_message(size, max_bytes))
+        raise too_big(size, max_bytes)
 
 
 def sha256_of(data: bytes) -> str:
@@ -111,7 +120,7 @@ def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None =
     """Decode `data` fully and return what we store about it; raise BadImage with a plain reason.
     Pass `sha256` when the caller hashed the bytes already (to skip duplicates before decoding)."""
     if not data:
-        raise BadImage(_("The file is empty (0 bytes)."))
+        raise BadImage.because(N_("The file is empty (0 bytes)."))
     max_pixels = max_pixels or current_app.config["MAX_IMAGE_PIXELS"]
     img = _open_checked(data, max_pixels)
     fmt = FORMATS[img.format]
@@ -119,7 +128,7 @@ def check_image(data: bytes, max_pixels: int | None = None, sha256: str | None =
         oriented = ImageOps.exif_transpose(img)
         thumb = _thumbnail(oriented)
     except Exception:
-        raise BadImage(_("The image is damaged or incomplete (it could not be fully read).")) from None
+        raise BadImage.because(DAMAGED) from None
     return CheckedImage(
         sha256=sha256 or sha256_of(data), data=data, format=fmt,
         width=oriented.width, height=oriented.height, thumb=thumb,

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 from flask_babel import gettext as _
 
-from app.i18n import format_number
-from app.blueprints.datasets.images.intake import BadImage, check_size, too_big_message
+from app.i18n import N_, format_number, stored_line
+from app.blueprints.datasets.images.intake import BadImage, check_size, too_big
 from app.errors import ValidationError
 
 CHUNK = 1024 * 1024
@@ -57,7 +57,7 @@ class Plan:
     """The entries to import and (name, message) for entries skipped while listing."""
 
     entries: list[Entry]
-    skipped: list[tuple[str, str]]
+    skipped: list[tuple[str, dict]]  # (name, an app.i18n.stored_line)
 
 
 def entry_parts(name: str) -> list[str] | None:
@@ -89,7 +89,7 @@ def read_capped(fh: BinaryIO, max_bytes: int, budget: "Budget | None" = None) ->
         if budget is not None:
             budget.spend(len(chunk))
         if total > max_bytes:
-            raise BadImage(too_big_message(None, max_bytes))
+            raise too_big(None, max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -101,7 +101,7 @@ def read_entry(entry: Entry, max_bytes: int, budget: "Budget | None" = None) -> 
         with entry.open() as fh:
             return read_capped(fh, max_bytes, budget)
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, OSError):
-        raise EntryUnreadable(_("Skipped: this file is damaged or encrypted and could not be read.")) from None
+        raise EntryUnreadable.because(N_("Skipped: this file is damaged or encrypted and could not be read.")) from None
 
 
 class Budget:
@@ -139,7 +139,7 @@ def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> Plan:
     for info in files:
         parts = entry_parts(info.filename)
         if parts is None:
-            skipped.append((info.filename, "Skipped: unsafe path (absolute or with '..')."))
+            skipped.append((info.filename, stored_line(N_("Skipped: unsafe path (absolute or with '..')."))))
         elif parts and not _ignored(parts):
             entries.append(Entry("/".join(parts), tuple(parts), info.file_size, _zip_opener(zf, info)))
     return Plan(_strip_wrapper(entries), skipped)
