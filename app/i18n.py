@@ -174,11 +174,13 @@ def stored_line(template: str, **values) -> dict:
     return line(template, **values)
 
 
-def stored_text(entry: dict | None) -> str:
-    """A stored_line (or a plain {"message": ...}) in the page's language; the English text when the
-    template is not in the catalog or its values do not fit it."""
+def stored_text(entry: dict | str | None) -> str:
+    """A stored_line (or a plain {"message": ...}, or text: translate_stored) in the page's language; the
+    English text when the template is not in the catalog or its values do not fit it."""
     if not entry:
         return ""
+    if isinstance(entry, str):
+        return translate_stored(entry)
     key = entry.get("key")
     if not key:
         return translate_stored(entry.get("message"))

@@ -236,3 +236,20 @@ def test_an_imports_unusable_files_are_listed_in_the_users_language(app, logged_
     assert "Esta não é uma imagem que conseguimos ler (use JPEG, PNG, WebP, BMP ou GIF)." in page
     assert "O arquivo está vazio (0 bytes)." in page
     assert "This is not an image we can read" not in page and "The file is empty" not in page
+
+
+def test_a_running_health_check_counts_in_the_users_language(logged_in, make_dataset):
+    from app.blueprints.datasets.health.services import Progress, start_health_check
+
+    dataset = make_dataset(logged_in.user, {"red": 3})
+    start_health_check(dataset.id)  # queued (its job waits: no worker runs here); the job would report:
+    Progress(dataset.id)(stored_line_of("Looking at every image: %(done)s of %(total)s", done=1200, total=5000),
+                               0.3, force=True)
+    page = text_of(logged_in.get(f"/datasets/{dataset.id}/health", headers={"Accept-Language": "pt-BR"}))
+    assert "Olhando cada imagem: 1.200 de 5.000" in page
+
+
+def stored_line_of(template: str, **values) -> dict:
+    from app.i18n import stored_line
+
+    return stored_line(template, **values)

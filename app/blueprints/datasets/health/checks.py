@@ -7,7 +7,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
-from app.i18n import N_
+from app.i18n import N_, stored_line
 from app.blueprints.datasets.services import IMBALANCE_RATIO, MIN_IMAGES_PER_CLASS, class_counts
 from app.blueprints.training.samples import parts
 from app.extensions import db
@@ -27,7 +27,8 @@ def check_dataset(dataset_id: int, progress: Callable[..., None] | None = None) 
     images = list(db.session.scalars(select(Image).where(Image.dataset_id == dataset_id).order_by(Image.id)))
     progress(N_("Looking at every image (this is the slow part)"), 0.05, force=True)  # shown with |tr
     features = _features(dataset_id, images, lambda done, total: progress(
-        f"Looking at every image: {done} of {total}", 0.05 + 0.8 * done / max(total, 1)))
+        stored_line(N_("Looking at every image: %(done)s of %(total)s"), done=done, total=total),
+        0.05 + 0.8 * done / max(total, 1)))
     usable = [images[i] for i in features.ok]
     broken = [images[i] for i in sorted(set(range(len(images))) - set(features.ok))]
     vectors = features.vectors

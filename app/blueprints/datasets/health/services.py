@@ -97,13 +97,14 @@ def start_health_check(dataset_id: int) -> dict:
 
 
 class Progress:
-    """The check's progress callback: writes 'running' + a plain message, at most every PROGRESS_EVERY_S."""
+    """The check's progress callback: writes 'running' + a plain message (N_-marked text or a stored_line),
+    at most every PROGRESS_EVERY_S."""
 
     def __init__(self, dataset_id: int):
         self.dataset_id = dataset_id
         self.last = 0.0
 
-    def __call__(self, message: str, fraction: float, force: bool = False) -> None:
+    def __call__(self, message: str | dict, fraction: float, force: bool = False) -> None:
         if force or time.monotonic() - self.last >= PROGRESS_EVERY_S:
             self.last = time.monotonic()
             update_health(self.dataset_id, lambda s: s.update(state="running", message=message,
