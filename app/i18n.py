@@ -174,6 +174,23 @@ def stored_line(template: str, **values) -> dict:
     return line(template, **values)
 
 
+def PN_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a plural pair for extraction (the Makefile's keyword PN_:1,2)."""
+    return singular, plural
+
+
+def stored_plural(pair: tuple[str, str], count: str, **values) -> dict:
+    """A stored_line whose words follow a number: `pair` from PN_, `count` the name of that number."""
+    singular, plural = pair
+    entry = stored_line(singular if values[count] == 1 else plural, **values)
+    return {**entry, "key": singular, "plural": plural, "count": count}
+
+
+def stored_join(*lines: dict) -> dict:
+    """Several stored lines shown as one text, a space between them."""
+    return {"message": " ".join(line["message"] for line in lines), "parts": list(lines)}
+
+
 def stored_text(entry: dict | str | None) -> str:
     """A stored_line (or a plain {"message": ...}, or text: translate_stored) in the page's language; the
     English text when the template is not in the catalog or its values do not fit it."""
@@ -181,11 +198,18 @@ def stored_text(entry: dict | str | None) -> str:
         return ""
     if isinstance(entry, str):
         return translate_stored(entry)
+    if entry.get("parts"):
+        return " ".join(stored_text(part) for part in entry["parts"])
     key = entry.get("key")
     if not key:
         return translate_stored(entry.get("message"))
     values = {name: _local_value(name, value) for name, value in (entry.get("values") or {}).items()}
     try:
+        if entry.get("plural"):
+            from flask_babel import get_translations
+
+            n = int(entry["values"][entry["count"]])
+            return get_translations().ungettext(key, entry["plural"], n) % values
         return gettext(key) % values
     except (KeyError, TypeError, ValueError):
         return entry.get("message") or ""

@@ -228,7 +228,8 @@ class Import(db.Model):
     duplicates = db.Column(db.Integer, nullable=False, default=0)
     error_count = db.Column(db.Integer, nullable=False, default=0)
     errors = db.Column(db.JSON, nullable=False, default=list)  # [{"filename", "message"}], at most MAX_ERRORS
-    message = db.Column(db.Text, nullable=True)  # why it stopped early (failed or cancelled)
+    message = db.Column(db.Text, nullable=True)  # why it stopped early (failed or cancelled), in English
+    message_line = db.Column(db.JSON, nullable=True)  # the same as an app.i18n stored line (shown translated)
     cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
     job_id = db.Column(db.String(64), nullable=True)
     upload_path = db.Column(db.String(500), nullable=True)  # STORAGE_DIR/uploads/<id>/, removed at the end

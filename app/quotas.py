@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select, update
 
 from app.errors import QuotaExceeded, ValidationError
 from app.extensions import db
-from app.i18n import N_, format_number, ngettext
+from app.i18n import N_, format_number, ngettext, stored_join, stored_line, stored_text
 from app.models import Dataset, Setting, TrainingRun, User
 
 MB = 1024 * 1024
@@ -172,11 +172,16 @@ def image_room(user_id: int) -> tuple[int | None, int | None]:
 def images_full_message(user_id: int, adding: int = 1, adding_bytes: int = 0, acting_user_id: int | None = None) -> str:
     """Which quota stops `adding` more images of `adding_bytes`, in words ("your" quota when the owner
     is the one acting: the signed-in user, or `acting_user_id`)."""
+    return stored_text(images_full_line(user_id, adding, adding_bytes, acting_user_id))
+
+
+def images_full_line(user_id: int, adding: int = 1, adding_bytes: int = 0, acting_user_id: int | None = None) -> dict:
+    """images_full_message as an app.i18n.stored_line (what a job keeps, shown in the reader's language)."""
     user = db.session.get(User, user_id)
     limits = limits_for(user)
     images, nbytes = db.session.execute(select(User.image_count, User.image_bytes).where(User.id == user_id)).one()
     acting = acting_user_id if acting_user_id is not None else _current_user_id()
-    values = {"owner": user.username, "limit": format_number(limits.images), "stored": format_number(images),
+    values = {"owner": user.username, "limit": limits.images, "stored": images,
               "size": human_bytes(limits.storage_mb * MB), "used": human_bytes(nbytes)}
     mine = user_id == acting
     if limits.images and images + adding > limits.images:
@@ -187,7 +192,8 @@ def images_full_message(user_id: int, adding: int = 1, adding_bytes: int = 0, ac
                 N_("The storage quota of the dataset's owner (%(owner)s) of %(size)s is full (%(used)s used)."))
     else:
         text = N_("Your image quota is reached.") if mine else N_("The image quota of the dataset's owner (%(owner)s) is reached.")
-    return _(text, **values) + " " + _("Delete images or ask an administrator for more.")
+    used = {name: value for name, value in values.items() if f"%({name})s" in text}
+    return stored_join(stored_line(text, **used), stored_line(N_("Delete images or ask an administrator for more.")))
 
 
 def _current_user_id() -> int | None:

@@ -3,8 +3,8 @@ template and values with which the web app shows them in the reader's language (
 
 Templates are marked with N_, an identity that Babel's extraction reads (the web app holds the
 catalogs). Value names say how a value is written: *_pct a fraction as a whole percentage, *_pct1 with
-one decimal, *_s seconds with one decimal, *_word a word of the catalog (N_-marked too); a value that is
-itself a line is written as that line."""
+one decimal, *_s seconds with one decimal, *_word a text of the catalog (N_-marked too), whole numbers with
+thousands separators; a value that is itself a line is written as that line."""
 from __future__ import annotations
 
 
@@ -28,4 +28,6 @@ def english_value(name: str, value):
         return f"{float(value):.0%}"
     if name.endswith("_s"):
         return f"{float(value):.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return value

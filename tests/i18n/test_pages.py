@@ -253,3 +253,28 @@ def stored_line_of(template: str, **values) -> dict:
     from app.i18n import stored_line
 
     return stored_line(template, **values)
+
+
+def test_why_an_import_stopped_is_shown_in_the_users_language(app, logged_in, make_dataset):
+    """Cancelled while it waited: the counts sentence with its plurals, in the reader's language; the
+    status document keeps the English text."""
+    from app.blueprints.datasets.images.imports import cancel_import
+    from app.models import Dataset
+    from tests.datasets.conftest import make_zip, png, upload
+
+    dataset = make_dataset(logged_in.user, {"red": 1})
+    entries = {f"cats/{i}.png": png(i) for i in range(3)}
+    started = upload(logged_in, dataset.id, [("pets.zip", make_zip(entries))]).json["import"]
+    cancel_import(logged_in.user, db_get(Dataset, dataset.id), started["id"])
+    done = logged_in.get(started["status_url"]).json
+    assert done["message"] == ("Cancelled after 0 of 3 files. The 0 images added before were kept; "
+                               "the other 3 files were not imported.")
+    page = text_of(logged_in.get(done["page_url"], headers={"Accept-Language": "pt-BR"}))
+    assert ("Cancelado depois de 0 de 3 arquivos. 0 imagem adicionada antes foi mantida; "  # CLDR pt: 0 is "one"
+            "os outros 3 arquivos não foram importados.") in page
+
+
+def db_get(model, key):
+    from app.extensions import db
+
+    return db.session.get(model, key)

@@ -34,7 +34,7 @@ from app.blueprints.datasets.images.sources import (
 )
 from app.database import retry_write
 from app.errors import DomainError, ValidationError
-from app.i18n import N_, stored_line
+from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
 from app.extensions import db
 from app.models import Image, Import, utcnow
 from app.storage import get_storage
@@ -51,17 +51,30 @@ def counters(imp) -> dict:
     return {k: getattr(imp, k) for k in ("total", "processed", "added", "duplicates", "error_count")}
 
 
-def outcome_message(status: str, numbers: dict, reason: str = "") -> str | None:
-    """What a stopped import kept and what it did not, in words (None for a finished import)."""
+def outcome_message(status: str, numbers: dict, reason: str | dict = "") -> dict | None:
+    """What a stopped import kept and what it did not, as an app.i18n stored line (None for a finished
+    import): its "message" is the English text the API answers, the page shows it translated."""
     if status == "finished":
         return None
     left = max(0, numbers["total"] - numbers["processed"])
-    head = {"cancelled": "Cancelled", "failed": "Stopped"}[status]
-    text = f"{head} after {numbers['processed']:,} of {numbers['total']:,} files"
-    text += f": {reason}" if reason else "."
-    kept = numbers["added"]
-    return (f"{text} The {kept:,} image{'s' if kept != 1 else ''} added before {'were' if kept != 1 else 'was'} "
-            f"kept; the other {left:,} file{'s' if left != 1 else ''} {'were' if left != 1 else 'was'} not imported.")
+    counts = {"processed": numbers["processed"], "total": numbers["total"]}
+    if reason:
+        head = stored_line({"cancelled": N_("Cancelled after %(processed)s of %(total)s files: %(reason_word)s"),
+                            "failed": N_("Stopped after %(processed)s of %(total)s files: %(reason_word)s")}[status],
+                           reason_word=reason, **counts)  # a stored line, or text (translated when N_-marked)
+    else:
+        head = stored_line({"cancelled": N_("Cancelled after %(processed)s of %(total)s files."),
+                            "failed": N_("Stopped after %(processed)s of %(total)s files.")}[status], **counts)
+    kept = stored_plural(PN_("The %(kept)s image added before was kept;", "The %(kept)s images added before were kept;"),
+                         "kept", kept=numbers["added"])
+    rest = stored_plural(PN_("the other %(left)s file was not imported.", "the other %(left)s files were not imported."),
+                         "left", left=left)
+    return stored_join(head, kept, rest)
+
+
+def outcome_columns(outcome: dict | None) -> dict:
+    """The Import columns of an outcome_message: the English text and the line the page translates."""
+    return {"message": outcome["message"] if outcome else None, "message_line": outcome}
 
 
 def existing_shas(dataset_id: int) -> set[str]:
@@ -113,7 +126,7 @@ class Importer:
         self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
         self.cancelled = False
         self.owner_id = quotas.owner_of(imp.dataset_id)
-        self.quota_reason = ""  # set when the owner's quota stops the import
+        self.quota_reason: dict | None = None  # set when the owner's quota stops the import (a stored line)
         self.room = quotas.image_room(self.owner_id)  # (images, bytes) left; refreshed at every flush
         self.last_flush = time.monotonic()
         db.session.commit()  # end the read transaction: none stays open while entries are handled
@@ -166,7 +179,7 @@ class Importer:
             self.bad[item.sha] = err.line
             return self.error(item.entry.name, err.line)
         if not self.fits(item.size):  # the quota is reached: this entry and the rest stay out
-            self.quota_reason = quotas.images_full_message(
+            self.quota_reason = quotas.images_full_line(
                 self.owner_id, len(self.rows) + 1, sum(r["size_bytes"] for r in self.rows) + item.size, self.user_id)
             return None
         if write_files(checked, self.storage):
@@ -254,7 +267,7 @@ class Importer:
         if quotas.reserve_images(self.owner_id, len(rows), sum(r["size_bytes"] for r in rows)):
             return rows
         fit = quotas.fitting(rows, quotas.image_room(self.owner_id))
-        self.quota_reason = quotas.images_full_message(self.owner_id, len(rows), sum(r["size_bytes"] for r in rows),
+        self.quota_reason = quotas.images_full_line(self.owner_id, len(rows), sum(r["size_bytes"] for r in rows),
                                                        self.user_id)
         if fit and quotas.reserve_images(self.owner_id, len(fit), sum(r["size_bytes"] for r in fit)):
             return fit
@@ -343,25 +356,25 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
     imp = claim(import_id)
     if imp is None:
         return {"status": "skipped"}
-    importer, reason = None, ""
+    importer, reason = None, None
     try:
         with open_plan(imp) as (plan, budget):
             importer = Importer(imp, progress)
             importer.budget = budget
             status = _work(importer, plan)
-            reason = importer.quota_reason if status == "failed" else ""
+            reason = importer.quota_reason if status == "failed" else None
     except DomainError as err:  # the source was refused (damaged zip, over a limit)
         status, reason = "failed", err.message
     except KeyboardInterrupt:  # `flask import-folder` stopped with Ctrl-C
         status = "cancelled"
     except Exception as exc:
-        finish(import_id, "failed", importer, f"an unexpected error ({type(exc).__name__}).")
+        finish(import_id, "failed", importer, stored_line(N_("an unexpected error (%(error)s)."), error=type(exc).__name__))
         raise
     finish(import_id, status, importer, reason)
     return {"status": status, **counters(importer or imp)}
 
 
-def finish(import_id: int, status: str, importer: Importer | None, reason: str = "") -> None:
+def finish(import_id: int, status: str, importer: Importer | None, reason: str | dict | None = None) -> None:
     """Write the final status and counters (dropping an uncommitted batch first), remove the upload."""
     if importer is not None:
         importer.discard_batch()
@@ -369,8 +382,8 @@ def finish(import_id: int, status: str, importer: Importer | None, reason: str =
         db.session.rollback()
     imp = db.session.get(Import, import_id)
     numbers = counters(importer or imp)
-    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(),
-              "message": outcome_message(status, numbers, reason), **numbers}
+    outcome = outcome_message(status, numbers, reason)
+    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), **outcome_columns(outcome), **numbers}
     if importer is not None:
         values["errors"] = list(importer.errors)
 

@@ -20,7 +20,8 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_message, remove_upload
+from app.i18n import N_
+from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_columns, outcome_message, remove_upload
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.sources import ZipRejected, open_zip, plan_zip, write_manifest
 from app.errors import NotFound, ValidationError
@@ -34,9 +35,9 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 RECENT = timedelta(hours=24)
-DEAD_WORKER = "the worker running it stopped unexpectedly (it was restarted, killed or ran out of memory)."
-LOST_JOB = "its job disappeared from the queue before a worker started it."
-NEVER_QUEUED = "the upload was interrupted before the import could be queued."
+DEAD_WORKER = N_("the worker running it stopped unexpectedly (it was restarted, killed or ran out of memory).")
+LOST_JOB = N_("its job disappeared from the queue before a worker started it.")
+NEVER_QUEUED = N_("the upload was interrupted before the import could be queued.")
 ABANDONED_AFTER_S = 24 * 3600  # a staged upload older than this belongs to a request that died
 
 
@@ -189,7 +190,7 @@ def cancel_import(user: User, dataset: Dataset, import_id: int) -> Import:
         return imp
     queued = db.session.execute(update(Import).where(Import.id == imp.id, Import.status == "queued").values(
         status="cancelled", cancel_requested=True, finished_at=utcnow(),
-        message=outcome_message("cancelled", counters(imp)))).rowcount
+        **outcome_columns(outcome_message("cancelled", counters(imp))))).rowcount
     if not queued:  # running (or claimed just now): the job stops at its next commit
         db.session.execute(update(Import).where(Import.id == imp.id).values(cancel_requested=True))
     db.session.commit()
@@ -206,7 +207,8 @@ def cancel_import(user: User, dataset: Dataset, import_id: int) -> Import:
 def _fail(imp: Import, reason: str) -> None:
     log.warning("import %s job=%s: %s -> failed (reaped)", imp.id, imp.job_id, imp.status)
     imp.status, imp.finished_at = "failed", utcnow()
-    imp.message = outcome_message("failed", counters(imp), reason)
+    outcome = outcome_columns(outcome_message("failed", counters(imp), reason))
+    imp.message, imp.message_line = outcome["message"], outcome["message_line"]
     remove_upload(imp)
 
 
