@@ -72,17 +72,6 @@ def read_pixels(img: Image.Image) -> Image.Image:
         raise BadImage(DAMAGED) from None
 
 
-def decoded_pixels(data_bytes: bytes, image_size: int | None = None) -> int:
-    """How many pixels decode_image will decode for these bytes (JPEG draft scale included), read
-    from the header alone. Raises BadImage when the header cannot be read."""
-    try:
-        img = open_header(io.BytesIO(data_bytes))
-        data.reduce_on_decode(img, image_size)
-        return int(img.size[0]) * int(img.size[1])
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError):
-        raise BadImage(NOT_AN_IMAGE) from None
-
-
 def top_k(probs_row: Sequence[float], k: int = 5, classes: Sequence[str] | None = None) -> list[tuple]:
     """Highest k (index, probability) pairs, best first; (label, index, probability) with classes."""
     row = np.asarray(probs_row, dtype=np.float64)
@@ -147,10 +136,6 @@ class Predictor:
         """RGB image -> uint8 [3,size,size]: exactly the evaluation transform of training (a channels-
         first view of the crop's pixels: normalize and np.stack read it as it is, no torch on the way)."""
         return np.asarray(data.eval_crop_image(data.as_rgb(image), self.image_size)).transpose(2, 0, 1)
-
-    def decoded_pixels(self, data_bytes: bytes) -> int:
-        """Pixels that decoding these bytes for this model costs (header only; raises BadImage)."""
-        return decoded_pixels(data_bytes, self.image_size)
 
     def open(self, data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
         """Uploaded bytes -> the opened image (header checked, draft scale set, no pixels read; raises

@@ -194,7 +194,7 @@ def test_decoding_on_several_threads_leaves_the_warning_filters_as_they_were():
     import threading
     import warnings
 
-    from app.ml.inference import decoded_pixels
+    from app.ml.inference import open_image
 
     blobs = []
     for i in range(8):
@@ -206,7 +206,7 @@ def test_decoding_on_several_threads_leaves_the_warning_filters_as_they_were():
     def work():
         for _ in range(60):
             for blob in blobs:
-                decoded_pixels(blob, 64)
+                open_image(blob, image_size=64)
                 decode_image(blob, image_size=64)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
