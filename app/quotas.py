@@ -191,7 +191,8 @@ def images_full_line(user_id: int, adding: int = 1, adding_bytes: int = 0, actin
         text = (N_("Your storage quota of %(size)s is full (%(used)s used).") if mine else
                 N_("The storage quota of the dataset's owner (%(owner)s) of %(size)s is full (%(used)s used)."))
     else:
-        text = N_("Your image quota is reached.") if mine else N_("The image quota of the dataset's owner (%(owner)s) is reached.")
+        text = (N_("Your image quota is reached.") if mine else
+                N_("The image quota of the dataset's owner (%(owner)s) is reached."))
     used = {name: value for name, value in values.items() if f"%({name})s" in text}
     return stored_join(stored_line(text, **used), stored_line(N_("Delete images or ask an administrator for more.")))
 

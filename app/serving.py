@@ -301,8 +301,9 @@ def prepare_batch(predictor, uploads: Sequence[Upload], limits: Limits) -> tuple
 @dataclass
 class Timings:
     """Where one request's time went, in seconds: reading and parsing its body, decoding its uploads,
-    waiting for the inference thread, and the forward passes its images were in (shared with the requests batched alongside;
-    batch is the largest such pass, in images). POST /predict sends them as a Server-Timing header."""
+    waiting for the inference thread, and the forward passes its images were in (shared with the
+    requests batched alongside; batch is the largest such pass, in images). POST /predict sends them as
+    a Server-Timing header."""
 
     body: float = 0.0
     decode: float = 0.0
@@ -312,7 +313,8 @@ class Timings:
 
     def header(self) -> str:
         """The Server-Timing header value (durations in milliseconds, as the header wants)."""
-        return (f"body;dur={self.body * 1000:.1f}, decode;dur={self.decode * 1000:.1f}, queue;dur={self.queue * 1000:.1f}, "
+        return (f"body;dur={self.body * 1000:.1f}, decode;dur={self.decode * 1000:.1f}, "
+                f"queue;dur={self.queue * 1000:.1f}, "
                 f"forward;dur={self.forward * 1000:.1f};desc=\"batch of {self.batch}\"")
 
 

@@ -68,7 +68,9 @@ class ProgressReporter:
         """Tell the caller something worth keeping in the run's log (e.g. why training stopped early):
         the latest event again, with this message and note=True (an app.ml.words line also as "line")."""
         if self.callback is not None:
-            extra = {"message": message["message"], "line": message} if isinstance(message, dict) else {"message": message}
+            extra = {"message": message}
+            if isinstance(message, dict):
+                extra = {"message": message["message"], "line": message}
             self.callback({**self.last, "stage": self.stage, **extra, "note": True})
 
     def finish(self) -> None:

@@ -25,8 +25,9 @@ CSV = {"text/csv": {"schema": {"type": "string"}, "example": (
 PREDICT_HELP = ("Send images as repeated multipart `file` fields. A file that is not a usable image gets an "
                 "entry with only `filename` and `error`; the others an answer. model, top_k and format may be "
                 "form fields or query parameters. A `Server-Timing` header says where the time went, in "
-                "milliseconds: body (reading and parsing the upload), decode, queue (waiting for the model), forward (the batch your images ran "
-                "in, shared with other requests) and app (all of it on the server).")
+                "milliseconds: body (reading and parsing the upload), decode, queue (waiting for the model), "
+                "forward (the batch your images ran in, shared with other requests) and app (all of it on the "
+                "server).")
 
 
 def _uploads(data: dict) -> list["Upload"]:

@@ -45,8 +45,7 @@ NEVER_QUEUED_REASON = N_("This run was never queued: the server stopped while it
 # The ML library's phase messages (English), as the log shows them: translated on the run page.
 PHASE_LINES = {"Decoding images": N_("Decoding images…"), "Computing image features": N_("Computing image features…"),
                "Exporting TorchScript and ONNX": N_("Exporting TorchScript and ONNX…")}
-# Quick mode's stages (app.ml.quick): as a line starts, and inside a sentence.
-STAGE_NAMES = (N_("Linear head"), N_("MLP head"))
+# Quick mode's stages (app.ml.quick.HEAD_NAMES, which marks them for the catalog) inside a sentence.
 STAGE_IN_TEXT = {"Linear head": N_("linear head"), "MLP head": N_("MLP head")}
 
 
@@ -200,7 +199,7 @@ def epoch_line(p: dict) -> dict:
     values = {"epoch": p.get("epoch") or 0, "epochs": p.get("epochs") or 0,
               "accuracy_pct": val if val is not None else (p.get("train_acc") or 0)}
     if stage:
-        values["stage_word"] = stage  # translated when it is one of STAGE_NAMES
+        values["stage_word"] = stage  # app.ml.quick.HEAD_NAMES: in the catalog
     if waited:
         values["wait_s"] = wait
     return stored_line(EPOCH_LINES[(bool(stage), val is not None, waited)], **values)
@@ -283,7 +282,8 @@ def finish_succeeded(run: TrainingRun, result, out_dir) -> None:
     storage.discard_work(run_prefix(run.id))
     stored = _result_values(result, storage.ref(run_prefix(run.id)))
     choice = (result.extra or {}).get("head_choice")
-    _finish(run, "succeeded", _success_line(result), values=stored, notes=[choice.get("reason_line") or choice["reason"]] if choice else ())
+    notes = [choice.get("reason_line") or choice["reason"]] if choice else ()
+    _finish(run, "succeeded", _success_line(result), values=stored, notes=notes)
 
 
 def failure_message(exc: Exception) -> str:

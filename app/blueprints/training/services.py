@@ -113,8 +113,8 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
                       architecture=old.architecture, mode=old.mode, options=dict(old.options),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.continued_from_id)  # a retried "Train more" continues too
-    return _queue(run, stored_line(N_("Retry of run #%(run)s, queued by %(user)s."), run=str(old.id), user=user.username),
-                  _copy_samples_of(old))
+    return _queue(run, stored_line(N_("Retry of run #%(run)s, queued by %(user)s."), run=str(old.id),
+                                   user=user.username), _copy_samples_of(old))
 
 
 def _copy_samples_of(old: TrainingRun) -> Callable[[int], None]:
@@ -155,9 +155,10 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
                       architecture=old.architecture, mode=old.mode, options=options.to_dict(),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.id)
-    return _queue(run, stored_line(N_("Continues run #%(run)s from its checkpoint (epoch %(start)s) for %(epochs)s more "
-                                      "epochs; queued by %(user)s."), run=str(old.id), start=start, epochs=epochs,
-                                   user=user.username), _copy_samples_of(old))
+    return _queue(run, stored_line(N_("Continues run #%(run)s from its checkpoint (epoch %(start)s) for "
+                                      "%(epochs)s more epochs; queued by %(user)s."),
+                                   run=str(old.id), start=start, epochs=epochs, user=user.username),
+                  _copy_samples_of(old))
 
 
 # --- cancel / delete -----------------------------------------------------------------------------

@@ -51,11 +51,15 @@ def counters(imp) -> dict:
     return {k: getattr(imp, k) for k in ("total", "processed", "added", "duplicates", "error_count")}
 
 
-def outcome_message(status: str, numbers: dict, reason: str | dict = "") -> dict | None:
-    """What a stopped import kept and what it did not, as an app.i18n stored line (None for a finished
-    import): its "message" is the English text the API answers, the page shows it translated."""
-    if status == "finished":
-        return None
+def outcome_columns(status: str, numbers: dict, reason: str | dict | None = None) -> dict:
+    """The Import columns saying what a stopped import kept and what it did not (None for a finished
+    one): `message`, the English text the API answers, and `message_line`, the same as an app.i18n
+    stored line that the page shows in the reader's language."""
+    line = None if status == "finished" else _outcome_line(status, numbers, reason)
+    return {"message": line["message"] if line else None, "message_line": line}
+
+
+def _outcome_line(status: str, numbers: dict, reason: str | dict | None) -> dict:
     left = max(0, numbers["total"] - numbers["processed"])
     counts = {"processed": numbers["processed"], "total": numbers["total"]}
     if reason:
@@ -65,16 +69,11 @@ def outcome_message(status: str, numbers: dict, reason: str | dict = "") -> dict
     else:
         head = stored_line({"cancelled": N_("Cancelled after %(processed)s of %(total)s files."),
                             "failed": N_("Stopped after %(processed)s of %(total)s files.")}[status], **counts)
-    kept = stored_plural(PN_("The %(kept)s image added before was kept;", "The %(kept)s images added before were kept;"),
-                         "kept", kept=numbers["added"])
-    rest = stored_plural(PN_("the other %(left)s file was not imported.", "the other %(left)s files were not imported."),
-                         "left", left=left)
+    kept = stored_plural(PN_("The %(kept)s image added before was kept;",
+                             "The %(kept)s images added before were kept;"), "kept", kept=numbers["added"])
+    rest = stored_plural(PN_("the other %(left)s file was not imported.",
+                             "the other %(left)s files were not imported."), "left", left=left)
     return stored_join(head, kept, rest)
-
-
-def outcome_columns(outcome: dict | None) -> dict:
-    """The Import columns of an outcome_message: the English text and the line the page translates."""
-    return {"message": outcome["message"] if outcome else None, "message_line": outcome}
 
 
 def existing_shas(dataset_id: int) -> set[str]:
@@ -368,7 +367,8 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
     except KeyboardInterrupt:  # `flask import-folder` stopped with Ctrl-C
         status = "cancelled"
     except Exception as exc:
-        finish(import_id, "failed", importer, stored_line(N_("an unexpected error (%(error)s)."), error=type(exc).__name__))
+        finish(import_id, "failed", importer,
+               stored_line(N_("an unexpected error (%(error)s)."), error=type(exc).__name__))
         raise
     finish(import_id, status, importer, reason)
     return {"status": status, **counters(importer or imp)}
@@ -382,8 +382,8 @@ def finish(import_id: int, status: str, importer: Importer | None, reason: str |
         db.session.rollback()
     imp = db.session.get(Import, import_id)
     numbers = counters(importer or imp)
-    outcome = outcome_message(status, numbers, reason)
-    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(), **outcome_columns(outcome), **numbers}
+    values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(),
+              **outcome_columns(status, numbers, reason), **numbers}
     if importer is not None:
         values["errors"] = list(importer.errors)
 

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from app.i18n import N_
-from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_columns, outcome_message, remove_upload
+from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_columns, remove_upload
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.sources import ZipRejected, open_zip, plan_zip, write_manifest
 from app.errors import NotFound, ValidationError
@@ -190,7 +190,7 @@ def cancel_import(user: User, dataset: Dataset, import_id: int) -> Import:
         return imp
     queued = db.session.execute(update(Import).where(Import.id == imp.id, Import.status == "queued").values(
         status="cancelled", cancel_requested=True, finished_at=utcnow(),
-        **outcome_columns(outcome_message("cancelled", counters(imp))))).rowcount
+        **outcome_columns("cancelled", counters(imp)))).rowcount
     if not queued:  # running (or claimed just now): the job stops at its next commit
         db.session.execute(update(Import).where(Import.id == imp.id).values(cancel_requested=True))
     db.session.commit()
@@ -207,8 +207,8 @@ def cancel_import(user: User, dataset: Dataset, import_id: int) -> Import:
 def _fail(imp: Import, reason: str) -> None:
     log.warning("import %s job=%s: %s -> failed (reaped)", imp.id, imp.job_id, imp.status)
     imp.status, imp.finished_at = "failed", utcnow()
-    outcome = outcome_columns(outcome_message("failed", counters(imp), reason))
-    imp.message, imp.message_line = outcome["message"], outcome["message_line"]
+    for column, value in outcome_columns("failed", counters(imp), reason).items():
+        setattr(imp, column, value)
     remove_upload(imp)
 
 

@@ -72,8 +72,9 @@ def _open_checked(data: bytes, max_pixels: int) -> PILImage.Image:
         raise BadImage.because(N_("This is not an image we can read (use JPEG, PNG, WebP, BMP or GIF).")) from None
     width, height = img.size
     if width * height > max_pixels:
-        raise BadImage.because(N_("The image is too large: %(width)s×%(height)s pixels (the limit is %(limit)s pixels)."),
-                               width=width, height=height, limit=max_pixels)
+        raise BadImage.because(
+            N_("The image is too large: %(width)s×%(height)s pixels (the limit is %(limit)s pixels)."),
+            width=width, height=height, limit=max_pixels)
     try:
         img.load()  # GIF: the first frame
     except Exception:
