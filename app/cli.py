@@ -62,13 +62,29 @@ def storage_migrate(target_url: str, threads: int) -> None:
         source = LocalStore(config["STORAGE_DIR"])
         click.echo(f"Copying {source.describe()} to {target.describe()} ...")
         done = migrate(source, target, _migrate_reporter(), threads=threads)
+        shared = _share_weights(target)
     except StorageError as err:
         raise click.ClickException(str(err)) from None
     _print_migrated(done)
+    if shared:
+        click.echo(f"  pretrained weights put in the bucket: {', '.join(shared)}")
     if done.damaged:
         raise click.ClickException(f"{len(done.damaged):,} image file(s) no longer match their hash and were not "
                                    f"copied: {', '.join(done.damaged[:5])}")
     click.echo(f"Done. Set STORAGE_URL={target_url} (and the same S3 settings) on every web server and worker.")
+
+
+def _share_weights(target) -> list[str]:
+    """The installed weights files of WEIGHTS_DIR go to the bucket too: there they are installed for every
+    machine (app/filestore/weights_shelf.py)."""
+    from app.filestore.weights_shelf import StoreShelf
+    from app.ml import weights
+    from app.ml.errors import WeightsError
+
+    try:
+        return weights.share_folder(StoreShelf(target))
+    except WeightsError as err:
+        raise click.ClickException(f"{err.message} Remove it from WEIGHTS_DIR or install it again.") from None
 
 
 def _print_migrated(p) -> None:
@@ -147,9 +163,11 @@ weights_cli = AppGroup("weights", help="Pretrained network weights in WEIGHTS_DI
 def weights_list() -> None:
     """Every pretrained network, whether it is installed, its size and file."""
     from app.ml import weights
-    from app.ml.networks import list_architectures, weights_dir
+    from app.ml.networks import list_architectures, weights_dir, weights_shelf
 
     click.echo(f"weights folder: {weights_dir()}")
+    if weights_shelf() is not None:
+        click.echo("installed files are kept in the bucket's weights/ folder; this folder holds copies")
     for info in list_architectures():
         if not info.pretrained:
             continue

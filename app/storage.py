@@ -1,5 +1,6 @@
 """The app's file storage: the store STORAGE_URL names (app/filestore: a local folder or an S3 bucket),
-built once per app, and the responses that send stored files to a browser."""
+built once per app, and the responses that send stored files to a browser. With a bucket, the installed
+pretrained weights live in it too (app/filestore/weights_shelf.py)."""
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, redirect, send_file
@@ -24,11 +25,14 @@ def build_store(config) -> Store:
 def init_storage(app: Flask) -> None:
     """Build the app's store (a bad STORAGE_URL fails here, with its message) and let app.ml read
     images by reference from it."""
+    from app.filestore.weights_shelf import StoreShelf
     from app.ml.files import set_resolver
+    from app.ml.networks import set_weights_shelf
 
     store = build_store(app.config)
     app.extensions["storage"] = store
     set_resolver(getattr(store, "resolve_ref", None))
+    set_weights_shelf(StoreShelf(store) if store.remote else None)
 
 
 def get_storage() -> Store:
@@ -39,6 +43,31 @@ def check_storage(app: Flask) -> None:
     """Contact the store once (web and worker start-up): StorageError with a plain message when the
     bucket is missing or the credentials are refused, instead of failures at the first upload."""
     app.extensions["storage"].check()
+    _seed_weights(app)
+
+
+def _seed_weights(app: Flask) -> None:
+    """The first machine started with a bucket puts the weights its own folder holds (the Docker image
+    brings some) into it, once: from then on the bucket alone says what is installed, so a network an
+    admin removes stays removed."""
+    import logging
+
+    from app.ml.errors import WeightsError
+    from app.ml.networks import weights_shelf
+    from app.ml.weights import share_folder
+
+    shelf = weights_shelf()
+    if shelf is None or shelf.seeded():
+        return
+    try:
+        shared = share_folder(shelf)
+    except WeightsError as exc:
+        logging.getLogger(__name__).warning("weights not put in the bucket: %s", exc)
+        return
+    shelf.mark_seeded()
+    if shared:
+        logging.getLogger(__name__).info("weights put in the bucket from %s: %s", app.config["WEIGHTS_DIR"],
+                                         ", ".join(shared))
 
 
 def download_response(key: str, download_name: str, mimetype: str) -> Response:

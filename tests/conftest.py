@@ -173,6 +173,9 @@ def app(tmp_path, redis_url, server_database_url, storage_config, app_config):
         db.engine.dispose()
         if "studio_redis" in app.extensions:  # closed now, not by whichever later collection frees the app
             app.extensions["studio_redis"].close()
+    from app.ml.networks import set_weights_shelf
+
+    set_weights_shelf(None)  # a bucket's weights shelf must not outlive its app (and its moto server)
 
 
 @pytest.fixture

@@ -95,14 +95,18 @@ def weights_folder(path):
 
 
 def place_random_weights(name: str) -> None:
-    """Install RANDOM weights for `name` straight into the weights folder, skipping the hash check
-    (tests that need the network usable, not its ImageNet knowledge)."""
+    """Install RANDOM weights for `name` straight into the weights folder (and the bucket, if files are
+    kept in one), skipping the hash check (tests that need the network usable, not its ImageNet
+    knowledge)."""
     from app.ml.architectures import torchvision_network
 
     path = networks.weights_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     torch.save(torchvision_network(name).state_dict(), path)
+    shelf = networks.weights_shelf()
+    if shelf is not None:  # files in a bucket: installed is what the bucket holds
+        shelf.put(path.name, path)
 
 
 def folder_files(folder) -> list[str]:

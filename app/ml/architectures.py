@@ -90,13 +90,13 @@ def load_imagenet_weights(name: str, path: str | Path) -> nn.Module:
 def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, int]:
     if not pretrained:
         return _drop_imagenet_head(name, torchvision_network(name)), spec(name).feature_dim
-    path = installed_file(name)
-    if path is None:
-        raise ArchitectureUnavailable(f"{spec(name).label} is not installed on this server")
     try:
+        path = installed_file(name)
+        if path is None:
+            raise ArchitectureUnavailable(f"{spec(name).label} is not installed on this server")
         model = load_imagenet_weights(name, path)
     except WeightsError as exc:
-        log.error("weights of %s at %s do not load: %s", name, path, exc)
+        log.error("weights of %s do not load: %s", name, exc)
         raise ArchitectureUnavailable(f"The installed weights of {spec(name).label} cannot be loaded; "
                                       f"an admin can install them again. ({exc.message})") from None
     return _drop_imagenet_head(name, model), spec(name).feature_dim

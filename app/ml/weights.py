@@ -5,6 +5,11 @@ with the prefix in the official file name (as torch.hub checks it), and the file
 its architecture - and only then renamed to its official name, which is what makes the network
 installed. A file that fails a check is deleted: nothing half-written is ever taken for installed.
 
+With a shelf (app.ml.networks.set_weights_shelf: the bucket, when machines share no disk) an installed
+file and its record are put on the shelf before the local rename, uploads wait there under .incoming/
+for the worker that checks them, and a machine that needs a file fetches it into its own weights folder
+(`local_copy`, hash checked again), which is then only a cache.
+
 Torch-free at import (the web process stages uploads); the load check imports torch when it runs.
 """
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import WeightsError
-from .networks import NetworkSpec, spec, weights_dir, weights_path
+from .networks import NetworkSpec, spec, weights_dir, weights_path, weights_shelf
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +167,10 @@ def install_staged(name: str, path: str | Path, source: str) -> Path:
                  "installed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         sidecar = incoming_dir() / f"{path.name}.json"
         sidecar.write_text(json.dumps(about, indent=2))
+        shelf = weights_shelf()
+        if shelf is not None:  # the record first: the file's presence is what says "installed"
+            shelf.put(sidecar_path(name).name, sidecar)
+            shelf.put(final.name, path)
         os.replace(sidecar, sidecar_path(name))
         os.replace(path, final)
     except BaseException:
@@ -222,8 +231,17 @@ def download(name: str, progress: Progress | None = None, url: str | None = None
 
 
 def installed_details(name: str) -> dict | None:
-    """Size on disk and what install_staged() recorded, for an installed file (None when not installed)."""
-    path = weights_path(name)
+    """Size and what install_staged() recorded, for an installed file (None when not installed)."""
+    shelf, path = weights_shelf(), weights_path(name)
+    if shelf is not None:
+        size = shelf.installed().get(_source(name).weights.file_name) if path is not None else None
+        if size is None:
+            return None
+        try:
+            about = json.loads(shelf.read(sidecar_path(name).name))
+        except (OSError, ValueError):
+            about = {"source": "placed in the bucket by hand (not checked by the studio)"}
+        return {**about, "bytes": size, "path": f"weights/{path.name}"}
     if path is None or not path.is_file():
         return None
     try:
@@ -231,3 +249,107 @@ def installed_details(name: str) -> dict | None:
     except (OSError, ValueError):
         about = {"source": "placed in the folder by hand (not checked by the studio)"}
     return {**about, "bytes": path.stat().st_size, "path": str(path)}
+
+
+def uninstall(name: str) -> Path:
+    """Remove the installed file and its record (from the shelf too: every machine then sees it gone and
+    drops its copy when it next needs it). WeightsError when it is not installed."""
+    shelf, path = weights_shelf(), weights_path(name)
+    on_shelf = shelf is not None and path is not None and path.name in shelf.installed(fresh=True)
+    if path is None or not (on_shelf or path.is_file()):
+        raise WeightsError(f"{spec(name).label} is not installed.")
+    if on_shelf:
+        shelf.delete(path.name)
+        shelf.delete(sidecar_path(name).name)
+    path.unlink(missing_ok=True)
+    sidecar_path(name).unlink(missing_ok=True)
+    return path
+
+
+# --- several machines: the shelf ------------------------------------------------------------------
+
+STAGED_ON_SHELF = INCOMING + "/"
+
+
+def share_staged(staged: Staged) -> None:
+    """Put a staged upload on the shelf, for the worker (maybe on another machine) that installs it; the
+    local copy goes. Without a shelf the weights folder is shared and the file stays where it is."""
+    shelf = weights_shelf()
+    if shelf is None:
+        return
+    try:
+        shelf.put(STAGED_ON_SHELF + staged.path.name, staged.path)
+    finally:
+        discard(staged.path)
+
+
+def staged_file(part_name: str) -> Path:
+    """The local path of a staged upload, fetched from the shelf first when there is one (the path may
+    not exist: install_staged() says the file is gone)."""
+    path = incoming_dir() / Path(part_name).name
+    shelf = weights_shelf()
+    if shelf is not None and not path.is_file():
+        try:
+            shelf.get(STAGED_ON_SHELF + path.name, path)
+        except FileNotFoundError:
+            discard(path)
+    return path
+
+
+def discard_staged(part_name: str) -> None:
+    """Delete a staged upload wherever it is (installed, failed or abandoned)."""
+    name = Path(part_name).name
+    discard(incoming_dir() / name)
+    shelf = weights_shelf()
+    if shelf is not None:
+        shelf.delete(STAGED_ON_SHELF + name)
+
+
+def local_copy(name: str) -> Path | None:
+    """This machine's copy of an installed weights file, fetched from the shelf (and its hash checked)
+    when missing or of another size; None when the shelf says it is not installed (a stale local copy,
+    left from before an admin removed it, is deleted). Two processes fetching at once each write their
+    own part file; the last rename wins with the same bytes."""
+    shelf, path = weights_shelf(), weights_path(name)
+    size = shelf.installed(fresh=True).get(path.name) if path is not None else None
+    if size is None:
+        if path is not None and path.is_file():
+            path.unlink(missing_ok=True)
+            sidecar_path(name).unlink(missing_ok=True)
+            log.info("weights of %s are no longer installed: local copy %s removed", name, path)
+        return None
+    if path.is_file() and path.stat().st_size == size:
+        return path
+    part = new_part_file(name)
+    try:
+        shelf.get(path.name, part)
+        sha256, got = _hash_file(part)
+        try:
+            check_hash(name, sha256, got)
+        except WeightsError as exc:
+            raise WeightsError(f"The copy in the bucket is damaged. {exc.message}") from None
+        os.replace(part, path)
+    except BaseException:
+        discard(part)
+        raise
+    log.info("weights of %s fetched from the shelf into %s (%d bytes)", name, path, got)
+    return path
+
+
+def share_folder(shelf) -> list[str]:
+    """Put every file installed in this machine's weights folder (hash checked again) on `shelf`, where
+    it is not yet: moving to a bucket (`flask storage migrate`). Returns the networks put there."""
+    from .networks import CATALOGUE
+
+    shared, there = [], shelf.installed(fresh=True)
+    for name, entry in CATALOGUE.items():
+        path = weights_path(name) if entry.weights is not None else None
+        if path is None or not path.is_file() or there.get(path.name) == path.stat().st_size:
+            continue
+        sha256, size = _hash_file(path)
+        check_hash(name, sha256, size)
+        if sidecar_path(name).is_file():
+            shelf.put(sidecar_path(name).name, sidecar_path(name))
+        shelf.put(path.name, path)
+        shared.append(name)
+    return shared

@@ -4,7 +4,8 @@ Download: a job streams the official file (progress in the state below), checks 
 Upload: the request copies the file under the weights folder's .incoming/ and checks its SHA-256 (a
 wrong or truncated file is refused on the spot, nothing kept); a job then loads it strictly into its
 architecture and installs it. Either way the network is installed only once its file has its official
-name in WEIGHTS_DIR (app.ml.weights), which web and workers share.
+name in WEIGHTS_DIR (app.ml.weights), which web and workers share - or, with a bucket
+(STORAGE_URL), once it is in the bucket's weights/ folder, which every machine's WEIGHTS_DIR caches.
 
 The state pages show lives in one JSON document for the server, JobState("networks", 0):
 {name: {status: queued|running|done|failed, action: download|upload, job_id, done, total, staged,
@@ -78,6 +79,13 @@ def _entries() -> dict:
 
 # --- what the page shows ----------------------------------------------------------------------
 
+def _refresh_installed() -> None:
+    """With a bucket, what is installed is listed afresh for this page: a worker may have just installed."""
+    from app.ml.networks import refresh_installed
+
+    refresh_installed()
+
+
 def _on_disk(info) -> dict | None:
     from app.ml import weights
     from app.ml.networks import builtin_weights_path
@@ -90,6 +98,8 @@ def _on_disk(info) -> dict | None:
 
 def network_row(name: str, entries: dict | None = None) -> dict:
     """One network for the Networks page: facts, what is on disk, and its latest install job."""
+    if entries is None:
+        _refresh_installed()
     info = _network(name)
     job = (entries if entries is not None else _entries()).get(name) or {}
     return {"info": info, "disk": _on_disk(info), "job": job, "active": job.get("status") in ACTIVE}
@@ -100,6 +110,7 @@ def network_rows() -> list[dict]:
     from app.ml.networks import list_architectures
 
     entries = _entries()
+    _refresh_installed()
     infos = [i for i in list_architectures() if i.pretrained]
     infos.sort(key=lambda i: (not i.builtin, i.spec.params))
     return [network_row(i.name, entries) for i in infos]
@@ -138,10 +149,11 @@ def _upload(info, upload, who: str) -> str:
     finally:
         upload.close()  # big uploads are spooled to a temporary file: let it go now
     try:
+        weights.share_staged(staged)
         return _queue(info, {"action": "upload", "staged": staged.path.name, "done": staged.size,
                              "total": staged.size}, who)
     except BaseException:
-        weights.discard(staged.path)
+        weights.discard_staged(staged.path.name)
         raise
 
 
@@ -170,15 +182,14 @@ def _queue(info, entry: dict, who: str) -> str:
 
 def _remove(info) -> str:
     from app.ml import weights
-    from app.ml.networks import weights_path
+    from app.ml.errors import WeightsError
 
     if _active(info.name):
         raise Conflict(f"{info.label} is being installed; wait for it to finish.")
-    path = weights_path(info.name)
-    if path is None or not path.is_file():
-        raise Conflict(f"{info.label} is not installed.")
-    path.unlink()
-    weights.sidecar_path(info.name).unlink(missing_ok=True)
+    try:
+        path = weights.uninstall(info.name)
+    except WeightsError as exc:
+        raise Conflict(exc.message) from None
     _state().update(lambda state: state.pop(info.name, None))
     log.warning("network %s: weights file %s removed", info.name, path.name)
     return f"{info.label} was removed. Models already trained with it keep working."
@@ -214,8 +225,11 @@ def install(name: str, job_id: str, entry: dict) -> Path:
 
     if entry.get("action") == "download":
         return weights.download(name, progress=_progress_writer(name, job_id))
-    staged = weights.incoming_dir() / Path(entry.get("staged") or "missing").name
-    return weights.install_staged(name, staged, f"upload by {entry.get('requested_by')}")
+    staged = weights.staged_file(entry.get("staged") or "missing")
+    try:
+        return weights.install_staged(name, staged, f"upload by {entry.get('requested_by')}")
+    finally:
+        weights.discard_staged(staged.name)
 
 
 def _progress_writer(name: str, job_id: str):
@@ -237,7 +251,7 @@ def _finish(name: str, job_id: str, **changes) -> None:
 
     entry = _change(name, job_id, finished=now_iso(), **changes)
     if entry and entry.get("status") == "failed" and entry.get("staged"):
-        weights.discard(weights.incoming_dir() / Path(entry["staged"]).name)
+        weights.discard_staged(entry["staged"])
 
 
 def record_success(name: str, job_id: str) -> None:
