@@ -71,6 +71,17 @@ def test_translations_keep_every_placeholder(lang):
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
+def test_accuracy_and_precision_are_two_words(lang):
+    """The results page shows both metrics side by side: a reader must tell them apart (Portuguese and
+    Spanish readers once saw "Precisão"/"Precisión" for both)."""
+    catalog = _read(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po")
+    precision = catalog.get("Precision").string.lower()
+    accuracy_texts = [m.string.lower() for m in catalog
+                      if isinstance(m.id, str) and "accuracy" in m.id.lower() and "precision" not in m.id.lower()]
+    assert accuracy_texts and [t for t in accuracy_texts if precision in t] == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_catalogs_pass_the_checks_pybabel_compile_makes(lang):
     """What `make translations` would refuse: python-format placeholders that differ in kind or number."""
     catalog = _read(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po")
