@@ -2,6 +2,7 @@
 until the offer runs out), only for the user who acted, only for a while."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -19,8 +20,6 @@ def _images(client, dataset_id: int, n: int) -> list[int]:
 
 
 def _undo_id(html: str) -> int:
-    import re
-
     return int(re.search(r'/images/undo/(\d+)"', html).group(1))
 
 
@@ -132,3 +131,16 @@ def test_an_image_uploaded_again_meanwhile_is_not_doubled(logged_in, dataset):
     assert "1 image restored." in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset.id)) == 2
     assert _counters(logged_in.user.id)[0] == 2
+
+
+def test_the_label_page_does_not_call_an_undoable_delete_final_and_lists_the_undo_key(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    add_class(dataset.id, "ants")
+    _images(logged_in, dataset.id, 1)
+    html = logged_in.get(f"/datasets/{dataset.id}/label").get_data(as_text=True)
+    delete_button = re.search(r"<button[^>]*data-delete[^>]*>", html, re.S).group(0)
+    assert "confirm" not in delete_button  # undone from the toast instead, as labeling is
+    assert "cannot be undone" not in html
+    assert "(asks first)" not in html
+    assert "<kbd>z</kbd> undo the last change" in html
