@@ -2,7 +2,7 @@
 
 The order: the language chosen with the header's switcher (saved on the account when logged in, a
 cookie otherwise) > the browser's Accept-Language > English. The JSON API never goes through here: its
-messages stay English (select_locale answers "en" for API paths).
+messages stay English (select_locale answers "en" for API paths, except the reference page /api/docs).
 """
 from __future__ import annotations
 
@@ -54,10 +54,19 @@ def saved_language() -> str | None:
     return normalise_language(request.cookies.get(LANG_COOKIE))
 
 
-def select_locale() -> str:
+# Pages under /api/ that people read in a browser: they follow the reader's language like any page.
+API_PAGES_FOR_PEOPLE = frozenset({"/api/docs"})
+
+
+def english_only(path: str) -> bool:
+    """The JSON API answers in English, so scripts get stable messages whatever the caller's language."""
     from app.errors import is_api_path
 
-    if not has_request_context() or is_api_path(request.path):  # jobs and the CLI write English too  # scripts get stable English messages, whatever the caller's language
+    return is_api_path(path) and path.rstrip("/") not in API_PAGES_FOR_PEOPLE
+
+
+def select_locale() -> str:
+    if not has_request_context() or english_only(request.path):  # jobs and the CLI write English too
         return DEFAULT_LANGUAGE
     return saved_language() or browser_language() or DEFAULT_LANGUAGE
 

@@ -64,3 +64,15 @@ def test_api_errors_stay_english_with_a_code_for_a_portuguese_browser(client, lo
                      "code": "unknown_model"}
     page = client.get("/datasets/999", headers=PT)  # the page, by contrast, follows the browser
     assert '<html lang="pt-BR">' in page.get_data(as_text=True)
+
+
+def test_the_api_reference_page_follows_the_reader_while_the_document_stays_english(client):
+    page = client.get("/api/docs", headers=PT).get_data(as_text=True)
+    assert '<html lang="pt-BR">' in page
+    assert "A API responde em inglês" in page  # its own line, translated at last
+    client.post("/language", data={"lang": "es", "next": "/api/docs"})  # the switcher works there too
+    assert '<html lang="es">' in client.get("/api/docs", headers=PT).get_data(as_text=True)
+    spec = client.get("/api/openapi.json", headers=PT).get_json()
+    assert spec["info"]["description"].isascii()
+    missing = client.get("/api/v1/datasets/999", headers=PT)  # no token: the JSON error is English
+    assert missing.get_json()["error"].isascii()
