@@ -3,7 +3,8 @@
 base.html puts js_catalog() into a <script type="application/json" id="i18n"> block; app.js's
 studio.t(key, {name: value}) reads it. `{name}` marks a value the script fills in. A plural entry gives
 the singular and plural msgids; the script picks the form with Intl.PluralRules for the count `n` (the
-three languages have two forms: "one", and every other count).
+three languages have two forms: "one", and every other count). A text with a count in it is a plural
+entry, its count named {n} and given to studio.t as a number (not formatted: t formats it).
 """
 from __future__ import annotations
 
@@ -20,14 +21,11 @@ SIMPLE = {
     "copied": _l("Copied"),
     "two_models": _l("Tick exactly two models to compare."),
     "upload_progress": _l("Upload progress"),
-    "added": _l("{n} added"),
-    "unusable": _l("{n} could not be used"),
     "too_large": _l("Too large for one upload."),
     "upload_failed": _l("Upload failed ({status})."),
     "network_error": _l("network error"),
     "sending_one": _l("Sending {name}…"),
     "sending_files": _l("Sending files {first}–{last} of {total}…"),
-    "stopped": _l("Stopped: {sent} of {total} files were sent."),
     "drop_more": _l("Drop more images or a .zip here"),
     "choose_first": _l("Choose images or a .zip first: drop them on the box above, or click it to pick files."),
     "no_preview": _l("No preview"),
@@ -40,9 +38,9 @@ SIMPLE = {
     "code_too_many_files": _l("Too many files at once: send fewer images per try."),
     "code_rate_limited": _l("Too many images in a short time. Wait a moment and try again."),
     "code_too_large": _l("The upload is too large. Send fewer or smaller files at once."),
-    "threshold_none": _l("At {threshold}: answers none of the {total} validation images; says 'not sure' "
-                         "for all of them."),
 }
+
+
 def PN_(singular: str, plural: str) -> tuple[str, str]:
     """Marks a plural pair for extraction (babel.cfg's keyword PN_:1,2); translated in js_catalog()."""
     return singular, plural
@@ -59,6 +57,12 @@ PLURAL = {
                           "The zips are imported in the background: see below."),
     "files_chosen": PN_("{n} file chosen", "{n} files chosen"),
     "click_upload": PN_("Click Upload to send it.", "Click Upload to send them."),
+    "added": PN_("{n} image added", "{n} images added"),
+    "unusable": PN_("{n} file could not be used", "{n} files could not be used"),
+    "stopped": PN_("Stopped: {sent} of {n} file sent.", "Stopped: {sent} of {n} files sent."),
+    "threshold_none": PN_("At {threshold}: answers none of the {n} validation image; says 'not sure' for it.",
+                          "At {threshold}: answers none of the {n} validation images; says 'not sure' "
+                          "for all of them."),
     "threshold_some": PN_("At {threshold}: answers {answered} of {n} validation image, {correct} of those "
                          "correct; says 'not sure' for {rest}.",
                          "At {threshold}: answers {answered} of {n} validation images, {correct} of those "

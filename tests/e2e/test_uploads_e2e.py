@@ -35,7 +35,7 @@ def test_many_images_are_sent_in_batches(live_server, browser, shoot):
     page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')", timeout=120_000)
     status = page.inner_text("[data-upload-results]")
     assert "Done: 150 files sent. 149 images added." in status, status
-    assert "1 could not be used" in status and "broken.png" in status
+    assert "149 images added · 1 file could not be used" in status and "broken.png" in status
     assert page.get_attribute("[data-upload-results] [role=progressbar]", "aria-valuenow") == "100"
     assert len(posts) == 8  # 150 files, 20 per request
     page.wait_for_selector("#summary .big-number:text('149')", timeout=10_000)

@@ -133,6 +133,24 @@ def test_every_script_string_is_in_the_js_catalog():
     assert used and used - set(SIMPLE) - set(PLURAL) == set()
 
 
+def test_script_strings_with_a_count_have_plural_forms_and_get_the_bare_count():
+    """'1 files could not be used' / '1 não puderam ser usados': a count takes the plural rules."""
+    from app.js_strings import PLURAL, SIMPLE, js_catalog
+
+    counted = {key for key, text in SIMPLE.items() if re.search(r"\{(n|total|count)\}", str(text))}
+    assert counted == {"sending_files"}  # always two or more files: a single one is 'Sending {name}…'
+    assert {"added", "unusable", "stopped", "threshold_none"} <= set(PLURAL)
+    assert js_catalog()["unusable"] == ["{n} file could not be used", "{n} files could not be used"]
+    calls = []
+    for script in (ROOT / "app" / "static").rglob("*.js"):
+        if not script.name.startswith("htmx"):
+            calls += re.findall(r"\bt\(\"([a-z_]+)\",\s*\{([^}]*)\}", script.read_text())
+    plural_calls = [(key, args) for key, args in calls if key in PLURAL]
+    assert {"added", "unusable", "stopped"} <= {key for key, _ in plural_calls}
+    # studio.t picks the form from the number itself and formats it; a preformatted '1.000' would not do.
+    assert [(k, a) for k, a in plural_calls if not re.search(r"\bn:\s*[\w.]+\s*(,|$)", a.strip())] == []
+
+
 def test_every_word_of_the_network_catalogue_is_marked_for_translation():
     from app.ml.networks import CATALOGUE, NOT_INSTALLED
     from app.network_words import WORDS

@@ -15,7 +15,7 @@
     var i = Math.min(steps, Math.max(0, Math.ceil(t * steps - 1e-9)));
     var answered = curve.grid[i][0], correct = curve.grid[i][1], total = curve.total;
     var studio = window.studio, threshold = pct(t);
-    if (!answered) return studio.t("threshold_none", { threshold: threshold, total: studio.num(total) });
+    if (!answered) return studio.t("threshold_none", { threshold: threshold, n: total });
     return studio.t("threshold_some", { threshold: threshold, n: total, answered: studio.num(answered),
       correct: studio.pct(correct / answered), rest: studio.num(total - answered) });
   }

@@ -103,9 +103,9 @@
 
   function showCounts(ui) {
     var parts = [];
-    if (ui.sentFiles > ui.imports) parts.push(t("added", { n: n(ui.added) }));
+    if (ui.sentFiles > ui.imports) parts.push(t("added", { n: ui.added }));
     if (ui.duplicates) parts.push(t("duplicates", { n: ui.duplicates }));
-    if (ui.failed) parts.push(t("unusable", { n: n(ui.failed) }));
+    if (ui.failed) parts.push(t("unusable", { n: ui.failed }));
     if (ui.imports) parts.push(t("zips", { n: ui.imports }));
     ui.counts.textContent = parts.join(" · ");
   }
@@ -145,7 +145,7 @@
     for (var i = 0; i < groups.length && !job.stopped; i++) {
       var files = groups[i];
       var bytes = files.reduce(function (s, f) { return s + f.size; }, 0);
-      ui.status.textContent = files.length === 1 && isZip(files[0]) ? t("sending_one", { name: files[0].name })
+      ui.status.textContent = files.length === 1 ? t("sending_one", { name: files[0].name })
         : t("sending_files", { first: n(ui.sentFiles + 1), last: n(ui.sentFiles + files.length), total: n(ui.totalFiles) });
       var answer = await sendWithRetry(job, files, function (fraction) { showBar(ui, fraction * bytes); });
       if (job.stopped) break;
@@ -159,7 +159,7 @@
   }
 
   function finalText(ui, stopped) {
-    var text = (stopped ? t("stopped", { sent: n(ui.sentFiles), total: n(ui.totalFiles) })
+    var text = (stopped ? t("stopped", { sent: n(ui.sentFiles), n: ui.totalFiles })
       : t("files_sent", { n: ui.totalFiles })) + " ";
     if (ui.sentFiles > ui.imports) text += t("images_added", { n: ui.added });
     if (ui.imports) text += " " + t("zips_background", { n: ui.imports });
