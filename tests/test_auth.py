@@ -1,3 +1,5 @@
+from html import unescape
+
 from app.extensions import db
 from app.models import User
 from tests.conftest import flashes, login
@@ -25,6 +27,18 @@ def test_register_short_password_and_mismatch(client, app):
     response = client.post("/register", data={"username": "bob", "password": "longenough", "confirm": "different"})
     assert response.status_code == 422 and b"passwords differ" in response.data
     assert db.session.query(User).count() == 0
+
+
+def test_register_shows_an_error_instead_of_the_hint_it_restates(client):
+    response = client.post("/register", data={"username": "b@d", "password": "short", "confirm": "short"})
+    html = unescape(response.get_data(as_text=True))
+    assert "Use at least 8 characters." in html and "At least 8 characters." not in html
+    assert "Use letters, digits, '.', '_' or '-' only." in html and "Letters, digits, '.', '_' or '-'." not in html
+    assert 'id="password-hint"' not in html and 'aria-describedby="password-error"' in html
+    common = client.post("/register", data={"username": "bob", "password": "password", "confirm": "password"})
+    html = unescape(common.get_data(as_text=True))  # an error that says something else keeps the hint beside it
+    assert "most common ones" in html and "At least 8 characters." in html
+    assert "Letters, digits, '.', '_' or '-'." in html  # no error on the username: its hint stays
 
 
 def test_login_logout(client, make_user):

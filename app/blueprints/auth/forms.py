@@ -1,9 +1,39 @@
-from flask_wtf import FlaskForm
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from app.blueprints.auth.services import MAX_PASSWORD_LENGTH, password_problem
+
+
+class HintError(str):
+    """An error that says what the field's hint says: field() in _macros.html then shows only the error."""
+
+    restates_hint = True
+
+
+class RestatesHint:
+    """Wraps a validator whose error restates the field's hint ('Use letters, digits...' under 'Letters,
+    digits...')."""
+
+    def __init__(self, validator):
+        self.validator = validator
+        self.field_flags = getattr(validator, "field_flags", {})
+
+    def __call__(self, form, field):
+        try:
+            self.validator(form, field)
+        except ValidationError as err:
+            raise ValidationError(HintError(err.args[0])) from None
+
+
+def check_new_password(field, username: str) -> None:
+    """The password rules; too short restates the hint 'At least N characters'."""
+    problem = password_problem(field.data or "", username)
+    if problem:
+        short = len(field.data or "") < current_app.config["MIN_PASSWORD_LENGTH"]
+        raise ValidationError(HintError(problem) if short else problem)
 
 
 class LoginForm(FlaskForm):
@@ -17,7 +47,7 @@ class RegisterForm(FlaskForm):
         validators=[
             DataRequired(),
             Length(min=3, max=40),
-            Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, '.', '_' or '-' only.")),
+            RestatesHint(Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, '.', '_' or '-' only."))),
         ],
     )
     password = PasswordField(_l("Password"), validators=[DataRequired()])
@@ -26,9 +56,7 @@ class RegisterForm(FlaskForm):
     )
 
     def validate_password(self, field):
-        problem = password_problem(field.data or "", self.username.data or "")
-        if problem:
-            raise ValidationError(problem)
+        check_new_password(field, self.username.data or "")
 
 
 class ChangePasswordForm(FlaskForm):
@@ -41,6 +69,4 @@ class ChangePasswordForm(FlaskForm):
     def validate_password(self, field):
         from flask_login import current_user
 
-        problem = password_problem(field.data or "", current_user.username)
-        if problem:
-            raise ValidationError(problem)
+        check_new_password(field, current_user.username)
