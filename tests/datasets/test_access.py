@@ -115,6 +115,21 @@ def test_viewer_can_see_but_not_edit(client, make_user):
     assert db.session.scalar(select(func.count(Image.id))) == 1
 
 
+def test_a_viewer_is_told_plainly_and_sees_no_action_only_editors_can_use(client, make_user):
+    ids = _setup_shared(client, make_user)
+    login(client, "vic")
+    page = client.get(f"/datasets/{ids['d']}").get_data(as_text=True)
+    assert '<span class="badge">You can view this dataset</span>' in page and "you are" not in page
+    suggest = f"/datasets/{ids['d']}/suggestions"
+    assert suggest not in page and "Suggest labels with a model" not in page
+    assert suggest not in client.get(f"/datasets/{ids['d']}/label").get_data(as_text=True)
+    db.session.get(DatasetShare, ids["s"]).role = "editor"
+    db.session.commit()
+    page = client.get(f"/datasets/{ids['d']}").get_data(as_text=True)
+    assert '<span class="badge">You can edit this dataset</span>' in page and suggest in page
+    assert suggest in client.get(f"/datasets/{ids['d']}/label").get_data(as_text=True)
+
+
 def test_editor_can_label_but_not_share(client, make_user):
     ids = _setup_shared(client, make_user)
     db.session.get(DatasetShare, ids["s"]).role = "editor"
