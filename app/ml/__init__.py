@@ -12,7 +12,7 @@ _EXPORTS = {
     "architectures": ("ClassifierModel", "build_model"),
     "networks": ("DEFAULT_ARCHITECTURE", "ArchInfo", "architecture_info", "get_architecture", "list_architectures",
                  "set_weights_dir", "weights_dir", "weights_path"),
-    "data": ("Sample", "check_trainable", "stratified_split", "validate_split"),
+    "data": ("Sample", "stratified_split", "validate_split"),
     "embeddings": ("EmbeddingStats", "FeatureSetup", "ImageFiles", "file_sha256"),
     "engine": ("TrainResult", "train"),
     "errors": ("ArchitectureUnavailable", "BadImage", "ExportMismatch", "InvalidOptions", "MLError",
@@ -21,6 +21,7 @@ _EXPORTS = {
     "inference": ("DEFAULT_MAX_PIXELS", "Predictor", "decode_image", "top_k"),
     "metrics": ("classification_report",),
     "options": ("MODES", "TrainOptions", "mode_defaults"),
+    "trainable": ("check_trainable", "min_images_per_class", "training_gaps"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

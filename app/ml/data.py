@@ -17,6 +17,7 @@ from torchvision.transforms import v2
 # decoded_short_side: the cache and JPEG draft decoding keep the short side at about size * DECODE_RATIO
 from .reference import DECODE_RATIO, decoded_short_side  # noqa: F401  (torch-free, shared with preprocess.py)
 from .files import local_file
+from .trainable import check_trainable  # noqa: F401  (its old home: callers import it from here too)
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +93,6 @@ def validate_split(split: Mapping[str, Sequence[int]], n: int) -> dict[str, list
     if not clean["train"]:
         raise ValueError("split has no training samples")
     return clean
-
-
-def check_trainable(label_counts: Mapping[str, int], val_fraction: float = 0.15,
-                    test_fraction: float = 0.15) -> list[str]:
-    """Plain-English problems that block (or weaken) training; empty list means fine.
-
-    label_counts maps class name -> number of labelled images.
-    """
-    problems = []
-    with_images = [name for name, count in label_counts.items() if count > 0]
-    if len(with_images) < 2:
-        problems.append("At least two classes need labelled images; "
-                        f"{'only one has' if with_images else 'none have'} any.")
-    needed = 1 + (val_fraction > 0) + (test_fraction > 0)
-    for name, count in label_counts.items():
-        if 0 < count < needed:
-            problems.append(f"Class '{name}' has only {count} image{'s' if count != 1 else ''}; "
-                            f"at least {needed} are needed so that training, validation and testing "
-                            "each get one.")
-    return problems
 
 
 # --- decoding and the in-memory cache ------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from .networks import DEFAULT_ARCHITECTURE, architecture_info
 from .errors import InvalidOptions, UnknownArchitecture
+from .trainable import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
 MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
 OPTIMIZERS = ("adamw", "sgd")
@@ -54,8 +55,8 @@ class TrainOptions:
     label_smoothing: float = 0.1
     class_balanced: bool = False
     early_stopping_patience: int | None = 10   # epochs without val improvement; None: off
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
+    val_fraction: float = DEFAULT_VAL_FRACTION
+    test_fraction: float = DEFAULT_TEST_FRACTION
     seed: int = 0
     random_resized_crop: bool = True
     hflip: bool = True

@@ -19,10 +19,34 @@ def test_dataset_warnings_in_plain_language():
         "Try to give every class a similar number of images.",
         "12 images are unlabeled; unlabeled images are not used for training.",
     ]
-    assert "Class 'bees' has 3 images; add at least 10." in dataset_warnings({"ants": 12, "bees": 3}, 0)
-    only_one = dataset_warnings({"ants": 20}, 0)
-    assert only_one[0].startswith("Add at least 2 classes")
+    assert ("Class 'bees' has 3 images: enough to train, but 10 or more give a more reliable model."
+            in dataset_warnings({"ants": 12, "bees": 3}, 0))
+    two = dataset_warnings({"ants": 12, "bees": 2}, 0)  # too few to train: readiness says that, not advice
+    assert len(two) == 1 and two[0].startswith("Classes are imbalanced")
+    assert dataset_warnings({"ants": 20}, 0) == []  # one class: likewise
     assert dataset_warnings({"ants": 20, "bees": 15}, 0) == []
+
+
+def test_one_class_with_one_image_is_not_ready_for_the_same_reasons_everywhere(client, logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+    from app.blueprints.predict.tokens import create_token
+
+    ants = add_class(dataset.id, "ants")
+    [result] = upload(logged_in, dataset.id, [("a.png", png(1))]).json["results"]
+    logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": result["image_id"], "label_id": ants.id})
+    reasons = ("needs at least two", "Each class needs at least 3 labeled images")
+    train = logged_in.get(f"/datasets/{dataset.id}/train").get_data(as_text=True)
+    assert "Not ready yet: 2 things to do first" in train and all(r in train for r in reasons)
+    overview = logged_in.get(f"/datasets/{dataset.id}").get_data(as_text=True)
+    assert all(r in overview for r in reasons) and "at least 10" not in overview and "10 or more" not in overview
+    assert "looks ready for training" not in overview
+    headers = {"Authorization": f"Bearer {create_token(logged_in.user.id, 'script')[1]}"}
+    detail = client.get(f"/api/v1/datasets/{dataset.id}", headers=headers).get_json()
+    assert len(detail["missing"]) == 2 and all(r in m for r, m in zip(reasons, detail["missing"]))
+    assert detail["warnings"] == []
+    refused = client.post(f"/api/v1/datasets/{dataset.id}/runs", json={"name": "x"}, headers=headers, csrf=False)
+    assert refused.status_code == 422
+    assert "needs at least two classes" in refused.json["error"] and "at least 3 are needed" in refused.json["error"]
 
 
 def test_summary_page_and_labelled_samples(logged_in, dataset):
@@ -30,7 +54,7 @@ def test_summary_page_and_labelled_samples(logged_in, dataset):
 
     import_zip(logged_in, dataset.id, make_zip({"bees/b.png": png(1), "ants/a.png": png(2), "u.png": png(3)}))
     page = logged_in.get(f"/datasets/{dataset.id}").data.decode()
-    assert "Class &#39;bees&#39; has 1 image; add at least 10." in page
+    assert "these have fewer: “bees” (1), “ants” (1)." in page and "at least 10" not in page
     assert "1 image is unlabeled" in page and "Train a model" in page
     samples = labelled_samples(dataset.id)
     assert [name for _, _, name in samples] == ["bees", "ants"]  # class order (creation order here)

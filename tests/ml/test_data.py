@@ -40,6 +40,16 @@ def test_check_trainable_messages():
     assert "two classes" in check_trainable({"a": 5, "b": 0})[0]
 
 
+def test_training_gaps_are_the_one_rule_and_follow_the_shares():
+    from app.ml.trainable import min_images_per_class, training_gaps
+
+    assert min_images_per_class() == 3 and min_images_per_class(0.2, 0) == 2 and min_images_per_class(0, 0) == 1
+    assert [g.kind for g in training_gaps({"a": 1})] == ["classes", "few"]
+    assert [g.kind for g in training_gaps({"a": 4, "b": 0})] == ["labeled"]
+    assert training_gaps({"a": 2, "b": 2}, 0.2, 0) == []
+    assert training_gaps({"a": 2, "b": 5})[0].few == (("a", 2),)
+
+
 def test_augmenter_is_deterministic_and_sized():
     image = torch.randint(0, 255, (3, 50, 70), dtype=torch.uint8)
     a = [Augmenter(32, seed=5)(image) for _ in range(1)] + [Augmenter(32, seed=5)(image)]

@@ -5,6 +5,7 @@ from flask import url_for
 
 from app.access import dataset_role, roles_for
 from app.blueprints.datasets.images.imports import import_json
+from app.blueprints.datasets.readiness import missing_for_training
 from app.blueprints.datasets.services import dataset_overview
 from app.models import Dataset, Import, TrainingRun, User
 
@@ -29,12 +30,12 @@ def classes(counts: list[dict]) -> list[dict]:
 
 
 def dataset_detail(user: User, row: Dataset) -> dict:
-    """The dataset with its classes, counts, warnings and imports (what its page shows)."""
+    """The dataset with its classes, counts, what stops training, advice and imports (what its page shows)."""
     overview = dataset_overview(row)
     summary = overview["summary"]
     return {**dataset(row, dataset_role(user, row), summary.total), "classes": classes(summary.classes),
-            "unlabeled": summary.unlabeled, "warnings": summary.warnings,
-            "imports": [import_doc(imp) for imp in overview["imports"]]}
+            "unlabeled": summary.unlabeled, "missing": [m.text for m in missing_for_training(row.id)],
+            "warnings": summary.warnings, "imports": [import_doc(imp) for imp in overview["imports"]]}
 
 
 def import_doc(imp: Import) -> dict:

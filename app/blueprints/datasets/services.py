@@ -1,9 +1,9 @@
-"""Datasets: create/edit/delete, the summary with plain-language warnings, and training samples.
+"""Datasets: create/edit/delete, the summary with plain-language advice, and training samples.
 
 Reusable by other features:
 - `labelled_samples(dataset_id)` -> [(image_id, sha256, label_name)] for training.
 - `image_file_path(sha256)` -> the stored original's path.
-- `dataset_warnings(counts, unlabeled)` -> plain-language warnings (also shown on the training page).
+- `dataset_warnings(counts, unlabeled)` -> plain-language advice (what blocks training: readiness.py).
 """
 from __future__ import annotations
 
@@ -19,11 +19,12 @@ from app.blueprints.datasets.images.imports import dataset_imports
 from app.i18n import format_number, ngettext
 from app.errors import ValidationError
 from app.extensions import db
+from app.ml.trainable import min_images_per_class
 from app.models import Dataset, Image, Label, User
 from app.filestore import image_key
 from app.storage import get_storage
 
-MIN_IMAGES_PER_CLASS = 10
+RECOMMENDED_PER_CLASS = 10  # advice only: the minimum is app.ml.trainable.min_images_per_class()
 IMBALANCE_RATIO = 3
 
 
@@ -102,19 +103,20 @@ def dataset_overview(dataset: Dataset) -> dict:
 
 
 def dataset_warnings(counts: dict[str, int], unlabeled: int) -> list[str]:
-    """Plain-language problems with a dataset, given images per class name and the unlabeled count."""
+    """Plain-language advice on a dataset, given images per class name and the unlabeled count. What stops
+    training altogether is not here: readiness.missing_for_training says that (the same everywhere)."""
     warnings = []
     used = {name: n for name, n in counts.items() if n > 0}
-    if len(used) < 2:
-        warnings.append(_("Add at least 2 classes with images to train a model "
-                          "(a model learns to tell classes apart)."))
+    least = min_images_per_class()
     for name, n in counts.items():
         if n == 0:
             warnings.append(_("Class '%(name)s' has no images yet.", name=name))
-        elif n < MIN_IMAGES_PER_CLASS:
-            warnings.append(ngettext("Class '%(name)s' has %(num)s image; add at least %(least)s.",
-                                     "Class '%(name)s' has %(num)s images; add at least %(least)s.",
-                                     n, name=name, least=MIN_IMAGES_PER_CLASS))
+        elif least <= n < RECOMMENDED_PER_CLASS:
+            warnings.append(ngettext("Class '%(name)s' has %(num)s image: enough to train, but %(better)s or more "
+                                     "give a more reliable model.",
+                                     "Class '%(name)s' has %(num)s images: enough to train, but %(better)s or more "
+                                     "give a more reliable model.",
+                                     n, name=name, better=RECOMMENDED_PER_CLASS))
     if len(used) >= 2:
         big, small = max(used, key=used.get), min(used, key=used.get)
         ratio = used[big] / used[small]

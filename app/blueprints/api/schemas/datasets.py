@@ -52,8 +52,11 @@ class ClassListOut(Output):
 class DatasetDetailOut(DatasetOut):
     classes = fields.List(fields.Nested(ClassOut), required=True)
     unlabeled = fields.Integer(required=True)
+    missing = fields.List(fields.String(), required=True, metadata={
+        "description": "What stops training with the default settings, in plain language (the list the Train "
+                       "page shows; starting a run says the same); empty when a model can be trained."})
     warnings = fields.List(fields.String(), required=True,
-                           metadata={"description": "Plain-language problems to fix before training."})
+                           metadata={"description": "Plain-language advice: training can start despite these."})
     imports = fields.List(fields.Nested(ImportOut), required=True,
                           metadata={"description": "Running imports and those that ended in the last day."})
 

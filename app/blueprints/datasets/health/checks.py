@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.i18n import N_, stored_line
-from app.blueprints.datasets.services import IMBALANCE_RATIO, MIN_IMAGES_PER_CLASS, class_counts
+from app.blueprints.datasets.services import IMBALANCE_RATIO, RECOMMENDED_PER_CLASS, class_counts
 from app.blueprints.training.samples import parts
 from app.extensions import db
 from app.ml import health as mlh
@@ -137,10 +137,10 @@ def _class_findings(dataset_id: int) -> list[dict]:
     counts = {c["label"].name: c["count"] for c in classes}
     ids = {c["label"].name: c["label"].id for c in classes}
     found = []
-    for item in mlh.class_size_findings(counts, MIN_IMAGES_PER_CLASS, IMBALANCE_RATIO):
+    for item in mlh.class_size_findings(counts, RECOMMENDED_PER_CLASS, IMBALANCE_RATIO):
         if item["kind"] == "small_class":
             found.append({**item, "key": f"small:{ids[item['class']]}",
-                          "label_id": ids[item["class"]], "min_images": MIN_IMAGES_PER_CLASS, "images": []})
+                          "label_id": ids[item["class"]], "min_images": RECOMMENDED_PER_CLASS, "images": []})
         else:
             found.append({**item, "key": f"imbalance:{item['largest']}:{item['smallest']}", "images": [],
                           "label_ids": [ids[item["largest"]], ids[item["smallest"]]]})
