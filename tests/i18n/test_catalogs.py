@@ -45,6 +45,12 @@ def test_messages_pot_is_up_to_date_with_the_code(extracted):
     assert pot - extracted == set(), "text no longer used: run `make messages`"
 
 
+def test_the_english_text_spells_labeled_one_way(extracted):
+    """US spelling, as most of the app: 'labeled' / 'unlabeled', never 'labelled' / 'Unlabelled'."""
+    texts = [" ".join(m) if isinstance(m, tuple) else m for m in extracted]
+    assert [t for t in texts if re.search(r"labell(ed|ing)", t, re.I)] == []
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_message_is_translated_and_none_is_fuzzy(lang):
     pot = _ids(_read(TRANSLATIONS / "messages.pot"))

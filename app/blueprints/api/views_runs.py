@@ -12,7 +12,7 @@ from app.storage import download_response
 TAG = "Training"
 START_HELP = ("The same options as the Train form's Advanced fold, checked the same way (TrainOptions): a "
               "value out of range, or options that do not go together, answer 422 with the reason. The run "
-              "trains on the dataset's labelled images as they are now.")
+              "trains on the dataset's labeled images as they are now.")
 FILES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
          "application/json": {"schema": {"type": "object"}}}
 
