@@ -80,3 +80,27 @@ def recorded_sql():
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def pretend_translated(app):
+    """pretend_translated("pt_BR", {msgid: text}): the language's loaded catalog holds these translations
+    until the test ends. For text new enough that the catalogs do not have it yet: a page that shows it
+    through gettext then shows the translation, and one that prints it as it is still shows English."""
+    from flask_babel import force_locale, get_translations
+
+    changed = []
+
+    def add(lang: str, texts: dict[str, str]) -> None:
+        with app.test_request_context(), force_locale(lang):
+            catalog = get_translations()._catalog  # the cached object every request of `lang` reads
+        for msgid, text in texts.items():
+            changed.append((catalog, msgid, catalog.get(msgid)))
+            catalog[msgid] = text
+
+    yield add
+    for catalog, msgid, before in reversed(changed):
+        if before is None:
+            catalog.pop(msgid, None)
+        else:
+            catalog[msgid] = before

@@ -135,7 +135,8 @@ def test_quick_mode_chooses_its_head_and_keeps_the_datasets_features(app, start_
     assert choice["automatic"] and set(choice["candidates"]) == {"linear", "mlp"}
     assert any(line["message"] == choice["reason"] for line in run.log)
     page = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
-    assert 'id="head-choice"' in page and f"automatic → {choice['chosen']}" in page
+    shown = {"linear": "linear", "mlp": "MLP"}[choice["chosen"]]  # the head's name, not its identifier
+    assert 'id="head-choice"' in page and f"automatic → {shown}" in page
     # "Settings used" lists what quick mode applied: the head, not crops, mirroring or momentum
     assert ">Head</th>" in page and ">Random crops</th>" not in page and ">Mirror images</th>" not in page
     assert ">Momentum</th>" not in page and ">Backbone learning-rate factor</th>" not in page

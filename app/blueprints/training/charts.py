@@ -4,6 +4,8 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 from flask_babel import gettext as _
 
+from app.i18n import format_number, format_percent, format_short
+
 W, H = 480, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 14, 30
 TRAIN_COLOR, VAL_COLOR = "#3b5bdb", "#e8590c"
@@ -25,7 +27,8 @@ def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]
     """An SVG chart: one polyline (plus dots) per (label, colour, [(x, y)]) series."""
     all_points = [p for _, _, pts in series for p in pts]
     if not all_points:
-        return Markup(f'<p class="muted chart-empty">{escape(title)}: no finished epoch yet.</p>')
+        empty = escape(_("%(chart)s: no finished epoch yet.", chart=title))
+        return Markup(f'<p class="muted chart-empty">{empty}</p>')
     xs = [x for x, _ in all_points]
     x_lo, x_hi = min(xs), max(max(xs), min(xs) + 1)
     if y_range is None:
@@ -38,12 +41,12 @@ def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]
     for i in range(5):  # horizontal grid with y labels
         value = y_lo + (y_hi - y_lo) * i / 4
         y = TOP + _scale(y_lo, y_hi, value, ph, flip=True)
-        text = f"{value:.0%}" if percent else f"{value:.2g}"
+        text = format_percent(value) if percent else _tick(value)
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
     for x_value in sorted({x_lo, x_hi, round((x_lo + x_hi) / 2)}):
-        x = LEFT + _scale(x_lo, x_hi, x_value, pw)
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{x_value:g}</text>')
+        x, tick = LEFT + _scale(x_lo, x_hi, x_value, pw), format_number(x_value)
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{tick}</text>')
     axis = escape(_("epoch"))  # outside the f-string: the extractor does not read inside one
     parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">{axis}</text>')
     for label, color, pts in series:
@@ -60,6 +63,11 @@ def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]
                      for label, c, pts in series if pts)
     return Markup(f'<figure class="chart-box"><figcaption>{escape(title)}</figcaption>{"".join(parts)}'
                   f'<div class="legend">{legend}</div></figure>')
+
+
+def _tick(value: float) -> str:
+    """A loss axis label: two significant digits, the locale's decimal sign (0.41 / 0,41)."""
+    return format_short(float(f"{value:.2g}"))
 
 
 def loss_chart(history: list[dict]) -> Markup:

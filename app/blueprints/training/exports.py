@@ -18,12 +18,13 @@ from app.access import get_run_for
 from app.blueprints.training.results import history_table
 from app.errors import ValidationError
 from app.extensions import db
+from app.i18n import N_
 from app.models import Image, RunSample, TrainingRun, User
 
 PAGE = 100
 CHUNK = 2000
-PART_NAMES = {"train": "train (learn from)", "val": "validation (pick the epoch, threshold, ranking)",
-              "test": "test (only reported)"}
+PART_NAMES = {"train": N_("train (learn from)"), "val": N_("validation (pick the epoch, threshold, ranking)"),
+              "test": N_("test (only reported)")}
 SPLIT_COLUMNS = ("position", "image_id", "filename", "class", "part")
 
 
@@ -48,10 +49,11 @@ def split_page(user: User, run_id: int, part: str | None, after: int | None) -> 
     found = _rows(run, after if after is not None else -1, PAGE + 1, part)
     classes = list(run.classes or [])
     rows = [{"position": p, "image_id": i, "filename": name or "", "class": _class(classes, c)}
-            for p, i, name, c, _ in found[:PAGE]]
+            for p, i, name, c, _part in found[:PAGE]]
     counts = (run.snapshot or {}).get("counts") or []
     sizes = {name: sum(c[k] for c in counts) for k, name in enumerate(("train", "val", "test"))}
-    return {"run": run, "part": part, "rows": rows, "parts": PART_NAMES, "sizes": sizes,
+    parts = {key: _(name) for key, name in PART_NAMES.items()}
+    return {"run": run, "part": part, "rows": rows, "parts": parts, "sizes": sizes,
             "next_after": rows[-1]["position"] if len(found) > PAGE else None}
 
 

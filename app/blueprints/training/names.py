@@ -10,6 +10,10 @@ from app.blueprints.training.forms import MODE_HELP, TrainForm
 
 OPTIMIZERS = {"adamw": N_("AdamW"), "sgd": N_("SGD with momentum")}
 SCHEDULES = dict(TrainForm.schedule.kwargs["choices"])
+# Quick mode's heads as a setting's value, and inside a sentence (the words of app.ml.quick, which
+# imports torch: the pages must not).
+HEADS = {"linear": N_("Linear"), "mlp": N_("MLP")}
+HEADS_IN_TEXT = {"linear": N_("linear"), "mlp": N_("MLP")}
 
 
 def network_name(name: str | None) -> str:
@@ -22,6 +26,12 @@ def network_name(name: str | None) -> str:
 
 def mode_name(mode: str | None) -> str:
     return _(MODE_HELP[mode][0]) if mode in MODE_HELP else str(mode or "")
+
+
+def head_name(kind: str | None, in_text: bool = False) -> str:
+    """'mlp' -> 'MLP', 'linear' -> 'Linear' ('linear' inside a sentence); an unknown kind as it is."""
+    words = HEADS_IN_TEXT if in_text else HEADS
+    return _(words[kind]) if kind in words else str(kind or "")
 
 
 WORDS = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES}

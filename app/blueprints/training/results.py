@@ -58,13 +58,16 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
 
 
 def _head_value(run: TrainingRun, value: Any) -> str:
-    """'auto → MLP' once quick mode has chosen; heads play no part in the image modes."""
+    """'Linear', 'MLP', 'automatic → MLP' once quick mode has chosen; heads play no part in the image modes."""
+    from app.blueprints.training.names import head_name
+
     if run.mode != "quick":
-        return _("linear")
+        return head_name("linear")
     chosen = ((run.metrics or {}).get("head_choice") or {}).get("chosen")
     if value == "auto":
-        return _("automatic → %(head)s", head=chosen) if chosen else _("automatic (best on validation)")
-    return _("linear") if (value or "linear") == "linear" else str(value)
+        return (_("automatic → %(head)s", head=head_name(chosen, in_text=True)) if chosen
+                else _("automatic (best on validation)"))
+    return head_name(value or "linear")
 
 
 def _fmt(value: Any) -> str:
@@ -123,28 +126,30 @@ def validation_score(run: TrainingRun) -> float | None:
     return float(value) if value is not None else None
 
 
-HISTORY_COLUMNS = (  # key, heading, format
-    ("epoch", N_("Epoch"), "{:d}"), ("train_loss", N_("Train loss"), "{:.4f}"), ("train_acc", N_("Train accuracy"), "{:.4f}"),
-    ("val_loss", N_("Val loss"), "{:.4f}"), ("val_acc", N_("Val accuracy"), "{:.4f}"),
-    ("val_balanced_acc", N_("Val balanced accuracy"), "{:.4f}"), ("val_macro_f1", N_("Val macro-F1"), "{:.4f}"),
-    ("lr_head", N_("LR head"), "{:.3g}"), ("lr_backbone", N_("LR backbone"), "{:.3g}"),
-    ("seconds", N_("Epoch time (s)"), "{:.2f}"), ("data_wait", N_("Data wait (s)"), "{:.2f}"),
+HISTORY_COLUMNS = (  # key, heading, decimals (None: three significant digits, for the learning rates)
+    ("epoch", N_("Epoch"), 0), ("train_loss", N_("Train loss"), 4), ("train_acc", N_("Train accuracy"), 4),
+    ("val_loss", N_("Val loss"), 4), ("val_acc", N_("Val accuracy"), 4),
+    ("val_balanced_acc", N_("Val balanced accuracy"), 4), ("val_macro_f1", N_("Val macro-F1"), 4),
+    ("lr_head", N_("LR head"), None), ("lr_backbone", N_("LR backbone"), None),
+    ("seconds", N_("Epoch time (s)"), 2), ("data_wait", N_("Data wait (s)"), 2),
 )
 
 
 def history_table(history: list[dict]) -> dict:
-    """The per-epoch history as {"headings", "rows"}: text cells, columns that no epoch has left out
-    (older runs kept only "lr": it stands for the head's rate)."""
+    """The per-epoch history as {"headings", "rows"}: text cells written the reader's way (0,7476 in
+    pt_BR), columns that no epoch has left out (older runs kept only "lr": it stands for the head's rate)."""
     rows = [{**row, "lr_head": row.get("lr_head", row.get("lr"))} for row in history or []]
     columns = [c for c in HISTORY_COLUMNS if any(row.get(c[0]) is not None for row in rows)]
     return {"headings": [_(c[1]) for c in columns], "keys": [c[0] for c in columns],
-            "rows": [[_cell(row.get(key), fmt) for key, _heading, fmt in columns] for row in rows]}
+            "rows": [[_cell(row.get(key), digits) for key, _heading, digits in columns] for row in rows]}
 
 
-def _cell(value: Any, fmt: str) -> str:
+def _cell(value: Any, digits: int | None) -> str:
     if value is None:
         return ""
-    return fmt.format(int(value)) if fmt == "{:d}" else fmt.format(float(value))
+    if digits == 0:  # the epoch: plain digits (the template matches it against the best epoch)
+        return str(int(value))
+    return format_short(float(f"{float(value):.3g}")) if digits is None else format_number(float(value), digits)
 
 
 def gallery(run: TrainingRun) -> list[dict]:

@@ -175,18 +175,21 @@ def curve_svg(curve: Sequence[dict], threshold: float) -> Markup:
              f'data-width="{W - LEFT - RIGHT}" aria-label="{label}">']
     for i in range(5):
         x0, y = _xy(0, i / 4)
+        tick = format_percent(i / 4)  # the locale's way: 25% / 25 %
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{i * 25}%</text>')
+                     f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
         x, _y = _xy(i / 4, 0)
-        parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{i * 25}%</text>')
+        parts.append(f'<text class="tick" x="{x:.1f}" y="{H - 12}" text-anchor="middle">{tick}</text>')
     parts.append(f'<text class="axis" x="{W - RIGHT}" y="{H - 1}" text-anchor="end">{axis}</text>')
     answered = [_xy(p["threshold"], p["answered"] / (p["total"] or 1)) for p in curve]
     accuracy = [_xy(p["threshold"], p["accuracy"]) for p in curve if p["accuracy"] is not None]
-    for label, color, coords in (("Answered", ANSWERED_COLOR, answered), ("Correct", ACCURACY_COLOR, accuracy)):
+    lines = ((_("Validation images answered"), ANSWERED_COLOR, answered),
+             (_("Correct among those answered"), ACCURACY_COLOR, accuracy))
+    for label, color, coords in lines:
         if len(coords) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}">'
-                         f'<title>{label}</title></polyline>')
+                         f'<title>{escape(label)}</title></polyline>')
     x, _y = _xy(threshold, 0)
     parts.append(f'<line class="threshold-marker" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}"/></svg>')
     return Markup("".join(parts))
