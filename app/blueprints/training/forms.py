@@ -180,6 +180,14 @@ class TrainForm(FlaskForm):
                                     f"This network cannot be used right now: {info.label} is {info.reason}."]
         return False
 
+    def split_warning(self) -> str | None:
+        """A warning, not a refusal, for a run that keeps no validation and no test images (experts may
+        want every image to learn from): nothing picks its best epoch and nothing measures it."""
+        if self.val_fraction.data == 0 and self.test_fraction.data == 0:
+            return _("This model keeps no validation and no test images: the last epoch is kept, not the best "
+                     "one, and it will have no score. Set a validation or test share above 0 to get them.")
+        return None
+
     def option_values(self) -> dict:
         """The advanced options as a dict for TrainOptions.from_dict (empty optional -> None)."""
         return {name: getattr(self, name).data for name in ADVANCED_FIELDS}

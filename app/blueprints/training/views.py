@@ -44,7 +44,10 @@ def new_run(dataset_id: int):
         except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
-            # no "queued" flash: the run page's live card says queued / running / finished, and stays true
+            # no "queued" flash: the run page's live card says queued / running / finished, and stays true;
+            # only a warning about what this run will lack (it keeps no validation and no test images)
+            if warning := form.split_warning():
+                flash(warning, "warning")
             target = url_for("training.run_detail", run_id=run.id)
             if request.htmx:  # htmx would follow a 302 and swap the whole page into the form
                 return "", 204, {"HX-Redirect": target}

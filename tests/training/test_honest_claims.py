@@ -1,0 +1,57 @@
+"""What the training pages claim is true: nothing about test or validation images a run did not keep, no
+speed credit for image features another run computed, no images/s for features already computed, and a
+compare button that says why it will not compare."""
+from __future__ import annotations
+
+import html as html_lib
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import TrainingRun, utcnow
+from tests.conftest import flashes, run_jobs
+from tests.training.test_pages import METRICS, make_run
+
+
+def _text(response) -> str:
+    return html_lib.unescape(response.get_data(as_text=True))
+
+
+def test_a_run_without_validation_or_test_images_claims_neither(app, start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id, val_fraction="0", test_fraction="0")
+    assert response.status_code == 302  # a warning, not a refusal: experts may want every image to learn from
+    queued_page = _text(logged_in.get(response.headers["Location"]))
+    assert "keeps no validation and no test images: the last epoch is kept" in " ".join(flashes(queued_page))
+    run_jobs(app)
+    run = db.session.scalars(select(TrainingRun)).one()
+    db.session.refresh(run)
+    assert run.status == "succeeded", (run.error, run.log)
+    assert run.metrics.get("accuracy") is None and run.metrics["best_epoch"] == 2  # the engine kept the last
+
+    page = _text(logged_in.get(f"/models/{run.id}"))
+    assert "every test image was classified correctly" not in page
+    assert "No test images: this run kept none aside, so it has no test score" in page
+    assert "Best epoch (by validation" not in page
+    assert "No validation images, so no best epoch was picked: the model is the one after the last epoch (2)" in page
+    assert "No test images were kept aside" in page and "no validation images either, so it has no score" in page
+    assert 'class="per-class"' not in page and "big-number" not in page
+    compare = _text(logged_in.get(f"/models/compare?a={run.id}&b={run.id}"))
+    assert "<td>2 (the last: no validation images)</td>" in compare
+
+    # a usual run is not warned about
+    response = start_run(dataset.id, name="usual")
+    assert flashes(_text(logged_in.get(response.headers["Location"]))) == []
+
+
+def test_a_run_without_test_images_points_at_its_validation_score(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    metrics = {"best_epoch": 3, "best_val_acc": 0.75, "misclassified": [], "misclassified_count": 0,
+               "validation": {"count": 12, "accuracy": 0.75}}
+    run = make_run(dataset, logged_in.user, metrics=metrics)
+    run.snapshot = {**run.snapshot, "counts": [[6, 4, 0], [6, 4, 0], [6, 4, 0]]}  # 12 validation, 0 test
+    db.session.commit()
+    page = _text(logged_in.get(f"/models/{run.id}"))
+    assert "No test images: this run kept none aside" in page and "every test image" not in page
+    assert "Its accuracy on the 12 validation images, 75.0%, is what the model list shows" in page
+    assert "Best epoch (by validation accuracy): 3" in page
