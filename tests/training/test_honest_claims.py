@@ -55,3 +55,20 @@ def test_a_run_without_test_images_points_at_its_validation_score(logged_in, mak
     assert "No test images: this run kept none aside" in page and "every test image" not in page
     assert "Its accuracy on the 12 validation images, 75.0%, is what the model list shows" in page
     assert "Best epoch (by validation accuracy): 3" in page
+
+
+def test_comparing_fewer_or_more_than_two_models_says_so_on_the_list(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    runs = [make_run(dataset, logged_in.user, name=f"m{i}", metrics=METRICS) for i in range(3)]
+    listing = _text(logged_in.get("/models"))
+    assert "data-compare-button" in listing and "data-compare-hint" in listing  # what training.js switches
+    response = logged_in.get(f"/models/compare?pick={runs[0].id}")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/models?pick=")
+    page = _text(logged_in.get(response.headers["Location"]))
+    assert flashes(page) == ["Tick two models to compare; 1 is ticked."]
+    assert f'name="pick" value="{runs[0].id}" checked' in page and f'value="{runs[1].id}" checked' not in page
+    response = logged_in.get("/models/compare?" + "&".join(f"pick={r.id}" for r in runs), follow_redirects=True)
+    assert flashes(_text(response)) == ["Tick two models to compare; 3 are ticked."]
+    response = logged_in.get("/models/compare", follow_redirects=True)
+    assert flashes(_text(response)) == ["Tick two models to compare; 0 are ticked."]
+    assert logged_in.get(f"/models/compare?pick={runs[0].id}&pick={runs[2].id}").status_code == 200

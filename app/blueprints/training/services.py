@@ -13,7 +13,7 @@ from app.access import get_dataset_for, get_run_for, visible_datasets_query
 from app.blueprints.training import lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
-from app.i18n import N_, stored_line
+from app.i18n import N_, ngettext, stored_line
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, Image, TrainingRun, User, utcnow
@@ -275,11 +275,15 @@ def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> 
     return runs
 
 
-def compare_runs(user: User, a: int | None, b: int | None) -> tuple[TrainingRun, TrainingRun]:
-    """Two runs the user can see, for the side-by-side page."""
-    if not a or not b:
-        raise ValidationError(_("Pick two models to compare."))
-    return get_run_for(user, a), get_run_for(user, b)
+def compare_runs(user: User, picks: list[int], a: int | None = None,
+                 b: int | None = None) -> tuple[TrainingRun, TrainingRun]:
+    """Two runs the user can see, for the side-by-side page: ?a=&b= when given, else the two models
+    ticked on the list page (exactly two: the message says how many were)."""
+    ids = [i for i in (a, b) if i] if (a or b) else list(picks)
+    if len(ids) != 2:
+        raise ValidationError(ngettext("Tick two models to compare; %(num)s is ticked.",
+                                       "Tick two models to compare; %(num)s are ticked.", len(ids)))
+    return get_run_for(user, ids[0]), get_run_for(user, ids[1])
 
 
 def _write_reference(run_id: int, filename: str) -> None:

@@ -20,7 +20,8 @@ def list_models():
     sort = "accuracy" if request.args.get("sort") == "accuracy" else "date"
     dataset_id = request.args.get("dataset", type=int)
     runs = services.list_runs(current_user, sort, dataset_id)
-    return render_template("training/list.html", runs=runs, sort=sort, dataset_id=dataset_id)
+    return render_template("training/list.html", runs=runs, sort=sort, dataset_id=dataset_id,
+                           picked=request.args.getlist("pick", type=int))
 
 
 @bp.route("/datasets/<int:dataset_id>/train", methods=["GET", "POST"])
@@ -170,9 +171,12 @@ def delete_run(run_id: int):
 @login_required
 def compare_models():
     picks = request.args.getlist("pick", type=int)  # the list page's checkboxes; ?a=&b= also work
-    first = request.args.get("a", type=int) or (picks[0] if picks else None)
-    second = request.args.get("b", type=int) or (picks[1] if len(picks) > 1 else None)
-    a, b = services.compare_runs(current_user, first, second)
+    try:
+        a, b = services.compare_runs(current_user, picks, request.args.get("a", type=int),
+                                     request.args.get("b", type=int))
+    except ValidationError as err:  # said on the list, the boxes still ticked (works without scripts)
+        flash(err.message, "error")
+        return redirect(url_for("training.list_models", pick=picks))
     ra, rb = results_context(a), results_context(b)
     return render_template("training/compare.html", a=a, b=b, ra=ra, rb=rb, verdict=compare_verdict(a, ra, b, rb))
 

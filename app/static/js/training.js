@@ -1,11 +1,23 @@
-// Training pages: tick at most two models to compare; pick a matching mode.
-document.addEventListener("submit", function (evt) {
-  var form = evt.target;
-  if (form.hasAttribute && form.hasAttribute("data-compare")) {
-    var ticked = form.querySelectorAll("input[name=pick]:checked");
-    if (ticked.length !== 2) { evt.preventDefault(); window.alert(window.studio.t("two_models")); }
+// Training pages: compare two ticked models; pick a matching mode.
+
+// The compare button works once exactly two models are ticked, and the hint shows until then (without
+// scripts the server answers any other number with a message on the list).
+(function () {
+  function sync(form) {
+    var ticked = form.querySelectorAll("input[name=pick]:checked").length;
+    var button = form.querySelector("[data-compare-button]"), hint = form.querySelector("[data-compare-hint]");
+    if (button) button.disabled = ticked !== 2;
+    if (hint) hint.hidden = ticked === 2;
   }
-});
+  function syncAll() { Array.prototype.forEach.call(document.querySelectorAll("form[data-compare]"), sync); }
+  document.addEventListener("change", function (evt) {
+    var form = evt.target.form;
+    if (form && form.hasAttribute("data-compare")) sync(form);
+  });
+  syncAll();
+  window.addEventListener("pageshow", syncAll);  // boxes the back button restores
+})();
+
 document.addEventListener("change", function (evt) {
   var input = evt.target;
   if (!input.form || input.form.id !== "run-form" || input.type !== "radio") return;
