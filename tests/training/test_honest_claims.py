@@ -57,6 +57,21 @@ def test_a_run_without_test_images_points_at_its_validation_score(logged_in, mak
     assert "Best epoch (by validation accuracy): 3" in page
 
 
+def test_compare_does_not_credit_speed_to_reused_image_features(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user)
+    first = make_run(dataset, logged_in.user, name="Linear run", metrics={
+        **METRICS, "seconds": 71.0, "embedding_stats": {"computed": 12, "reused": 0, "runtime": "onnx"}})
+    second = make_run(dataset, logged_in.user, name="MLP run", metrics={
+        **METRICS, "seconds": 10.0, "embedding_stats": {"computed": 0, "reused": 12, "runtime": "onnx"}})
+    page = _text(logged_in.get(f"/models/compare?a={first.id}&b={second.id}"))
+    assert "“MLP run” trained 7.1× faster (it reused the image features an earlier run had computed)." in page
+    # faster although it computed its features itself: the plain claim stands
+    third = make_run(dataset, logged_in.user, name="Slow reuser", metrics={
+        **METRICS, "seconds": 200.0, "embedding_stats": {"computed": 0, "reused": 12, "runtime": "onnx"}})
+    page = _text(logged_in.get(f"/models/compare?a={first.id}&b={third.id}"))
+    assert "“Linear run” trained 2.8× faster." in page
+
+
 def test_comparing_fewer_or_more_than_two_models_says_so_on_the_list(logged_in, make_dataset):
     dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
     runs = [make_run(dataset, logged_in.user, name=f"m{i}", metrics=METRICS) for i in range(3)]

@@ -241,9 +241,31 @@ def compare_verdict(a: TrainingRun, ra: dict, b: TrainingRun, rb: dict) -> str:
                               "“%(name)s” is %(num)s points more accurate on the validation images", points,
                               name=better.name) if points else
                      _("Both are about as accurate on the validation images"))
-    sa, sb = (ra.get("metrics") or {}).get("seconds"), (rb.get("metrics") or {}).get("seconds")
-    if sa and sb:
-        faster, slow, fast = (a, sb, sa) if sa < sb else (b, sa, sb)
-        parts.append(_("“%(name)s” trained %(times)s faster", name=faster.name, times=_times(slow, fast))
-                     if slow / fast >= 1.2 else _("they took about as long to train"))
+    speed = _speed_part(a, ra.get("metrics") or {}, b, rb.get("metrics") or {})
+    if speed:
+        parts.append(speed)
     return "; ".join(parts) + "." if parts else _("These two models have no scores to compare.")
+
+
+def _speed_part(a: TrainingRun, ma: dict, b: TrainingRun, mb: dict) -> str | None:
+    """Which trained faster; qualified when the faster one skipped the feature pass the other paid for
+    (quick mode stores a dataset's image features and reuses them), which is no merit of its settings."""
+    sa, sb = ma.get("seconds"), mb.get("seconds")
+    if not (sa and sb):
+        return None
+    if sa < sb:
+        faster, fast, slow, reused = a, sa, sb, _reused_features(ma, mb)
+    else:
+        faster, fast, slow, reused = b, sb, sa, _reused_features(mb, ma)
+    if slow / fast < 1.2:
+        return _("they took about as long to train")
+    if reused:
+        return _("“%(name)s” trained %(times)s faster (it reused the image features an earlier run had computed)",
+                 name=faster.name, times=_times(slow, fast))
+    return _("“%(name)s” trained %(times)s faster", name=faster.name, times=_times(slow, fast))
+
+
+def _reused_features(faster: dict, slower: dict) -> bool:
+    """Whether the faster run read stored image features that the slower one computed itself."""
+    mine, theirs = faster.get("embedding_stats") or {}, slower.get("embedding_stats") or {}
+    return bool(mine.get("reused")) and (theirs.get("computed") or 0) > (mine.get("computed") or 0)
