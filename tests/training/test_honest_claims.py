@@ -72,6 +72,28 @@ def test_compare_does_not_credit_speed_to_reused_image_features(logged_in, make_
     assert "“Linear run” trained 2.8× faster." in page
 
 
+def test_quick_modes_head_fitting_shows_no_images_per_second(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    progress = {"phase": "training", "epoch": 19, "epochs": 60, "step": 1, "steps": 1, "fraction": 0.8,
+                "images_per_sec": 18088.0, "eta_seconds": 3, "val_acc": 0.9}
+    run = make_run(dataset, logged_in.user, status="running", heartbeat_at=utcnow(), started_at=utcnow(),
+                   progress=progress)
+    run.mode = "quick"
+    db.session.commit()
+
+    def live() -> str:
+        return _text(logged_in.get(f"/models/{run.id}/progress", headers={"HX-Request": "true"}))
+
+    heads = live()
+    assert "epoch 19 of 60" in heads and "images/s" not in heads and ">Speed<" not in heads
+    run.progress = {**progress, "phase": "embedding", "images_per_sec": 41.6}  # it reads images here
+    db.session.commit()
+    assert "42 images/s" in live()
+    run.mode, run.progress = "fine_tune", progress  # the image modes read images while training
+    db.session.commit()
+    assert "18,088 images/s" in live()
+
+
 def test_comparing_fewer_or_more_than_two_models_says_so_on_the_list(logged_in, make_dataset):
     dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
     runs = [make_run(dataset, logged_in.user, name=f"m{i}", metrics=METRICS) for i in range(3)]

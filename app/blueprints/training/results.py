@@ -165,13 +165,20 @@ def progress_view(run: TrainingRun) -> dict:
     p = run.progress or {}
     phases = {"embedding": N_("Computing image features"), "preparing": N_("Reading images"),
               "training": N_("Training"), "evaluating": N_("Testing the model"), "exporting": N_("Saving the model"),
-              "done": "Done"}
+              "done": N_("Done")}
     eta = p.get("eta_seconds")
     return {"fraction": max(0.0, min(1.0, float(p.get("fraction") or 0.0))),
             "phase": _(phases.get(p.get("phase"), N_("Starting"))), "epoch": p.get("epoch"),
             "epochs": p.get("epochs"), "step": p.get("step"), "steps": p.get("steps"),
+            "shows_speed": reads_images(run.mode, p.get("phase")),
             "images_per_sec": p.get("images_per_sec"), "eta": _duration(eta) if eta is not None else None,
             "loss": p.get("loss"), "train_acc": p.get("train_acc"), "val_acc": p.get("val_acc")}
+
+
+def reads_images(mode: str | None, phase: str | None) -> bool:
+    """Whether images/s means images in this phase: quick mode reads images only while it computes their
+    features; its heads then train on those features (tens of thousands a second, which says nothing)."""
+    return mode != "quick" or phase == "embedding"
 
 
 def _duration(seconds: float) -> str:
