@@ -247,3 +247,34 @@ def test_accepted_suggestions_can_be_undone(app, logged_in, colours):
     assert db.session.get(Image, ids["hand.png"]).label_id == labels["green"].id  # never touched
     assert db.session.scalars(db.select(Image).where(Image.dataset_id == dataset.id,
                                                      Image.label_source == "suggestion")).all() == []
+
+
+def test_the_best_model_is_offered_first_not_the_newest(app, logged_in, colours):
+    from app.blueprints.datasets.suggestions.services import read_state
+    from app.models import TrainingRun
+
+    dataset, run, _ids, _ = colours
+
+    def model(name: str, validation_ci: list[float], accuracy: float) -> TrainingRun:
+        row = TrainingRun(dataset_id=dataset.id, created_by_id=logged_in.user.id, name=name, architecture="small_cnn",
+                          mode="scratch", status="succeeded", classes=list(CLASSES), artifact_dir=run.artifact_dir,
+                          metrics={"accuracy": accuracy, "validation": {"count": 90, "accuracy_ci95": validation_ci}})
+        db.session.add(row)
+        db.session.commit()
+        return row
+
+    good = model("good", [0.86, 0.97], 0.9)
+    model("bad 12", [0.34, 1.0], 0.6)  # newest, 100% right on its 2 validation images: proves little
+
+    def selected() -> str:
+        html = logged_in.get(f"/datasets/{dataset.id}/suggestions").get_data(as_text=True)
+        return re.search(r'<option value="\d+" selected>([^<]*)</option>', html).group(1)
+
+    assert selected().startswith("good — 90% right on its test images")
+    logged_in.user.default_model_id = run.id
+    db.session.commit()
+    assert selected() == "colour model (your default model)"
+    logged_in.user.default_model_id = None
+    db.session.commit()
+    logged_in.post(f"/datasets/{dataset.id}/suggestions", data={})  # no model named: the best one
+    assert read_state(dataset.id)["model_id"] == good.id

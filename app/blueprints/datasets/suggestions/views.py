@@ -16,10 +16,11 @@ def _render(dataset, message: str | None = None, error: str | None = None, statu
             undo_id: int | None = None):
     """The whole page, or for htmx requests (polling, accepting) just the suggestions partial."""
     state = services.load_state(dataset.id)
+    models = services.usable_models(dataset.id)
     return render_page("suggestions/show.html", "suggestions/_suggestions.html", status, state=state,
                        groups=review.pending_groups(dataset.id, state), message=message, error=error,
-                       models=services.usable_models(dataset.id), undo_id=undo_id, undo_message=message,
-                       **page_context(dataset))
+                       models=models, best=services.best_model(models, current_user.default_model_id),
+                       undo_id=undo_id, undo_message=message, **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/suggestions")
