@@ -112,3 +112,20 @@ def test_same_origin_or_csrf_session_calls_accepted(logged_in, make_model):
     assert response.status_code == 200
     response = logged_in.post(url, data=upload(), csrf=False, headers={"Referer": "http://localhost/models/1/try"})
     assert response.status_code == 200
+
+
+def test_the_curl_example_uses_the_default_model_once_one_is_chosen(app, logged_in, make_model):
+    chosen, newest = make_model(logged_in.user, name="chosen"), make_model(logged_in.user, name="newest")
+
+    def example() -> str:
+        page = logged_in.get("/tokens").get_data(as_text=True)
+        return re.search(r"<pre class=\"code\" data-curl-example>(.*?)</pre>", page, re.S).group(1), page
+
+    command, page = example()
+    assert f"-F model={newest.id} " in command and "your newest model, “newest”" in page
+    logged_in.post(f"/models/{chosen.id}/try/default", data={"use": "1"})
+    command, page = example()
+    assert f"-F model={chosen.id} " in command and "your default model, “chosen”" in page
+    assert f"<code>{newest.id}</code> newest" in page  # the others are still listed
+    created = logged_in.post("/tokens", data={"name": "script"}).get_data(as_text=True)
+    assert f"-F model={chosen.id} " in created  # the example beside a new token too

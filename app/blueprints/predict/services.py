@@ -87,6 +87,16 @@ def ready_models(user: User, limit: int | None = None) -> list[TrainingRun]:
     return list(db.session.scalars(query))
 
 
+def example_models(user: User, limit: int = 10) -> list[TrainingRun]:
+    """The models the API page's examples name: the user's default model first when it can answer (a
+    call without 'model' uses it), then the newest others."""
+    models = ready_models(user, limit)
+    default = _usable_or_none(user, user.default_model_id)
+    if default is None or default.status != "succeeded" or not default.artifact_dir:
+        return models
+    return [default] + [m for m in models if m.id != default.id][:limit - 1]
+
+
 def _only_ready_model(user: User) -> TrainingRun | None:
     """The user's one ready model when there is exactly one (then it needs no choosing)."""
     runs = ready_models(user, limit=2)

@@ -137,7 +137,7 @@ def set_instance_default(run_id: int):
 
 def _tokens_page(status: int = 200, **extra):
     items = token_service.list_tokens(current_user.id)
-    models = services.ready_models(current_user, limit=10)
+    models = services.example_models(current_user)
     return render_page("predict/tokens.html", "predict/_tokens.html", status, tokens=items, models=models, **extra)
 
 
