@@ -90,6 +90,20 @@ def test_options_are_checked_as_the_form_checks_them(api_as, world):
     assert api.post(url, json={"name": "m", "mode": "sideways"}).status_code == 400
 
 
+def test_a_run_without_a_name_gets_the_name_the_form_suggests(api_as, world):
+    from app.blueprints.training.forms import default_name
+
+    api, ids = api_as("owner"), world()
+    started = api.post(f"/api/v1/datasets/{ids['d']}/runs", json={"architecture": "small_cnn", "mode": "scratch",
+                                                                   "options": {"image_size": 32, "epochs": 1}})
+    assert started.status_code == 201, started.json
+    assert started.json["name"] == default_name("Colours", "scratch") and "· From scratch ·" in started.json["name"]
+    spec = api.get("/api/openapi.json").json
+    assert "name" not in spec["components"]["schemas"]["RunIn"].get("required", [])
+    missing = api_as("stranger").post(f"/api/v1/datasets/{ids['d']}/runs", json={})
+    assert missing.status_code == 404  # the dataset's name is not given away to fill the default
+
+
 def test_requests_that_break_the_document_are_400_with_the_field(api_as, world):
     api, ids = api_as("owner"), world()
     for body, field in (({"name": 5}, "name"), ({"name": "x", "owner": 3}, "owner"), ({}, "name"),

@@ -7,6 +7,7 @@ from app.blueprints.api.schemas.runs import (
 )
 from app.blueprints.predict.services import require_ready
 from app.blueprints.training import services
+from app.blueprints.training.forms import default_name
 from app.storage import download_response
 
 TAG = "Training"
@@ -36,7 +37,8 @@ def list_runs(user, data):
 @operation(Op("Start training a model on the dataset (viewers may)", TAG, body=RunIn, out=RunOut, status=201,
               errors=(422, 503), description=START_HELP))
 def start_run(user, data, dataset_id: int):
-    run = services.start_run(user, dataset_id, data["name"], data["architecture"], data["mode"], data["options"])
+    name = data.get("name") or default_name(services.dataset_for_training(user, dataset_id).name, data["mode"])
+    run = services.start_run(user, dataset_id, name, data["architecture"], data["mode"], data["options"])
     return present.run_detail(run)
 
 

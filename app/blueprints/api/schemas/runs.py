@@ -41,7 +41,8 @@ TrainOptionsIn.__doc__ = ("Advanced options, as on the form; leave any out for i
 
 
 class RunIn(Input):
-    name = Text(120, min_length=1, required=True)
+    name = Text(120, min_length=1, metadata={
+        "description": "Leave it out for the name the Train form suggests: dataset · mode · date."})
     architecture = fields.String(load_default=DEFAULT_ARCHITECTURE, validate=validate.OneOf(sorted(CATALOGUE)),
                                  metadata={"description": "The network (GET /api/v1/networks lists them)."})
     mode = fields.String(load_default="quick", validate=validate.OneOf(train_options.MODES))
