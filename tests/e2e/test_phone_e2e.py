@@ -2,8 +2,7 @@
 the page sideways, every dataset tab can be read."""
 from __future__ import annotations
 
-from tests.e2e.conftest import new_dataset
-from tests.e2e.test_accounts_e2e import register
+from tests.e2e.conftest import new_dataset, run_server_cli
 
 PHONE = {"width": 390, "height": 844}
 PAGE_WIDTH = "() => document.documentElement.scrollWidth"
@@ -14,14 +13,10 @@ def _inside_screen(page, selector: str) -> bool:
     return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
 
 
-def test_tokens_sharing_tabs_and_api_reference_fit_a_phone(live_server, browser, shoot):
-    base = live_server
-    other = browser.new_page()
-    register(other, base, "pal")
-    other.close()
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    register(page, base, "phoney")
+def test_tokens_sharing_tabs_and_api_reference_fit_a_phone(trained_studio, browser, shoot):
+    base = trained_studio.base
+    run_server_cli("create-admin", "--username", "pal", "--password", "correct horse")  # not /register: rate-limited
+    page = trained_studio.page(browser, **PHONE)
     dataset_id = new_dataset(page, base, "Garden birds of the northern hemisphere")
     for name in ("camera script on the lab PC", "nightly export"):
         page.goto(base + "/tokens")
@@ -47,7 +42,7 @@ def test_tokens_sharing_tabs_and_api_reference_fit_a_phone(live_server, browser,
 
     page.goto(base + "/api/docs")
     assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
-    context.close()
+    page.context.close()
 
 
 def test_the_models_table_keeps_names_readable_and_shows_it_scrolls(trained_studio, browser, shoot):
