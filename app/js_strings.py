@@ -19,7 +19,6 @@ SIMPLE = {
     "done": _l("Done."),
     "unreachable": _l("Could not reach the server."),
     "copied": _l("Copied"),
-    "two_models": _l("Tick exactly two models to compare."),
     "upload_progress": _l("Upload progress"),
     "too_large": _l("Too large for one upload."),
     "upload_failed": _l("Upload failed ({status})."),

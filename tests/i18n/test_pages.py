@@ -212,10 +212,10 @@ def test_why_training_stopped_and_which_head_won_in_the_users_language(logged_in
     db.session.commit()
     assert run.log[0]["message"].startswith("MLP head: Stopped early after epoch 8 of 60: validation accuracy")
     body = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "pt-BR"}))
-    assert ("Cabeça MLP: Parou cedo depois da época 8 de 60: a precisão na validação não melhorava havia 5 épocas"
+    assert ("Cabeça MLP: Parou cedo depois da época 8 de 60: a acurácia na validação não melhorava havia 5 épocas"
             in body)
     assert "a melhor foi 81,2% na época 3" in body
-    assert "Cabeça MLP escolhida automaticamente: precisão na validação de 91,2%, contra 88,0% da linear." in body
+    assert "Cabeça MLP escolhida automaticamente: acurácia na validação de 91,2%, contra 88,0% da linear." in body
     assert "Stopped early" not in body and "chosen automatically" not in body
 
 

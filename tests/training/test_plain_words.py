@@ -114,7 +114,7 @@ def test_a_dataset_not_ready_gets_what_is_missing_instead_of_the_form(app, logge
 
     add_class(one_class.id, "blue")
     page = logged_in.get(f"/datasets/{one_class.id}/train").get_data(as_text=True)
-    assert "At least two classes need labelled images; 1 has any" in page
+    assert "At least two classes need labeled images; 1 has any" in page
     assert f'href="/datasets/{one_class.id}/label?filter=unlabeled">Label images →' in page
     label_page = logged_in.get(f"/datasets/{one_class.id}/label").get_data(as_text=True)
     assert "Train a model: label images first" in label_page

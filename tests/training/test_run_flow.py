@@ -60,7 +60,7 @@ def test_dataset_that_cannot_train_is_refused_before_queueing(start_run, make_da
     one_class = make_dataset(logged_in.user, {"red": 6, "blue": 0})
     response = start_run(one_class.id)
     assert response.status_code == 422
-    assert "At least two classes need labelled images" in response.get_data(as_text=True)
+    assert "At least two classes need labeled images" in response.get_data(as_text=True)
     tiny_class = make_dataset(logged_in.user, {"red": 6, "blue": 2}, name="Tiny")
     response = start_run(tiny_class.id)
     assert response.status_code == 422 and "Class &#39;blue&#39; has only 2 images" in response.get_data(as_text=True)

@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from app.i18n import N_, format_number, format_percent
 from app.models import utcnow
+from app.ml.trainable import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
 MODE_HELP = {
     "quick": (N_("Quick"), _l("Fastest. Reuses what a pretrained network already sees in pictures and only "
@@ -123,8 +124,8 @@ class TrainForm(FlaskForm):
     best_metric = SelectField(_l("Best epoch by"), default="accuracy", choices={
         "accuracy": N_("Validation accuracy"), "balanced_accuracy": N_("Validation balanced accuracy"),
         "macro_f1": N_("Validation macro-F1")})
-    val_fraction = FloatField(_l("Validation share"), default=0.15)
-    test_fraction = FloatField(_l("Test share"), default=0.15)
+    val_fraction = FloatField(_l("Validation share"), default=DEFAULT_VAL_FRACTION)
+    test_fraction = FloatField(_l("Test share"), default=DEFAULT_TEST_FRACTION)
     seed = IntegerField(_l("Random seed"), default=0)
     random_resized_crop = BooleanField(_l("Random crops"), default=True)
     hflip = BooleanField(_l("Mirror images"), default=True)
