@@ -255,11 +255,13 @@ class PendingFileRemoval(db.Model):
 
 
 class UndoAction(db.Model):
-    """A labeling or deleting action on the labeling grid that its user can take back for a while
-    (UNDO_SECONDS). kind 'label': payload holds each image's label columns from before; kind 'delete':
-    the deleted rows wait in trashed_images, their files kept until the action expires."""
+    """A labeling or deleting action on the labeling grid, or a deleted class, that its user can take
+    back for a while (UNDO_SECONDS). kind 'label': payload holds each image's label columns from before;
+    kind 'delete': the deleted rows wait in trashed_images, their files kept until the action expires;
+    kind 'class': payload {"label": its columns, "images": [[image_id, label_source, labeled_by_id,
+    label_model_id], ...]}."""
     __tablename__ = "undo_actions"
-    KINDS = ("label", "delete")
+    KINDS = ("label", "delete", "class")
     id = db.Column(db.Integer, primary_key=True)
     dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)

@@ -41,3 +41,56 @@ def test_add_rename_recolour_and_reorder_classes(logged_in, dataset):
     db.session.expire_all()
     assert [lab.name for lab in db.session.scalars(select(Label).order_by(Label.position))] == ["bees", "Ants!"]
     assert db.session.get(Label, ants.id).color == "#112233"
+
+
+def _undo_form(html: str) -> tuple[str, str]:
+    """The toast's Undo form: (its action, the page it comes back to)."""
+    import re
+
+    action = re.search(r'<form method="post" action="([^"]+/images/undo/\d+)"', html)
+    back = re.search(r'name="next" value="([^"]+)"', html)
+    assert action and back, html
+    return action[1], back[1]
+
+
+def test_a_deleted_class_comes_back_with_its_images_by_undo(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    ants, bees = add_class(dataset.id, "ants"), add_class(dataset.id, "bees")
+    ids = _images(logged_in, dataset.id, 3)
+    logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": ids, "label_id": ants.id})
+    ants_id, colour, position = ants.id, ants.color, ants.position
+    deleted = logged_in.post(f"/datasets/{dataset.id}/classes/{ants_id}/delete", headers=HX)
+    html = deleted.get_data(as_text=True)
+    assert deleted.status_code == 200 and "Class deleted; 3 images are now unlabeled." in html and "data-undo" in html
+    action, back = _undo_form(html)
+    assert back == f"/datasets/{dataset.id}/classes"
+    # meanwhile one of its images is put into another class: undo leaves that choice alone
+    logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": [ids[0]], "label_id": bees.id})
+    undone = logged_in.post(action, data={"next": back})
+    assert undone.status_code == 302 and undone.headers["Location"].endswith(back)
+    page = logged_in.get(back).get_data(as_text=True)
+    assert "Undone: class “ants” is back, with 2 images." in page
+    db.session.expire_all()
+    label = db.session.get(Label, ants_id)
+    assert (label.name, label.color, label.position) == ("ants", colour, position)  # the same class, same id
+    assert [db.session.get(Image, i).label_id for i in ids] == [bees.id, ants_id, ants_id]
+    assert logged_in.post(action, data={"next": back}).status_code == 404  # not twice
+
+
+def test_undo_of_a_class_deleted_without_scripts_and_one_added_again_meanwhile(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    ants = add_class(dataset.id, "ants")
+    ids = _images(logged_in, dataset.id, 2)
+    logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": ids, "label_id": ants.id})
+    deleted = logged_in.post(f"/datasets/{dataset.id}/classes/{ants.id}/delete")
+    assert deleted.status_code == 302 and "undo=" in deleted.headers["Location"]
+    page = logged_in.get(deleted.headers["Location"]).get_data(as_text=True)
+    assert "Class deleted; 2 images are now unlabeled." in page and "data-undo" in page
+    action, back = _undo_form(page)
+    again = add_class(dataset.id, "ants")  # the user made it anew before undoing
+    assert logged_in.post(action, data={"next": back}).status_code == 302
+    db.session.expire_all()
+    assert [db.session.get(Image, i).label_id for i in ids] == [again.id, again.id]
+    assert db.session.scalar(select(db.func.count()).select_from(Label)) == 1

@@ -58,6 +58,15 @@ def test_progress_partial_renders_mid_run_and_keeps_polling(logged_in, make_data
     assert "Cancel" in html
 
 
+def test_progress_of_a_whole_batch_epoch_names_no_step(logged_in, make_dataset):
+    """Quick mode fits its heads on all stored features at once: "step 1 of 1" would say nothing."""
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, status="running", heartbeat_at=utcnow(), started_at=utcnow(),
+                   progress={"phase": "training", "epoch": 19, "epochs": 60, "step": 1, "steps": 1, "fraction": 0.5})
+    html = logged_in.get(f"/models/{run.id}/progress", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "epoch 19 of 60" in html and "step" not in html.split("epoch 19 of 60")[1][:20]
+
+
 def test_progress_poll_reads_neither_the_sample_list_nor_the_test_results(logged_in, make_dataset):
     import json
 

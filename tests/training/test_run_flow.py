@@ -12,7 +12,7 @@ from app.blueprints.training import samples
 from app.blueprints.training.thresholds import curve_grid
 from app.extensions import db, get_queue
 from app.models import TrainingRun
-from tests.conftest import run_jobs
+from tests.conftest import flashes, run_jobs
 
 
 def _runs():
@@ -135,7 +135,9 @@ def _check_expert_views(client, run, rows, split):
 
 def _check_train_more(app, client, run):
     """Train more: a new run from the checkpoint, same frozen samples, epochs numbered on."""
-    assert client.post(f"/models/{run.id}/train-more", data={"epochs": "0"}).status_code == 422
+    refused = client.post(f"/models/{run.id}/train-more", data={"epochs": "0"})
+    assert refused.status_code == 422 and 'id="train-more"' in refused.get_data(as_text=True)  # the model's page
+    assert flashes(refused.data) == ["Give the number of extra epochs: a whole number from 1 to 1000."]
     response = client.post(f"/models/{run.id}/train-more", data={"epochs": "2"})
     assert response.status_code == 302
     more = db.session.scalars(select(TrainingRun).where(TrainingRun.continued_from_id == run.id)).one()

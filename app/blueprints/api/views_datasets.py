@@ -98,4 +98,5 @@ def update_class(user, data, dataset_id: int, class_id: int):
 @bp.delete("/v1/datasets/<int:dataset_id>/classes/<int:class_id>")
 @operation(Op("Delete a class; its images stay, unlabeled (editor)", CLASSES, out=CountOut))
 def delete_class(user, data, dataset_id: int, class_id: int):
-    return {"count": class_service.delete_class(get_dataset_for(user, dataset_id, "editor").id, class_id)}
+    count, _undo = class_service.delete_class(get_dataset_for(user, dataset_id, "editor").id, class_id)
+    return {"count": count}

@@ -103,9 +103,13 @@ def move_class(dataset_id: int, label_id: int, direction: str) -> None:
     db.session.commit()
 
 
-def delete_class(dataset_id: int, label_id: int) -> int:
-    """Delete a class; its images stay in the dataset, unlabeled. Returns how many were unlabeled."""
+def delete_class(dataset_id: int, label_id: int, undoable_by: int | None = None) -> tuple[int, int | None]:
+    """Delete a class; its images stay in the dataset, unlabeled. With undoable_by (a user id) that user
+    can take it back for a while. Returns (how many were unlabeled, the undo action's id or None)."""
+    from app.blueprints.datasets.images.undo import record_class
+
     label = get_label(dataset_id, label_id)
+    action = record_class(dataset_id, undoable_by, label) if undoable_by is not None else None
     # Explicit (not ON DELETE SET NULL): SQLite does not enforce foreign keys here.
     result = db.session.execute(
         update(Image).where(Image.dataset_id == dataset_id, Image.label_id == label.id)
@@ -113,7 +117,7 @@ def delete_class(dataset_id: int, label_id: int) -> int:
     )
     db.session.delete(label)
     db.session.commit()
-    return result.rowcount or 0
+    return result.rowcount or 0, action.id if action else None
 
 
 def _luminance(color: str) -> float:

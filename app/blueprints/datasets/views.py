@@ -12,6 +12,7 @@ from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
 from app.i18n import ngettext, role_word
 from app.errors import DomainError
+from app.ids import parse_id
 from app.rendering import render_page
 
 
@@ -74,11 +75,11 @@ def delete_dataset(dataset_id: int):
 
 # --- classes and sharing ------------------------------------------------------------------
 
-def _classes_page(dataset, form=None, status=200):
+def _classes_page(dataset, form=None, status=200, **undo):
     counts, unlabeled = services.class_counts(dataset.id)
     return render_page("datasets/classes.html", "datasets/_classes.html", status,
                        form=form or ClassForm(formdata=None), counts=counts, unlabeled=unlabeled,
-                       **page_context(dataset))
+                       **undo, **page_context(dataset))
 
 
 def _shares_page(dataset, form=None, status=200):
@@ -112,7 +113,16 @@ def list_classes(dataset_id: int):
             flash(err.message, "error")
             return _classes_page(dataset, form, err.status)
         return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' added.", name=label.name))
-    return _classes_page(dataset)
+    undo_id = parse_id(request.args.get("undo"))  # after deleting a class without JavaScript
+    return _classes_page(dataset, **_undo_toast(dataset, undo_id, _("You can undo that change for a short while.")))
+
+
+def _undo_toast(dataset, undo_id: int | None, message: str) -> dict:
+    """What the classes page needs to offer Undo (images/_undo_form_toast.html); coming back here."""
+    if undo_id is None:
+        return {}
+    return {"undo_id": undo_id, "undo_message": message,
+            "undo_next": url_for("datasets.list_classes", dataset_id=dataset.id)}
 
 
 @bp.route("/datasets/<int:dataset_id>/classes/<int:label_id>", methods=["POST"])
@@ -135,10 +145,13 @@ def update_class(dataset_id: int, label_id: int):
 @login_required
 def delete_class(dataset_id: int, label_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
-    count = class_service.delete_class(dataset.id, label_id)
-    return _after_change(dataset, "datasets.list_classes",
-                         ngettext("Class deleted; %(num)s image is now unlabeled.",
-                                  "Class deleted; %(num)s images are now unlabeled.", count))
+    count, undo_id = class_service.delete_class(dataset.id, label_id, undoable_by=current_user.id)
+    message = ngettext("Class deleted; %(num)s image is now unlabeled.",
+                       "Class deleted; %(num)s images are now unlabeled.", count)
+    if request.htmx:  # the toast says it, with its Undo
+        return _classes_page(dataset, **_undo_toast(dataset, undo_id, message))
+    flash(message, "success")
+    return redirect(url_for("datasets.list_classes", dataset_id=dataset.id, undo=undo_id))
 
 
 @bp.route("/datasets/<int:dataset_id>/sharing", methods=["GET", "POST"])

@@ -132,7 +132,11 @@ def retry_run(run_id: int):
 @bp.route("/models/<int:run_id>/train-more", methods=["POST"])
 @login_required
 def train_more(run_id: int):
-    run = services.train_more(current_user, run_id, request.form.get("epochs"))
+    try:
+        run = services.train_more(current_user, run_id, request.form.get("epochs"))
+    except (ValidationError, QuotaExceeded) as err:  # said on the model's own page, not a bare error page
+        flash(err.message, "error")
+        return run_detail(run_id), err.status
     flash(_("Queued “%(name)s”: it continues from model #%(id)s's checkpoint.", name=run.name, id=run_id), "success")
     return redirect(url_for("training.run_detail", run_id=run.id))
 

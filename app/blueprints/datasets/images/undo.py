@@ -1,4 +1,5 @@
-"""Undo for the labeling grid: every label / unlabel / delete there can be taken back for UNDO_SECONDS.
+"""Undo for the labeling grid: every label / unlabel / delete there can be taken back for UNDO_SECONDS,
+and so can deleting a class (its name, colour and place, and the class of each of its images).
 
 Labeling records each image's label columns from before in an UndoAction (same transaction as the
 change). Deleting moves the rows into trashed_images: their quota room is given back at once, but their
@@ -65,6 +66,43 @@ def trash_rows(dataset_id: int, user_id: int, image_ids: list[int]) -> tuple[Und
         freed += sum(r["size_bytes"] or 0 for r in rows)
         db.session.execute(delete(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part)))
     return action, freed
+
+
+def record_class(dataset_id: int, user_id: int, label: Label) -> UndoAction:
+    """Remember a class about to be deleted and which images had it (the caller commits with the delete)."""
+    images = []
+    for row in db.session.execute(select(Image.id, *[getattr(Image, c) for c in LABEL_COLUMNS[1:]])
+                                  .where(Image.dataset_id == dataset_id, Image.label_id == label.id)):
+        images.append(list(row))
+    payload = {"label": {"id": label.id, "name": label.name, "color": label.color, "position": label.position},
+               "images": images}
+    action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="class", count=len(images), payload=payload)
+    db.session.add(action)
+    db.session.flush()
+    return action
+
+
+def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
+    """The class again (the one of that name when it was added again meanwhile; its old id when free),
+    given back to its images that are still unlabeled. Returns (its name, images given back)."""
+    saved = payload["label"]
+    label = db.session.scalar(select(Label).where(Label.dataset_id == dataset_id, Label.name == saved["name"]))
+    if label is None:
+        free = db.session.get(Label, saved["id"]) is None
+        label = Label(dataset_id=dataset_id, name=saved["name"], color=saved["color"], position=saved["position"],
+                      **({"id": saved["id"]} if free else {}))
+        db.session.add(label)
+        db.session.flush()
+    groups: dict[tuple, list[int]] = {}
+    for image_id, *values in payload["images"]:
+        groups.setdefault(tuple(values), []).append(image_id)
+    restored = 0
+    for values, ids in groups.items():
+        for part in chunked(ids):
+            restored += db.session.execute(
+                update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part), Image.label_id.is_(None))
+                .values(label_id=label.id, **dict(zip(LABEL_COLUMNS[1:], values)))).rowcount or 0
+    return label.name, restored
 
 
 def _action_for(dataset_id: int, user_id: int, undo_id: int) -> UndoAction:
@@ -137,13 +175,17 @@ def undo(dataset_id: int, user_id: int, undo_id: int) -> str:
     """Take back one of the user's recent actions on this dataset; returns what happened, in words.
     The action is claimed by deleting its row first, so two clicks on Undo cannot restore twice."""
     action = _action_for(dataset_id, user_id, undo_id)
-    kind, before = action.kind, list(action.payload or [])
+    kind, before = action.kind, action.payload or []
     rows = _restorable_rows(action) if kind == "delete" else []
     db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == undo_id))
     if db.session.execute(delete(UndoAction).where(UndoAction.id == undo_id)).rowcount != 1:
         db.session.rollback()
         raise NotFound(GONE)
-    if kind == "label":
+    if kind == "class":
+        name, count = _restore_class(dataset_id, before)
+        text = ngettext("Undone: class “%(name)s” is back, with %(num)s image.",
+                        "Undone: class “%(name)s” is back, with %(num)s images.", count, name=name)
+    elif kind == "label":
         count = _restore_labels(dataset_id, before)
         text = ngettext("Undone: %(num)s image has its previous class again.",
                         "Undone: %(num)s images have their previous class again.", count)
