@@ -31,11 +31,13 @@ class WeightsError(MLError):
 
 class InvalidOptions(MLError, ValueError):
     """Training options that cannot be used together or are out of range. `fields` maps each option at
-    fault to its message (all of them at once, for forms that mark every field)."""
+    fault to its message (all of them at once, for forms that mark every field); `lines` the same as
+    app.ml.words lines, which a page shows in the reader's language."""
 
-    def __init__(self, message: str, fields: dict[str, str] | None = None):
+    def __init__(self, message: str, fields: dict[str, str] | None = None, lines: dict[str, dict] | None = None):
         super().__init__(message)
         self.fields = dict(fields or {})
+        self.lines = dict(lines or {})
 
 
 class NotTrainable(MLError, ValueError):

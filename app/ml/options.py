@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from .networks import DEFAULT_ARCHITECTURE, architecture_info
 from .errors import InvalidOptions, UnknownArchitecture
 from .trainable import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+from .words import N_, line
 
 MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
 OPTIMIZERS = ("adamw", "sgd")
@@ -158,49 +159,56 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
 def _validate(o: TrainOptions) -> None:
     problems = option_problems(o)
     if problems:
-        raise InvalidOptions(" ".join(message for _, message in problems),
-                             fields={name: message for names, message in problems for name in names})
+        raise InvalidOptions(" ".join(said["message"] for _, said in problems),
+                             fields={name: said["message"] for names, said in problems for name in names},
+                             lines={name: said for names, said in problems for name in names})
 
 
-def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], str]]:
-    """Every rule the options break at once, as ((option names...), message); [] when they are fine."""
+def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
+    """Every rule the options break at once, as ((option names...), an app.ml.words line: its English
+    text and what a page needs to say it in the reader's language); [] when they are fine."""
     try:
         info = architecture_info(o.architecture)
     except UnknownArchitecture as exc:
-        return [(("architecture",), exc.message)]
+        return [(("architecture",), {"message": exc.message})]
+    net, sizes = {"network": info.label}, {"low": info.min_image_size, "high": info.max_image_size}
     rules = [
-        (("mode",), o.mode in MODES, f"Unknown training mode {o.mode!r}; choose one of {', '.join(MODES)}."),
+        (("mode",), o.mode in MODES, N_("Unknown training mode %(mode)s; choose one of %(modes)s."),
+         {"mode": repr(o.mode), "modes": ", ".join(MODES)}),
         (("mode",), o.mode != "scratch" or not info.pretrained,
-         f"{info.label} is a pretrained network; 'scratch' mode needs a from-scratch architecture "
-         "(small_cnn or small_resnet)."),
+         N_("%(network)s is a pretrained network; 'scratch' mode needs a from-scratch architecture "
+            "(small_cnn or small_resnet)."), net),
         (("mode",), o.mode == "scratch" or info.pretrained,
-         f"{info.label} has no pretrained weights; use 'scratch' mode with it."),
-        (("optimizer",), o.optimizer in OPTIMIZERS, f"Unknown optimizer {o.optimizer!r}; choose adamw or sgd."),
-        (("schedule",), o.schedule in SCHEDULES,
-         f"Unknown schedule {o.schedule!r}; choose one of {', '.join(SCHEDULES)}."),
-        (("head",), o.head in HEADS, f"Unknown head {o.head!r}; choose auto, linear or mlp."),
-        (("head",), o.head != "mlp" or o.mode == "quick", "An MLP head is only offered in quick mode."),
-        (("epochs",), o.epochs is None or 1 <= o.epochs <= 1000, "Epochs must be between 1 and 1000."),
-        (("batch_size",), o.batch_size is None or 1 <= o.batch_size <= 4096, "Batch size must be between 1 and 4096."),
-        (("lr",), o.lr is None or 0 < o.lr <= 10, "Learning rate must be above 0 and at most 10."),
+         N_("%(network)s has no pretrained weights; use 'scratch' mode with it."), net),
+        (("optimizer",), o.optimizer in OPTIMIZERS, N_("Unknown optimizer %(value)s; choose adamw or sgd."),
+         {"value": repr(o.optimizer)}),
+        (("schedule",), o.schedule in SCHEDULES, N_("Unknown schedule %(value)s; choose one of %(choices)s."),
+         {"value": repr(o.schedule), "choices": ", ".join(SCHEDULES)}),
+        (("head",), o.head in HEADS, N_("Unknown head %(value)s; choose auto, linear or mlp."), {"value": repr(o.head)}),
+        (("head",), o.head != "mlp" or o.mode == "quick", N_("An MLP head is only offered in quick mode."), {}),
+        (("epochs",), o.epochs is None or 1 <= o.epochs <= 1000, N_("Epochs must be between 1 and 1000."), {}),
+        (("batch_size",), o.batch_size is None or 1 <= o.batch_size <= 4096,
+         N_("Batch size must be between 1 and 4096."), {}),
+        (("lr",), o.lr is None or 0 < o.lr <= 10, N_("Learning rate must be above 0 and at most 10."), {}),
         (("backbone_lr_factor",), 0 <= o.backbone_lr_factor <= 10,
-         "Backbone learning-rate factor must be between 0 and 10."),
-        (("weight_decay",), 0 <= o.weight_decay <= 1, "Weight decay must be between 0 and 1."),
-        (("momentum",), 0 <= o.momentum < 1, "Momentum must be at least 0 and below 1."),
+         N_("Backbone learning-rate factor must be between 0 and 10."), {}),
+        (("weight_decay",), 0 <= o.weight_decay <= 1, N_("Weight decay must be between 0 and 1."), {}),
+        (("momentum",), 0 <= o.momentum < 1, N_("Momentum must be at least 0 and below 1."), {}),
         (("nesterov",), not (o.optimizer == "sgd" and o.nesterov and o.momentum == 0),
-         "Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off."),
+         N_("Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off."), {}),
         (("best_metric",), o.best_metric in BEST_METRICS,
-         f"Unknown best-epoch measure {o.best_metric!r}; choose one of {', '.join(BEST_METRICS)}."),
-        (("step_size",), o.step_size >= 1, "Step size must be at least 1 epoch."),
-        (("gamma",), 0 < o.gamma <= 1, "Gamma must be above 0 and at most 1."),
-        (("label_smoothing",), 0 <= o.label_smoothing < 1, "Label smoothing must be at least 0 and below 1."),
-        (("dropout",), 0 <= o.dropout < 1, "Dropout must be at least 0 and below 1."),
+         N_("Unknown best-epoch measure %(value)s; choose one of %(choices)s."),
+         {"value": repr(o.best_metric), "choices": ", ".join(BEST_METRICS)}),
+        (("step_size",), o.step_size >= 1, N_("Step size must be at least 1 epoch."), {}),
+        (("gamma",), 0 < o.gamma <= 1, N_("Gamma must be above 0 and at most 1."), {}),
+        (("label_smoothing",), 0 <= o.label_smoothing < 1, N_("Label smoothing must be at least 0 and below 1."), {}),
+        (("dropout",), 0 <= o.dropout < 1, N_("Dropout must be at least 0 and below 1."), {}),
         (("early_stopping_patience",), o.early_stopping_patience is None or o.early_stopping_patience >= 1,
-         "Early-stopping patience must be at least 1 epoch (or empty to turn it off)."),
+         N_("Early-stopping patience must be at least 1 epoch (or empty to turn it off)."), {}),
         (("val_fraction", "test_fraction"), 0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
          and o.val_fraction + o.test_fraction <= 0.8,
-         "Validation and test fractions must each be between 0 and 1 and together at most 0.8."),
+         N_("Validation and test fractions must each be between 0 and 1 and together at most 0.8."), {}),
         (("image_size",), o.image_size is None or info.min_image_size <= o.image_size <= info.max_image_size,
-         f"Image size for {info.label} must be between {info.min_image_size} and {info.max_image_size} pixels."),
+         N_("Image size for %(network)s must be between %(low)s and %(high)s pixels."), {**net, **sizes}),
     ]
-    return [(names, message) for names, ok, message in rules if not ok]
+    return [(names, line(template, **values)) for names, ok, template, values in rules if not ok]

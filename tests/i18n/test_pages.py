@@ -278,3 +278,17 @@ def db_get(model, key):
     from app.extensions import db
 
     return db.session.get(model, key)
+
+
+def test_the_train_forms_rule_errors_in_the_users_language(logged_in, make_dataset):
+    """The option rules live in the ML library (English, for the API and logs); the form says them in
+    the reader's language, each on its field."""
+    dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
+    response = logged_in.post(f"/datasets/{dataset.id}/train", headers={"Accept-Language": "pt-BR"},
+                              data={"name": "x", "architecture": "efficientnet_lite0", "mode": "quick",
+                                    "epochs": "0", "lr": "-1"})
+    body = text_of(response)
+    assert response.status_code == 422
+    assert "As épocas precisam estar entre 1 e 1000." in body
+    assert "A taxa de aprendizado precisa ser maior que 0 e no máximo 10." in body
+    assert "Epochs must be" not in body

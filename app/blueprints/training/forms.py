@@ -6,7 +6,7 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from wtforms import BooleanField, FloatField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from app.i18n import N_, format_number, format_percent
+from app.i18n import N_, format_number, format_percent, stored_text
 from app.models import utcnow
 from app.ml.trainable import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
 
@@ -167,6 +167,7 @@ class TrainForm(FlaskForm):
             TrainOptions.from_dict({**values, "architecture": self.architecture.data, "mode": self.mode.data})
         except InvalidOptions as exc:
             for name, message in (exc.fields or {"mode": exc.message}).items():
+                message = stored_text(exc.lines[name]) if name in exc.lines else message  # the reader's language
                 field = self[name] if name in self else self.mode
                 if message not in field.errors:
                     field.errors = [*field.errors, message]
