@@ -15,6 +15,7 @@ DATASET_ROUTES = {
     "datasets.show_dataset": ("GET", "/datasets/{d}"),
     "datasets.edit_dataset": ("POST", "/datasets/{d}/edit"),
     "datasets.delete_dataset": ("POST", "/datasets/{d}/delete"),
+    "datasets.restore_dataset": ("POST", "/datasets/{d}/restore"),
     "datasets.images.export_dataset": ("GET", "/datasets/{d}/export"),
     "datasets.images.upload_images": ("POST", "/datasets/{d}/upload"),
     "datasets.images.show_import": ("GET", "/datasets/{d}/imports/{m}"),

@@ -137,3 +137,60 @@ def test_a_deletion_whose_job_was_lost_is_queued_again(app, logged_in, dataset):
     run_jobs(app)
     db.session.expire_all()
     assert db.session.get(Dataset, dataset_id) is None
+
+
+def _backdate(dataset_id: int, seconds: float) -> None:
+    """Pretend the dataset was deleted `seconds` ago."""
+    db.session.execute(update(Dataset).where(Dataset.id == dataset_id)
+                       .values(updated_at=utcnow() - timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def test_a_deleted_dataset_comes_back_by_undo_untouched(app, logged_in, dataset, make_user):
+    import html
+    import re
+
+    from app.blueprints.datasets.deletion import requeue_stalled_deletions
+
+    app.config["DATASET_UNDO_SECONDS"] = 120
+    upload(logged_in, dataset.id, [("a.png", png(1)), ("b.png", png(2))])
+    dataset_id, name = dataset.id, dataset.name
+    deleted = logged_in.post(f"/datasets/{dataset_id}/delete")
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith(f"/datasets?deleted={dataset_id}")
+    page = html.unescape(logged_in.get(deleted.headers["Location"]).get_data(as_text=True))
+    assert f"Dataset '{name}' was deleted." in page and "data-undo" in page
+    assert f'href="/datasets/{dataset_id}"' not in page and logged_in.get(f"/datasets/{dataset_id}").status_code == 404
+    assert requeue_stalled_deletions() == 0 and run_jobs(app) is None  # nothing removed inside the window
+    other = app.test_client()  # someone else cannot bring it back, nor learn of it
+    make_user("mallory")
+    from tests.conftest import login
+
+    login(other, "mallory")
+    assert other.post(f"/datasets/{dataset_id}/restore").status_code == 404
+    assert "data-undo" not in other.get(f"/datasets?deleted={dataset_id}").get_data(as_text=True)
+
+    action = re.search(r'action="(/datasets/\d+/restore)"', page)[1]
+    restored = logged_in.post(action)
+    assert restored.status_code == 302 and restored.headers["Location"].endswith(f"/datasets/{dataset_id}")
+    shown = html.unescape(logged_in.get(f"/datasets/{dataset_id}").get_data(as_text=True))
+    assert f"Dataset '{name}' is back, as it was." in shown
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) == 2
+    assert logged_in.post(action).status_code == 404  # not deleted any more: nothing to bring back
+
+
+def test_past_the_undo_window_a_deleted_dataset_is_removed_and_cannot_come_back(app, logged_in, dataset):
+    from app.blueprints.datasets.deletion import RESTORE_MARGIN_S, requeue_stalled_deletions
+
+    app.config["DATASET_UNDO_SECONDS"] = 120
+    dataset_id = dataset.id
+    assert logged_in.post(f"/datasets/{dataset_id}/delete").status_code == 302
+    _backdate(dataset_id, 120 - RESTORE_MARGIN_S + 1)  # the last seconds before removal: no more undo
+    refused = logged_in.post(f"/datasets/{dataset_id}/restore")
+    assert refused.status_code == 404 and b"can no longer be brought back" in refused.data
+    assert requeue_stalled_deletions() == 0  # ... and no removal yet
+    _backdate(dataset_id, 121)
+    assert requeue_stalled_deletions() == 1  # the worker's maintenance queues it
+    run_jobs(app)
+    db.session.expire_all()
+    assert db.session.get(Dataset, dataset_id) is None

@@ -1,12 +1,16 @@
 """Deleting a dataset in the background: the request only marks it `deleting` (from then on nobody sees
-it: lists, pages and jobs treat it as gone) and queues a job; the job removes its images 500 rows per
-transaction, then its classes, shares, imports, models and the dataset row, its cached features, then the
-stored files that no other dataset uses. The job can run again after a crash (the worker's reaper re-queues it)."""
+it: lists, pages and jobs treat it as gone). For DATASET_UNDO_SECONDS its owner can bring it back as it
+was (`restore_dataset`); after that a worker's maintenance queues the job (at once when the setting is 0),
+which removes its images 500 rows per transaction, then its classes, shares, imports, models and the
+dataset row, its cached features, then the stored files that no other dataset uses. The job can run
+again after a crash (the same maintenance re-queues it). Restoring ends RESTORE_MARGIN_S before the
+job may be queued, so a restore never meets a purge under way."""
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, func, select, update
 from flask_babel import gettext as _
 
@@ -16,7 +20,7 @@ from app.blueprints.datasets.images.importer import remove_upload
 from app.blueprints.datasets.images.intake import remove_cached_features
 from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
 from app.blueprints.datasets.images.undo import forget_dataset
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
 from app.models import Dataset, DatasetShare, Image, Import, Label, TrainingRun, utcnow
@@ -44,9 +48,42 @@ def delete_dataset(dataset: Dataset) -> None:
         raise Conflict(_("Images are still being imported into this dataset. Cancel the import first, "
                          "then delete the dataset."))
     dataset.deleting = True
+    dataset.updated_at = utcnow()  # the undo window counts from here
     db.session.commit()
-    _queue(dataset.id)
+    if undo_seconds() == 0:
+        _queue(dataset.id)
     log.info("dataset=%s: marked for deletion", dataset.id)
+
+
+RESTORE_MARGIN_S = 10
+
+
+def undo_seconds() -> int:
+    return max(0, int(current_app.config["DATASET_UNDO_SECONDS"]))
+
+
+def _restorable(user_id: int, dataset_id: int):
+    window = timedelta(seconds=undo_seconds() - RESTORE_MARGIN_S)
+    return (Dataset.id == dataset_id, Dataset.owner_id == user_id, Dataset.deleting.is_(True),
+            Dataset.updated_at > utcnow() - window)
+
+
+def restorable(user_id: int, dataset_id: int) -> Dataset | None:
+    """The user's dataset deleted moments ago, while it can still be brought back."""
+    return db.session.scalar(select(Dataset).where(*_restorable(user_id, dataset_id)))
+
+
+def restore_dataset(user_id: int, dataset_id: int) -> Dataset:
+    """Bring back a dataset its owner deleted moments ago, untouched; NotFound when it is not theirs or
+    it is too late (its removal may be under way)."""
+    restored = db.session.execute(update(Dataset).where(*_restorable(user_id, dataset_id))
+                                  .values(deleting=False, updated_at=utcnow())).rowcount
+    if restored != 1 or job_alive(delete_job_id(dataset_id)):
+        db.session.rollback()
+        raise NotFound(_("This dataset can no longer be brought back: it is being removed."))
+    db.session.commit()
+    log.info("dataset=%s: deletion undone", dataset_id)
+    return db.session.get(Dataset, dataset_id)
 
 
 def _queue(dataset_id: int) -> None:
@@ -103,9 +140,9 @@ def _delete_images_in_chunks(dataset_id: int) -> int:
 
 
 def requeue_stalled_deletions(grace_s: float = 60) -> int:
-    """Queue again the deletion of datasets still marked `deleting` whose job is gone (worker killed,
-    queue lost); returns how many were queued."""
-    cutoff = utcnow() - timedelta(seconds=grace_s)
+    """Queue the removal of datasets marked `deleting` whose undo window has passed, and again those whose
+    job is gone (worker killed, queue lost); returns how many were queued."""
+    cutoff = utcnow() - timedelta(seconds=max(grace_s, undo_seconds()))  # past the undo window too
     ids = list(db.session.scalars(select(Dataset.id).where(Dataset.deleting.is_(True),
                                                            Dataset.updated_at < cutoff)))
     db.session.commit()  # end the read transaction

@@ -19,7 +19,9 @@ from app.rendering import render_page
 @bp.route("/datasets")
 @login_required
 def list_datasets():
-    return render_template("datasets/list.html", rows=services.list_datasets_for(current_user))
+    deleted = parse_id(request.args.get("deleted"))  # just deleted: a toast offers to bring it back
+    return render_template("datasets/list.html", rows=services.list_datasets_for(current_user),
+                           restorable=deletion.restorable(current_user.id, deleted) if deleted else None)
 
 
 @bp.route("/datasets/new", methods=["GET", "POST"])
@@ -65,12 +67,26 @@ def edit_dataset(dataset_id: int):
 def delete_dataset(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "owner")
     if request.method == "POST":
-        name = dataset.name
         deletion.delete_dataset(dataset)
-        flash(_("Dataset '%(name)s' was deleted. Its images are removed in the background.", name=name), "success")
+        if deletion.undo_seconds() > 0:  # the list's toast says so, with Undo
+            return redirect(url_for("datasets.list_datasets", deleted=dataset_id))
+        flash(_("Dataset '%(name)s' was deleted. Its images are removed in the background.", name=dataset.name),
+              "success")
         return redirect(url_for("datasets.list_datasets"))
     summary = services.dataset_summary(dataset)
     return render_template("datasets/delete.html", summary=summary, **page_context(dataset))
+
+
+@bp.route("/datasets/<int:dataset_id>/restore", methods=["POST"])
+@login_required
+def restore_dataset(dataset_id: int):
+    try:
+        dataset = deletion.restore_dataset(current_user.id, dataset_id)
+    except DomainError as err:
+        flash(err.message, "error")
+        return render_template("datasets/list.html", rows=services.list_datasets_for(current_user)), err.status
+    flash(_("Dataset '%(name)s' is back, as it was.", name=dataset.name), "success")
+    return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
 
 
 # --- classes and sharing ------------------------------------------------------------------
