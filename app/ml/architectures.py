@@ -13,6 +13,7 @@ from torch import nn
 
 from . import efficientnet_lite, small_nets
 from .errors import ArchitectureUnavailable, WeightsError
+from .words import N_
 from .networks import (  # noqa: F401  (re-exported: the public names of the registry)
     DEFAULT_ARCHITECTURE, IMAGENET_MEAN, IMAGENET_STD, ArchInfo, architecture_info, get_architecture,
     installed_file, list_architectures, spec,
@@ -93,12 +94,14 @@ def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, int]:
     try:
         path = installed_file(name)
         if path is None:
-            raise ArchitectureUnavailable(f"{spec(name).label} is not installed on this server")
+            raise ArchitectureUnavailable.because(N_("%(network)s is not installed on this server."),
+                                                  network=spec(name).label)
         model = load_imagenet_weights(name, path)
     except WeightsError as exc:
         log.error("weights of %s do not load: %s", name, exc)
-        raise ArchitectureUnavailable(f"The installed weights of {spec(name).label} cannot be loaded; "
-                                      f"an admin can install them again. ({exc.message})") from None
+        raise ArchitectureUnavailable.because(N_("The installed weights of %(network)s cannot be loaded; an admin "
+                                                 "can install them again. (%(detail)s)"),
+                                              network=spec(name).label, detail=exc.message) from None
     return _drop_imagenet_head(name, model), spec(name).feature_dim
 
 

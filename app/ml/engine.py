@@ -16,6 +16,7 @@ from . import artifacts, data
 from .architectures import ArchInfo, ClassifierModel, build_model, get_architecture
 from .data import Sample
 from .errors import ExportMismatch, NotTrainable
+from .words import N_
 from .export import CardInfo, export_model
 from .loop import LoopSpec, run_epochs, val_scores
 from .metrics import classification_report
@@ -114,7 +115,7 @@ class _Run:
 def _prepare_split(samples: Sequence[Sample], classes: Sequence[str], options: TrainOptions,
                    split: Mapping[str, Sequence[int]] | None) -> dict[str, list[int]]:
     if len(classes) < 2:
-        raise NotTrainable(["At least two classes are needed."])
+        raise NotTrainable.because(N_("At least two classes are needed."))
     for s in samples:
         if not 0 <= s.label < len(classes):
             raise ValueError(f"sample {s.image_id} has label {s.label} outside 0..{len(classes) - 1}")
@@ -125,7 +126,7 @@ def _prepare_split(samples: Sequence[Sample], classes: Sequence[str], options: T
         split = data.validate_split(split, len(samples))
     train_classes = {labels[i] for i in split["train"]}
     if len(train_classes) < 2:
-        raise NotTrainable(["At least two classes need training images."])
+        raise NotTrainable.because(N_("At least two classes need training images."))
     return split
 
 
@@ -158,14 +159,15 @@ def load_checkpoint(inputs: TrainInputs, options: TrainOptions, architecture: st
         state = torch.load(inputs.checkpoint, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
         log.warning("checkpoint %s unreadable: %s", inputs.checkpoint, exc)
-        raise NotTrainable(["The checkpoint to continue from is missing or unreadable."]) from None
+        raise NotTrainable.because(N_("The checkpoint to continue from is missing or unreadable.")) from None
     wanted = {"architecture": architecture, "mode": options.mode, "image_size": options.resolved_image_size,
               "classes": list(inputs.classes)}
     if options.mode == "quick":
         wanted["head"] = options.head_candidates[0] if len(options.head_candidates) == 1 else "one head"
     differ = [key for key, value in wanted.items() if state.get(key) != value]
     if differ:
-        raise NotTrainable([f"The checkpoint does not fit this run (its {', '.join(differ)} differ)."])
+        raise NotTrainable.because(N_("The checkpoint does not fit this run (its %(settings)s differ)."),
+                                  settings=", ".join(differ))
     return state
 
 

@@ -2,11 +2,28 @@
 
 
 class MLError(Exception):
-    """Base class for every error raised on purpose by app.ml."""
+    """Base class for every error raised on purpose by app.ml. Made with because(), it also carries its
+    sentence as an app.ml.words line (`line`), which a page shows in the reader's language."""
+
+    line: dict | None = None
 
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.__class__.__name__
+
+    @classmethod
+    def because(cls, template: str, **values) -> "MLError":
+        """The error from an N_-marked template and its values (the message is the English text)."""
+        from .words import line
+
+        said = line(template, **values)
+        err = cls._of(said["message"])
+        err.line = said
+        return err
+
+    @classmethod
+    def _of(cls, message: str) -> "MLError":
+        return cls(message)
 
 
 class UnknownArchitecture(MLError, KeyError):
@@ -46,6 +63,10 @@ class NotTrainable(MLError, ValueError):
     def __init__(self, problems: list[str]):
         super().__init__("; ".join(problems))
         self.problems = list(problems)
+
+    @classmethod
+    def _of(cls, message: str) -> "NotTrainable":
+        return cls([message])
 
 
 class TrainingCancelled(MLError):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .errors import ArchitectureUnavailable, UnknownArchitecture
+from .words import N_
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -292,7 +293,8 @@ def get_architecture(name: str) -> ArchInfo:
     """ArchInfo for a usable architecture; raises ArchitectureUnavailable(reason) otherwise."""
     info = architecture_info(name)
     if not info.available:
-        raise ArchitectureUnavailable(f"{info.label} is {info.reason}")
+        raise ArchitectureUnavailable.because(N_("%(network)s is %(reason_word)s"), network=info.label,
+                                              reason_word=info.reason)
     return info
 
 

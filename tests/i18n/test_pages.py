@@ -292,3 +292,22 @@ def test_the_train_forms_rule_errors_in_the_users_language(logged_in, make_datas
     assert "As épocas precisam estar entre 1 e 1000." in body
     assert "A taxa de aprendizado precisa ser maior que 0 e no máximo 10." in body
     assert "Epochs must be" not in body
+
+
+def test_why_a_run_failed_is_said_in_the_users_language_and_kept_english(logged_in, make_dataset):
+    """The ML library's reasons (a network not installed here) go to the run's log as lines: the page says
+    them in the reader's language, run.error (and the API) keep the English text."""
+    from app.blueprints.training.lifecycle import finish_failed
+    from app.extensions import db
+    from app.ml.errors import ArchitectureUnavailable
+    from app.ml.words import N_
+
+    dataset = make_dataset(logged_in.user, {"red": 6, "blue": 6})
+    run = make_run(dataset, logged_in.user, status="running")
+    finish_failed(run, ArchitectureUnavailable.because(N_("%(network)s is not installed on this server."),
+                                                       network="ResNet-18"))
+    db.session.expire_all()
+    assert db.session.get(type(run), run.id).error == "ResNet-18 is not installed on this server."
+    body = text_of(logged_in.get(f"/models/{run.id}", headers={"Accept-Language": "es"}))
+    assert "ResNet-18 no está instalada en este servidor." in body
+    assert "is not installed" not in body

@@ -269,7 +269,7 @@ def finish_failed(run: TrainingRun, exc: Exception) -> None:
     db.session.rollback()
     get_storage().discard_work(run_prefix(run.id))
     detail = None if failure_is_plain(exc) else f"{type(exc).__name__}: {exc}"[:1000]
-    _finish(run, "failed", failure_message(exc), error=failure_message(exc),
+    _finish(run, "failed", failure_line(exc), error=failure_message(exc),
             values={"progress": {**(run.progress or {}), "error_detail": detail}} if detail else None)
 
 
@@ -300,6 +300,14 @@ def failure_message(exc: Exception) -> str:
     # administrators the details on the run page (progress["error_detail"]) and in the worker log.
     return N_("Training stopped because of an unexpected problem on the server. Try again; if it happens "
               "again, tell an administrator (they can see the details on this page).")
+
+
+def failure_line(exc: Exception) -> str | dict:
+    """failure_message for the run's log: the ML library's words line when the error has one, so the run
+    page says it in the reader's language (results.failure_text)."""
+    from app.ml.errors import MLError
+
+    return exc.line if isinstance(exc, MLError) and exc.line else failure_message(exc)
 
 
 def failure_is_plain(exc: Exception) -> bool:

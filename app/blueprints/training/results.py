@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 from flask_babel import gettext as _
 
-from app.i18n import N_, format_number, format_short, ngettext
+from app.i18n import N_, format_number, format_short, ngettext, stored_text
 from app.models import TrainingRun
 
 OPTION_LABELS = {
@@ -205,7 +205,16 @@ def live_context(run: TrainingRun, user) -> dict:
     history = run.history or []
     return {"pv": progress_view(run), "position": position, "loss_svg": loss_chart(history),
             "acc_svg": accuracy_chart(history), "log_lines": (run.log or [])[-100:],
-            "can_delete": can_delete(user, run)}
+            "can_delete": can_delete(user, run), "error_text": failure_text(run)}
+
+
+def failure_text(run: TrainingRun) -> str:
+    """Why the run failed, in the reader's language: run.error is English (the API shows it as it is);
+    the log's line with the same text carries what translating it needs (lifecycle.failure_line)."""
+    if not run.error:
+        return ""
+    said = next((entry for entry in reversed(run.log or []) if entry.get("message") == run.error), None)
+    return stored_text(said) if said and said.get("key") else stored_text(run.error)
 
 
 def results_context(run: TrainingRun) -> dict:
