@@ -264,7 +264,8 @@ def recount_images(user_id: int | None = None) -> int:
     for uid in ids:
         count, nbytes = db.session.execute(
             select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
-            .join(Dataset, Dataset.id == Image.dataset_id).where(Dataset.owner_id == uid)).one()
+            .join(Dataset, Dataset.id == Image.dataset_id)
+            .where(Dataset.owner_id == uid, Dataset.deleting.is_(False))).one()  # deleted: room given back
         db.session.execute(update(User).where(User.id == uid).values(image_count=count, image_bytes=nbytes))
     db.session.commit()
     return len(ids)

@@ -20,7 +20,7 @@ from app.blueprints.datasets.images.importer import remove_upload
 from app.blueprints.datasets.images.intake import remove_cached_features
 from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
 from app.blueprints.datasets.images.undo import forget_dataset
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, QuotaExceeded
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
 from app.models import Dataset, DatasetShare, Image, Import, Label, TrainingRun, utcnow
@@ -49,6 +49,7 @@ def delete_dataset(dataset: Dataset) -> None:
                          "then delete the dataset."))
     dataset.deleting = True
     dataset.updated_at = utcnow()  # the undo window counts from here
+    quotas.release_images(dataset.owner_id, *_image_totals(dataset.id))  # its room is the owner's at once
     db.session.commit()
     if undo_seconds() == 0:
         _queue(dataset.id)
@@ -68,6 +69,12 @@ def _restorable(user_id: int, dataset_id: int):
             Dataset.updated_at > utcnow() - window)
 
 
+def _image_totals(dataset_id: int) -> tuple[int, int]:
+    count, nbytes = db.session.execute(select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
+                                       .where(Image.dataset_id == dataset_id)).one()
+    return int(count), int(nbytes)
+
+
 def restorable(user_id: int, dataset_id: int) -> Dataset | None:
     """The user's dataset deleted moments ago, while it can still be brought back."""
     return db.session.scalar(select(Dataset).where(*_restorable(user_id, dataset_id)))
@@ -81,6 +88,11 @@ def restore_dataset(user_id: int, dataset_id: int) -> Dataset:
     if restored != 1 or job_alive(delete_job_id(dataset_id)):
         db.session.rollback()
         raise NotFound(_("This dataset can no longer be brought back: it is being removed."))
+    count, nbytes = _image_totals(dataset_id)
+    if not quotas.reserve_images(user_id, count, nbytes):  # its room was given back at the delete
+        db.session.rollback()
+        raise QuotaExceeded(quotas.images_full_message(user_id, count, nbytes)
+                            + " " + _("The dataset stays deleted."))
     db.session.commit()
     log.info("dataset=%s: deletion undone", dataset_id)
     return db.session.get(Dataset, dataset_id)
@@ -124,9 +136,9 @@ def purge_dataset(dataset_id: int) -> dict:
 
 
 def _delete_images_in_chunks(dataset_id: int) -> int:
-    """Delete the dataset's image rows IN_CHUNK at a time, recording their files for removal."""
+    """Delete the dataset's image rows IN_CHUNK at a time, recording their files for removal (their quota
+    room went back to the owner when the dataset was deleted)."""
     count = 0
-    owner_id = quotas.owner_of(dataset_id)
     while True:
         rows = db.session.execute(select(Image.id, Image.sha256, Image.size_bytes)
                                   .where(Image.dataset_id == dataset_id).order_by(Image.id).limit(IN_CHUNK)).all()
@@ -134,7 +146,6 @@ def _delete_images_in_chunks(dataset_id: int) -> int:
             return count
         mark_for_removal({sha for _, sha, _ in rows})
         db.session.execute(delete(Image).where(Image.id.in_([i for i, _, _ in rows])))
-        quotas.release_images(owner_id, len(rows), sum(size or 0 for _, _, size in rows))  # the owner's room
         db.session.commit()
         count += len(rows)
 

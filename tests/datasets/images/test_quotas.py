@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 
+import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
@@ -136,8 +137,29 @@ def test_deleting_images_and_datasets_gives_the_room_back(app, logged_in, datase
     upload(logged_in, other.id, [("c.png", png(3)), ("d.png", png(4))])
     assert _counters(logged_in.user.id)[0] == 3
     delete_dataset(db.session.get(type(other), other.id))
+    assert _counters(logged_in.user.id) == (1, len(png(2)))  # at once, not when the job has run
     run_jobs(app)
-    assert _counters(logged_in.user.id) == (1, len(png(2)))
+    assert _counters(logged_in.user.id) == (1, len(png(2)))  # and not twice
+
+
+def test_a_restored_dataset_takes_its_room_again_or_stays_deleted(app, logged_in, dataset):
+    from app.blueprints.datasets.deletion import delete_dataset, restore_dataset
+    from app.errors import QuotaExceeded
+    from app.models import Dataset
+
+    app.config["DATASET_UNDO_SECONDS"] = 120
+    upload(logged_in, dataset.id, [("a.png", png(1)), ("b.png", png(2))])
+    user_id, dataset_id = logged_in.user.id, dataset.id
+    delete_dataset(db.session.get(Dataset, dataset_id))
+    assert _counters(user_id) == (0, 0)
+    restore_dataset(user_id, dataset_id)
+    assert _counters(user_id) == (2, len(png(1)) + len(png(2)))
+    delete_dataset(db.session.get(Dataset, dataset_id))
+    _set(user_id, images=1)
+    with pytest.raises(QuotaExceeded, match="stays deleted"):
+        restore_dataset(user_id, dataset_id)
+    db.session.expire_all()
+    assert db.session.get(Dataset, dataset_id).deleting is True and _counters(user_id) == (0, 0)
 
 
 def test_images_an_editor_adds_count_against_the_owner(app, logged_in, dataset, make_user):
