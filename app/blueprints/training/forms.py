@@ -179,7 +179,8 @@ class TrainForm(FlaskForm):
         if info is None or info.available:
             return True
         self.architecture.errors = [*self.architecture.errors,
-                                    f"This network cannot be used right now: {info.label} is {info.reason}."]
+                                    _("This network cannot be used right now: %(network)s is %(reason)s.",
+                                      network=info.label, reason=_(info.reason))]
         return False
 
     def split_warning(self) -> str | None:

@@ -249,3 +249,18 @@ def test_fixes_can_be_undone(client, shared):
     assert client.post(undo_url, data={"next": "https://elsewhere.example/"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Image, shared["a"]) is not None  # restored
+
+
+def test_a_failed_check_says_why_in_the_readers_language_and_hides_server_internals(app, logged_in):
+    from app.blueprints.datasets.health.services import record_failure
+    from app.blueprints.datasets.services import create_dataset
+    from app.ml.errors import NotTrainable
+    from app.ml.words import N_
+
+    dataset = create_dataset(logged_in.user.id, "Broken")
+    record_failure(dataset.id, OSError("/srv/studio/secret-path/x.npy is unreadable"))
+    page = logged_in.get(f"/datasets/{dataset.id}/health", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "un problema inesperado en el servidor" in page and "secret-path" not in page
+    record_failure(dataset.id, NotTrainable.because(N_("At least two classes are needed.")))
+    page = logged_in.get(f"/datasets/{dataset.id}/health", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "Se necesitan al menos dos clases." in page

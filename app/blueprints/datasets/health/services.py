@@ -117,11 +117,19 @@ def store_report(dataset_id: int, report: dict) -> None:
                                                  error=None))
 
 
+UNEXPECTED = N_("The health check stopped because of an unexpected problem on the server. Try again; if it "
+                "happens again, tell an administrator (the worker's log has the details).")
+
+
 def record_failure(dataset_id: int, exc: Exception) -> None:
-    """Mark the check failed, saying why in one line."""
+    """Mark the check failed, saying why in one line the page shows in the reader's language: the ML
+    library's own reason, else a plain sentence (the exception's text can name server internals; the
+    worker's log has it)."""
+    from app.ml.errors import MLError
+
     db.session.rollback()
-    message = f"The health check failed ({type(exc).__name__}: {exc})."[:300]
-    update_health(dataset_id, lambda s: s.update(state="failed", error=message))
+    error = (exc.line or exc.message) if isinstance(exc, MLError) else UNEXPECTED
+    update_health(dataset_id, lambda s: s.update(state="failed", error=error))
 
 
 # --- showing the report -------------------------------------------------------------------

@@ -234,9 +234,14 @@ def record_failure(dataset_id: int, job_id: str, exc: Exception) -> None:
     _update(dataset_id, job_id, finished=now_iso(), status="failed", error=_plain(exc))
 
 
-def _plain(exc: Exception) -> str:
+def _plain(exc: Exception) -> str | dict:
+    from app.ml.errors import MLError
+
     if isinstance(exc, ModelGone):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
         return N_("The model's files or an image are missing from storage.")
-    return f"Suggestions failed because of an unexpected error ({type(exc).__name__})."
+    if isinstance(exc, MLError):
+        return exc.line or exc.message
+    return N_("Suggestions stopped because of an unexpected problem on the server. Try again; if it happens "
+              "again, tell an administrator (the worker's log has the details).")
