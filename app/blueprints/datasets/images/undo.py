@@ -93,16 +93,23 @@ def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
                       **({"id": saved["id"]} if free else {}))
         db.session.add(label)
         db.session.flush()
+    rows = [(image_id, (label.id, *values)) for image_id, *values in payload["images"]]
+    return label.name, _set_label_columns(dataset_id, rows, Image.label_id.is_(None))
+
+
+def _set_label_columns(dataset_id: int, rows: list, *conditions) -> int:
+    """Give images their label columns back, rows [(image_id, (LABEL_COLUMNS values))]: images sharing
+    values go in one UPDATE per chunk of ids, only where `conditions` hold. Returns how many changed."""
     groups: dict[tuple, list[int]] = {}
-    for image_id, *values in payload["images"]:
+    for image_id, values in rows:
         groups.setdefault(tuple(values), []).append(image_id)
-    restored = 0
+    changed = 0
     for values, ids in groups.items():
         for part in chunked(ids):
-            restored += db.session.execute(
-                update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part), Image.label_id.is_(None))
-                .values(label_id=label.id, **dict(zip(LABEL_COLUMNS[1:], values)))).rowcount or 0
-    return label.name, restored
+            changed += db.session.execute(
+                update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part), *conditions)
+                .values(**dict(zip(LABEL_COLUMNS, values)))).rowcount or 0
+    return changed
 
 
 def _action_for(dataset_id: int, user_id: int, undo_id: int) -> UndoAction:
@@ -120,15 +127,9 @@ def _existing_labels(dataset_id: int) -> set[int]:
 def _restore_labels(dataset_id: int, before: list) -> int:
     """Put the label columns back on the images that still exist (classes deleted since: unlabeled)."""
     labels = _existing_labels(dataset_id)
-    groups: dict[tuple, list[int]] = {}
-    for image_id, *values in before:
-        if values[0] is not None and values[0] not in labels:
-            values = [None, None, None, None]
-        groups.setdefault(tuple(values), []).append(image_id)
-    for values, ids in groups.items():
-        for part in chunked(ids):
-            db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part))
-                               .values(**dict(zip(LABEL_COLUMNS, values))))
+    gone = (None,) * len(LABEL_COLUMNS)
+    _set_label_columns(dataset_id, [(image_id, gone if values[0] is not None and values[0] not in labels
+                                     else tuple(values)) for image_id, *values in before])
     return len(before)
 
 
