@@ -1,7 +1,8 @@
 """Who may see or change what — the one place every dataset and model route goes through.
 
-Anything a user may not see is a 404 (NotFound), indistinguishable from a missing row. A dataset being
-deleted (in the background) is gone for everyone.
+Anything a user may not see is a 404 (NotFound), indistinguishable from a missing row. A dataset or a
+model being deleted (restorable for a while, then removed in the background) is gone for everyone: every
+query of runs adds `shown_runs()`.
 """
 from __future__ import annotations
 
@@ -66,10 +67,22 @@ def visible_datasets_query(user: User):
                                  Dataset.deleting.is_(False))
 
 
+def shown_runs():
+    """The condition every query of runs/models adds: runs deleted moments ago are gone for everyone."""
+    return TrainingRun.deleting.is_(False)
+
+
+def visible_runs_query(user: User):
+    """Runs/models on the datasets the user can see, those being deleted left out."""
+    visible = visible_datasets_query(user).with_only_columns(Dataset.id)
+    return select(TrainingRun).where(TrainingRun.dataset_id.in_(visible), shown_runs())
+
+
 def get_run_for(user: User | None, run_id: int, need: str = "viewer") -> TrainingRun:
-    """A training run/model is visible to whoever can see its dataset (role `need` on the dataset)."""
+    """A training run/model is visible to whoever can see its dataset (role `need` on the dataset), unless
+    it is being deleted."""
     run = db.session.get(TrainingRun, run_id)
-    if run is None:
+    if run is None or run.deleting:
         raise NotFound(_("This model does not exist, or you do not have access to it."))
     try:
         get_dataset_for(user, run.dataset_id, need)

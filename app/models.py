@@ -199,6 +199,10 @@ class TrainingRun(db.Model):
     threshold_curve = db.deferred(db.Column(db.JSON, nullable=True))
     # "Train more": the run whose checkpoint this one continues (same frozen samples, epochs numbered on).
     continued_from_id = db.Column(db.Integer, db.ForeignKey("training_runs.id", ondelete="SET NULL"), nullable=True)
+    # Deleted moments ago: hidden from everyone (app.access) while it can still be restored, then purged
+    # (training/deletion.py). deleted_at is indexed for the worker's search of runs past the undo window.
+    deleting = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
+    deleted_at = db.Column(db.DateTime, nullable=True, index=True)
     dataset = db.relationship("Dataset")
     created_by = db.relationship("User")
     continued_from = db.relationship("TrainingRun", remote_side=[id])

@@ -122,8 +122,10 @@ def count_datasets(user_id: int) -> int:
 
 
 def count_runs(user_id: int, statuses) -> int:
+    """The user's runs in these statuses; a model being deleted no longer counts (its room is free at once)."""
     return db.session.scalar(select(func.count(TrainingRun.id)).where(
-        TrainingRun.created_by_id == user_id, TrainingRun.status.in_(statuses))) or 0
+        TrainingRun.created_by_id == user_id, TrainingRun.status.in_(statuses),
+        TrainingRun.deleting.is_(False))) or 0
 
 
 def usage_for(user_id: int) -> Usage:
@@ -294,8 +296,19 @@ def check_can_queue_run(user_id: int, counting_new: bool = False) -> None:
             "You already have %(num)s trainings queued or running, your limit. Wait for one to finish or cancel "
             "one, then start this one.", limits.active_runs))
     if limits.models and count_runs(user_id, MODEL_STATUSES) + extra > limits.models:
-        raise QuotaExceeded(ngettext("You have %(count)s model, your quota. Delete models you no longer need, "
-                                     "or ask an administrator for more.",
-                                     "You have %(count)s models, your quota. Delete models you no longer need, "
-                                     "or ask an administrator for more.", limits.models,
-                                     count=format_number(limits.models)))
+        raise QuotaExceeded(_models_full(limits.models))
+
+
+def check_models_within_quota(user_id: int) -> None:
+    """QuotaExceeded when the user holds more models than their quota allows (a restored model is counted
+    in the restore's transaction, before its commit)."""
+    limit = limits_for(db.session.get(User, user_id)).models
+    if limit and count_runs(user_id, MODEL_STATUSES) > limit:
+        raise QuotaExceeded(_models_full(limit))
+
+
+def _models_full(limit: int) -> str:
+    return ngettext("You have %(count)s model, your quota. Delete models you no longer need, "
+                    "or ask an administrator for more.",
+                    "You have %(count)s models, your quota. Delete models you no longer need, "
+                    "or ask an administrator for more.", limit, count=format_number(limit))

@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING, Sequence
 from flask import current_app
 from flask_babel import gettext as _
 
-from sqlalchemy import select
-
-from app.access import NotAllowed, get_run_for, visible_datasets_query
+from app.access import NotAllowed, get_run_for, visible_runs_query
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import MAX_DB_INT, db
 from app.filestore import run_prefix
 from app.ml.artifacts import CARD, CHECKPOINT
-from app.models import Dataset, Setting, TrainingRun, User
+from app.models import Setting, TrainingRun, User
 from app.storage import get_storage
 
 if TYPE_CHECKING:
@@ -34,9 +32,10 @@ def _is_user(user) -> bool:
 
 
 def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
-    """A run the user may predict with: public, or visible to them. Others' private runs are a 404."""
+    """A run the user may predict with: public, or visible to them. Others' private runs, and models being
+    deleted (even public ones), are a 404."""
     run = db.session.get(TrainingRun, run_id)
-    if run is None:
+    if run is None or run.deleting:
         raise NotFound(MISSING, code=UNKNOWN_MODEL)
     if not run.is_public:
         if not _is_user(user):
@@ -80,9 +79,7 @@ def _usable_or_none(user: User | None, run_id: int | None) -> TrainingRun | None
 
 def ready_models(user: User, limit: int | None = None) -> list[TrainingRun]:
     """Succeeded models on the datasets the user can see, newest first (the API page's examples)."""
-    visible = visible_datasets_query(user).with_only_columns(Dataset.id)
-    query = (select(TrainingRun).where(TrainingRun.dataset_id.in_(visible), TrainingRun.status == "succeeded",
-                                       TrainingRun.artifact_dir.is_not(None))
+    query = (visible_runs_query(user).where(TrainingRun.status == "succeeded", TrainingRun.artifact_dir.is_not(None))
              .order_by(TrainingRun.id.desc()).limit(limit))
     return list(db.session.scalars(query))
 

@@ -7,6 +7,7 @@ from typing import Callable
 from flask import current_app
 from sqlalchemy import select
 
+from app.access import shown_runs
 from app.i18n import N_, stored_line
 from app.blueprints.datasets.services import IMBALANCE_RATIO, RECOMMENDED_PER_CLASS, class_counts
 from app.blueprints.training.samples import parts
@@ -117,7 +118,8 @@ def _label_findings(images: list[Image], vectors) -> list[dict]:
 
 def _leak_findings(dataset_id: int, vectors: dict) -> list[dict]:
     runs = db.session.scalars(select(TrainingRun).where(
-        TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded").order_by(TrainingRun.id)).all()
+        TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded", shown_runs())
+        .order_by(TrainingRun.id)).all()
     found = []
     for run in runs:
         part = parts(run.id, ("train", "test"))

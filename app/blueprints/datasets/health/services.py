@@ -16,6 +16,7 @@ from typing import Callable
 from sqlalchemy import select
 from flask_babel import gettext as _
 
+from app.access import shown_runs
 from app.i18n import N_
 from app.blueprints.datasets.images.services import delete_undoably, label_undoably
 from app.errors import Conflict, NotFound, ValidationError
@@ -163,7 +164,8 @@ def visible_findings(dataset_id: int, state: dict) -> tuple[list[dict], dict, di
     images = {img.id: img for img in db.session.scalars(
         select(Image).where(Image.dataset_id == dataset_id, Image.id.in_(wanted)))} if wanted else {}
     labels = {lab.id: lab for lab in db.session.scalars(select(Label).where(Label.dataset_id == dataset_id))}
-    run_ids = set(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset_id)))
+    run_ids = set(db.session.scalars(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset_id,
+                                                                  shown_runs())))
     shown = [f for f in findings if _still_relevant(f, images, labels, run_ids)]
     shown.sort(key=lambda f: ORDER.index(f["kind"]) if f["kind"] in ORDER else len(ORDER))
     return shown, images, labels

@@ -20,6 +20,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from app.access import shown_runs
 from app.i18n import N_
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
@@ -104,7 +105,7 @@ def usable_models(dataset_id: int) -> list[TrainingRun]:
     """Succeeded runs of this dataset that still have their files, newest first."""
     runs = db.session.scalars(select(TrainingRun).where(
         TrainingRun.dataset_id == dataset_id, TrainingRun.status == "succeeded",
-        TrainingRun.artifact_dir.is_not(None)).order_by(TrainingRun.id.desc()))
+        TrainingRun.artifact_dir.is_not(None), shown_runs()).order_by(TrainingRun.id.desc()))
     return [r for r in runs if r.artifact_dir]
 
 
@@ -198,7 +199,7 @@ def score_unlabeled(dataset_id: int, model_id: int, job_id: str):
     from app.ml.suggest import score_files  # torch: only in the job process
 
     run = db.session.get(TrainingRun, model_id)
-    if run is None or not run.artifact_dir:
+    if run is None or run.deleting or not run.artifact_dir:
         raise ModelGone("The model was deleted before its suggestions were computed.")
     images = unlabeled_images(dataset_id)
     db.session.commit()  # end the read transaction: scoring can take a while
