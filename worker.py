@@ -19,9 +19,9 @@ from app.extensions import get_queue, get_redis
 
 
 class ReapStaleRunsMixin:
-    """Also fail training runs and imports whose worker died (kill -9, OOM) and queue again dataset
-    deletions whose job was lost: at start-up, then with RQ's periodic maintenance (every
-    MAINTENANCE_INTERVAL seconds while idle)."""
+    """Also fail training runs and imports whose worker died (kill -9, OOM), queue again dataset
+    deletions whose job was lost and remove deleted models whose undo window has passed: at start-up,
+    then with RQ's periodic maintenance (every MAINTENANCE_INTERVAL seconds while idle)."""
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
@@ -31,12 +31,14 @@ class ReapStaleRunsMixin:
         from app.blueprints.datasets.images.imports import reap_stale_imports
         from app.blueprints.datasets.images.removal import schedule_forgotten
         from app.blueprints.datasets.images.undo import expire as expire_undo
+        from app.blueprints.training.deletion import purge_deleted_runs
         from app.blueprints.training.lifecycle import reap_stale_runs
 
         config = current_app.config
         _reap("stale training run(s) marked failed", reap_stale_runs, config["TRAIN_STALE_SECONDS"])
         _reap("stale import(s) marked failed", reap_stale_imports, config["IMPORT_STALE_SECONDS"])
         _reap("dataset deletion(s) queued again", requeue_stalled_deletions)
+        _reap("deleted model(s) removed with their files", purge_deleted_runs)
         _reap("sweep of deleted images' files queued again", schedule_forgotten)
         _reap("expired undo action(s) forgotten", expire_undo)
 

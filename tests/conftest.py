@@ -149,7 +149,8 @@ def app(tmp_path, redis_url, server_database_url, storage_config, app_config):
         "RQ_QUEUE": f"test-{uuid.uuid4().hex[:8]}",
         "LOGIN_LOCK_SECONDS": 60,
         "RATELIMIT_ENABLED": False,  # tests/test_rate_limits.py and friends switch them on
-        "DATASET_UNDO_SECONDS": 0,  # a deleted dataset is removed by the next job run (tests of the undo set it)
+        "DATASET_UNDO_SECONDS": 0,  # a deleted dataset is removed by the next job run, a deleted model at once
+                                    # (tests of the undo set it)
         "PREDICT_FREEZE_HEAP": False,  # a full collection of pytest's heap per model load: 0.45 s each
         **storage_config,
         **app_config,

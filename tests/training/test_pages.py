@@ -187,6 +187,7 @@ def test_stranger_gets_404_on_every_training_route(app, client, make_user, make_
         "training.cancel_run": [("POST", f"/models/{run.id}/cancel")],
         "training.retry_run": [("POST", f"/models/{run.id}/retry")],
         "training.delete_run": [("POST", f"/models/{run.id}/delete")],
+        "training.restore_run": [("POST", f"/models/{run.id}/restore")],  # deleted ones: test_model_undo.py
         "training.compare_models": [("GET", f"/models/compare?a={run.id}&b={other.id}")],
         "training.download": [("GET", f"/models/{run.id}/download/{k}")
                               for k in ("weights", "onnx", "card", "preprocess", "checkpoint")],

@@ -26,7 +26,8 @@ TAGS = [
     {"name": "Classes", "description": "The classes (labels) of a dataset."},
     {"name": "Images", "description": "Upload (loose files or a zip), list by key, label in bulk, delete."},
     {"name": "Imports", "description": "Background imports: progress and cancel."},
-    {"name": "Training", "description": "Start, follow, cancel training runs; their metrics and files."},
+    {"name": "Training", "description": "Start, follow, cancel, delete (and restore) training runs; their "
+                                        "metrics and files."},
     {"name": "Models", "description": "Trained models and their settings (public, default)."},
     {"name": "Prediction", "description": "Classify images (the prototype's contract, unchanged)."},
 ]

@@ -1,5 +1,5 @@
-"""API: networks, training runs (start with the form's options, follow, cancel, retry, delete) and their
-results and files (the services of the training pages)."""
+"""API: networks, training runs (start with the form's options, follow, cancel, retry, delete, restore) and
+their results and files (the services of the training pages)."""
 from app.blueprints.api import bp, present
 from app.blueprints.api.contract import Op, operation
 from app.blueprints.api.schemas.runs import (
@@ -14,6 +14,14 @@ TAG = "Training"
 START_HELP = ("The same options as the Train form's Advanced fold, checked the same way (TrainOptions): a "
               "value out of range, or options that do not go together, answer 422 with the reason. The run "
               "trains on the dataset's labeled images as they are now.")
+DELETE_HELP = ("The run is gone at once for everyone (a 404 everywhere, left out of every list, refused by "
+               "/predict). For a short while (the server's DATASET_UNDO_SECONDS, 120 s by default) whoever could "
+               "delete it can bring it back with POST /api/v1/runs/{run_id}/restore; then it is removed with "
+               "its files for good.")
+RESTORE_HELP = ("Undoes DELETE /api/v1/runs/{run_id} within its undo window, for whoever could delete the run "
+                "(its creator, the dataset's editors and owner). After the window, or for anyone else: 404. "
+                "The model counts against its creator's model quota again: 403 `quota_exceeded` when that is "
+                "full (it stays deleted).")
 FILES = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
          "application/json": {"schema": {"type": "object"}}}
 
@@ -63,9 +71,16 @@ def retry_run(user, data, run_id: int):
 
 
 @bp.delete("/v1/runs/<int:run_id>")
-@operation(Op("Delete a finished run and its files", TAG, status=204, errors=(409,)))
+@operation(Op("Delete a finished run and its files (can be undone for a short while)", TAG, status=204,
+              errors=(409,), description=DELETE_HELP))
 def delete_run(user, data, run_id: int):
     services.delete_run(user, run_id)
+
+
+@bp.post("/v1/runs/<int:run_id>/restore")
+@operation(Op("Bring back a run deleted moments ago", TAG, out=RunOut, description=RESTORE_HELP))
+def restore_run(user, data, run_id: int):
+    return present.run_detail(services.restore_run(user, run_id))
 
 
 @bp.get("/v1/runs/<int:run_id>/metrics")

@@ -1,4 +1,5 @@
-"""Training runs: start (with a frozen sample list), cancel, retry, delete, list, compare."""
+"""Training runs: start (with a frozen sample list), cancel, retry, delete (undoable: deletion.py), list,
+compare."""
 from __future__ import annotations
 
 import logging
@@ -9,15 +10,15 @@ from sqlalchemy.orm import defer, selectinload
 from flask_babel import gettext as _
 
 from app import quotas
-from app.access import get_dataset_for, get_run_for, visible_datasets_query
-from app.blueprints.training import lifecycle, samples
+from app.access import get_dataset_for, get_run_for, visible_runs_query
+from app.blueprints.training import deletion, lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.i18n import N_, ngettext, stored_line
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
-from app.models import Dataset, Image, TrainingRun, User, utcnow
-from app.filestore import run_key, run_prefix
+from app.models import Dataset, TrainingRun, User, utcnow
+from app.filestore import run_key
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     old = get_run_for(user, run_id, need="viewer")
     if old.status not in ("failed", "cancelled"):
         raise Conflict(_("Only failed or cancelled runs can be retried."))
+    if old.continued_from_id is not None and db.session.scalar(
+            select(TrainingRun.deleting).where(TrainingRun.id == old.continued_from_id)):
+        raise Conflict(_("The model this run continues was deleted, so it cannot be trained again. Restore "
+                         "that model first, or start a new training."))
     quotas.check_can_queue_run(user.id)
     _parse_options(old.architecture, old.mode, {k: v for k, v in old.options.items()
                                                 if k not in ("architecture", "mode")})
@@ -204,7 +209,8 @@ def can_delete(user: User, run: TrainingRun) -> bool:
 
 
 def delete_run(user: User, run_id: int) -> int:
-    """Delete a finished run and its files; returns its dataset id."""
+    """Delete a finished run: hidden at once, restorable for a while, then purged with its files
+    (deletion.py); returns its dataset id."""
     run = get_run_for(user, run_id, need="viewer")
     if not can_delete(user, run):
         raise DomainError(_("Only the person who trained this model or an editor of its dataset can delete it."), 403)
@@ -216,15 +222,31 @@ def delete_run(user: User, run_id: int) -> int:
         raise Conflict(_("Model #%(id)s is being trained on from this model's checkpoint. Wait until it "
                          "finishes (or cancel it), then delete this model.", id=continuing))
     dataset_id = run.dataset_id
-    db.session.execute(update(Image).where(Image.label_model_id == run.id).values(label_model_id=None))
-    db.session.delete(run)
-    db.session.commit()
-    get_storage().delete_prefix(run_prefix(run_id))
-    from app.serving import forget_model  # the serving cache must not keep it
-
-    forget_model(run_id)
     log.info("train run=%s deleted by user=%s", run_id, user.id)
+    deletion.hide_run(run)
     return dataset_id
+
+
+def restorable_run(user: User, run_id: int) -> TrainingRun | None:
+    """The run deleted moments ago that this user may bring back (whoever may delete it), else None."""
+    run = deletion.restorable(run_id)
+    if run is None:
+        return None
+    try:
+        get_dataset_for(user, run.dataset_id, need="viewer")
+    except DomainError:
+        return None
+    return run if can_delete(user, run) else None
+
+
+def restore_run(user: User, run_id: int) -> TrainingRun:
+    """Undo deleting a model, within the undo window; NotFound after it or for someone else."""
+    run = restorable_run(user, run_id)
+    if run is None:
+        raise deletion.too_late()
+    run = deletion.restore(run)
+    log.info("train run=%s restored by user=%s", run_id, user.id)
+    return run
 
 
 def save_threshold(user: User, run_id: int, raw_percent: str | None) -> TrainingRun:
@@ -261,8 +283,7 @@ def list_runs(user: User, sort: str = "date", dataset_id: int | None = None) -> 
     from app.blueprints.training.results import validation_score
 
     lifecycle.maybe_reap()
-    visible = visible_datasets_query(user).with_only_columns(Dataset.id)
-    query = (select(TrainingRun).where(TrainingRun.dataset_id.in_(visible))
+    query = (visible_runs_query(user)
              .order_by(TrainingRun.created_at.desc(), TrainingRun.id.desc())
              # the list shows names, status and accuracy: leave the per-epoch/log JSON of every run unread
              .options(defer(TrainingRun.history), defer(TrainingRun.log), defer(TrainingRun.progress),

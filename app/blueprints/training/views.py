@@ -5,11 +5,12 @@ from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
 from app.blueprints.datasets.readiness import missing_for_training
-from app.blueprints.training import bp, exports, services
+from app.blueprints.training import bp, deletion, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
 from app.blueprints.training.results import compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
-from app.errors import QuotaExceeded, ValidationError
+from app.errors import DomainError, QuotaExceeded, ValidationError
+from app.ids import parse_id
 from app.rendering import render_page
 from app.storage import download_response
 
@@ -20,8 +21,10 @@ def list_models():
     sort = "accuracy" if request.args.get("sort") == "accuracy" else "date"
     dataset_id = request.args.get("dataset", type=int)
     runs = services.list_runs(current_user, sort, dataset_id)
+    deleted = parse_id(request.args.get("deleted"))  # just deleted: a toast offers to bring it back
     return render_template("training/list.html", runs=runs, sort=sort, dataset_id=dataset_id,
-                           picked=request.args.getlist("pick", type=int))
+                           picked=request.args.getlist("pick", type=int),
+                           restorable=services.restorable_run(current_user, deleted) if deleted else None)
 
 
 @bp.route("/datasets/<int:dataset_id>/train", methods=["GET", "POST"])
@@ -64,7 +67,7 @@ def new_run(dataset_id: int):
 def run_detail(run_id: int):
     run = services.view_run(current_user, run_id)
     return render_template("training/run_detail.html", run=run, **live_context(run, current_user),
-                           **results_context(run))
+                           **results_context(run), undoable=deletion.undo_seconds() > 0)
 
 
 @bp.route("/models/<int:run_id>/progress")
@@ -167,8 +170,23 @@ def history_csv(run_id: int):
 @login_required
 def delete_run(run_id: int):
     services.delete_run(current_user, run_id)
+    if deletion.undo_seconds() > 0:  # the list's toast says so, with Undo
+        return redirect(url_for("training.list_models", deleted=run_id))
     flash(_("The model and its files were deleted."), "success")
     return redirect(url_for("training.list_models"))
+
+
+@bp.route("/models/<int:run_id>/restore", methods=["POST"])
+@login_required
+def restore_run(run_id: int):
+    try:
+        run = services.restore_run(current_user, run_id)
+    except DomainError as err:  # too late, not theirs, or over the model quota: said on the list
+        flash(err.message, "error")
+        return render_template("training/list.html", runs=services.list_runs(current_user), sort="date",
+                               dataset_id=None, picked=[], restorable=None), err.status
+    flash(_("Model “%(name)s” is back, as it was.", name=run.name), "success")
+    return redirect(url_for("training.run_detail", run_id=run.id))
 
 
 @bp.route("/models/compare")
