@@ -6,7 +6,6 @@ import math
 import os
 import random
 import threading
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
@@ -61,19 +60,20 @@ def stratified_split(labels: Sequence[int], val_fraction: float = 0.15, test_fra
     Same labels + same seed -> same split. Classes of 1 image go to train; of 2 images to
     train + val (or train + test when val_fraction is 0). No class ends up without a train image.
     """
-    by_class: dict[int, list[int]] = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_class[int(label)].append(index)
-    rng = random.Random(seed)
-    split: dict[str, list[int]] = {name: [] for name in SPLITS}
-    for label in sorted(by_class):
-        indices = by_class[label]
-        rng.shuffle(indices)
-        n_val, n_test = _class_counts(len(indices), val_fraction, test_fraction)
-        split["val"] += indices[:n_val]
-        split["test"] += indices[n_val:n_val + n_test]
-        split["train"] += indices[n_val + n_test:]
-    return {name: sorted(values) for name, values in split.items()}
+    import numpy as np  # vectorised: a run over 200,000 images is split inside the "Start training" request
+
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    order = np.argsort(labels, kind="stable")  # indices grouped by class, each group in index order
+    classes, starts, sizes = np.unique(labels[order], return_index=True, return_counts=True)
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
+    for start, size in zip(starts.tolist(), sizes.tolist()):
+        indices = rng.permutation(order[start:start + size])
+        n_val, n_test = _class_counts(size, val_fraction, test_fraction)
+        parts["val"].append(indices[:n_val])
+        parts["test"].append(indices[n_val:n_val + n_test])
+        parts["train"].append(indices[n_val + n_test:])
+    return {name: np.sort(np.concatenate(chunks)).tolist() if chunks else [] for name, chunks in parts.items()}
 
 
 def validate_split(split: Mapping[str, Sequence[int]], n: int) -> dict[str, list[int]]:
