@@ -120,7 +120,7 @@ def _job_settings() -> dict:
         # How long a labeling or deleting action on the grid can be undone (the page offers it ~10 s);
         # deleted images' files stay that long.
         "UNDO_SECONDS": _env_int("UNDO_SECONDS", 120),
-        # How long a deleted dataset can be brought back (hidden meanwhile); then a worker removes it.
+        # How long a deleted dataset or model can be brought back (hidden meanwhile); then a worker removes it.
         "DATASET_UNDO_SECONDS": _env_int("DATASET_UNDO_SECONDS", 120),
         # Downloading (or checking an uploaded) pretrained weights file: Admin -> Networks.
         "NETWORK_JOB_TIMEOUT": _env_int("NETWORK_JOB_TIMEOUT", 3600),
