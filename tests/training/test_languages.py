@@ -10,6 +10,7 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 
 from app.blueprints.training.exports import PART_NAMES
 from app.extensions import db
+from app.models import utcnow
 from tests.training.test_pages import METRICS, make_run
 from tests.training.test_thresholds import scored
 
@@ -90,3 +91,66 @@ def test_the_threshold_chart_writes_percentages_the_readers_way(logged_in, make_
     chart = page[page.index("threshold-chart"):page.index("</svg>", page.index("threshold-chart"))]
     assert ">25\xa0%</text>" in chart and ">25%</text>" not in chart
     assert "<title>Imágenes de validación respondidas</title>" in chart and "<title>Answered</title>" not in chart
+
+
+def test_a_run_whose_export_does_not_match_says_why_through_its_stored_line(app, start_run, make_dataset, logged_in,
+                                                                             monkeypatch, pretend_translated):
+    """The ML library's reasons and phases reach the run's log as words lines (template + values): run.error
+    and the API keep the English text, the page says them in the reader's language."""
+    import copy
+
+    import torch
+    from flask_babel import force_locale
+
+    from app.blueprints.training.results import failure_text
+    from app.ml import export
+    from app.models import TrainingRun
+    from tests.conftest import run_jobs
+
+    traced = export.export_torchscript
+
+    def skewed(model, example, path):  # a TorchScript file of other weights: verify_exports raises ExportMismatch
+        other = copy.deepcopy(model)
+        with torch.no_grad():
+            for weights in other.parameters():
+                weights.add_(1.0)
+        traced(other, example, path)
+
+    monkeypatch.setattr(export, "export_torchscript", skewed)
+    dataset = make_dataset(logged_in.user, {"red": 4, "blue": 4}, size=(16, 16))
+    start_run(dataset.id, epochs="1", val_fraction="0", test_fraction="0.25")
+    run_jobs(app)
+    db.session.expire_all()
+    run = db.session.scalars(db.select(TrainingRun)).one()
+    template = "The %(export)s export does not reproduce the PyTorch model (max difference %(difference)s)."
+    assert run.status == "failed" and run.error.startswith("The TorchScript export does not reproduce the PyTorch")
+    said = run.log[-1]
+    assert (said["key"], said["values"]["export"], said["message"]) == (template, "TorchScript", run.error)
+    keys = [entry.get("key") for entry in run.log]
+    assert "Decoding images…" in keys and "Exporting TorchScript and ONNX…" in keys  # phases, as lines
+    with app.test_request_context(), force_locale("en"):
+        assert failure_text(run) == run.error
+    pretend_translated("pt_BR", {template: "A exportação %(export)s difere do modelo PyTorch (%(difference)s)."})
+    page = _text(logged_in.get(f"/models/{run.id}", headers=PT))
+    assert "A exportação TorchScript difere do modelo PyTorch" in page and "does not reproduce" not in page
+
+
+def test_the_charts_say_whose_curves_they_show_when_quick_mode_fits_two_heads(logged_in, make_dataset):
+    """While quick mode fits its second head the charts show that head's curves; once it has finished they
+    show the kept head's, which can be the other one: both moments say which head it is."""
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    fitting = make_run(dataset, logged_in.user, status="running", heartbeat_at=utcnow(), started_at=utcnow(),
+                       options={"mode": "quick", "head": "auto"},
+                       progress={"phase": "training", "stage": "MLP head", "epoch": 2, "epochs": 3, "fraction": 0.8})
+    kept = make_run(dataset, logged_in.user, options={"mode": "quick", "head": "auto"},
+                    metrics={**METRICS, "head_choice": {"chosen": "linear", "automatic": True}})
+    chosen_by_user = make_run(dataset, logged_in.user, options={"mode": "quick", "head": "mlp"},
+                              metrics={**METRICS, "head_choice": {"chosen": "mlp", "automatic": False}})
+    for run in (fitting, kept, chosen_by_user):
+        run.mode = "quick"
+    db.session.commit()
+
+    live = _text(logged_in.get(f"/models/{fitting.id}/progress", headers={"HX-Request": "true"}))
+    assert "Curves of the MLP head being fitted now." in live
+    assert "Curves of the head that was kept, the linear head." in _text(logged_in.get(f"/models/{kept.id}"))
+    assert 'id="curves-caption"' not in _text(logged_in.get(f"/models/{chosen_by_user.id}"))

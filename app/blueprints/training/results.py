@@ -175,6 +175,26 @@ def progress_view(run: TrainingRun) -> dict:
             "loss": p.get("loss"), "train_acc": p.get("train_acc"), "val_acc": p.get("val_acc")}
 
 
+def curves_caption(run: TrainingRun) -> str | None:
+    """Whose curves the charts show when quick mode fitted two heads: the one being fitted while it runs,
+    the one kept once it has finished (the other's curves are not kept), so the switch is no surprise."""
+    from app.blueprints.training.lifecycle import STAGE_IN_TEXT
+    from app.ml.quick import HEAD_NAMES
+
+    def in_text(stage: str) -> str:  # "MLP head" as a stage is named -> "MLP head" inside a sentence
+        return _(STAGE_IN_TEXT.get(stage, stage))
+
+    stage = (run.progress or {}).get("stage")
+    if run.status == "running":
+        return None if not stage else _("Curves of the %(head)s being fitted now. Quick mode fits a linear head "
+                                        "and an MLP head, then keeps the one that does better on the validation "
+                                        "images.", head=in_text(stage))
+    choice = ((run.metrics or {}).get("head_choice") or {}) if run.status == "succeeded" else {}
+    if choice.get("automatic") and choice.get("chosen") in HEAD_NAMES:
+        return _("Curves of the head that was kept, the %(head)s.", head=in_text(HEAD_NAMES[choice["chosen"]]))
+    return None
+
+
 def reads_images(mode: str | None, phase: str | None) -> bool:
     """Whether images/s means images in this phase: quick mode reads images only while it computes their
     features; its heads then train on those features (tens of thousands a second, which says nothing)."""
@@ -205,7 +225,8 @@ def live_context(run: TrainingRun, user) -> dict:
     history = run.history or []
     return {"pv": progress_view(run), "position": position, "loss_svg": loss_chart(history),
             "acc_svg": accuracy_chart(history), "log_lines": (run.log or [])[-100:],
-            "can_delete": can_delete(user, run), "error_text": failure_text(run)}
+            "can_delete": can_delete(user, run), "error_text": failure_text(run),
+            "curves_caption": curves_caption(run)}
 
 
 def failure_text(run: TrainingRun) -> str:
@@ -214,7 +235,7 @@ def failure_text(run: TrainingRun) -> str:
     if not run.error:
         return ""
     said = next((entry for entry in reversed(run.log or []) if entry.get("message") == run.error), None)
-    return stored_text(said) if said and said.get("key") else stored_text(run.error)
+    return stored_text(said) if said and (said.get("key") or said.get("parts")) else stored_text(run.error)
 
 
 def results_context(run: TrainingRun) -> dict:
