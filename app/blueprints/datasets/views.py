@@ -20,8 +20,12 @@ from app.rendering import render_page
 @login_required
 def list_datasets():
     deleted = parse_id(request.args.get("deleted"))  # just deleted: a toast offers to bring it back
+    return _datasets_page(restorable=deletion.restorable(current_user.id, deleted) if deleted else None)
+
+
+def _datasets_page(status: int = 200, restorable=None):
     return render_template("datasets/list.html", rows=services.list_datasets_for(current_user),
-                           restorable=deletion.restorable(current_user.id, deleted) if deleted else None)
+                           restorable=restorable), status
 
 
 @bp.route("/datasets/new", methods=["GET", "POST"])
@@ -84,7 +88,7 @@ def restore_dataset(dataset_id: int):
         dataset = deletion.restore_dataset(current_user.id, dataset_id)
     except DomainError as err:
         flash(err.message, "error")
-        return render_template("datasets/list.html", rows=services.list_datasets_for(current_user)), err.status
+        return _datasets_page(err.status)
     flash(_("Dataset '%(name)s' is back, as it was.", name=dataset.name), "success")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
 
