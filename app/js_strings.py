@@ -29,6 +29,10 @@ SIMPLE = {
     "choose_first": _l("Choose images or a .zip first: drop them on the box above, or click it to pick files."),
     "no_preview": _l("No preview"),
     "no_preview_for": _l("No preview for {name}"),
+    # A browser notification when a watched training ends (the run page, once the user allowed them).
+    "run_succeeded": _l("Training finished: {name}"),
+    "run_failed": _l("Training failed: {name}"),
+    "run_cancelled": _l("Training cancelled: {name}"),
     # The API's stable error codes, said in the page's language on the "Try it" page.
     "code_bad_image": _l("This file is not an image we can read (use JPEG, PNG, WebP, BMP or GIF)."),
     "code_over_pixel_budget": _l("Too many pixels in one go: send fewer or smaller images at once."),

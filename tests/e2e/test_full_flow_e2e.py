@@ -77,6 +77,7 @@ def test_full_flow(live_server, browser, shoot, tmp_path):
     page.wait_for_selector("[role=progressbar][aria-valuenow='100'], table.confusion", timeout=300_000)
     page.wait_for_selector("table.confusion", timeout=120_000)
     assert page.is_visible("table.confusion")
+    assert page.title() == "✓ first try · Studio"  # the tab said the progress while it trained, then this
     shoot(page, "results_1280")
 
     page.click("a:has-text('Try it on your images')")

@@ -56,6 +56,7 @@ def test_progress_partial_renders_mid_run_and_keeps_polling(logged_in, make_data
     assert "1 min 15 s" in html and "123 images/s" in html and "66%" in html
     assert html.count("<polyline") == 4  # train & val loss, train & val accuracy
     assert "Cancel" in html
+    assert 'data-title-prefix="42% · "' in html  # training.js puts it before the tab's title
 
 
 def test_progress_of_a_whole_batch_epoch_names_no_step(logged_in, make_dataset):

@@ -51,3 +51,38 @@ document.addEventListener("change", function (evt) {
   var untouched = labels.some(function (l) { return name.value === parts[0] + l + parts[1]; });
   if (untouched) name.value = parts[0] + mode.dataset.label + parts[1];
 });
+
+// The run page while it trains: the tab's title shows the progress ("42% · name"), and, when the user
+// asked for it, a notification says the run ended while the tab was in the background.
+(function () {
+  var base = document.title, watched = false;
+  function section() { return document.getElementById("run-progress"); }
+  function update() {
+    var live = section();
+    if (!live) return;
+    var status = live.dataset.runStatus, finished = ["succeeded", "failed", "cancelled"].indexOf(status) >= 0;
+    var button = live.querySelector("[data-notify-button]");
+    if (button) button.hidden = !("Notification" in window) || Notification.permission !== "default";
+    if (!finished) {
+      watched = true;
+      document.title = live.dataset.titlePrefix + base;
+      return;
+    }
+    if (!watched) return;  // finished before this page was opened: nothing to announce
+    watched = false;
+    document.title = (status === "succeeded" ? "✓ " : "✗ ") + base;
+    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+      new Notification(window.studio.t("run_" + status, { name: live.dataset.runName }));
+    }
+  }
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-notify-button]");
+    if (!button || !("Notification" in window)) return;
+    Notification.requestPermission().then(update);
+  });
+  document.addEventListener("htmx:afterSettle", update);  // the progress section is swapped every second
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && /^[✓✗] /.test(document.title)) document.title = base;  // seen: back to the plain title
+  });
+  update();
+})();
