@@ -76,15 +76,17 @@ def load_imagenet_weights(name: str, path: str | Path) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # zip/pickle errors, truncated files: all mean "not a weights file"
-        raise WeightsError(f"The file is not a readable PyTorch weights file ({type(exc).__name__}).") from None
+        raise WeightsError.because(N_("The file is not a readable PyTorch weights file (%(error)s)."),
+                                   error=type(exc).__name__) from None
     if not isinstance(state, dict):
-        raise WeightsError("The file does not hold a state dict (a mapping of tensor names to weights).")
+        raise WeightsError.because(N_("The file does not hold a state dict (a mapping of tensor names to weights)."))
     model = torchvision_network(name)
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[:2]
-        raise WeightsError(f"The file does not fit {spec(name).label}: {' '.join(first)[:300]}") from None
+        raise WeightsError.because(N_("The file does not fit %(network)s: %(detail)s"), network=spec(name).label,
+                                   detail=" ".join(first)[:300]) from None  # torch's own words: English
     return model
 
 
@@ -101,7 +103,7 @@ def _build_torchvision(name: str, pretrained: bool) -> tuple[nn.Module, int]:
         log.error("weights of %s do not load: %s", name, exc)
         raise ArchitectureUnavailable.because(N_("The installed weights of %(network)s cannot be loaded; an admin "
                                                  "can install them again. (%(detail)s)"),
-                                              network=spec(name).label, detail=exc.message) from None
+                                              network=spec(name).label, detail=exc.line or exc.message) from None
     return _drop_imagenet_head(name, model), spec(name).feature_dim
 
 

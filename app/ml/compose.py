@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .errors import ExportMismatch
+from .words import N_
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,9 @@ def verify_composed(head: nn.Module, files: tuple[Path, Path], prebuilt: Prebuil
     diffs = {"torchscript": float(np.abs(ts - reference).max()), "onnx": float(np.abs(joined - reference).max())}
     for name, got in (("TorchScript", ts), ("ONNX", joined)):
         if got.shape != reference.shape or not np.allclose(got, reference, rtol=RTOL, atol=ATOL):
-            raise ExportMismatch(f"The {name} export does not reproduce the PyTorch model "
-                                 f"(max difference {np.abs(got - reference).max():.2e}).")
+            raise ExportMismatch.because(N_("The %(export)s export does not reproduce the PyTorch model "
+                                            "(max difference %(difference)s)."),
+                                         export=name, difference=f"{np.abs(got - reference).max():.2e}")
     return diffs
 
 

@@ -16,7 +16,12 @@ class MLError(Exception):
         """The error from an N_-marked template and its values (the message is the English text)."""
         from .words import line
 
-        said = line(template, **values)
+        return cls.saying(line(template, **values))
+
+    @classmethod
+    def saying(cls, said: dict) -> "MLError":
+        """The error from an app.ml.words line (or several joined: words.joined); its English text is the
+        message."""
         err = cls._of(said["message"])
         err.line = said
         return err

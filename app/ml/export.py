@@ -17,6 +17,7 @@ import torch
 
 from .artifacts import FILES, PREPROCESS
 from .errors import ExportMismatch
+from .words import N_
 from .reference import write_from_card
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ def verify_exports(model: torch.nn.Module, out_dir: Path, image_size: int, seed:
              "onnx": float(np.abs(onnx_probs - reference).max())}
     for name, got in (("TorchScript", ts), ("ONNX", onnx_probs)):
         if got.shape != reference.shape or not np.allclose(got, reference, rtol=RTOL, atol=ATOL):
-            raise ExportMismatch(f"The {name} export does not reproduce the PyTorch model "
-                                 f"(max difference {np.abs(got - reference).max():.2e}).")
+            raise ExportMismatch.because(N_("The %(export)s export does not reproduce the PyTorch model "
+                                            "(max difference %(difference)s)."),
+                                         export=name, difference=f"{np.abs(got - reference).max():.2e}")
     return diffs
 
 

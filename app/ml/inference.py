@@ -16,14 +16,15 @@ from .errors import BadImage
 from .export import FILES, quiet_torch_deprecations
 from .pillow_open import open_header
 from .runtime import resolve_device
+from .words import N_
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
-NOT_AN_IMAGE = "The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), or it is far too large."
-DAMAGED = "The image file is damaged or incomplete."
+NOT_AN_IMAGE = N_("The file is not an image we can read (use JPEG, PNG, GIF, WebP or BMP), or it is far too large.")
+DAMAGED = N_("The image file is damaged or incomplete.")
 
 
 def decode_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -42,13 +43,14 @@ def open_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, image_si
     """The first half of decode_image: the header read and checked, the JPEG draft scale chosen, no
     pixels read yet (img.size is what decoding will make). Raises BadImage."""
     if not data_bytes:
-        raise BadImage("The file is empty.")
+        raise BadImage.because(N_("The file is empty."))
     try:
         img = open_header(io.BytesIO(data_bytes))
         width, height = img.size
         if width * height > max_pixels:
-            raise BadImage(f"The image is too large ({width}x{height} pixels; the limit is "
-                           f"{max_pixels:,} pixels).")
+            raise BadImage.because(N_("The image is too large (%(width)sx%(height)s pixels; the limit is "
+                                      "%(limit)s pixels)."),
+                                   width=str(width), height=str(height), limit=int(max_pixels))  # 4000x3000, no commas
         img.seek(0)
         data.decode_in_one_call(img, len(data_bytes))
         data.reduce_on_decode(img, image_size)
@@ -56,10 +58,10 @@ def open_image(data_bytes: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, image_si
     except BadImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise BadImage(NOT_AN_IMAGE) from None
+        raise BadImage.because(NOT_AN_IMAGE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         log.info("could not decode image: %s", exc)
-        raise BadImage(DAMAGED) from None
+        raise BadImage.because(DAMAGED) from None
 
 
 def read_pixels(img: Image.Image) -> Image.Image:
@@ -69,7 +71,7 @@ def read_pixels(img: Image.Image) -> Image.Image:
         return data.oriented_rgb(img)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         log.info("could not decode image: %s", exc)
-        raise BadImage(DAMAGED) from None
+        raise BadImage.because(DAMAGED) from None
 
 
 def top_k(probs_row: Sequence[float], k: int = 5, classes: Sequence[str] | None = None) -> list[tuple]:

@@ -187,7 +187,8 @@ def refresh_installed() -> None:
 def spec(name: str) -> NetworkSpec:
     """The catalogue entry; UnknownArchitecture when there is none."""
     if name not in CATALOGUE:
-        raise UnknownArchitecture(f"Unknown architecture {name!r}; choose one of {', '.join(CATALOGUE)}.")
+        raise UnknownArchitecture.because(N_("Unknown architecture %(name)s; choose one of %(choices)s."),
+                                          name=repr(name), choices=", ".join(CATALOGUE))
     return CATALOGUE[name]
 
 

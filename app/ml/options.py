@@ -8,9 +8,10 @@ from typing import Any, Mapping
 from .networks import DEFAULT_ARCHITECTURE, architecture_info
 from .errors import InvalidOptions, UnknownArchitecture
 from .trainable import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
-from .words import N_, line
+from .words import N_, joined, line
 
 MODES = ("quick", "feature_extraction", "fine_tune", "scratch")
+UNKNOWN_MODE = N_("Unknown training mode %(mode)s; choose one of %(modes)s.")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "step", "onecycle", "none")
 HEADS = ("auto", "linear", "mlp")  # auto: quick mode fits both and keeps the better on validation
@@ -31,7 +32,7 @@ MODE_DEFAULTS: dict[str, dict[str, Any]] = {
 def mode_defaults(mode: str) -> dict[str, Any]:
     """Default epochs, lr and batch_size for a mode (what TrainOptions uses when they are None)."""
     if mode not in MODE_DEFAULTS:
-        raise InvalidOptions(f"Unknown training mode {mode!r}; choose one of {', '.join(MODES)}.")
+        raise InvalidOptions.because(UNKNOWN_MODE, mode=repr(mode), modes=", ".join(MODES))
     return dict(MODE_DEFAULTS[mode])
 
 
@@ -99,7 +100,7 @@ class TrainOptions:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise InvalidOptions(f"Unknown option(s): {', '.join(unknown)}.")
+            raise InvalidOptions.because(N_("Unknown option(s): %(names)s."), names=", ".join(unknown))
         values = {}
         for key, raw in data.items():
             values[key] = _coerce(key, raw, cls.__dataclass_fields__[key].type)
@@ -137,7 +138,7 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
     if raw is None:
         if "None" in type_name:
             return None
-        raise InvalidOptions(f"Option {key} needs a value.")
+        raise _field_error(key, N_("Option %(name)s needs a value."), name=key)
     try:
         if type_name.startswith("bool"):
             if isinstance(raw, str):
@@ -153,15 +154,27 @@ def _coerce(key: str, raw: Any, type_name: str) -> Any:
             return float(raw)
         return str(raw)
     except (TypeError, ValueError):
-        raise InvalidOptions(f"Option {key} has an invalid value: {raw!r}.") from None
+        raise _field_error(key, N_("Option %(name)s has an invalid value: %(value)s."), name=key,
+                           value=repr(raw)) from None
+
+
+def _field_error(key: str, template: str, **values) -> InvalidOptions:
+    """InvalidOptions about one option: on its field (`fields`, `lines`), and as the error's own line."""
+    said = line(template, **values)
+    err = InvalidOptions(said["message"], fields={key: said["message"]}, lines={key: said})
+    err.line = said
+    return err
 
 
 def _validate(o: TrainOptions) -> None:
     problems = option_problems(o)
     if problems:
-        raise InvalidOptions(" ".join(said["message"] for _, said in problems),
+        whole = problems[0][1] if len(problems) == 1 else joined(*(said for _, said in problems))
+        err = InvalidOptions(whole["message"],
                              fields={name: said["message"] for names, said in problems for name in names},
                              lines={name: said for names, said in problems for name in names})
+        err.line = whole  # all of them at once: a stored run's options that no longer pass (its failure)
+        raise err
 
 
 def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
@@ -170,10 +183,10 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
     try:
         info = architecture_info(o.architecture)
     except UnknownArchitecture as exc:
-        return [(("architecture",), {"message": exc.message})]
+        return [(("architecture",), exc.line or {"message": exc.message})]
     net, sizes = {"network": info.label}, {"low": info.min_image_size, "high": info.max_image_size}
     rules = [
-        (("mode",), o.mode in MODES, N_("Unknown training mode %(mode)s; choose one of %(modes)s."),
+        (("mode",), o.mode in MODES, UNKNOWN_MODE,
          {"mode": repr(o.mode), "modes": ", ".join(MODES)}),
         (("mode",), o.mode != "scratch" or not info.pretrained,
          N_("%(network)s is a pretrained network; 'scratch' mode needs a from-scratch architecture "

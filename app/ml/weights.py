@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from .errors import WeightsError
+from .words import N_, joined, line
 from .networks import NetworkSpec, spec, weights_dir, weights_path, weights_shelf
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,17 @@ class Staged:
 def _source(name: str) -> NetworkSpec:
     entry = spec(name)
     if entry.weights is None:
-        raise WeightsError(f"{entry.label} has no weights file to install"
-                           + (" (its weights are built in)." if entry.pretrained else " (it learns from scratch)."))
+        raise WeightsError.because(N_("%(network)s has no weights file to install (its weights are built in).")
+                                   if entry.pretrained else
+                                   N_("%(network)s has no weights file to install (it learns from scratch)."),
+                                   network=entry.label)
     return entry
 
 
 def _folder() -> Path:
     folder = weights_dir()
     if folder is None:
-        raise WeightsError("No weights folder is configured (set WEIGHTS_DIR).")
+        raise WeightsError.because(N_("No weights folder is configured (set WEIGHTS_DIR)."))
     return folder
 
 
@@ -93,14 +96,18 @@ def check_hash(name: str, sha256: str, size: int) -> None:
     source = _source(name).weights
     if sha256.startswith(source.sha256_prefix):
         return
-    mb, expected = size / 2**20, source.size_mb
-    why = ""
+    said = [line(N_("This is not the %(network)s weights file %(file)s: its SHA-256 starts with %(got)s, "
+                    "not %(expected)s."), network=spec(name).label, file=source.file_name,
+                 got=sha256[:len(source.sha256_prefix)], expected=source.sha256_prefix)]
+    # sizes in MB with one decimal, written the English way (the words lines have no such value kind)
+    sizes = {"size_mb": f"{size / 2**20:.1f}", "expected_mb": f"{source.size_mb:.1f}"}
     if size < 0.99 * source.size_bytes:
-        why = f" It is {mb:.1f} MB where {expected:.1f} MB was expected: it is incomplete or another file."
+        said.append(line(N_("It is %(size_mb)s MB where %(expected_mb)s MB was expected: it is incomplete or "
+                            "another file."), **sizes))
     elif size > 1.01 * source.size_bytes:
-        why = f" It is {mb:.1f} MB where {expected:.1f} MB was expected: it is another file."
-    raise WeightsError(f"This is not the {spec(name).label} weights file {source.file_name}: its SHA-256 starts "
-                       f"with {sha256[:len(source.sha256_prefix)]}, not {source.sha256_prefix}.{why}")
+        said.append(line(N_("It is %(size_mb)s MB where %(expected_mb)s MB was expected: it is another file."),
+                         **sizes))
+    raise WeightsError.saying(said[0] if len(said) == 1 else joined(*said))
 
 
 def check_loads(name: str, path: str | Path) -> None:
@@ -158,7 +165,7 @@ def install_staged(name: str, path: str | Path, source: str) -> Path:
     path = Path(path)
     try:
         if not path.is_file():
-            raise WeightsError("The file to install is gone (it was already installed or cleaned up).")
+            raise WeightsError.because(N_("The file to install is gone (it was already installed or cleaned up)."))
         sha256, size = _hash_file(path)
         check_hash(name, sha256, size)
         check_loads(name, path)
@@ -186,7 +193,8 @@ def install_file(name: str, file_path: str | Path, source: str | None = None) ->
         with open(file_path, "rb") as fh:
             staged = stage(name, fh)
     except OSError as exc:
-        raise WeightsError(f"Cannot read {file_path}: {exc.strerror or exc}.") from None
+        raise WeightsError.because(N_("Cannot read %(path)s: %(reason)s."), path=str(file_path),
+                                   reason=str(exc.strerror or exc)) from None
     return install_staged(name, staged.path, source or f"file {Path(file_path).name}")
 
 
@@ -198,12 +206,14 @@ def _open(url: str, timeout: float):
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (https URL from the catalogue)
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the connection
-        raise WeightsError(f"The download failed: {url} answered {exc.code} {exc.reason}.") from None
+        raise WeightsError.because(N_("The download failed: %(url)s answered %(code)s %(reason)s."), url=url,
+                                   code=str(exc.code), reason=str(exc.reason)) from None
     except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise WeightsError(f"Could not reach {url} ({reason}). This server may have no internet access: download "
-                           "the file on a computer that has, then upload it on Admin → Networks (or install it "
-                           "with `flask weights import`).") from None
+        raise WeightsError.because(N_("Could not reach %(url)s (%(reason)s). This server may have no internet "
+                                      "access: download the file on a computer that has, then upload it on Admin → "
+                                      "Networks (or install it with `flask weights import`)."),
+                                   url=url, reason=str(reason)) from None
 
 
 def download(name: str, progress: Progress | None = None, url: str | None = None,
@@ -219,11 +229,11 @@ def download(name: str, progress: Progress | None = None, url: str | None = None
             try:
                 _, size = _copy_hashing(response, part, progress, total)
             except (HTTPException, OSError) as exc:
-                raise WeightsError(f"The download broke off ({type(exc).__name__}). Nothing was installed; "
-                                   "try again.") from None
+                raise WeightsError.because(N_("The download broke off (%(error)s). Nothing was installed; "
+                                              "try again."), error=type(exc).__name__) from None
         if total is not None and size != total:
-            raise WeightsError(f"The download stopped early: {size:,} of {total:,} bytes arrived. "
-                               "Nothing was installed; try again.")
+            raise WeightsError.because(N_("The download stopped early: %(size)s of %(total)s bytes arrived. "
+                                          "Nothing was installed; try again."), size=size, total=total)
     except BaseException:
         discard(part)
         raise
@@ -257,7 +267,7 @@ def uninstall(name: str) -> Path:
     shelf, path = weights_shelf(), weights_path(name)
     on_shelf = shelf is not None and path is not None and path.name in shelf.installed(fresh=True)
     if path is None or not (on_shelf or path.is_file()):
-        raise WeightsError(f"{spec(name).label} is not installed.")
+        raise WeightsError.because(N_("%(network)s is not installed."), network=spec(name).label)
     if on_shelf:
         shelf.delete(path.name)
         shelf.delete(sidecar_path(name).name)
@@ -327,7 +337,8 @@ def local_copy(name: str) -> Path | None:
         try:
             check_hash(name, sha256, got)
         except WeightsError as exc:
-            raise WeightsError(f"The copy in the bucket is damaged. {exc.message}") from None
+            raise WeightsError.saying(joined(line(N_("The copy in the bucket is damaged.")),
+                                             exc.line or {"message": exc.message})) from None
         os.replace(part, path)
     except BaseException:
         discard(part)

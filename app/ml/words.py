@@ -19,6 +19,12 @@ def line(template: str, **values) -> dict:
             "key": template, "values": values}
 
 
+def joined(*lines: dict) -> dict:
+    """Several lines said as one text, a space between them (shown part by part in the reader's language,
+    as app.i18n.stored_join)."""
+    return {"message": " ".join(said["message"] for said in lines), "parts": list(lines)}
+
+
 def english_value(name: str, value):
     if isinstance(value, dict):
         return value.get("message", "")

@@ -63,8 +63,13 @@ def test_verify_exports_fails_loudly_on_mismatch(exported):
     from app.ml import build_model
 
     other = build_model("efficientnet_lite0", 2, image_size=64).eval()
-    with pytest.raises(ExportMismatch):
+    with pytest.raises(ExportMismatch) as exc:
         verify_exports(other, out, 64)
+    said = exc.value.line  # the English message for the API and logs, the line for pages (any language)
+    assert said["key"] == "The %(export)s export does not reproduce the PyTorch model (max difference %(difference)s)."
+    assert said["values"]["export"] == "TorchScript" and said["message"] == exc.value.message
+    assert exc.value.message == f"The TorchScript export does not reproduce the PyTorch model " \
+                                f"(max difference {said['values']['difference']})."
 
 
 def _jpeg_bytes(size=(60, 40)) -> bytes:

@@ -61,6 +61,7 @@ def test_truncated_download_is_refused_and_nothing_kept(folder, server, monkeypa
     with pytest.raises(WeightsError) as exc:
         weights.download(NAME)
     assert "stopped early" in exc.value.message and f"of {len(data):,} bytes" in exc.value.message
+    assert exc.value.line["values"]["total"] == len(data)  # a words line: the admin page says it translated
     assert folder_files(folder) == [] and not networks.architecture_info(NAME).installed
 
 
@@ -112,6 +113,9 @@ def test_upload_of_a_wrong_or_truncated_file_is_refused_and_nothing_kept(folder,
         weights.stage(NAME, io.BytesIO(bad))
     assert "its SHA-256 starts with" in exc.value.message
     assert ("incomplete" in exc.value.message) == (kind == "truncated")
+    head, size = exc.value.line["parts"]  # which file it is not, then how its size differs
+    assert head["values"]["network"] == "MobileNetV3-Large" and " ".join([head["message"], size["message"]]) \
+        == exc.value.message and size["values"]["size_mb"] == f"{len(bad) / 2**20:.1f}"
     assert folder_files(folder) == []
 
 
