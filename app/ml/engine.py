@@ -16,7 +16,7 @@ from . import artifacts, data
 from .architectures import ArchInfo, ClassifierModel, build_model, get_architecture
 from .data import Sample
 from .errors import ExportMismatch, NotTrainable
-from .words import N_
+from .words import N_, line
 from .export import CardInfo, export_model
 from .loop import LoopSpec, run_epochs, val_scores
 from .metrics import classification_report
@@ -208,7 +208,7 @@ def _write_artifacts(run: _Run, model: nn.Module, loop, reports: dict, out: Path
     out.mkdir(parents=True, exist_ok=True)
     artifacts = _save_checkpoint(run, model, loop, out)
     if run.setup.export:
-        run.progress.phase("exporting", message="Exporting TorchScript and ONNX")
+        run.progress.phase("exporting", line(N_("Exporting TorchScript and ONNX…")))
         card = CardInfo(
             classes=run.classes, arch_info=run.arch, image_size=run.image_size,
             resize_size=data.eval_resize_size(run.image_size),
@@ -288,7 +288,7 @@ def _decode_for_training(run: _Run, cache: data.DecodedImageCache) -> dict[str, 
     """Decode every image once up front, on every core (reporting progress): training images into the
     cache, validation and test images straight to their evaluation crops (they are not needed again)."""
     total = sum(len(run.split[part]) for part in ("train", "val", "test"))
-    run.progress.phase("preparing", message="Decoding images")
+    run.progress.phase("preparing", line(N_("Decoding images…")))
     done = 0
     with ThreadPoolExecutor(resolve_threads(run.setup.threads), thread_name_prefix="decode") as pool:
         for _ in pool.map(cache.get, run.split["train"]):

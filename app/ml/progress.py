@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .errors import TrainingCancelled
+from .words import N_
 
 PHASE_WEIGHTS = {
     "quick": {"embedding": 0.75, "training": 0.15, "evaluating": 0.02, "exporting": 0.08},
@@ -50,9 +51,11 @@ class ProgressReporter:
 
     def check_cancel(self) -> None:
         if self.should_cancel is not None and self.should_cancel():
-            raise TrainingCancelled("Training was cancelled.")
+            raise TrainingCancelled.because(N_("Training was cancelled."))
 
-    def phase(self, name: str, message: str | None = None) -> None:
+    def phase(self, name: str, message: str | dict | None = None) -> None:
+        """Enter phase `name`; `message` says what it does: an app.ml.words line (its English text goes out
+        as "message", the line itself as "line", which a page shows in the reader's language) or text."""
         self.check_cancel()
         self.phase_name, self.phase_started, self.phase_images = name, time.perf_counter(), 0
         self.stage, self.span = None, (0.0, 1.0)
@@ -68,10 +71,7 @@ class ProgressReporter:
         """Tell the caller something worth keeping in the run's log (e.g. why training stopped early):
         the latest event again, with this message and note=True (an app.ml.words line also as "line")."""
         if self.callback is not None:
-            extra = {"message": message}
-            if isinstance(message, dict):
-                extra = {"message": message["message"], "line": message}
-            self.callback({**self.last, "stage": self.stage, **extra, "note": True})
+            self.callback({**self.last, "stage": self.stage, "line": None, **_said(message), "note": True})
 
     def finish(self) -> None:
         """Final event: fraction 1.0."""
@@ -84,10 +84,10 @@ class ProgressReporter:
         within = self.span[0] + (self.span[1] - self.span[0]) * within
         return min(before + self.weights[self.phase_name] * within, 1.0)
 
-    def emit(self, done: float, total: float, *, images: int = 0, message: str | None = None,
+    def emit(self, done: float, total: float, *, images: int = 0, message: str | dict | None = None,
              step: StepInfo | None = None) -> None:
         """done/total: position inside the current phase (drives fraction and ETA); step: the epoch
-        loop's position, when training."""
+        loop's position, when training; message: text, or an app.ml.words line (sent also as "line")."""
         self.check_cancel()
         now = time.perf_counter()
         self.phase_images += images
@@ -103,7 +103,14 @@ class ProgressReporter:
             "step": step.step, "steps": step.steps,
             "loss": step.loss, "train_acc": step.train_acc, "val_acc": self.val_acc,
             "images_per_sec": self.phase_images / phase_elapsed if self.phase_images else None,
-            "eta_seconds": eta, "fraction": fraction, "elapsed_seconds": elapsed, "message": message,
-            "stage": self.stage, "data_wait": step.data_wait,
+            "eta_seconds": eta, "fraction": fraction, "elapsed_seconds": elapsed,
+            "stage": self.stage, "data_wait": step.data_wait, **_said(message),
         }
         self.callback(self.last)
+
+
+def _said(message: str | dict | None) -> dict:
+    """The event's "message" (English text) and, for an app.ml.words line, "line" too."""
+    if isinstance(message, dict):
+        return {"message": message["message"], "line": message}
+    return {"message": message}

@@ -62,7 +62,7 @@ def train_quick(run: "_Run") -> QuickOutcome:
     """Features for every sample, then the head(s); the chosen head on the backbone as the model."""
     o = run.options
     module, dim = build_backbone(o.architecture, run.image_size, pretrained=True)
-    run.progress.phase("embedding", message="Computing image features")
+    run.progress.phase("embedding", line(N_("Computing image features…")))
     how = prepare_pass(o.architecture, Preprocess(run.image_size, run.arch.mean, run.arch.std),
                        _feature_setup(run), module)
     log.info("quick mode features: %s backbone on %s", how.backbone.kind, how.backbone.device)

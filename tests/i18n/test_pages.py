@@ -157,13 +157,15 @@ def test_the_run_log_is_shown_in_the_users_language_and_stored_in_english(logged
     text for the API and are shown translated, numbers written the locale's way."""
     from app.blueprints.training import lifecycle
     from app.extensions import db
+    from app.ml.words import N_
+    from app.ml.words import line as phase_line
 
     dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
     run = make_run(dataset, logged_in.user, status="running", heartbeat_at=datetime.utcnow())
     lines = [lifecycle.epoch_line({"epoch": 3, "epochs": 10, "val_acc": 0.8125, "data_wait": 1.25}),
              lifecycle.epoch_line({"epoch": 2, "epochs": 40, "train_acc": 0.5, "stage": "MLP head"}),
              {"message": "Stopped early: no improvement for 5 epochs"}]  # the ML library's words stay English
-    for line in lines + [lifecycle.PHASE_LINES["Decoding images"]]:
+    for line in lines + [phase_line(N_("Decoding images…"))]:  # as the ML library sends its phases
         lifecycle.append_log(run, line if isinstance(line, dict) else {"message": line})
     db.session.commit()
     assert [entry["message"] for entry in run.log][:2] == [

@@ -42,9 +42,6 @@ LOST_JOB_REASON = N_("This run's job disappeared from the queue (the queue was r
                      "before a worker started it. You can retry the run.")
 NEVER_QUEUED_REASON = N_("This run was never queued: the server stopped while it was being prepared. "
                          "Start a new training.")
-# The ML library's phase messages (English), as the log shows them: translated on the run page.
-PHASE_LINES = {"Decoding images": N_("Decoding images…"), "Computing image features": N_("Computing image features…"),
-               "Exporting TorchScript and ONNX": N_("Exporting TorchScript and ONNX…")}
 # Quick mode's stages (app.ml.quick.HEAD_NAMES, which marks them for the catalog) inside a sentence.
 STAGE_IN_TEXT = {"Linear head": N_("linear head"), "MLP head": N_("MLP head")}
 
@@ -93,15 +90,16 @@ class RunReporter:
                                     if progress.get("stage") else note)
             self.flush()
             return
-        self.latest = progress
+        self.latest = {key: value for key, value in progress.items() if key != "line"}  # the row stays small
         urgent = False
         if progress.get("phase") != self.phase:
             self._keep_last_epoch()
             self.phase = progress.get("phase")
             urgent = True
-            if message and not message.startswith("Epoch"):
-                line = PHASE_LINES.get(message.rstrip("."))
-                self.pending_log.append(stored_line(line) if line else message.rstrip(".") + "…")
+            if progress.get("line"):  # the ML library's words line ("Decoding images…"): shown translated
+                self.pending_log.append(progress["line"])
+            elif message and not message.startswith("Epoch"):
+                self.pending_log.append(message.rstrip(".") + "…")
         if progress.get("stage") != self.stage:  # a new candidate head: its curves start afresh
             self._keep_last_epoch()
             self.stage = progress.get("stage")
