@@ -195,3 +195,26 @@ def test_entry_names_with_line_breaks_cannot_break_the_download(app, logged_in, 
         assert response.status_code == 200
         disposition = response.headers.get("Content-Disposition", "")
         assert "\r" not in disposition and "\n" not in disposition and "Set-Cookie" not in response.headers
+
+
+def test_a_zip_refused_inside_the_job_says_why_as_a_stored_line(app, logged_in, dataset):
+    """A limit the job meets (here lowered after the upload was accepted) is stored as a line with its
+    values: English for the API, the reader's language on the page; a direct upload that meets it is told
+    in the reader's language at once."""
+    files = {f"cats/{i}.png": png(i) for i in range(5)}
+    accepted = upload(logged_in, dataset.id, [("five.zip", make_zip(files))])
+    assert accepted.status_code == 202
+    app.config["MAX_ZIP_FILES"] = 4
+    run_jobs(app)
+    status = logged_in.get(accepted.json["import"]["status_url"]).json
+    assert status["status"] == "failed" and "The zip has 5 files; the limit is 4." in status["message"]
+    db.session.expire_all()
+    reason = db.session.get(Import, status["id"]).message_line["parts"][0]["values"]["reason_word"]
+    assert reason["key"] == "The zip has %(count)s files; the limit is %(limit)s. Nothing was imported."
+    assert reason["values"] == {"count": 5, "limit": 4}
+    page = logged_in.get(status["page_url"], headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
+    assert "O zip tem 5 arquivos; o limite é 4." in page and "The zip has" not in page
+    refused = logged_in.post(f"/datasets/{dataset.id}/upload", content_type="multipart/form-data",
+                             data={"files": [(io.BytesIO(make_zip(files)), "five.zip")]},
+                             headers={"Accept": "application/json", "Accept-Language": "pt-BR"}).json["results"][0]
+    assert refused["message"] == "O zip tem 5 arquivos; o limite é 4. Nada foi importado."

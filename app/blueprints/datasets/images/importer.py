@@ -148,8 +148,8 @@ class Importer:
         try:
             label = clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None
         except ValidationError as err:
-            return self.error(entry.name, stored_line(N_("Skipped: its folder name cannot be a class name. %(why)s"),
-                                                      why=err.message))
+            return self.error(entry.name, stored_line(N_("Skipped: its folder name cannot be a class name. "
+                                                         "%(why_word)s"), why_word=err.message))  # N_-marked
         try:
             data = read_entry(entry, self.max_bytes, self.budget)
         except BadImage as err:
@@ -362,8 +362,8 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
             importer.budget = budget
             status = _work(importer, plan)
             reason = importer.quota_reason if status == "failed" else None
-    except DomainError as err:  # the source was refused (damaged zip, over a limit)
-        status, reason = "failed", err.message
+    except DomainError as err:  # the source was refused (damaged zip, over a limit): its line, shown translated
+        status, reason = "failed", getattr(err, "line", None) or err.message
     except KeyboardInterrupt:  # `flask import-folder` stopped with Ctrl-C
         status = "cancelled"
     except Exception as exc:

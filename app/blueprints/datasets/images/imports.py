@@ -56,7 +56,7 @@ def _zip_total(path: Path) -> int:
     with open_zip(path) as zf:
         plan = plan_zip(zf, cfg["MAX_ZIP_FILES"], cfg["MAX_ZIP_UNCOMPRESSED"])
     if not plan.entries and not plan.skipped:
-        raise ZipRejected(_("The zip contains no images."))
+        raise ZipRejected.because(N_("The zip contains no images."))
     return len(plan.entries) + len(plan.skipped)
 
 
@@ -77,7 +77,7 @@ def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
     except BaseException:
         db.session.rollback()
         db.session.execute(update(Import).where(Import.id == imp.id).values(
-            status="failed", finished_at=utcnow(), message="The import could not be started. Try again."))
+            status="failed", finished_at=utcnow(), message=N_("The import could not be started. Try again.")))
         db.session.commit()
         storage.discard_work(prefix)
         storage.delete_prefix(prefix)

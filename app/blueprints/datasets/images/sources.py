@@ -23,9 +23,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
-from flask_babel import gettext as _
 
-from app.i18n import N_, format_number, stored_line
+from app.i18n import N_, stored_line, stored_text
 from app.blueprints.datasets.images.intake import BadImage, check_size, too_big
 from app.errors import ValidationError
 
@@ -33,7 +32,23 @@ CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
 
 
-class ZipRejected(ValidationError):
+class SourceRejected(ValidationError):
+    """An import's source is refused as a whole. The message says why in the current language (the
+    reader's in a request, English in a job); `line` says it again as an app.i18n.stored_line, which an
+    import job stores (imports' message_line) and the page shows in the reader's language."""
+
+    def __init__(self, message: str, line: dict | None = None):
+        super().__init__(message)
+        self.line = line or {"message": self.message}
+
+    @classmethod
+    def because(cls, template: str, **values) -> "SourceRejected":
+        """From an N_-marked template and its values (value names: app.ml.words)."""
+        line = stored_line(template, **values)
+        return cls(stored_text(line), line)
+
+
+class ZipRejected(SourceRejected):
     """The whole zip is refused (not a zip, too many files, too many bytes)."""
 
 
@@ -113,7 +128,7 @@ class Budget:
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
-            raise ZipRejected(_("The zip unpacks to more bytes than allowed."))
+            raise ZipRejected.because(N_("The zip unpacks to more bytes than allowed."))
 
 
 # --- zips ----------------------------------------------------------------------------------------
@@ -122,19 +137,19 @@ def open_zip(path: str | Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        raise ZipRejected(_("This .zip file is damaged or not a zip file.")) from None
+        raise ZipRejected.because(N_("This .zip file is damaged or not a zip file.")) from None
 
 
 def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> Plan:
     """Entries to import and skip messages; refuses the whole zip when over the limits."""
     files = [info for info in zf.infolist() if not info.is_dir()]
     if len(files) > max_files:
-        raise ZipRejected(_("The zip has %(count)s files; the limit is %(limit)s. Nothing was imported.",
-                            count=format_number(len(files)), limit=format_number(max_files)))
+        raise ZipRejected.because(N_("The zip has %(count)s files; the limit is %(limit)s. Nothing was imported."),
+                                  count=len(files), limit=int(max_files))
     if sum(i.file_size for i in files) > max_bytes:
-        raise ZipRejected(
-            _("The zip unpacks to more than %(limit)s bytes, which is over the limit. Nothing was imported.",
-              limit=format_number(max_bytes)))
+        raise ZipRejected.because(
+            N_("The zip unpacks to more than %(limit)s bytes, which is over the limit. Nothing was imported."),
+            limit=int(max_bytes))
     entries, skipped = [], []
     for info in files:
         parts = entry_parts(info.filename)
@@ -155,7 +170,7 @@ def plan_folder(root: str | Path) -> Plan:
     """Every regular file under `root` (symlinks are not followed), sorted, laid out like a zip."""
     root = Path(root)
     if not root.is_dir():
-        raise ValidationError(f"{root} is not a folder.")
+        raise SourceRejected.because(N_("%(folder)s is not a folder."), folder=str(root))
     entries = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
