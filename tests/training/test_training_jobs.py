@@ -302,3 +302,18 @@ def test_a_viewer_cannot_cancel_someone_elses_run_but_an_editor_can(app, start_r
     assert _only_run().status == "queued"
     assert as_editor.post(f"/models/{run.id}/cancel").status_code == 302
     assert _only_run().status == "cancelled"
+
+
+def test_a_retry_whose_stored_options_no_longer_apply_is_refused_in_the_readers_language(
+        start_run, make_dataset, logged_in, pretend_translated):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.options = "failed", {**run.options, "schedule": "wobbly"}  # e.g. written by an older version
+    db.session.commit()
+    pretend_translated("pt_BR", {"Unknown schedule %(value)s; choose one of %(choices)s.":
+                                 "Agenda desconhecida %(value)s; escolha entre %(choices)s."})
+    response = logged_in.post(f"/models/{run.id}/retry", headers={"Accept-Language": "pt-BR"})
+    assert response.status_code == 422
+    assert "Agenda desconhecida &#39;wobbly&#39;" in response.get_data(as_text=True)
+    assert _only_run().id == run.id  # nothing was queued

@@ -14,7 +14,7 @@ from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
-from app.i18n import N_, ngettext, stored_line
+from app.i18n import N_, ngettext, stored_line, stored_text
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
 from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, TrainingRun, User, utcnow
@@ -46,8 +46,8 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
         return TrainOptions.from_dict({**values, "architecture": architecture, "mode": mode})
     except ArchitectureUnavailable as exc:
         raise ValidationError(_("This network cannot be used right now: %(reason)s.", reason=exc.reason)) from None
-    except (InvalidOptions, UnknownArchitecture) as exc:
-        raise ValidationError(exc.message) from None
+    except (InvalidOptions, UnknownArchitecture) as exc:  # e.g. a retry of a run whose options no longer apply
+        raise ValidationError(stored_text(exc.line) if exc.line else exc.message) from None
 
 
 def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: str,
