@@ -145,6 +145,31 @@ def test_models_list_sorts_and_compares(logged_in, make_dataset):
     assert logged_in.get("/models/compare?a=" + str(failed.id)).status_code == 302  # back to the list, which says why
 
 
+def test_compare_matches_settings_by_name_across_modes(logged_in, make_dataset):
+    """A fine-tuned model applies options a quick one does not (and the other way round): each row pairs the
+    same setting, in either order, with "—" where a model had no such setting (it was a 500, or values
+    under the wrong names)."""
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    quick = make_run(dataset, logged_in.user, name="quick", metrics=METRICS,
+                     options={"mode": "quick", "head": "auto", "epochs": 60, "seed": 0})
+    tuned = make_run(dataset, logged_in.user, name="tuned", metrics=METRICS,
+                     options={"mode": "finetune", "epochs": 2, "seed": 0, "weight_decay": 0.1})
+    quick.mode, tuned.mode = "quick", "finetune"
+    quick.architecture = tuned.architecture = "efficientnet_lite0"
+    db.session.commit()
+    for first, second in ((tuned, quick), (quick, tuned)):
+        response = logged_in.get(f"/models/compare?pick={first.id}&pick={second.id}")
+        assert response.status_code == 200
+        rows = dict((label, (va, vb)) for label, va, vb in re.findall(
+            r'<tr class="[a-z]*"><th scope="row">([^<]+)</th><td>([^<]*)</td><td>([^<]*)</td></tr>',
+            response.get_data(as_text=True)))
+        tuned_at = 0 if first is tuned else 1
+        assert rows["Epochs"][tuned_at] == "2" and rows["Epochs"][1 - tuned_at] == "60"
+        assert rows["Weight decay"][tuned_at] == "0.1"
+        assert rows["Random seed"] == ("0", "0")
+        assert rows["Head"][tuned_at] == "—" and rows["Head"][1 - tuned_at].startswith("automatic")
+
+
 def test_delete_removes_row_and_files_and_needs_creator_or_editor(client, make_user, make_dataset):
     owner, viewer = make_user("alice"), make_user("bob")
     dataset = make_dataset(owner, {"red": 3, "blue": 3})

@@ -31,6 +31,19 @@ def metric_word(metric: str | None) -> str:
 def options_table(run: TrainingRun) -> list[tuple[str, str]]:
     """(label, value) for every option that applied to this run (momentum only with SGD, crops only in
     the image modes, ...), with 'auto' values resolved where the engine would."""
+    return [(label, value) for _key, label, value in _option_rows(run)]
+
+
+def compare_settings(a: TrainingRun, b: TrainingRun) -> list[tuple[str, str, str]]:
+    """(label, value for a, value for b) for every option that applied to either run, matched by option:
+    two runs of different modes apply different options ("—" where one did not)."""
+    rows_a, rows_b = ({key: (label, value) for key, label, value in _option_rows(run)} for run in (a, b))
+    return [((rows_a.get(key) or rows_b[key])[0], rows_a.get(key, (None, "—"))[1], rows_b.get(key, (None, "—"))[1])
+            for key in OPTION_LABELS if key in rows_a or key in rows_b]
+
+
+def _option_rows(run: TrainingRun) -> list[tuple[str, str, str]]:
+    """(option, label, value) rows of options_table."""
     from app.blueprints.training.names import option_value_name
     from app.ml.options import MODE_DEFAULTS, applied_options
 
@@ -53,7 +66,7 @@ def options_table(run: TrainingRun) -> list[tuple[str, str]]:
             value = _("validation %(metric)s", metric=metric_word(value))
         elif key in ("nesterov", "freeze_bn") and value is None:
             value = True  # runs from before the option existed did this
-        rows.append((_(label), _fmt(option_value_name(key, value))))
+        rows.append((key, _(label), _fmt(option_value_name(key, value))))
     return rows
 
 

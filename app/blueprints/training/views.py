@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from app.blueprints.datasets.readiness import missing_for_training
 from app.blueprints.training import bp, deletion, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
-from app.blueprints.training.results import compare_verdict, live_context, results_context
+from app.blueprints.training.results import compare_settings, compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import DomainError, QuotaExceeded, ValidationError
 from app.ids import parse_id
@@ -200,7 +200,8 @@ def compare_models():
         flash(err.message, "error")
         return redirect(url_for("training.list_models", pick=picks))
     ra, rb = results_context(a), results_context(b)
-    return render_template("training/compare.html", a=a, b=b, ra=ra, rb=rb, verdict=compare_verdict(a, ra, b, rb))
+    return render_template("training/compare.html", a=a, b=b, ra=ra, rb=rb, verdict=compare_verdict(a, ra, b, rb),
+                           settings=compare_settings(a, b))
 
 
 @bp.route("/models/<int:run_id>/download/<kind>")
