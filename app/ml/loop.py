@@ -222,7 +222,11 @@ def _keep_best(result: LoopResult, spec: LoopSpec, opt: _Optimisation, epoch: in
 
 STOP_REASON = N_("Stopped early after epoch %(epoch)s of %(last)s: validation %(measure_word)s had not improved for "
                  "%(patience)s epochs (early-stopping patience); the best was %(best_pct1)s at epoch %(best_epoch)s, "
-                 "which is the model kept.")
+                 "the epoch kept.")  # not "the model kept": in quick mode each candidate head stops on its own
+# The same, as the logs of runs trained before stop 29 keep it: still in the catalog so they read translated.
+EARLIER_STOP_REASON = N_("Stopped early after epoch %(epoch)s of %(last)s: validation %(measure_word)s had not "
+                         "improved for %(patience)s epochs (early-stopping patience); the best was %(best_pct1)s at "
+                         "epoch %(best_epoch)s, which is the model kept.")
 
 
 def _stop_line(result: LoopResult, options: TrainOptions, epoch: int, last: int) -> dict:

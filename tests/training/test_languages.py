@@ -151,6 +151,6 @@ def test_the_charts_say_whose_curves_they_show_when_quick_mode_fits_two_heads(lo
     db.session.commit()
 
     live = _text(logged_in.get(f"/models/{fitting.id}/progress", headers={"HX-Request": "true"}))
-    assert "Curves of the MLP head being fitted now." in live
-    assert "Curves of the head that was kept, the linear head." in _text(logged_in.get(f"/models/{kept.id}"))
+    assert "Curves of the head being fitted now: MLP head." in live
+    assert "Curves of the head that was kept: Linear head." in _text(logged_in.get(f"/models/{kept.id}"))
     assert 'id="curves-caption"' not in _text(logged_in.get(f"/models/{chosen_by_user.id}"))

@@ -191,20 +191,16 @@ def progress_view(run: TrainingRun) -> dict:
 def curves_caption(run: TrainingRun) -> str | None:
     """Whose curves the charts show when quick mode fitted two heads: the one being fitted while it runs,
     the one kept once it has finished (the other's curves are not kept), so the switch is no surprise."""
-    from app.blueprints.training.lifecycle import STAGE_IN_TEXT
-    from app.ml.quick import HEAD_NAMES
-
-    def in_text(stage: str) -> str:  # "MLP head" as a stage is named -> "MLP head" inside a sentence
-        return _(STAGE_IN_TEXT.get(stage, stage))
+    from app.ml.quick import HEAD_NAMES  # "Linear head", "MLP head": in the catalog
 
     stage = (run.progress or {}).get("stage")
     if run.status == "running":
-        return None if not stage else _("Curves of the %(head)s being fitted now. Quick mode fits a linear head "
-                                        "and an MLP head, then keeps the one that does better on the validation "
-                                        "images.", head=in_text(stage))
+        return None if not stage else _("Curves of the head being fitted now: %(head)s. Quick mode fits a linear "
+                                        "head and an MLP head, then keeps the one that does better on the "
+                                        "validation images.", head=_(stage))
     choice = ((run.metrics or {}).get("head_choice") or {}) if run.status == "succeeded" else {}
     if choice.get("automatic") and choice.get("chosen") in HEAD_NAMES:
-        return _("Curves of the head that was kept, the %(head)s.", head=in_text(HEAD_NAMES[choice["chosen"]]))
+        return _("Curves of the head that was kept: %(head)s.", head=_(HEAD_NAMES[choice["chosen"]]))
     return None
 
 
