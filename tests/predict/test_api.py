@@ -153,7 +153,12 @@ def test_model_still_training_is_409(logged_in, make_model):
     run.status = "running"
     db.session.commit()
     response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red")})
-    assert response.status_code == 409 and "running" in response.json["error"]
+    assert response.status_code == 409 and "cannot answer yet: its training is running" in response.json["error"]
+    run.status = "cancelled"  # it never will: no "yet"
+    db.session.commit()
+    response = logged_in.post(f"/models/{run.id}/predict", data={"file": files("red")})
+    assert response.status_code == 409 and response.json["code"] == "not_ready"
+    assert "cannot answer: its training was cancelled. Retry it" in response.json["error"]
 
 
 def test_user_default_model_from_the_try_page(logged_in, make_model):

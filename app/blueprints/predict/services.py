@@ -55,8 +55,12 @@ def model_folder(run: TrainingRun) -> Path:
 
 def require_ready(run: TrainingRun) -> TrainingRun:
     """The run must have finished training with its files in storage."""
-    if run.status != "succeeded":
+    if run.status in ("queued", "running"):
         raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.", code="not_ready")
+    if run.status != "succeeded":  # it never will: "yet" would promise otherwise
+        ended = "was cancelled" if run.status == "cancelled" else "failed"
+        raise Conflict(f"Model '{run.name}' cannot answer: its training {ended}. Retry it, or use another model.",
+                       code="not_ready")
     if not run.artifact_dir or not (model_folder(run) / CARD).exists():
         raise Conflict(f"The files of model '{run.name}' are missing. Train it again.", code="not_ready")
     return run
