@@ -192,3 +192,14 @@ def test_a_deleted_model_frees_its_quota_room_and_a_full_quota_keeps_it_deleted(
     assert refused.status_code == 403 and b"The model stays deleted." in refused.data
     db.session.expire_all()
     assert db.session.get(TrainingRun, first_id).deleting
+
+
+def test_the_admins_recent_runs_leave_out_a_model_being_deleted(undoable, client, make_user, make_dataset):
+    admin = make_user("root", is_admin=True)
+    dataset = make_dataset(admin, {"red": 3, "blue": 3})
+    make_run(dataset, admin, name="kept one")
+    hidden = make_run(dataset, admin, name="hidden one")
+    login(client, "root")
+    assert client.post(f"/models/{hidden.id}/delete").status_code == 302
+    page = client.get("/admin/queue").get_data(as_text=True)
+    assert "kept one" in page and "hidden one" not in page  # its link would be a 404

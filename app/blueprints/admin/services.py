@@ -12,6 +12,7 @@ from rq import Worker
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 
+from app.access import shown_runs
 from app.errors import DomainError, NotFound
 from app.extensions import db, get_queue, get_redis
 from app.models import TrainingRun, User
@@ -97,7 +98,7 @@ def queue_overview() -> dict:
         log.warning("queue overview: Redis is not answering: %s", err)
         overview["redis_error"] = "Redis (the job queue) is not answering, so job counts are unknown."
     overview["runs"] = list(
-        db.session.scalars(select(TrainingRun).order_by(TrainingRun.id.desc()).limit(RECENT_RUNS))
+        db.session.scalars(select(TrainingRun).where(shown_runs()).order_by(TrainingRun.id.desc()).limit(RECENT_RUNS))
     )
     return overview
 

@@ -21,7 +21,7 @@ from app.i18n import ngettext
 from app.batching import IN_CHUNK, chunked
 from app.errors import NotFound, QuotaExceeded
 from app.extensions import db
-from app.models import Image, Label, TrashedImage, UndoAction, utcnow
+from app.models import Image, Label, TrainingRun, TrashedImage, UndoAction, User, utcnow
 
 LABEL_COLUMNS = ("label_id", "label_source", "labeled_by_id", "label_model_id")
 ROW_COLUMNS = tuple(c.name for c in Image.__table__.columns)
@@ -100,9 +100,10 @@ def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
 def _set_label_columns(dataset_id: int, rows: list, *conditions) -> int:
     """Give images their label columns back, rows [(image_id, (LABEL_COLUMNS values))]: images sharing
     values go in one UPDATE per chunk of ids, only where `conditions` hold. Returns how many changed."""
+    live = _live_links([dict(zip(LABEL_COLUMNS, values)) for _image_id, values in rows])
     groups: dict[tuple, list[int]] = {}
     for image_id, values in rows:
-        groups.setdefault(tuple(values), []).append(image_id)
+        groups.setdefault(tuple(live(dict(zip(LABEL_COLUMNS, values))).values()), []).append(image_id)
     changed = 0
     for values, ids in groups.items():
         for part in chunked(ids):
@@ -110,6 +111,24 @@ def _set_label_columns(dataset_id: int, rows: list, *conditions) -> int:
                 update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part), *conditions)
                 .values(**dict(zip(LABEL_COLUMNS, values)))).rowcount or 0
     return changed
+
+
+LINKS = {"labeled_by_id": User, "label_model_id": TrainingRun}  # who labeled an image, which model suggested it
+
+
+def _live_links(rows: list[dict]):
+    """A function that gives a row (a dict with LINKS columns) back without the links to users or models
+    removed since the action was recorded (a model deleted for good, an account deleted): writing them
+    back would break their foreign keys."""
+    live = {}
+    for column, model in LINKS.items():
+        wanted, live[column] = sorted({r[column] for r in rows if r.get(column) is not None}), set()
+        for part in chunked(wanted):
+            live[column].update(db.session.scalars(select(model.id).where(model.id.in_(part))))
+
+    def keep_live(row: dict) -> dict:
+        return {**row, **{c: None for c in LINKS if row.get(c) is not None and row[c] not in live[c]}}
+    return keep_live
 
 
 def _action_for(dataset_id: int, user_id: int, undo_id: int) -> UndoAction:
@@ -144,11 +163,12 @@ def _restorable_rows(action: UndoAction) -> list[dict]:
     for part in chunked([r["id"] for r in rows]):
         taken.update(db.session.scalars(select(Image.id).where(Image.id.in_(part))))
     labels = _existing_labels(action.dataset_id)
+    live = _live_links(rows)
     restored = []
     for row in rows:
         if row["sha256"] in present:
             continue
-        row = {**row, "created_at": datetime.fromisoformat(row["created_at"])}
+        row = live({**row, "created_at": datetime.fromisoformat(row["created_at"])})
         if row["id"] in taken:
             row.pop("id")
         if row["label_id"] is not None and row["label_id"] not in labels:
