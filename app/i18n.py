@@ -13,6 +13,8 @@ from babel import Locale, numbers
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, format_datetime, get_locale, gettext, refresh
 
+from app.code_spans import code_spans
+
 # Locale code -> the language's own name (shown in the switcher, never translated).
 LANGUAGES = {"en": "English", "pt_BR": "Português (Brasil)", "es": "Español"}
 SHORT_NAMES = {"en": "EN", "pt_BR": "PT", "es": "ES"}
@@ -118,7 +120,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace folded, as extracted
     app.jinja_env.filters.update(number=format_number, percent=format_percent, when=format_when,
                                   status_word=status_word, role_word=role_word, tr=translate_stored,
-                                  stored_text=stored_text)
+                                  stored_text=stored_text, code_spans=code_spans)
 
     @app.context_processor
     def language_context():

@@ -122,6 +122,11 @@ def test_failed_download_says_why_and_keeps_nothing(app, admin_client, server, m
     expected = {"hash": "its SHA-256 starts with", "truncated": "The download stopped early",
                 "offline": "This server may have no internet access"}[problem]
     assert "Last try failed" in row and expected in row and "not installed" in row and "Download" in row
+    # on a full-width row under the network's (a long message does not widen the table), commands as code
+    notes = row[row.index('class="network-notes"'):]
+    assert '<td colspan="7">' in notes and "Last try failed" in notes and "`" not in row
+    if problem == "offline":
+        assert "<code>flask weights import</code>" in notes
     assert _failed_jobs() == 1
     assert folder_files(folder) == [] and not networks.architecture_info(NAME).installed
 
@@ -149,6 +154,11 @@ def test_wrong_or_truncated_upload_is_refused_on_the_spot(app, admin_client, mon
     assert ("Choose the weights file" in message) if bad == "no file" else \
         ("Nothing was kept" in message and "SHA-256" in message)
     assert "row-note error" not in response.get_data(as_text=True)  # said once, in the flash, not per row
+    if bad != "no file":  # through htmx the row says it, on a full-width row of its own
+        row = _upload(admin_client, body, **{"HX-Request": "true"}).get_data(as_text=True)
+        assert row.startswith("<tbody") or row.lstrip().startswith("<tbody")
+        notes = row[row.index('class="network-notes"'):]
+        assert '<td colspan="7">' in notes and "Nothing was kept" in notes and "0.0 MB" not in notes
     assert folder_files(folder) == [] and get_queue().count == 0
 
 
