@@ -6,6 +6,7 @@ import hashlib
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event, func, select, update
 
 from app.extensions import db
@@ -194,3 +195,11 @@ def test_past_the_undo_window_a_deleted_dataset_is_removed_and_cannot_come_back(
     run_jobs(app)
     db.session.expire_all()
     assert db.session.get(Dataset, dataset_id) is None
+
+
+@pytest.mark.parametrize("seconds, said", [(0, "This cannot be undone."), (120, "For 2 minutes you can still undo it"),
+                                           (45, "For 45 seconds you can still undo it")])
+def test_the_delete_page_says_for_how_long_a_delete_can_be_undone(app, logged_in, dataset, seconds, said):
+    app.config["DATASET_UNDO_SECONDS"] = seconds
+    html = logged_in.get(f"/datasets/{dataset.id}/delete").get_data(as_text=True)
+    assert said in html and ("cannot be undone" in html) == (seconds == 0)

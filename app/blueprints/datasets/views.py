@@ -78,7 +78,8 @@ def delete_dataset(dataset_id: int):
               "success")
         return redirect(url_for("datasets.list_datasets"))
     summary = services.dataset_summary(dataset)
-    return render_template("datasets/delete.html", summary=summary, **page_context(dataset))
+    return render_template("datasets/delete.html", summary=summary, undo_seconds=deletion.undo_seconds(),
+                           **page_context(dataset))
 
 
 @bp.route("/datasets/<int:dataset_id>/restore", methods=["POST"])
