@@ -203,3 +203,19 @@ def test_the_admins_recent_runs_leave_out_a_model_being_deleted(undoable, client
     assert client.post(f"/models/{hidden.id}/delete").status_code == 302
     page = client.get("/admin/queue").get_data(as_text=True)
     assert "kept one" in page and "hidden one" not in page  # its link would be a 404
+
+
+def test_a_purged_model_is_nobodys_default_any_more(logged_in, make_dataset):
+    """SQLite gives a freed highest id to the next new row: a default left naming a purged model would name
+    whichever model is trained next."""
+    from app.blueprints.predict.services import INSTANCE_DEFAULT_KEY
+    from app.models import Setting
+
+    user = logged_in.user
+    run = make_run(make_dataset(user, {"red": 3, "blue": 3}), user, metrics=METRICS)
+    user.default_model_id = run.id
+    db.session.add(Setting(key=INSTANCE_DEFAULT_KEY, value=run.id))
+    db.session.commit()
+    assert logged_in.post(f"/models/{run.id}/delete").status_code == 302  # no undo window here: purged at once
+    db.session.expire_all()
+    assert user.default_model_id is None and db.session.get(Setting, INSTANCE_DEFAULT_KEY).value is None

@@ -8,9 +8,9 @@ the window the worker's maintenance purges it (`purge_deleted_runs`; at once whe
 stored files first, then its frozen samples in short transactions, then its row. Each step can run again,
 so a purge that crashed half way is simply done again by the next maintenance pass.
 
-A user's default model or the site's default that points at a deleted model is left as it is: a hidden or
-purged model is skipped wherever a default is read, and a restored one is the default again unless
-another was chosen meanwhile.
+A user's default model or the site's default that points at a deleted model is left as it is while it can
+be restored: a hidden model is skipped wherever a default is read, and a restored one is the default again
+unless another was chosen meanwhile. The purge clears such defaults.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from app import quotas
 from app.errors import NotFound, QuotaExceeded
 from app.extensions import db
 from app.filestore import run_prefix
-from app.models import Image, RunSample, TrainingRun, utcnow
+from app.batching import chunked
+from app.models import Image, RunSample, Setting, TrainingRun, User, utcnow
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,23 @@ def purge_run(run_id: int) -> bool:
     # Images it labeled (accepted suggestions) keep their label, not the link to the model; runs that
     # continued from it lose their link through the foreign key (ON DELETE SET NULL).
     db.session.execute(update(Image).where(Image.label_model_id == run_id).values(label_model_id=None))
+    forget_defaults([run_id])
     db.session.delete(run)  # through the session, so no one holding the object reads a vanished row
     db.session.commit()
     log.info("train run=%s: deleted with its files", run_id)
     return True
+
+
+def forget_defaults(run_ids: list[int]) -> None:
+    """Users' and the site's default model stop naming these runs, removed for good (the caller commits):
+    SQLite hands a freed highest id out again, so a default left behind could name the next new model."""
+    from app.blueprints.predict.services import INSTANCE_DEFAULT_KEY
+
+    for part in chunked(run_ids):
+        db.session.execute(update(User).where(User.default_model_id.in_(part)).values(default_model_id=None))
+    setting = db.session.get(Setting, INSTANCE_DEFAULT_KEY)
+    if setting is not None and setting.value in run_ids:
+        setting.value = None
 
 
 def purge_deleted_runs() -> int:
