@@ -85,7 +85,7 @@ def test_undo_of_a_class_deleted_without_scripts_and_one_added_again_meanwhile(l
     ids = _images(logged_in, dataset.id, 2)
     logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": ids, "label_id": ants.id})
     deleted = logged_in.post(f"/datasets/{dataset.id}/classes/{ants.id}/delete")
-    assert deleted.status_code == 302 and "undo=" in deleted.headers["Location"]
+    assert deleted.status_code == 302
     page = logged_in.get(deleted.headers["Location"]).get_data(as_text=True)
     assert "Class deleted; 2 images are now unlabeled." in page and "data-undo" in page
     action, back = _undo_form(page)
@@ -94,3 +94,26 @@ def test_undo_of_a_class_deleted_without_scripts_and_one_added_again_meanwhile(l
     db.session.expire_all()
     assert [db.session.get(Image, i).label_id for i in ids] == [again.id, again.id]
     assert db.session.scalar(select(db.func.count()).select_from(Label)) == 1
+
+
+def test_a_reloaded_classes_page_still_offers_undo_until_it_is_used_or_too_old(logged_in, dataset):
+    from datetime import timedelta
+
+    from app.blueprints.datasets.classes import add_class
+    from app.models import UndoAction
+
+    url = f"/datasets/{dataset.id}/classes"
+    ants, bees = add_class(dataset.id, "ants"), add_class(dataset.id, "bees")
+    ants_id, bees_id = ants.id, bees.id
+    assert "data-undo" not in logged_in.get(url).get_data(as_text=True)
+    logged_in.post(f"{url}/{ants_id}/delete", headers=HX)
+    logged_in.post(f"{url}/{bees_id}/delete", headers=HX)
+    reloaded = logged_in.get(url).get_data(as_text=True)  # the toast is gone with the page, not the offer
+    assert "Class “bees” was deleted." in reloaded and "data-undo" in reloaded  # the latest one
+    action, back = _undo_form(reloaded)
+    assert logged_in.post(action, data={"next": back}).status_code == 302
+    after = logged_in.get(url).get_data(as_text=True)  # bees is back: now the one before it is offered
+    assert "Class “ants” was deleted." in after and "“bees” was deleted" not in after
+    db.session.execute(db.update(UndoAction).values(created_at=UndoAction.created_at - timedelta(days=1)))
+    db.session.commit()
+    assert "data-undo" not in logged_in.get(url).get_data(as_text=True)  # too old: no more offer

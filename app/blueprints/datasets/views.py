@@ -4,12 +4,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
-from app.access import get_dataset_for
+from app.access import dataset_role, get_dataset_for
 from app.blueprints.datasets import bp
 from app.blueprints.datasets import classes as class_service
 from app.blueprints.datasets import deletion, services, sharing
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
+from app.blueprints.datasets.images.undo import latest_class_deletion
 from app.i18n import ngettext, role_word
 from app.errors import DomainError
 from app.ids import parse_id
@@ -134,8 +135,18 @@ def list_classes(dataset_id: int):
             flash(err.message, "error")
             return _classes_page(dataset, form, err.status)
         return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' added.", name=label.name))
-    undo_id = parse_id(request.args.get("undo"))  # after deleting a class without JavaScript
-    return _classes_page(dataset, **_undo_toast(dataset, undo_id, _("You can undo that change for a short while.")))
+    return _classes_page(dataset, **_latest_undo(dataset))
+
+
+def _latest_undo(dataset) -> dict:
+    """Undo for the user's latest class deletion here while it can still be undone: after deleting one
+    without JavaScript, and after a reload."""
+    action = latest_class_deletion(dataset.id, current_user.id)
+    if action is None or dataset_role(current_user, dataset) not in ("owner", "editor"):
+        return {}
+    name = (action.payload or {}).get("label", {}).get("name", "")
+    return _undo_toast(dataset, action.id, _("Class “%(name)s” was deleted. You can undo that for a short while.",
+                                             name=name))
 
 
 def _undo_toast(dataset, undo_id: int | None, message: str) -> dict:
@@ -172,7 +183,7 @@ def delete_class(dataset_id: int, label_id: int):
     if request.htmx:  # the toast says it, with its Undo
         return _classes_page(dataset, **_undo_toast(dataset, undo_id, message))
     flash(message, "success")
-    return redirect(url_for("datasets.list_classes", dataset_id=dataset.id, undo=undo_id))
+    return redirect(url_for("datasets.list_classes", dataset_id=dataset.id))  # its toast offers Undo
 
 
 @bp.route("/datasets/<int:dataset_id>/sharing", methods=["GET", "POST"])

@@ -82,6 +82,14 @@ def record_class(dataset_id: int, user_id: int, label: Label) -> UndoAction:
     return action
 
 
+def latest_class_deletion(dataset_id: int, user_id: int) -> UndoAction | None:
+    """The user's most recent deletion of a class of this dataset that can still be undone (the classes
+    page offers it, after a reload too); None once it was undone or is too old."""
+    return db.session.scalar(select(UndoAction).where(
+        UndoAction.dataset_id == dataset_id, UndoAction.user_id == user_id, UndoAction.kind == "class",
+        UndoAction.created_at >= utcnow() - _window()).order_by(UndoAction.id.desc()).limit(1))
+
+
 def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
     """The class again (the one of that name when it was added again meanwhile; its old id when free),
     given back to its images that are still unlabeled. Returns (its name, images given back)."""
