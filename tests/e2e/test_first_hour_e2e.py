@@ -49,6 +49,12 @@ def _unlabeled_count(page) -> str:
     return page.inner_text(".ds-filters a:has-text('Unlabeled') .ds-chip-n")
 
 
+def _focused_image(page) -> str | None:
+    """The image id of the tile that has the keyboard focus (None: the focus is not on a tile)."""
+    return page.evaluate("document.activeElement.matches('[data-tile]') ? "
+                         "document.activeElement.querySelector('input').value : null")
+
+
 def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(trained_studio, browser, shoot):
     base, dataset_id = trained_studio.base, trained_studio.dataset_id
     page = trained_studio.page(browser)
@@ -66,23 +72,26 @@ def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(
     page.wait_for_selector("#flashes:has-text('Select one or more images first')")
     assert posts == [] and _unlabeled_count(page) == "3"
 
+    ids = page.eval_on_selector_all("[data-tile] input", "boxes => boxes.map(b => b.value)")
     page.locator("[data-tile]").first.click()
     with page.expect_response(lambda r: "/images/label" in r.url):
         page.keyboard.press("1")
     toast = page.locator("[data-toast]")
     toast.wait_for()
     assert "1 image labeled." in toast.inner_text() and _unlabeled_count(page) == "2"
+    assert _focused_image(page) == ids[1]  # the keyboard stays in the grid, on the next image
     shoot(page, "label_undo_toast_1280")
     with page.expect_response(lambda r: "/images/undo/" in r.url):
         toast.locator("[data-undo]").click()
     page.wait_for_selector("[data-toast]:has-text('previous class again')")
     assert _unlabeled_count(page) == "3"
 
+    ids = page.eval_on_selector_all("[data-tile] input", "boxes => boxes.map(b => b.value)")
     page.locator("[data-tile]").nth(1).click()
     with page.expect_response(lambda r: "/images/delete" in r.url):
         page.keyboard.press("Delete")
     page.wait_for_selector("[data-toast]:has-text('1 image deleted.')")
-    assert page.locator("[data-tile]").count() == 2
+    assert page.locator("[data-tile]").count() == 2 and _focused_image(page) == ids[2]
     with page.expect_response(lambda r: "/images/undo/" in r.url):
         page.keyboard.press("z")
     page.wait_for_selector("[data-toast]:has-text('1 image restored.')")

@@ -74,10 +74,37 @@
     if (next) { next.focus(); chosenTile = next; }
   }
 
+  // Where the keyboard was when a key labeled or deleted: the grid comes back new, and the focus goes on to
+  // the next image there (not out of the grid), so the user can go on with the keys.
+  var place = null;
+
+  function imageId(tile) {
+    var box = tile && tile.querySelector("input[type=checkbox]");
+    return box ? box.value : null;
+  }
+
+  function rememberPlace(focused) {
+    var all = tiles(), i = all.indexOf(focused);
+    place = i < 0 ? null : {tile: focused, id: imageId(focused), index: i,
+                            after: all.slice(i + 1).map(imageId)};
+  }
+
+  function tileAfter(p) {
+    var all = tiles(), ids = all.map(imageId);
+    if (!all.length) return null;
+    var same = ids.indexOf(p.id);  // still shown (e.g. under "All"): the one after it
+    if (same >= 0) return all[same + 1] || all[same];
+    for (var k = 0; k < p.after.length; k++) {  // gone from this view: the first of those after it still here
+      var at = ids.indexOf(p.after[k]);
+      if (at >= 0) return all[at];
+    }
+    return all[Math.min(p.index, all.length - 1)];
+  }
+
   function applyToSelection(button, focused) {
     if (!button) return;
     if (refreshSelection() === 0 && focused && focused === chosenTile) { setChecked(focused, true); refreshSelection(); }
-    if (refreshSelection() > 0) { button.click(); return; }
+    if (refreshSelection() > 0) { rememberPlace(focused); button.click(); return; }
     var flashes = document.getElementById("flashes");
     if (flashes) showSelectFirst(flashes);
   }
@@ -101,7 +128,8 @@
   });
 
   // After a filter, a page link or a bulk action the grid is new: no tile is chosen, and the focus goes to
-  // the grid's heading area (the active filter), never onto a tile by itself.
+  // the grid's heading area (the active filter), never onto a tile by itself - except after a key pressed
+  // on a tile: then the focus stays in the grid, on the next image, chosen for the next key.
   document.addEventListener("htmx:afterSwap", function (e) {
     if (e.target && e.target.id === "image-grid") {  // a hint from before the action is done with
       document.querySelectorAll("#flashes .flash-info").forEach(function (f) { f.remove(); });
@@ -109,6 +137,12 @@
     lastClicked = null;
     chosenTile = null;
     refreshSelection();
+    var was = place;
+    place = null;
+    if (was && !document.body.contains(was.tile)) {
+      var next = tileAfter(was);
+      if (next) { next.focus(); chosenTile = next; return; }
+    }
     if (document.activeElement === document.body || !document.activeElement) {
       var active = document.querySelector(".ds-filters .ds-chip.active");
       if (active) active.focus();
