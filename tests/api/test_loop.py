@@ -183,3 +183,6 @@ def test_document_and_docs_page(client):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "POST /api/v1/datasets/{dataset_id}/runs" in html and "https://" not in html.split("<main")[1]
+    # Markdown's `code` spans are shown as code, not as backticks; everything else stays escaped
+    assert "<code>Authorization: Bearer &lt;token&gt;</code>" in html and "<code>unauthorized</code>" in html
+    assert "`" not in html.split("<main")[1].split("</main>")[0]

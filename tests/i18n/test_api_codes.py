@@ -7,6 +7,7 @@ from pathlib import Path
 
 from app.errors import ERROR_CODES, FILE_ERROR_CODES, STATUS_CODES
 from tests.conftest import image_bytes
+from tests.training.conftest import pretend_translated  # noqa: F401 (a fixture)
 
 APP = Path(__file__).resolve().parents[2] / "app"
 PT = {"Accept-Language": "pt-BR"}
@@ -66,10 +67,14 @@ def test_api_errors_stay_english_with_a_code_for_a_portuguese_browser(client, lo
     assert '<html lang="pt-BR">' in page.get_data(as_text=True)
 
 
-def test_the_api_reference_page_follows_the_reader_while_the_document_stays_english(client):
+def test_the_api_reference_page_follows_the_reader_while_the_document_stays_english(client, pretend_translated):
+    from app.blueprints.api.openapi import DESCRIPTION
+
+    pretend_translated("pt_BR", {DESCRIPTION: "Tudo o que as páginas fazem, com `Authorization: Bearer <token>`."})
     page = client.get("/api/docs", headers=PT).get_data(as_text=True)
     assert '<html lang="pt-BR">' in page
     assert "A API responde em inglês" in page  # its own line, translated at last
+    assert "Tudo o que as páginas fazem, com <code>Authorization: Bearer &lt;token&gt;</code>." in page  # the lead too
     client.post("/language", data={"lang": "es", "next": "/api/docs"})  # the switcher works there too
     assert '<html lang="es">' in client.get("/api/docs", headers=PT).get_data(as_text=True)
     spec = client.get("/api/openapi.json", headers=PT).get_json()

@@ -12,10 +12,13 @@ from app.blueprints.api.contract import ERROR_TEXT, Op
 from app.blueprints.api.fields import Upload
 from app.blueprints.api.schemas.common import ErrorOut
 from app.extensions import MAX_DB_INT
+from app.i18n import N_
 
 TITLE = "Image Classifier Studio API"
 VERSION = "1.0"
-DESCRIPTION = (
+# English in the document (the API speaks English); marked, so the /api/docs page shows it in the reader's
+# language like the lines around it.
+DESCRIPTION = N_(
     "Everything the studio's pages do, for scripts: datasets, images (upload, background imports, labels), "
     "classes, training runs, models and prediction. Authenticate with a personal API token from the "
     "API page: `Authorization: Bearer <token>`. The same access rules as the pages apply (a dataset "
