@@ -58,8 +58,9 @@ def get_or_create_label(dataset_id: int, name: str) -> Label:
 def add_class(dataset_id: int, name: str, color: str | None = None) -> Label:
     """Add a class; a name already used (in any letter case) is a conflict."""
     name = clean_class_name(name)
-    if find_label(dataset_id, name):
-        raise Conflict(_("There is already a class called '%(name)s'.", name=name))
+    existing = find_label(dataset_id, name)
+    if existing:  # named as it is spelled ("ants"), not as typed ("Ants")
+        raise Conflict(_("There is already a class called '%(name)s'.", name=existing.name))
     label = _new_label(dataset_id, name)
     if color:
         label.color = _clean_color(color)
@@ -79,7 +80,7 @@ def update_class(dataset_id: int, label_id: int, name: str, color: str | None = 
     name = clean_class_name(name)
     other = find_label(dataset_id, name)
     if other is not None and other.id != label.id:
-        raise Conflict(_("There is already a class called '%(name)s'.", name=name))
+        raise Conflict(_("There is already a class called '%(name)s'.", name=other.name))
     label.name = name
     if color:
         label.color = _clean_color(color)
