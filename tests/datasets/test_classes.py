@@ -119,3 +119,15 @@ def test_a_reloaded_classes_page_still_offers_undo_until_it_is_used_or_too_old(l
     db.session.execute(db.update(UndoAction).values(created_at=UndoAction.created_at - timedelta(days=1)))
     db.session.commit()
     assert "data-undo" not in logged_in.get(url).get_data(as_text=True)  # too old: no more offer
+
+
+def test_adding_classes_updates_the_headers_train_button_out_of_band(logged_in, dataset):
+    import re
+
+    _images(logged_in, dataset.id, 2)
+    url = f"/datasets/{dataset.id}/classes"
+    assert "Train a model: add classes first" in logged_in.get(url).get_data(as_text=True)
+    logged_in.post(url, data={"name": "ants"}, headers=HX)
+    html = logged_in.post(url, data={"name": "bees"}, headers=HX).get_data(as_text=True)
+    button = re.search(r'<a [^>]*id="train-button"[^>]*>[^<]*</a>', html)
+    assert button and "hx-swap-oob" in button[0] and "Train a model: label images first" in button[0]
