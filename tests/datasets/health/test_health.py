@@ -186,11 +186,16 @@ def test_viewer_sees_report_but_cannot_check_or_fix(client, shared):
     page = client.get(f"/datasets/{shared['d']}/health")
     assert page.status_code == 200 and b"look like the same picture" in page.data
     assert b"/health/fix" not in page.data and b"/health/check" not in page.data
+    # no buttons, but told why: each finding says who can act on it
+    assert page.get_data(as_text=True).count("its owner or an editor can move, remove or ignore images here") == 2
     refused = [client.post(f"/datasets/{shared['d']}/health/check"),
                client.post(f"/datasets/{shared['d']}/health/fix", data={"key": "label:y", "action": "relabel"}),
                client.post(f"/datasets/{shared['d']}/health/fix", data={"key": "duplicate:x", "action": "ignore"})]
     assert [r.status_code for r in refused] == [403, 403, 403]
     assert db.session.get(Image, shared["b"]).label_id != shared["dogs"]
+    client.post("/logout")
+    login(client, "alice")  # the owner has the buttons, and no such note
+    assert b"its owner or an editor can" not in client.get(f"/datasets/{shared['d']}/health").data
 
 
 def test_stranger_gets_404(client, shared):
