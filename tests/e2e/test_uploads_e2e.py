@@ -40,4 +40,14 @@ def test_many_images_are_sent_in_batches(live_server, browser, shoot):
     assert len(posts) == 8  # 150 files, 20 per request
     page.wait_for_selector("#summary .big-number:text('149')", timeout=10_000)
     shoot(page, "upload_batches_1280")
+
+    # every file refused (or already there): said plainly, not "0 images added"
+    for files, said in (([{"name": "notes.png", "mimeType": "image/png", "buffer": b"not a png"}],
+                         "Nothing was added: 1 file could not be used (why: below)."),
+                        ([{"name": "again.png", "mimeType": "image/png", "buffer": small_png(3)}],
+                         "Nothing was added: 1 file is already in this dataset.")):
+        page.set_input_files("input[name=files]", files)
+        page.click("[data-upload-button]")
+        page.wait_for_selector(f"[data-upload-results] .ds-upload-status:has-text('{said}')", timeout=30_000)
+        assert "0 images added." not in page.inner_text("[data-upload-results] .ds-upload-status")
     page.close()

@@ -161,9 +161,18 @@
   function finalText(ui, stopped) {
     var text = (stopped ? t("stopped", { sent: n(ui.sentFiles), n: ui.totalFiles })
       : t("files_sent", { n: ui.totalFiles })) + " ";
-    if (ui.sentFiles > ui.imports) text += t("images_added", { n: ui.added });
+    if (ui.sentFiles > ui.imports) text += nothingAdded(ui) || t("images_added", { n: ui.added });
     if (ui.imports) text += " " + t("zips_background", { n: ui.imports });
     return text;
+  }
+
+  // Loose files sent and not one added: said as such (not "0 images added", which reads like success);
+  // why each was refused is in the list below.
+  function nothingAdded(ui) {
+    if (ui.added) return "";
+    if (ui.failed) return t("nothing_added", { n: ui.failed });
+    if (ui.duplicates) return t("nothing_new", { n: ui.duplicates });
+    return "";
   }
 
   async function uploadAll(form) {
@@ -188,6 +197,7 @@
     stop.onclick = function () { job.stopped = true; if (job.xhr) job.xhr.abort(); };
     await sendAll(job, ui, groups);
     ui.status.textContent = finalText(ui, job.stopped);
+    ui.status.classList.toggle("error", ui.sentFiles > ui.imports && !ui.added && ui.failed > 0);
     button.disabled = false;
     stop.hidden = true;
     input.value = "";  // the zone is ready for the next files
