@@ -144,6 +144,14 @@ def test_deletes_and_conflicts_speak_codes(api_as, world):
     assert api.post(f"/api/v1/runs/{ids['r']}/cancel").json["code"] == "conflict"
     taken = api.post(f"/api/v1/datasets/{ids['d']}/classes", json={"name": "RED"})
     assert taken.status_code == 409
+    # ids that are not images of this dataset: told in the API's words (a script has no page to reload)
+    stray = [api.post(f"/api/v1/datasets/{ids['d']}/images/delete", json={"image_ids": [ids["i"], 999_999]}),
+             api.post(f"/api/v1/datasets/{ids['d']}/images/labels", json={"image_ids": [999_999], "class_id": None}),
+             api.delete(f"/api/v1/datasets/{ids['d']}/images/999999")]
+    assert [(r.status_code, r.json["code"]) for r in stray] == [(404, "not_found")] * 3
+    assert not any("page" in r.json["error"] for r in stray) and "not images of this dataset" in stray[0].json["error"]
+    assert "There is no image 999999 in this dataset." == stray[2].json["error"]
+    assert db.session.get(Image, ids["i"]) is not None  # nothing was changed
     gone = api.post(f"/api/v1/datasets/{ids['d']}/images/delete", json={"image_ids": [ids["i"], ids["i2"]]})
     assert gone.json == {"count": 2} and db.session.get(Image, ids["i"]) is None
     assert api.post(f"/api/v1/runs/{ids['q']}/cancel").json["status"] == "cancelled"

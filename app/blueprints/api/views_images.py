@@ -1,5 +1,8 @@
 """API: a dataset's images (upload, keyset-paged list, bulk label and delete, files) and its imports."""
+from contextlib import contextmanager
+
 from flask import send_file
+from flask_babel import gettext as _
 
 from app.access import get_dataset_for
 from app.blueprints.api import bp, present
@@ -10,9 +13,10 @@ from app.blueprints.api.schemas.images import (
 )
 from app.blueprints.datasets.images import imports as import_service
 from app.blueprints.datasets.images.intake import clean_filename
-from app.blueprints.datasets.images.services import delete_images, get_image, image_page, set_labels
+from app.blueprints.datasets.images.services import NotInDataset, delete_images, get_image, image_page, set_labels
 from app.blueprints.datasets.images.uploads import upload_files
 from app.rate_limits import api_caller, rate_limit
+from app.errors import NotFound
 from app.request_limits import allow_large_upload
 from app.filestore import image_key
 from app.storage import get_storage
@@ -63,24 +67,41 @@ def get_image_file(user, data, dataset_id: int, image_id: int):
     return response
 
 
+@contextmanager
+def _ids_of_this_dataset():
+    """The services' refusal of ids that are not images of the dataset, in the API's words (the pages'
+    say to reload the page)."""
+    try:
+        yield
+    except NotInDataset:
+        raise NotFound(_("Some of the image ids are not images of this dataset (deleted, or never in it); "
+                         "nothing was changed.")) from None
+
+
 @bp.post("/v1/datasets/<int:dataset_id>/images/labels")
 @operation(Op("Give many images one class, or none (editor)", TAG, body=LabelIn, out=CountOut, errors=(422,)))
 def label_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id, "editor")
-    return {"count": set_labels(dataset.id, sorted(set(data["image_ids"])), data["class_id"], user.id)}
+    with _ids_of_this_dataset():
+        return {"count": set_labels(dataset.id, sorted(set(data["image_ids"])), data["class_id"], user.id)}
 
 
 @bp.post("/v1/datasets/<int:dataset_id>/images/delete")
 @operation(Op("Delete many images (editor)", TAG, body=ImageIdsIn, out=CountOut))
 def delete_many_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id, "editor")
-    return {"count": delete_images(dataset.id, sorted(set(data["image_ids"])))}
+    with _ids_of_this_dataset():
+        return {"count": delete_images(dataset.id, sorted(set(data["image_ids"])))}
 
 
 @bp.delete("/v1/datasets/<int:dataset_id>/images/<int:image_id>")
 @operation(Op("Delete one image (editor)", TAG, status=204))
 def delete_image(user, data, dataset_id: int, image_id: int):
-    delete_images(get_dataset_for(user, dataset_id, "editor").id, [image_id])
+    dataset = get_dataset_for(user, dataset_id, "editor")
+    try:
+        delete_images(dataset.id, [image_id])
+    except NotInDataset:
+        raise NotFound(_("There is no image %(id)s in this dataset.", id=image_id)) from None
 
 
 @bp.get("/v1/datasets/<int:dataset_id>/imports")

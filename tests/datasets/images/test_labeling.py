@@ -49,6 +49,7 @@ def test_bulk_label_refuses_images_of_another_dataset(logged_in, dataset):
     response = logged_in.post(f"/datasets/{dataset.id}/images/label", headers=HX,
                               data={"image_ids": [mine, theirs], "label_id": label.id})
     assert response.status_code == 404 and response.headers["HX-Retarget"] == "#flashes"
+    assert b"Reload the page and try again." in response.data  # the page's words (the API has its own)
     assert db.session.get(Image, mine).label_id is None and db.session.get(Image, theirs).label_id is None
     foreign_label = add_class(other.id, "x")
     response = logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": [mine], "label_id": foreign_label.id})

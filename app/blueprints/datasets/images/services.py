@@ -115,6 +115,14 @@ def get_image(dataset_id: int, image_id: int) -> Image:
     return image
 
 
+class NotInDataset(NotFound):
+    """Some of the image ids given are not images of the dataset (deleted meanwhile, or never in it). Said
+    here in the pages' words; the API catches it and says it in its own (a script reloads no page)."""
+
+    def __init__(self):
+        super().__init__(_("Some selected images are not in this dataset. Reload the page and try again."))
+
+
 def parse_ids(values) -> list[int]:
     """Image ids from form values; rejects junk and oversized selections."""
     try:
@@ -126,7 +134,7 @@ def parse_ids(values) -> list[int]:
     if len(ids) > MAX_SELECTION:
         raise ValidationError(_("Select at most %(num)s images at once.", num=MAX_SELECTION))
     if any(parse_id(i) is None for i in ids):  # beyond any database id: these images cannot exist
-        raise NotFound(_("Some selected images are not in this dataset. Reload the page and try again."))
+        raise NotInDataset()
     return ids
 
 
@@ -135,7 +143,7 @@ def _check_owned(dataset_id: int, ids: list[int]) -> None:
                                                                      Image.id.in_(part))) or 0
                 for part in chunked(ids))
     if found != len(ids):
-        raise NotFound(_("Some selected images are not in this dataset. Reload the page and try again."))
+        raise NotInDataset()
 
 
 def set_labels(dataset_id: int, image_ids: list[int], label_id: int | None, user_id: int) -> int:
