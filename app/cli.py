@@ -112,9 +112,11 @@ def init_cli(app: Flask) -> None:
 
     @app.cli.command("create-admin")
     @click.option("--username", prompt=True)
-    @click.password_option()
-    def create_admin(username: str, password: str) -> None:
-        """Create an admin account, or make an existing account an admin."""
+    @click.option("--password", default=None,
+                  help="the new account's password (asked for when missing); an existing account keeps its own")
+    def create_admin(username: str, password: str | None) -> None:
+        """Create an admin account, or make an existing account an admin (its password stays as it is,
+        so none is asked for)."""
         from app.blueprints.auth.services import find_user, register_user
         from app.extensions import db
 
@@ -122,8 +124,12 @@ def init_cli(app: Flask) -> None:
         if user is not None:
             user.is_admin = True
             db.session.commit()
-            click.echo(f"'{user.username}' is now an admin.")
+            unused = " (the --password given was not used)" if password is not None else ""
+            click.echo(f"'{user.username}' is now an admin. Their password is unchanged{unused}: "
+                       "they change it on their account page.")
             return
+        if password is None:  # asked only now: an existing account would have ignored it
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         from app.errors import DomainError
 
         try:

@@ -109,3 +109,16 @@ def test_create_admin_command(app):
     result = runner.invoke(args=["create-admin", "--username", "root", "--password", "secretpass"])
     assert result.exit_code == 0, result.output
     assert db.session.query(User).filter_by(username="root").one().is_admin
+
+
+def test_create_admin_asks_a_new_account_for_a_password_and_an_existing_one_for_none(app, make_user):
+    runner = app.test_cli_runner()
+    created = runner.invoke(args=["create-admin", "--username", "newbie"], input="secretpass\nsecretpass\n")
+    assert created.exit_code == 0 and "Password" in created.output and "Admin 'newbie' created." in created.output
+    make_user("alice")
+    promoted = runner.invoke(args=["create-admin", "--username", "alice"], input="")  # no prompt to answer
+    assert promoted.exit_code == 0, promoted.output
+    assert "Password" not in promoted.output and "Their password is unchanged" in promoted.output
+    given = runner.invoke(args=["create-admin", "--username", "alice", "--password", "ignored123"])
+    assert "the --password given was not used" in given.output
+    assert db.session.query(User).filter_by(username="alice").one().is_admin
