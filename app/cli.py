@@ -105,38 +105,41 @@ def _migrate_reporter():
     return report
 
 
+@click.command("create-admin")
+@with_appcontext
+@click.option("--username", prompt=True)
+@click.option("--password", default=None,
+              help="the new account's password (asked for when missing); an existing account keeps its own")
+def create_admin(username: str, password: str | None) -> None:
+    """Create an admin account, or make an existing account an admin (its password stays as it is,
+    so none is asked for)."""
+    from app.blueprints.auth.services import find_user, register_user
+    from app.extensions import db
+
+    user = find_user(username)
+    if user is not None:
+        user.is_admin = True
+        db.session.commit()
+        unused = " (the --password given was not used)" if password is not None else ""
+        click.echo(f"'{user.username}' is now an admin. Their password is unchanged{unused}: "
+                   "they change it on their account page.")
+        return
+    if password is None:  # asked only now: an existing account would have ignored it
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    from app.errors import DomainError
+
+    try:
+        register_user(username, password, is_admin=True)
+    except DomainError as err:
+        raise click.BadParameter(err.message, param_hint="password") from None
+    click.echo(f"Admin '{username}' created.")
+
+
 def init_cli(app: Flask) -> None:
     app.cli.add_command(weights_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(import_folder)
-
-    @app.cli.command("create-admin")
-    @click.option("--username", prompt=True)
-    @click.option("--password", default=None,
-                  help="the new account's password (asked for when missing); an existing account keeps its own")
-    def create_admin(username: str, password: str | None) -> None:
-        """Create an admin account, or make an existing account an admin (its password stays as it is,
-        so none is asked for)."""
-        from app.blueprints.auth.services import find_user, register_user
-        from app.extensions import db
-
-        user = find_user(username)
-        if user is not None:
-            user.is_admin = True
-            db.session.commit()
-            unused = " (the --password given was not used)" if password is not None else ""
-            click.echo(f"'{user.username}' is now an admin. Their password is unchanged{unused}: "
-                       "they change it on their account page.")
-            return
-        if password is None:  # asked only now: an existing account would have ignored it
-            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        from app.errors import DomainError
-
-        try:
-            register_user(username, password, is_admin=True)
-        except DomainError as err:
-            raise click.BadParameter(err.message, param_hint="password") from None
-        click.echo(f"Admin '{username}' created.")
+    app.cli.add_command(create_admin)
 
     @app.cli.command("shutdown")
     @click.option("--pid", type=int, default=None, help="the server's process id (default: read the pid file)")
