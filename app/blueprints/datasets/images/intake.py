@@ -34,19 +34,24 @@ DAMAGED = N_("The image is damaged or incomplete (it could not be fully read).")
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-class BadImage(ValidationError):
-    """This file cannot be used as an image (the message says why, in plain words; `line` says it
-    again for an import job to store, shown later in the reader's language: app.i18n.stored_line)."""
+class ImportRefusal(ValidationError):
+    """A refusal an import job keeps: the message says why in the current language (the reader's in a
+    request, English in a job); `line` says it again as an app.i18n.stored_line, which the job stores and
+    the page shows later in the reader's language."""
 
     def __init__(self, message: str, line: dict | None = None):
         super().__init__(message)
         self.line = line or {"message": self.message}
 
     @classmethod
-    def because(cls, template: str, **values) -> "BadImage":
-        """From an N_-marked template: the message in the current language, the line in English."""
+    def because(cls, template: str, **values):
+        """From an N_-marked template and its values (value names: app.ml.words)."""
         line = stored_line(template, **values)
         return cls(stored_text(line), line)
+
+
+class BadImage(ImportRefusal):
+    """This file cannot be used as an image (the message says why, in plain words)."""
 
 
 @dataclass(frozen=True)

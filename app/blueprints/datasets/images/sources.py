@@ -24,28 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from app.i18n import N_, stored_line, stored_text
-from app.blueprints.datasets.images.intake import BadImage, check_size, too_big
-from app.errors import ValidationError
+from app.i18n import N_, stored_line
+from app.blueprints.datasets.images.intake import BadImage, ImportRefusal, check_size, too_big
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
 
 
-class SourceRejected(ValidationError):
-    """An import's source is refused as a whole. The message says why in the current language (the
-    reader's in a request, English in a job); `line` says it again as an app.i18n.stored_line, which an
-    import job stores (imports' message_line) and the page shows in the reader's language."""
-
-    def __init__(self, message: str, line: dict | None = None):
-        super().__init__(message)
-        self.line = line or {"message": self.message}
-
-    @classmethod
-    def because(cls, template: str, **values) -> "SourceRejected":
-        """From an N_-marked template and its values (value names: app.ml.words)."""
-        line = stored_line(template, **values)
-        return cls(stored_text(line), line)
+class SourceRejected(ImportRefusal):
+    """An import's source is refused as a whole (the job stores its line: imports' message_line)."""
 
 
 class ZipRejected(SourceRejected):
