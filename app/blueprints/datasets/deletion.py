@@ -20,7 +20,6 @@ from app.blueprints.datasets.images.importer import remove_upload
 from app.blueprints.datasets.images.intake import remove_cached_features
 from app.blueprints.datasets.images.removal import mark_for_removal, sweep_pending
 from app.blueprints.datasets.images.undo import forget_dataset
-from app.blueprints.training.deletion import forget_defaults
 from app.errors import Conflict, NotFound, QuotaExceeded
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
@@ -119,6 +118,8 @@ def purge_dataset(dataset_id: int) -> dict:
         remove_upload(imp)
     if run_ids:  # images elsewhere labelled by these models keep their label, not the model link
         db.session.execute(update(Image).where(Image.label_model_id.in_(run_ids)).values(label_model_id=None))
+        from app.blueprints.training.deletion import forget_defaults  # it imports this module's undo window
+
         forget_defaults(run_ids)
     # Explicit deletes: SQLite does not enforce ON DELETE CASCADE here.
     for model in (Label, DatasetShare, Import, TrainingRun):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import delete, func, select, update
 from flask_babel import gettext as _
 
 from app import quotas
+# the same window as datasets: how long a deletion can be undone, closing RESTORE_MARGIN_S early
+from app.blueprints.datasets.deletion import RESTORE_MARGIN_S, undo_seconds
 from app.errors import NotFound, QuotaExceeded
 from app.extensions import db
 from app.filestore import run_prefix
@@ -31,14 +32,8 @@ from app.storage import get_storage
 
 log = logging.getLogger(__name__)
 
-RESTORE_MARGIN_S = 10  # as for datasets: restoring ends this long before the purge may start
 SAMPLE_CHUNK = 2000  # frozen samples deleted per transaction (a run on 200,000 images has as many)
 PURGES_PER_PASS = 20  # runs one maintenance pass purges; the rest wait for the next pass
-
-
-def undo_seconds() -> int:
-    """How long a deleted model can be brought back (the same setting as datasets)."""
-    return max(0, int(current_app.config["DATASET_UNDO_SECONDS"]))
 
 
 def too_late() -> NotFound:
