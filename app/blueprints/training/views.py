@@ -19,12 +19,16 @@ from app.storage import download_response
 @login_required
 def list_models():
     sort = "accuracy" if request.args.get("sort") == "accuracy" else "date"
-    dataset_id = request.args.get("dataset", type=int)
-    runs = services.list_runs(current_user, sort, dataset_id)
     deleted = parse_id(request.args.get("deleted"))  # just deleted: a toast offers to bring it back
+    return _models_page(sort, request.args.get("dataset", type=int), request.args.getlist("pick", type=int),
+                        restorable=services.restorable_run(current_user, deleted) if deleted else None)
+
+
+def _models_page(sort: str = "date", dataset_id: int | None = None, picked: list[int] | None = None,
+                 status: int = 200, restorable=None):
+    runs = services.list_runs(current_user, sort, dataset_id)
     return render_template("training/list.html", runs=runs, sort=sort, dataset_id=dataset_id,
-                           picked=request.args.getlist("pick", type=int),
-                           restorable=services.restorable_run(current_user, deleted) if deleted else None)
+                           picked=picked or [], restorable=restorable), status
 
 
 @bp.route("/datasets/<int:dataset_id>/train", methods=["GET", "POST"])
@@ -183,8 +187,7 @@ def restore_run(run_id: int):
         run = services.restore_run(current_user, run_id)
     except DomainError as err:  # too late, not theirs, or over the model quota: said on the list
         flash(err.message, "error")
-        return render_template("training/list.html", runs=services.list_runs(current_user), sort="date",
-                               dataset_id=None, picked=[], restorable=None), err.status
+        return _models_page(status=err.status)
     flash(_("Model “%(name)s” is back, as it was.", name=run.name), "success")
     return redirect(url_for("training.run_detail", run_id=run.id))
 
