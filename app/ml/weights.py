@@ -166,10 +166,13 @@ def _hash_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), path.stat().st_size
 
 
-def install_staged(name: str, path: str | Path, source: str) -> Path:
+def install_staged(name: str, path: str | Path, source: str | dict) -> Path:
     """Check a staged file again (hash, strict load) and move it to its official name: the network is
-    installed. `source` says where it came from (kept beside it). The staged file is gone afterwards,
-    installed or deleted."""
+    installed. `source` says where it came from (kept beside it: its text, and when it is an
+    app.ml.words line also the line, which the Networks page shows in the reader's language). The staged
+    file is gone afterwards, installed or deleted."""
+    source_line = source if isinstance(source, dict) else None
+    source = source_line["message"] if source_line else source
     path = Path(path)
     try:
         if not path.is_file():
@@ -180,6 +183,8 @@ def install_staged(name: str, path: str | Path, source: str) -> Path:
         final = weights_path(name)
         about = {"network": name, "file": final.name, "sha256": sha256, "bytes": size, "source": source,
                  "installed_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        if source_line:
+            about["source_line"] = source_line
         sidecar = incoming_dir() / f"{path.name}.json"
         sidecar.write_text(json.dumps(about, indent=2))
         shelf = weights_shelf()
@@ -195,7 +200,7 @@ def install_staged(name: str, path: str | Path, source: str) -> Path:
     return final
 
 
-def install_file(name: str, file_path: str | Path, source: str | None = None) -> Path:
+def install_file(name: str, file_path: str | Path, source: str | dict | None = None) -> Path:
     """Install a weights file brought along (e.g. `flask weights import`); the original is left as is."""
     try:
         with open(file_path, "rb") as fh:
@@ -203,7 +208,8 @@ def install_file(name: str, file_path: str | Path, source: str | None = None) ->
     except OSError as exc:
         raise WeightsError.because(N_("Cannot read %(path)s: %(reason)s."), path=str(file_path),
                                    reason=str(exc.strerror or exc)) from None
-    return install_staged(name, staged.path, source or f"file {Path(file_path).name}")
+    source = source or line(N_("from the file %(file)s"), file=Path(file_path).name)
+    return install_staged(name, staged.path, source)
 
 
 # --- downloading -----------------------------------------------------------------------------------
@@ -245,7 +251,12 @@ def download(name: str, progress: Progress | None = None, url: str | None = None
     except BaseException:
         discard(part)
         raise
-    return install_staged(name, part, f"download {url}")
+    return install_staged(name, part, line(N_("downloaded from %(url)s"), url=url))
+
+
+def _by_hand(template: str) -> dict:
+    said = line(template)
+    return {"source": said["message"], "source_line": said}
 
 
 def installed_details(name: str) -> dict | None:
@@ -258,14 +269,14 @@ def installed_details(name: str) -> dict | None:
         try:
             about = json.loads(shelf.read(sidecar_path(name).name))
         except (OSError, ValueError):
-            about = {"source": "placed in the bucket by hand (not checked by the studio)"}
+            about = _by_hand(N_("placed in the bucket by hand (not checked by the studio)"))
         return {**about, "bytes": size, "path": f"weights/{path.name}"}
     if path is None or not path.is_file():
         return None
     try:
         about = json.loads(sidecar_path(name).read_text())
     except (OSError, ValueError):
-        about = {"source": "placed in the folder by hand (not checked by the studio)"}
+        about = _by_hand(N_("placed in the folder by hand (not checked by the studio)"))
     return {**about, "bytes": path.stat().st_size, "path": str(path)}
 
 

@@ -40,7 +40,7 @@ def test_download_streams_with_progress_checks_and_installs(folder, server, monk
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[0][0] < len(data)
     assert networks.architecture_info(NAME).available
     details = weights.installed_details(NAME)
-    assert details["bytes"] == len(data) and details["source"].startswith("download http://127.0.0.1")
+    assert details["bytes"] == len(data) and details["source"].startswith("downloaded from http://127.0.0.1")
     assert folder_files(folder) == sorted([installed.name, installed.name + ".json"])  # .incoming/ is empty
 
 

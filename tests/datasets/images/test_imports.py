@@ -75,6 +75,9 @@ def test_many_loose_files_in_one_request_become_a_background_import(app, logged_
     run_jobs(app)
     status = logged_in.get(response.json["import"]["status_url"]).json
     assert (status["status"], status["added"], status["error_count"]) == ("finished", 5, 1)
+    imp_url = f"/datasets/{dataset.id}/imports/{response.json['import']['id']}"
+    assert "6 uploaded files" in logged_in.get(imp_url).data.decode()
+    assert "6 arquivos enviados" in logged_in.get(imp_url, headers={"Accept-Language": "pt-BR"}).data.decode()
     assert sorted(db.session.scalars(select(Image.filename)))[:2] == ["photo 0.png", "photo 1.png"]
     small = upload(logged_in, dataset.id, [("a.png", png(50)), ("b.png", png(51))])
     assert small.status_code == 200 and [r["status"] for r in small.json["results"]] == ["added", "added"]
