@@ -194,6 +194,23 @@ def test_a_deleted_model_frees_its_quota_room_and_a_full_quota_keeps_it_deleted(
     assert db.session.get(TrainingRun, first_id).deleting
 
 
+def test_an_editor_restoring_into_a_full_quota_is_told_whose_it_is(app, undoable, make_user, make_dataset):
+    owner, editor = make_user("alice"), make_user("ed")
+    owner.quota_models = 1
+    dataset = make_dataset(owner, {"red": 3, "blue": 3})
+    db.session.add(DatasetShare(dataset_id=dataset.id, user_id=editor.id, role="editor"))
+    first_id = make_run(dataset, owner, metrics=METRICS).id
+    client = app.test_client()
+    login(client, "ed")
+    assert client.post(f"/models/{first_id}/delete").status_code == 302
+    make_run(dataset, owner, name="second", metrics=METRICS)
+    refused = html.unescape(client.post(f"/models/{first_id}/restore").get_data(as_text=True))
+    assert refused.count("alice, who trained this model, has no room for another model") == 1
+    assert "You have" not in refused  # the quota is alice's, not the editor's
+    db.session.expire_all()
+    assert db.session.get(TrainingRun, first_id).deleting
+
+
 def test_the_admins_recent_runs_leave_out_a_model_being_deleted(undoable, client, make_user, make_dataset):
     admin = make_user("root", is_admin=True)
     dataset = make_dataset(admin, {"red": 3, "blue": 3})

@@ -67,9 +67,10 @@ def restorable(run_id: int) -> TrainingRun | None:
     return db.session.scalar(select(TrainingRun).where(*_restorable(run_id)))
 
 
-def restore(run: TrainingRun) -> TrainingRun:
+def restore(run: TrainingRun, by_user_id: int | None = None) -> TrainingRun:
     """Bring the run back as it was; NotFound when it is too late. Its model counts against its creator's
-    quota again (its room went back at the delete): QuotaExceeded, and it stays deleted, when that is full."""
+    quota again (its room went back at the delete): QuotaExceeded, and it stays deleted, when that is full
+    (said of the creator when someone else, an editor, restores it)."""
     restored = db.session.execute(update(TrainingRun).where(*_restorable(run.id))
                                   .values(deleting=False, deleted_at=None)).rowcount
     if restored != 1:
@@ -80,11 +81,20 @@ def restore(run: TrainingRun) -> TrainingRun:
             quotas.check_models_within_quota(run.created_by_id)
         except QuotaExceeded as err:
             db.session.rollback()
+            if by_user_id is not None and by_user_id != run.created_by_id:
+                raise QuotaExceeded(_creators_quota_full(run.created_by_id)) from None
             raise QuotaExceeded(err.message + " " + _("The model stays deleted.")) from None
     db.session.commit()
     db.session.refresh(run)
     log.info("train run=%s: deletion undone", run.id)
     return run
+
+
+def _creators_quota_full(user_id: int) -> str:
+    creator = db.session.get(User, user_id)
+    return _("%(name)s, who trained this model, has no room for another model in their quota. The model stays "
+             "deleted: they can delete a model they no longer need, or an administrator can give them more.",
+             name=creator.username if creator else "?")
 
 
 def purge_run(run_id: int) -> bool:

@@ -244,7 +244,7 @@ def restore_run(user: User, run_id: int) -> TrainingRun:
     run = restorable_run(user, run_id)
     if run is None:
         raise deletion.too_late()
-    run = deletion.restore(run)
+    run = deletion.restore(run, by_user_id=user.id)
     log.info("train run=%s restored by user=%s", run_id, user.id)
     return run
 
