@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.extensions import get_queue
+from app.blueprints.admin import networks as networks_admin
 from app.ml import networks
 from tests.conftest import flashes, login, run_jobs
 from tests.training.conftest import pretend_translated  # noqa: F401 (a fixture)
@@ -100,8 +101,12 @@ def test_download_runs_as_a_job_with_progress_then_installs(app, admin_client, s
     run_jobs(app)
     half = re.search(r'<progress max="(\d+)" value="(\d+)"', seen["row"])
     assert "downloading" in seen["row"] and 0 < int(half[2]) < int(half[1]) == len(data)
+    assert "Downloading MobileNetV3-Large" in seen["row"]  # the row's refresh keeps what the click said
     row = _row(admin_client)
     assert "installed" in row and "not installed" not in row and "every 1s" not in row
+    assert "MobileNetV3-Large is installed: new runs can use it." in row
+    monkeypatch.setattr(networks_admin, "JUST_INSTALLED_S", 0)  # said for a while, not for ever
+    assert "new runs can use it" not in _row(admin_client)
     assert "Remove" in row and f"{len(data) / 2**20:.1f} MB" in row
     assert (folder / path.lstrip("/")).read_bytes() == data and networks.architecture_info(NAME).available
     assert admin_client.post(f"{ROW}/download").status_code == 409  # already installed

@@ -107,7 +107,31 @@ def network_row(name: str, entries: dict | None = None) -> dict:
         _refresh_installed()
     info = _network(name)
     job = (entries if entries is not None else _entries()).get(name) or {}
-    return {"info": info, "disk": _on_disk(info), "job": job, "active": job.get("status") in ACTIVE}
+    active = job.get("status") in ACTIVE
+    return {"info": info, "disk": _on_disk(info), "job": job, "active": active, "notice": _job_notice(info, job)}
+
+
+JUST_INSTALLED_S = 120
+
+
+def _job_notice(info, job: dict) -> str | None:
+    """What the row says of its install job: what is under way (the row refreshes itself every second,
+    so the action's own notice must survive it), then for a while that it is done."""
+    if job.get("status") in ACTIVE:
+        return _started_notice(info, job.get("action"))
+    finished = job.get("finished")
+    if job.get("status") == "done" and finished and info.installed:
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(finished)
+        if age < timedelta(seconds=JUST_INSTALLED_S):
+            return _("%(network)s is installed: new runs can use it.", network=info.label)
+    return None
+
+
+def _started_notice(info, action: str | None) -> str:
+    if action == "download":
+        return _("Downloading %(name)s (%(size)s MB) in the background.", name=info.label,
+                 size=format_number(info.spec.weights.size_mb, 0))
+    return _("The file is the official %(name)s weights file; it is being checked and installed.", name=info.label)
 
 
 def network_rows() -> list[dict]:
@@ -179,10 +203,7 @@ def _queue(info, entry: dict, who: str) -> str:
     _state().update(begin)
     enqueue(NETWORK, info.name, job_id, job_id=job_id, description=f"install weights {info.name}")
     log.info("network %s: %s queued by %s (job %s)", info.name, entry["action"], who, job_id)
-    if entry["action"] == "download":
-        return _("Downloading %(name)s (%(size)s MB) in the background.", name=info.label,
-                 size=format_number(info.spec.weights.size_mb, 0))
-    return _("The file is the official %(name)s weights file; it is being checked and installed.", name=info.label)
+    return _started_notice(info, entry["action"])
 
 
 def _remove(info) -> str:
