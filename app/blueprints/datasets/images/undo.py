@@ -39,10 +39,42 @@ def record_labels(dataset_id: int, user_id: int, image_ids: list[int]) -> UndoAc
         rows = db.session.execute(select(Image.id, *[getattr(Image, c) for c in LABEL_COLUMNS])
                                   .where(Image.dataset_id == dataset_id, Image.id.in_(part)))
         before.extend([list(row) for row in rows])
-    action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="label", count=len(image_ids), payload=before)
+    action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="label", count=len(image_ids),
+                        payload={"groups": packed(before)})
     db.session.add(action)
     db.session.flush()
     return action
+
+
+def packed(rows: list[list]) -> list:
+    """Rows [image_id, *values] as [[values, [[first id, last id], ...]], ...]: the images that share
+    values, as runs of consecutive ids. A class imported from a folder is a few runs, not 200,000 numbers
+    (the payload is read whenever the classes page offers the undo)."""
+    groups: dict[tuple, list[int]] = {}
+    for image_id, *values in rows:
+        groups.setdefault(tuple(values), []).append(image_id)
+    return [[list(values), _runs(sorted(ids))] for values, ids in groups.items()]
+
+
+def _runs(ids: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for image_id in ids:
+        if runs and image_id == runs[-1][1] + 1:
+            runs[-1][1] = image_id
+        else:
+            runs.append([image_id, image_id])
+    return runs
+
+
+def unpacked(payload) -> list[list]:
+    """The rows [image_id, *values] a payload holds: packed groups, or the plain rows actions recorded
+    before packing (a list, or a class's "images")."""
+    if isinstance(payload, list):
+        return payload
+    if "groups" not in payload:
+        return payload.get("images") or []
+    return [[image_id, *values] for values, runs in payload["groups"]
+            for first, last in runs for image_id in range(first, last + 1)]
 
 
 def _as_json(value):
@@ -75,7 +107,7 @@ def record_class(dataset_id: int, user_id: int, label: Label) -> UndoAction:
                                   .where(Image.dataset_id == dataset_id, Image.label_id == label.id)):
         images.append(list(row))
     payload = {"label": {"id": label.id, "name": label.name, "color": label.color, "position": label.position},
-               "images": images}
+               "groups": packed(images)}
     action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="class", count=len(images), payload=payload)
     db.session.add(action)
     db.session.flush()
@@ -101,7 +133,7 @@ def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
                       **({"id": saved["id"]} if free else {}))
         db.session.add(label)
         db.session.flush()
-    rows = [(image_id, (label.id, *values)) for image_id, *values in payload["images"]]
+    rows = [(image_id, (label.id, *values)) for image_id, *values in unpacked(payload)]
     return label.name, _set_label_columns(dataset_id, rows, Image.label_id.is_(None))
 
 
@@ -204,18 +236,18 @@ def undo(dataset_id: int, user_id: int, undo_id: int) -> str:
     """Take back one of the user's recent actions on this dataset; returns what happened, in words.
     The action is claimed by deleting its row first, so two clicks on Undo cannot restore twice."""
     action = _action_for(dataset_id, user_id, undo_id)
-    kind, before = action.kind, action.payload or []
+    kind, payload = action.kind, action.payload or []
     rows = _restorable_rows(action) if kind == "delete" else []
     db.session.execute(delete(TrashedImage).where(TrashedImage.undo_id == undo_id))
     if db.session.execute(delete(UndoAction).where(UndoAction.id == undo_id)).rowcount != 1:
         db.session.rollback()
         raise NotFound(GONE)
     if kind == "class":
-        name, count = _restore_class(dataset_id, before)
+        name, count = _restore_class(dataset_id, payload)
         text = ngettext("Undone: class “%(name)s” is back, with %(num)s image.",
                         "Undone: class “%(name)s” is back, with %(num)s images.", count, name=name)
     elif kind == "label":
-        count = _restore_labels(dataset_id, before)
+        count = _restore_labels(dataset_id, unpacked(payload))
         text = ngettext("Undone: %(num)s image has its previous class again.",
                         "Undone: %(num)s images have their previous class again.", count)
     else:
