@@ -237,7 +237,24 @@ def _local_value(name: str, value):
         return format_number(float(value), 1)
     if name.endswith("_word"):
         return translate_stored(str(value))
+    if name.endswith("_bytes"):
+        return _local_size(int(value))
+    if name.endswith("_sci"):
+        return _local_decimal(f"{float(value):.2e}")
+    if isinstance(value, float):
+        return _local_decimal(str(value))
     return format_number(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _local_decimal(text: str) -> str:
+    return text.replace(".", numbers.get_decimal_symbol(get_locale() or DEFAULT_LANGUAGE))
+
+
+def _local_size(size: int) -> str:
+    from app.ml.words import size_parts
+
+    number, unit = size_parts(size)
+    return f"{format_number(number, 1 if unit != 'B' else 0)} {unit}"
 
 
 def N_(message: str) -> str:

@@ -97,8 +97,8 @@ def verify_composed(head: nn.Module, files: tuple[Path, Path], prebuilt: Prebuil
     for name, got in (("TorchScript", ts), ("ONNX", joined)):
         if got.shape != reference.shape or not np.allclose(got, reference, rtol=RTOL, atol=ATOL):
             raise ExportMismatch.because(N_("The %(export)s export does not reproduce the PyTorch model "
-                                            "(max difference %(difference)s)."),
-                                         export=name, difference=f"{np.abs(got - reference).max():.2e}")
+                                            "(max difference %(difference_sci)s)."),
+                                         export=name, difference_sci=float(np.abs(got - reference).max()))
     return diffs
 
 

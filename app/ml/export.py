@@ -96,8 +96,8 @@ def verify_exports(model: torch.nn.Module, out_dir: Path, image_size: int, seed:
     for name, got in (("TorchScript", ts), ("ONNX", onnx_probs)):
         if got.shape != reference.shape or not np.allclose(got, reference, rtol=RTOL, atol=ATOL):
             raise ExportMismatch.because(N_("The %(export)s export does not reproduce the PyTorch model "
-                                            "(max difference %(difference)s)."),
-                                         export=name, difference=f"{np.abs(got - reference).max():.2e}")
+                                            "(max difference %(difference_sci)s)."),
+                                         export=name, difference_sci=float(np.abs(got - reference).max()))
     return diffs
 
 

@@ -99,23 +99,17 @@ def check_hash(name: str, sha256: str, size: int) -> None:
     said = [line(N_("This is not the %(network)s weights file %(file)s: its SHA-256 starts with %(got)s, "
                     "not %(expected)s."), network=spec(name).label, file=source.file_name,
                  got=sha256[:len(source.sha256_prefix)], expected=source.sha256_prefix)]
-    sizes = {"size": size_text(size), "expected": size_text(source.size_bytes)}
+    sizes = {"size_bytes": size, "expected_bytes": source.size_bytes}
     if size < 0.99 * source.size_bytes:
-        said.append(line(N_("It is %(size)s where %(expected)s was expected: it is incomplete or another file."),
+        said.append(line(N_("It is %(size_bytes)s where %(expected_bytes)s was expected: it is incomplete or another "
+                            "file."),
                          **sizes))
     elif size > 1.01 * source.size_bytes:
-        said.append(line(N_("It is %(size)s where %(expected)s was expected: it is another file."), **sizes))
+        said.append(line(N_("It is %(size_bytes)s where %(expected_bytes)s was expected: it is another file."),
+                         **sizes))
     raise WeightsError.saying(said[0] if len(said) == 1 else joined(*said))
 
 
-def size_text(size: int) -> str:
-    """A file size with its unit, written the English way (the words lines have no such value kind): MB
-    with one decimal, KB under 0.1 MB (a 5 KB file is not "0.0 MB"), bytes under 1 KB."""
-    if size >= 0.1 * 2**20:
-        return f"{size / 2**20:.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size} B"
 
 
 def check_loads(name: str, path: str | Path) -> None:

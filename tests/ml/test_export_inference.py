@@ -66,10 +66,11 @@ def test_verify_exports_fails_loudly_on_mismatch(exported):
     with pytest.raises(ExportMismatch) as exc:
         verify_exports(other, out, 64)
     said = exc.value.line  # the English message for the API and logs, the line for pages (any language)
-    assert said["key"] == "The %(export)s export does not reproduce the PyTorch model (max difference %(difference)s)."
+    assert said["key"] == ("The %(export)s export does not reproduce the PyTorch model "
+                           "(max difference %(difference_sci)s).")
     assert said["values"]["export"] == "TorchScript" and said["message"] == exc.value.message
     assert exc.value.message == f"The TorchScript export does not reproduce the PyTorch model " \
-                                f"(max difference {said['values']['difference']})."
+                                f"(max difference {said['values']['difference_sci']:.2e})."
 
 
 def _jpeg_bytes(size=(60, 40)) -> bytes:

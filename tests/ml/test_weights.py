@@ -115,17 +115,19 @@ def test_upload_of_a_wrong_or_truncated_file_is_refused_and_nothing_kept(folder,
     assert ("incomplete" in exc.value.message) == (kind == "truncated")
     head, size = exc.value.line["parts"]  # which file it is not, then how its size differs
     assert head["values"]["network"] == "MobileNetV3-Large" and " ".join([head["message"], size["message"]]) \
-        == exc.value.message and size["values"]["size"] == weights.size_text(len(bad))
+        == exc.value.message and size["values"]["size_bytes"] == len(bad)
     assert folder_files(folder) == []
 
 
 def test_a_small_file_is_measured_in_kb_not_zero_mb(folder, monkeypatch):
+    from app.ml.words import size_text
+
     data = generated_weights(NAME)
     point_at(monkeypatch, NAME, "http://unused.invalid", data)
     with pytest.raises(WeightsError) as exc:
         weights.stage(NAME, io.BytesIO(b"x" * 5 * 1024))
     assert "It is 5.0 KB where " in exc.value.message and "0.0 MB" not in exc.value.message
-    assert [weights.size_text(n) for n in (500, 5 * 1024, 2**20 // 10 + 1, 22_130_000)] == \
+    assert [size_text(n) for n in (500, 5 * 1024, 2**20 // 10 + 1, 22_130_000)] == \
         ["500 B", "5.0 KB", "0.1 MB", "21.1 MB"]
 
 

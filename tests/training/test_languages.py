@@ -122,7 +122,7 @@ def test_a_run_whose_export_does_not_match_says_why_through_its_stored_line(app,
     run_jobs(app)
     db.session.expire_all()
     run = db.session.scalars(db.select(TrainingRun)).one()
-    template = "The %(export)s export does not reproduce the PyTorch model (max difference %(difference)s)."
+    template = "The %(export)s export does not reproduce the PyTorch model (max difference %(difference_sci)s)."
     assert run.status == "failed" and run.error.startswith("The TorchScript export does not reproduce the PyTorch")
     said = run.log[-1]
     assert (said["key"], said["values"]["export"], said["message"]) == (template, "TorchScript", run.error)
@@ -130,9 +130,10 @@ def test_a_run_whose_export_does_not_match_says_why_through_its_stored_line(app,
     assert "Decoding images…" in keys and "Exporting TorchScript and ONNX…" in keys  # phases, as lines
     with app.test_request_context(), force_locale("en"):
         assert failure_text(run) == run.error
-    pretend_translated("pt_BR", {template: "A exportação %(export)s difere do modelo PyTorch (%(difference)s)."})
+    pretend_translated("pt_BR", {template: "A exportação %(export)s difere do modelo PyTorch (%(difference_sci)s)."})
     page = _text(logged_in.get(f"/models/{run.id}", headers=PT))
     assert "A exportação TorchScript difere do modelo PyTorch" in page and "does not reproduce" not in page
+    assert re.search(r"PyTorch \(\d,\d\de[-+]\d\d\)", page)  # the reader's decimal sign (run.error: 2.34e-01)
 
 
 def test_the_charts_say_whose_curves_they_show_when_quick_mode_fits_two_heads(logged_in, make_dataset):
