@@ -1,5 +1,5 @@
-"""Flask CLI commands: `flask create-admin`, `flask shutdown`, `flask weights list|fetch|import`,
-`flask import-folder`, `flask storage migrate --to s3://...`."""
+"""Flask CLI commands: `flask create-admin`, `flask reset-link`, `flask shutdown`,
+`flask weights list|fetch|import`, `flask import-folder`, `flask storage migrate --to s3://...`."""
 from __future__ import annotations
 
 import click
@@ -135,11 +135,38 @@ def create_admin(username: str, password: str | None) -> None:
     click.echo(f"Admin '{username}' created.")
 
 
+@click.command("reset-link")
+@click.argument("username")
+@with_appcontext
+def reset_link(username: str) -> None:
+    """Print a one-time password reset link for USERNAME (say, an admin who forgot their own password).
+    It works for PASSWORD_RESET_HOURS, once; any earlier link of that account stops working."""
+    from flask import current_app
+
+    from app.blueprints.auth.reset_links import issue_reset_link
+    from app.blueprints.auth.services import find_user
+    from app.errors import DomainError
+
+    user = find_user(username)
+    if user is None:
+        raise click.ClickException(f"There is no account named '{username}'.")
+    try:
+        link = issue_reset_link(user)
+    except DomainError as err:
+        raise click.ClickException(err.message) from None
+    current_app.logger.info("password reset link for user=%s created from the command line", user.id)
+    click.echo(f"Password reset link for '{user.username}', for one use until "
+               f"{link.expires_at.isoformat(sep=' ', timespec='minutes')} UTC "
+               "(open it after the studio's address, e.g. http://127.0.0.1:5000):")
+    click.echo(link.path)
+
+
 def init_cli(app: Flask) -> None:
     app.cli.add_command(weights_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(import_folder)
     app.cli.add_command(create_admin)
+    app.cli.add_command(reset_link)
 
     @app.cli.command("shutdown")
     @click.option("--pid", type=int, default=None, help="the server's process id (default: read the pid file)")

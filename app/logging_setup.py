@@ -21,14 +21,18 @@ _SECRET_PAIR = re.compile(
     r"(?P<value>[^\s'\",&]+)",
     re.IGNORECASE,
 )
+# A password reset link's token travels in its path (app/blueprints/auth/reset_links.py).
+_RESET_LINK = re.compile(r"(?P<head>/reset-password/)[^\s?#/]+")
 _SECRET_FIELD = re.compile(r"password|passwd|secret|token|api_key|authorization", re.IGNORECASE)
 _known_secrets: set[str] = set()
 
 
 def redact(text: str) -> str:
-    """Hide URL passwords, `password=...`-style values and known secret values in a log line."""
+    """Hide URL passwords, `password=...`-style values, reset link tokens and known secret values in a log
+    line."""
     text = _URL_PASSWORD.sub(r"\g<head>***@", text)
     text = _SECRET_PAIR.sub(r"\g<key>***", text)
+    text = _RESET_LINK.sub(r"\g<head>***", text)
     for secret in _known_secrets:
         text = text.replace(secret, "***")
     return text

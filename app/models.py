@@ -38,6 +38,10 @@ class User(UserMixin, db.Model):
     quota_active_runs = db.Column(db.Integer, nullable=True)
     # The language chosen with the switcher ('en', 'pt_BR', 'es'); NULL = follow the browser.
     locale = db.Column(db.String(10), nullable=True)
+    # A one-time password reset link an admin created (auth/reset_links.py): only the SHA-256 of its
+    # token is kept, and a new link replaces the previous one.
+    reset_token_hash = db.Column(db.String(64), nullable=True, unique=True, index=True)
+    reset_expires_at = db.Column(db.DateTime, nullable=True)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

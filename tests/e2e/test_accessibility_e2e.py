@@ -127,6 +127,13 @@ def test_admin_pages(live_server, browser, axe):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     register(page, live_server, "axe-admin")
     run_server_cli("create-admin", "--username", "axe-admin", "--password", "correct horse")
-    paths = ["/admin/", "/admin/users", "/admin/queue", "/admin/networks", "/admin/limits"]
+    run_server_cli("create-admin", "--username", "axe-helped", "--password", "correct horse")
+    reset_page = run_server_cli("reset-link", "axe-helped").strip().splitlines()[-1]
+    paths = ["/admin/", "/admin/users", "/admin/queue", "/admin/networks", "/admin/limits", reset_page]
     assert walk(axe, page, live_server, paths) == {}
+    page.goto(live_server + "/admin/users")  # a reset link shown in its row
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("tr:has-text('axe-helped') button:has-text('Reset password')")
+    page.wait_for_selector("tr:has-text('axe-helped') .reset-link")
+    assert problems(axe, page) == []
     page.close()

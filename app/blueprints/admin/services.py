@@ -13,7 +13,8 @@ from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegist
 from sqlalchemy import func, select
 
 from app.access import shown_runs
-from app.errors import DomainError, NotFound
+from app.blueprints.auth.reset_links import ResetLink, cancel_reset_link, issue_reset_link
+from app.errors import Conflict, DomainError, NotFound
 from app.extensions import db, get_queue, get_redis
 from app.models import TrainingRun, User
 
@@ -71,6 +72,8 @@ def set_disabled(acting_user_id: int, user_id: int, value: bool) -> User:
     """Disable or re-enable an account; disabled accounts cannot log in and are signed out."""
     user = _other_user(acting_user_id, user_id, _("disable") if value else _("change"))
     user.is_disabled = value
+    if value:
+        cancel_reset_link(user)
     db.session.commit()
     if value:
         from app.blueprints.auth.sessions import end_other_sessions
@@ -78,6 +81,18 @@ def set_disabled(acting_user_id: int, user_id: int, value: bool) -> User:
         end_other_sessions(user, keep_current=False)
     log.info("admin user=%s set is_disabled=%s on user=%s", acting_user_id, value, user.id)
     return user
+
+
+def create_reset_link(acting_user_id: int, user_id: int) -> ResetLink:
+    """A one-time password reset link for another account, to show the admin once (only its hash is kept);
+    any earlier link of that account stops working."""
+    user = get_user(user_id)
+    if user.id == acting_user_id:
+        raise Conflict(_("Change your own password on your account page."))
+    link = issue_reset_link(user)
+    log.info("admin user=%s created a password reset link for user=%s, valid until %s UTC",
+             acting_user_id, user.id, link.expires_at.isoformat(timespec="minutes"))
+    return link
 
 
 def queue_overview() -> dict:

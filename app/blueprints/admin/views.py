@@ -75,6 +75,28 @@ def set_user_limits(user_id: int):
     return redirect(url_for("admin.list_users"))
 
 
+@bp.route("/users/<int:user_id>/reset-link", methods=["POST"])
+@admin_required
+def create_reset_link(user_id: int):
+    """Shows the link once: in the user's row (htmx) or on the whole users page, never in a flash or log."""
+    try:
+        link = services.create_reset_link(current_user.id, user_id)
+    except DomainError as err:
+        if not request.htmx or err.status == 404:
+            raise
+        return render_template("admin/_user_row.html", user=services.get_user(user_id), error=err.message,
+                               defaults=default_limits()), err.status
+    shown = {"user_id": link.user_id, "expires_at": link.expires_at,
+             "url": url_for("auth.reset_password", token=link.token, _external=True)}
+    if request.htmx:
+        body = render_template("admin/_user_row.html", user=services.get_user(user_id), reset_link=shown,
+                               defaults=default_limits())
+    else:
+        body = render_template("admin/users.html", users=services.list_users(), reset_link=shown,
+                               defaults=default_limits())
+    return body, 200, {"Cache-Control": "no-store"}
+
+
 @bp.route("/limits", methods=["GET", "POST"])
 @admin_required
 def limits():

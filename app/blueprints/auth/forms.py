@@ -70,3 +70,19 @@ class ChangePasswordForm(FlaskForm):
         from flask_login import current_user
 
         check_new_password(field, current_user.username)
+
+
+class ResetPasswordForm(FlaskForm):
+    """The new password on a reset link's page; the rules are checked against the link's account."""
+
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Choose a new password."))])
+    confirm = PasswordField(
+        _l("Repeat new password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))]
+    )
+
+    def __init__(self, account_name: str, **kwargs):
+        super().__init__(**kwargs)
+        self.account_name = account_name
+
+    def validate_password(self, field):
+        check_new_password(field, self.account_name)

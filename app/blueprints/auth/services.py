@@ -146,7 +146,9 @@ def password_problem(password: str, username: str = "") -> str | None:
 
 
 def change_password(user: User, current: str, new: str) -> None:
-    """Set a new password (the current one must be right); other signed-in browsers are logged out."""
+    """Set a new password (the current one must be right); other signed-in browsers are logged out and
+    a reset link an admin made for the user stops working."""
+    from app.blueprints.auth.reset_links import cancel_reset_link
     from app.blueprints.auth.sessions import end_other_sessions
 
     if not user.check_password(current or ""):
@@ -155,6 +157,7 @@ def change_password(user: User, current: str, new: str) -> None:
     if problem:
         raise ValidationError(problem)
     user.set_password(new)
+    cancel_reset_link(user)
     db.session.commit()
     end_other_sessions(user)
 

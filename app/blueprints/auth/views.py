@@ -2,8 +2,8 @@ from flask import current_app, flash, redirect, render_template, request, send_f
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_babel import gettext as _
 
-from app.blueprints.auth import bp, sessions
-from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm
+from app.blueprints.auth import bp, reset_links, sessions
+from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 from app.blueprints.auth.services import (
     authenticate, change_password, register_user, safe_next_url, save_language,
 )
@@ -95,6 +95,30 @@ def logout_everywhere():
     logout_user()
     flash(_("You are logged out on every device and browser."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@limit_by_ip("RATELIMIT_LOGIN", methods=["POST"])
+def reset_password(token: str):
+    """An admin's one-time link: choose a new password, then be logged in as its account (whoever was
+    logged in on this browser before is logged out)."""
+    user = reset_links.user_for_reset_token(token)
+    form = ResetPasswordForm(user.username)
+    if form.validate_on_submit():
+        user = reset_links.reset_password(token, form.password.data)
+        if current_user.is_authenticated:
+            sessions.end_session(current_user)
+            logout_user()
+        login_user(sessions.start_session(user), remember=True)
+        current_app.logger.info("password reset with a link by user_id=%s", user.id)
+        flash(_("Your new password is set. Every other browser signed in to this account was logged out."),
+              "success")
+        return redirect(url_for("datasets.list_datasets"))
+    response = current_app.make_response((render_template("auth/reset_password.html", form=form, account=user),
+                                          422 if form.errors else 200))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in this page's address
+    return response
 
 
 @bp.route("/language", methods=["POST"])
