@@ -50,6 +50,17 @@ document.addEventListener("focusin", function (evt) {
   if (evt.target.matches && evt.target.matches("[data-select-on-focus]")) evt.target.select();
 });
 
+// <button data-copy="#field">: copy the field's value (a new API token, a password reset link).
+document.addEventListener("click", function (evt) {
+  var button = evt.target.closest && evt.target.closest("[data-copy]");
+  if (!button) return;
+  var field = document.querySelector(button.dataset.copy);
+  field.select();
+  var done = function () { button.textContent = window.studio.t("copied"); };
+  if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+  else { document.execCommand("copy"); done(); }
+});
+
 // The toast after a labeling or deleting action (with its Undo button) goes away after 10 s, or when
 // dismissed; a new one (after an htmx swap) starts its own 10 s.
 (function () {

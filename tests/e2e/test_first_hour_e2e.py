@@ -17,6 +17,9 @@ def test_the_api_page_example_works_when_pasted(trained_studio, browser, tmp_pat
     example = page.locator("#tokens [data-curl-example]")
     example.wait_for()
     shoot(page, "api_token_1280")
+    copy = page.locator("#tokens [data-copy]")
+    copy.click()  # the shared copy button (app.js): the token is selected and the button says so
+    page.wait_for_function("document.querySelector('#tokens [data-copy]').textContent.trim() === 'Copied'")
     command = example.inner_text()
     assert f"-F model={trained_studio.run_id}" in command
     (tmp_path / "photo.jpg").write_bytes(colour_png((210, 40, 40), 99))

@@ -1,5 +1,5 @@
 // "Try it" page: send dropped images to the model's predict API and draw top-k bars per image.
-// Tokens page: copy buttons. Plain JS, no dependencies.
+// Plain JS, no dependencies.
 (function () {
   "use strict";
 
@@ -110,16 +110,6 @@
     form.addEventListener("drop", function (e) { take(e.dataTransfer.files); });
     form.addEventListener("submit", function (e) { e.preventDefault(); });
   }
-
-  document.addEventListener("click", function (e) {
-    var button = e.target.closest("[data-copy]");
-    if (!button) return;
-    var field = document.querySelector(button.dataset.copy);
-    field.select();
-    var done = function () { button.textContent = window.studio.t("copied"); };
-    if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
-    else { document.execCommand("copy"); done(); }
-  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("try-form");
