@@ -122,3 +122,14 @@ def test_create_admin_asks_a_new_account_for_a_password_and_an_existing_one_for_
     given = runner.invoke(args=["create-admin", "--username", "alice", "--password", "ignored123"])
     assert "the --password given was not used" in given.output
     assert db.session.query(User).filter_by(username="alice").one().is_admin
+
+
+def test_a_logged_in_visitor_is_sent_on_from_the_login_and_register_pages(client, make_user):
+    make_user("alice")
+    login(client, "alice")
+    assert client.get("/login").headers["Location"].endswith("/datasets")
+    assert client.get("/login?next=/models").headers["Location"].endswith("/models")
+    assert client.get("/login?next=https://evil.example/").headers["Location"].endswith("/datasets")
+    assert client.get("/register").headers["Location"].endswith("/datasets")
+    client.post("/logout")
+    assert client.get("/login").status_code == 200 and client.get("/register").status_code == 200

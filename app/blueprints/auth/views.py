@@ -30,6 +30,8 @@ def home():
 @limit_by_ip("RATELIMIT_REGISTER", methods=["POST"])
 def register():
     form = RegisterForm()
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("datasets.list_datasets"))
     if form.validate_on_submit():
         try:
             user = register_user(form.username.data, form.password.data)
@@ -48,6 +50,8 @@ def register():
 def login():
     form = LoginForm()
     next_url = safe_next_url(request.args.get("next"))
+    if current_user.is_authenticated and request.method == "GET":  # nothing to do here: go on
+        return redirect(next_url or url_for("datasets.list_datasets"))
     if form.validate_on_submit():
         try:
             user = authenticate(form.username.data, form.password.data)
