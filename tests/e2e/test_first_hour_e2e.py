@@ -99,6 +99,18 @@ def test_labeling_keys_act_on_the_selection_only_and_every_action_can_be_undone(
         page.keyboard.press("z")
     page.wait_for_selector("[data-toast]:has-text('1 image restored.')")
     assert page.locator("[data-tile]").count() == 3 and _unlabeled_count(page) == "3"
+    assert _focused_image(page) == ids[2]  # z keeps the keyboard in the grid, where it was
+
+    page.locator(".ds-filters a.active").focus()  # off the grid: an arrow key enters it, and that tile counts
+    page.keyboard.press("ArrowRight")
+    assert _focused_image(page) == ids[0]
+    with page.expect_response(lambda r: "/images/label" in r.url):
+        page.keyboard.press("1")
+    page.wait_for_selector("[data-toast]:has-text('1 image labeled.')")
+    page.keyboard.press("a")
+    assert page.locator("[data-tile].selected").count() == 2
+    page.keyboard.press("Escape")  # select none
+    assert page.locator("[data-tile].selected").count() == 0
     page.clock.fast_forward(9_000)
     assert page.locator("[data-toast]").count() == 1
     page.clock.fast_forward(2_000)

@@ -64,7 +64,7 @@
   function moveFocus(current, key) {
     var all = tiles();
     var i = all.indexOf(current);
-    if (i < 0) { if (all[0]) all[0].focus(); return; }
+    if (i < 0) { if (all[0]) { all[0].focus(); chosenTile = all[0]; } return; }  // an arrow key: the user's choice
     var step = 1;
     if (key === "ArrowUp" || key === "ArrowDown") {  // a row is as many tiles as share the first one's top
       var top = all[0].offsetTop;
@@ -83,9 +83,10 @@
     return box ? box.value : null;
   }
 
-  function rememberPlace(focused) {
+  // stay: the focus comes back to the same image when it is still shown (an undo), not to the next one.
+  function rememberPlace(focused, stay) {
     var all = tiles(), i = all.indexOf(focused);
-    place = i < 0 ? null : {tile: focused, id: imageId(focused), index: i,
+    place = i < 0 ? null : {tile: focused, id: imageId(focused), index: i, stay: !!stay,
                             after: all.slice(i + 1).map(imageId)};
   }
 
@@ -93,7 +94,7 @@
     var all = tiles(), ids = all.map(imageId);
     if (!all.length) return null;
     var same = ids.indexOf(p.id);  // still shown (e.g. under "All"): the one after it
-    if (same >= 0) return all[same + 1] || all[same];
+    if (same >= 0) return p.stay ? all[same] : (all[same + 1] || all[same]);
     for (var k = 0; k < p.after.length; k++) {  // gone from this view: the first of those after it still here
       var at = ids.indexOf(p.after[k]);
       if (at >= 0) return all[at];
@@ -123,7 +124,12 @@
     if (/^[1-9]$/.test(e.key)) { applyToSelection(document.querySelector('[data-class-key="' + e.key + '"]'), focused); return; }
     if (e.key === "u") { applyToSelection(document.querySelector("[data-unlabel]"), focused); return; }
     if (e.key === "a") { tiles().forEach(function (t) { setChecked(t, true); }); refreshSelection(); return; }
-    if (e.key === "z") { var undo = document.querySelector("[data-toast] [data-undo]"); if (undo) undo.click(); return; }
+    if (e.key === "z") {
+      var undo = document.querySelector("[data-toast] [data-undo]");
+      if (undo) { rememberPlace(focused, true); undo.click(); }
+      return;
+    }
+    if (e.key === "Escape") { tiles().forEach(function (t) { setChecked(t, false); }); refreshSelection(); return; }
     if (e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); applyToSelection(document.querySelector("[data-delete]"), focused); }
   });
 
