@@ -17,6 +17,9 @@ def test_favicon_is_served_and_linked(client):
     icon = client.get("/static/favicon.svg")
     assert icon.status_code == 200
     icon.close()
+    ico = client.get("/static/favicon.ico")  # what the rq-dashboard pages link (url_for('static', ...))
+    assert ico.status_code == 200 and ico.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    ico.close()
 
 
 def test_skip_link_comes_first_and_targets_the_main_content(client):
