@@ -18,6 +18,7 @@ HEADS = ("auto", "linear", "mlp")  # auto: quick mode fits both and keeps the be
 # The validation score that picks the best epoch (and quick mode's head); balanced accuracy and macro-F1
 # weigh every class equally, which matters when some classes have far fewer images.
 BEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+MAX_SEED = 2**32 - 1  # np.random.seed's range (torch takes more): a seed that works in every library
 
 # epochs, lr, batch_size per mode. Quick mode trains only a head on cached features, so an
 # "epoch" there costs milliseconds.
@@ -221,7 +222,13 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
         (("val_fraction", "test_fraction"), 0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
          and o.val_fraction + o.test_fraction <= 0.8,
          N_("Validation and test fractions must each be between 0 and 1 and together at most 0.8."), {}),
+        (("seed",), _is_whole(o.seed) and 0 <= o.seed <= MAX_SEED,
+         N_("Random seed must be a whole number from 0 to %(highest)s."), {"highest": MAX_SEED}),
         (("image_size",), o.image_size is None or info.min_image_size <= o.image_size <= info.max_image_size,
          N_("Image size for %(network)s must be between %(low)s and %(high)s pixels."), {**net, **sizes}),
     ]
     return [(names, line(template, **values)) for names, ok, template, values in rules if not ok]
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

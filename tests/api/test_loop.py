@@ -90,6 +90,19 @@ def test_options_are_checked_as_the_form_checks_them(api_as, world):
     assert api.post(url, json={"name": "m", "mode": "sideways"}).status_code == 400
 
 
+def test_a_seed_out_of_range_is_422_naming_the_option(api_as, world):
+    api, ids = api_as("owner"), world()
+    url = f"/api/v1/datasets/{ids['d']}/runs"
+    message = "Random seed must be a whole number from 0 to 4,294,967,295."
+    for seed in (-1, 99999999999999999999):
+        refused = api.post(url, json={"name": "m", "architecture": "small_cnn", "mode": "scratch",
+                                      "options": {"image_size": 32, "seed": seed}})
+        assert refused.status_code == 422 and refused.json["code"] == "validation_error", refused.json
+        assert refused.json["error"] == message and refused.json["fields"] == {"options": {"seed": [message]}}
+    mismatch = api.post(url, json={"name": "m", "architecture": "small_cnn", "mode": "quick"})
+    assert mismatch.status_code == 422 and list(mismatch.json["fields"]) == ["mode"]
+
+
 def test_a_run_without_a_name_gets_the_name_the_form_suggests(api_as, world):
     from app.blueprints.training.forms import default_name
 

@@ -36,3 +36,23 @@ def test_invalid_options_raise_plain_messages(bad, words):
     with pytest.raises(InvalidOptions) as exc:
         TrainOptions.from_dict(bad)
     assert words.lower() in str(exc.value).lower()
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 99999999999999999999, 1e20, True])
+def test_a_seed_outside_what_every_library_takes_is_refused_on_its_field(seed):
+    with pytest.raises(InvalidOptions) as exc:
+        TrainOptions(seed=seed) if seed is True else TrainOptions.from_dict({"seed": seed})
+    assert list(exc.value.fields) == ["seed"]
+    assert exc.value.fields["seed"] == "Random seed must be a whole number from 0 to 4,294,967,295."
+    assert exc.value.lines["seed"]["key"] == "Random seed must be a whole number from 0 to %(highest)s."
+
+
+def test_a_seed_with_a_fraction_is_refused_on_its_field():
+    with pytest.raises(InvalidOptions) as exc:
+        TrainOptions.from_dict({"seed": 1.5})
+    assert list(exc.value.fields) == ["seed"]
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1, "42"])
+def test_every_seed_in_range_is_accepted(seed):
+    assert TrainOptions.from_dict({"seed": seed}).seed == int(seed)

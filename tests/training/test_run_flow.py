@@ -199,3 +199,16 @@ def test_every_bad_setting_is_marked_at_once_and_the_values_are_kept(start_run, 
     assert re.search(r'<input[^>]*name="lr"[^>]*value="-1', html)
     assert "these 5 fields" in html  # the share rule marks both shares
     assert _runs() == [] and get_queue().count == 0
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+def test_a_seed_out_of_range_is_marked_on_its_field_and_the_form_keeps_the_rest(start_run, make_dataset, logged_in,
+                                                                                 seed):
+    dataset = make_dataset(logged_in.user)
+    response = start_run(dataset.id, seed=seed, epochs="3", name="keep me")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert re.search(r'id="seed-error">Random seed must be a whole number from 0 to 4,294,967,295\.', html)
+    assert "Please fix this field" in html
+    assert re.search(r'<input[^>]*name="epochs"[^>]*value="3"', html) and 'value="keep me"' in html
+    assert _runs() == [] and get_queue().count == 0

@@ -317,3 +317,16 @@ def test_a_retry_whose_stored_options_no_longer_apply_is_refused_in_the_readers_
     assert response.status_code == 422
     assert "Agenda desconhecida &#39;wobbly&#39;" in response.get_data(as_text=True)
     assert _only_run().id == run.id  # nothing was queued
+
+
+def test_a_retry_of_a_run_stored_with_a_seed_out_of_range_is_refused_with_the_seed_rule(
+        start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id)
+    run = _only_run()
+    run.status, run.options = "failed", {**run.options, "seed": 1e20}  # what an older version let through
+    db.session.commit()
+    response = logged_in.post(f"/models/{run.id}/retry")
+    assert response.status_code == 422
+    assert "Random seed must be a whole number from 0 to 4,294,967,295." in response.get_data(as_text=True)
+    assert _only_run().id == run.id

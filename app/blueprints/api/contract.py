@@ -37,7 +37,8 @@ ERROR_TEXT = {
     409: "The object's state does not allow it now (`conflict`, `not_ready`).",
     413: "Too many or too large files (`too_large`, `too_many_files`).",
     422: "Well formed, but the values do not work: e.g. options that do not go together, a name already "
-         "used, a dataset without enough labeled images (`validation_error`).",
+         "used, a dataset without enough labeled images (`validation_error`; `fields` names the options at "
+         "fault).",
     429: "Too many requests or over a quota (`rate_limited`, `quota_exceeded`).",
     503: "A background service (the job queue) is not reachable (`unavailable`).",
 }

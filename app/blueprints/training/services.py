@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
-from app.errors import Conflict, DomainError, NotFound, ValidationError
+from app.errors import Conflict, DomainError, NotFound, RequestInvalid, ValidationError
 from app.extensions import db
 from app.i18n import N_, ngettext, stored_line, stored_text
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
@@ -36,6 +36,20 @@ def dataset_for_training(user: User, dataset_id: int) -> Dataset:
 
 # --- starting a run ----------------------------------------------------------------------------
 
+class OptionsRefused(ValidationError, RequestInvalid):
+    """Options that do not work (422): a ValidationError the pages say as they say any other, and, as a
+    RequestInvalid, the API's answer names each option at fault in `fields`, shaped like the request body
+    ({"options": {"seed": [...]}}, or "architecture" / "mode" at the top)."""
+
+
+def _request_fields(exc) -> dict:
+    fields: dict = {}
+    for name, message in (getattr(exc, "fields", None) or {}).items():
+        place = fields if name in ("architecture", "mode") else fields.setdefault("options", {})
+        place[name] = [message]
+    return fields
+
+
 def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
     from app.ml.errors import ArchitectureUnavailable, InvalidOptions, UnknownArchitecture
     from app.ml.networks import get_architecture
@@ -47,7 +61,7 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
     except ArchitectureUnavailable as exc:
         raise ValidationError(_("This network cannot be used right now: %(reason)s.", reason=exc.reason)) from None
     except (InvalidOptions, UnknownArchitecture) as exc:  # e.g. a retry of a run whose options no longer apply
-        raise ValidationError(stored_text(exc.line) if exc.line else exc.message) from None
+        raise OptionsRefused(stored_text(exc.line) if exc.line else exc.message, fields=_request_fields(exc)) from None
 
 
 def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: str,

@@ -33,7 +33,8 @@ class ErrorOut(Output):
     code = fields.String(required=True, validate=validate.OneOf(list(ERROR_CODES)), metadata={
         "description": "Stable machine-readable reason (the message may be reworded; this never is): "
                        + "; ".join(f"`{code}`: {text}" for code, text in ERROR_CODES.items())})
-    fields = fields.Dict(metadata={"description": "validation_error (400): the problem of each field."})
+    fields = fields.Dict(metadata={"description": "validation_error: the problem of each field (400), or of each "
+                                                 "option that does not work (422, starting a run)."})
 
 
 class CountOut(Output):
