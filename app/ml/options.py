@@ -18,6 +18,7 @@ HEADS = ("auto", "linear", "mlp")  # auto: quick mode fits both and keeps the be
 # The validation score that picks the best epoch (and quick mode's head); balanced accuracy and macro-F1
 # weigh every class equally, which matters when some classes have far fewer images.
 BEST_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+MAX_HELD_OUT = 0.8  # validation + test share: at least a fifth of each class is left to learn from
 MAX_SEED = 2**32 - 1  # np.random.seed's range (torch takes more): a seed that works in every library
 
 # epochs, lr, batch_size per mode. Quick mode trains only a head on cached features, so an
@@ -219,9 +220,10 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
         (("dropout",), 0 <= o.dropout < 1, N_("Dropout must be at least 0 and below 1."), {}),
         (("early_stopping_patience",), o.early_stopping_patience is None or o.early_stopping_patience >= 1,
          N_("Early-stopping patience must be at least 1 epoch (or empty to turn it off)."), {}),
-        (("val_fraction", "test_fraction"), 0 <= o.val_fraction < 1 and 0 <= o.test_fraction < 1
-         and o.val_fraction + o.test_fraction <= 0.8,
-         N_("Validation and test fractions must each be between 0 and 1 and together at most 0.8."), {}),
+        (("val_fraction",), 0 <= o.val_fraction <= MAX_HELD_OUT, N_("Validation share must be between 0 and 0.8."), {}),
+        (("test_fraction",), 0 <= o.test_fraction <= MAX_HELD_OUT, N_("Test share must be between 0 and 0.8."), {}),
+        (_shares_at_fault(o), not _shares_in_range(o) or o.val_fraction + o.test_fraction <= MAX_HELD_OUT,
+         N_("Validation and test shares together must be at most 0.8."), {}),
         (("seed",), _is_whole(o.seed) and 0 <= o.seed <= MAX_SEED,
          N_("Random seed must be a whole number from 0 to %(highest)s."), {"highest": MAX_SEED}),
         (("image_size",), o.image_size is None or info.min_image_size <= o.image_size <= info.max_image_size,
@@ -232,3 +234,15 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
 
 def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shares_in_range(o: TrainOptions) -> bool:
+    return 0 <= o.val_fraction <= MAX_HELD_OUT and 0 <= o.test_fraction <= MAX_HELD_OUT
+
+
+def _shares_at_fault(o: TrainOptions) -> tuple[str, ...]:
+    """The share left at its default is not the one to fix when the two together are too much."""
+    changed = tuple(name for name, default in (("val_fraction", DEFAULT_VAL_FRACTION),
+                                               ("test_fraction", DEFAULT_TEST_FRACTION))
+                    if getattr(o, name) != default)
+    return changed if len(changed) == 1 else ("val_fraction", "test_fraction")

@@ -24,7 +24,7 @@ def test_from_dict_coerces_form_strings():
     ({"lr": -1}, "Learning rate"),
     ({"optimizer": "adam9"}, "optimizer"),
     ({"mode": "turbo"}, "mode"),
-    ({"val_fraction": 0.5, "test_fraction": 0.5}, "fractions"),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, "shares together"),
     ({"colour": "blue"}, "Unknown option"),
     ({"architecture": "nope"}, "Unknown architecture"),
     ({"mode": "scratch"}, "scratch"),
@@ -56,3 +56,18 @@ def test_a_seed_with_a_fraction_is_refused_on_its_field():
 @pytest.mark.parametrize("seed", [0, 7, 2**32 - 1, "42"])
 def test_every_seed_in_range_is_accepted(seed):
     assert TrainOptions.from_dict({"seed": seed}).seed == int(seed)
+
+
+@pytest.mark.parametrize("bad, fault, message", [
+    ({"val_fraction": -0.1}, ["val_fraction"], "Validation share must be between 0 and 0.8."),
+    ({"val_fraction": 1.5}, ["val_fraction"], "Validation share must be between 0 and 0.8."),
+    ({"test_fraction": 0.9, "val_fraction": 0}, ["test_fraction"], "Test share must be between 0 and 0.8."),
+    ({"val_fraction": 0.7}, ["val_fraction"], "Validation and test shares together must be at most 0.8."),
+    ({"test_fraction": 0.7}, ["test_fraction"], "Validation and test shares together must be at most 0.8."),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, ["val_fraction", "test_fraction"],
+     "Validation and test shares together must be at most 0.8."),
+])
+def test_a_share_is_blamed_alone_unless_both_together_are_too_much(bad, fault, message):
+    with pytest.raises(InvalidOptions) as exc:
+        TrainOptions.from_dict(bad)
+    assert exc.value.fields == {name: message for name in fault} and str(exc.value) == message

@@ -33,7 +33,7 @@ def test_form_lists_networks_and_modes(logged_in, make_dataset):
     ({"name": "x" * 121}, "cannot be longer than 120 characters"),
     ({"epochs": "0"}, "Epochs must be between 1 and 1000"),
     ({"architecture": "efficientnet_lite0", "mode": "scratch"}, "pretrained network"),
-    ({"val_fraction": "0.6", "test_fraction": "0.6"}, "together at most 0.8"),
+    ({"val_fraction": "0.6", "test_fraction": "0.6"}, "shares together must be at most 0.8"),
     ({"weight_decay": "lots"}, "Not a valid float"),
 ])
 def test_invalid_form_is_refused_with_422_and_no_run(start_run, make_dataset, logged_in, changes, message):
@@ -191,13 +191,14 @@ def test_every_bad_setting_is_marked_at_once_and_the_values_are_kept(start_run, 
     html = response.get_data(as_text=True)
     assert re.search(r'<details class="advanced"\s+open', html)
     for name, message in (("epochs", "Epochs must be between 1 and 1000"), ("lr", "Learning rate must be above 0"),
-                          ("val_fraction", "together at most 0.8"), ("weight_decay", "Not a valid float")):
+                          ("val_fraction", "Validation share must be between 0 and 0.8"),
+                          ("weight_decay", "Not a valid float")):
         tag = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
         assert 'aria-invalid="true"' in tag and f'aria-describedby="{name}-error' in tag, tag
         assert re.search(rf'id="{name}-error">[^<]*{message}', html), name
     assert re.search(r'<input[^>]*name="epochs"[^>]*value="-3"', html)  # what was typed stays
     assert re.search(r'<input[^>]*name="lr"[^>]*value="-1', html)
-    assert "these 5 fields" in html  # the share rule marks both shares
+    assert "these 4 fields" in html  # the validation share alone is out of range: the test share is fine
     assert _runs() == [] and get_queue().count == 0
 
 
@@ -212,3 +213,11 @@ def test_a_seed_out_of_range_is_marked_on_its_field_and_the_form_keeps_the_rest(
     assert "Please fix this field" in html
     assert re.search(r'<input[^>]*name="epochs"[^>]*value="3"', html) and 'value="keep me"' in html
     assert _runs() == [] and get_queue().count == 0
+
+
+def test_a_share_out_of_range_is_said_once_under_its_own_field(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    html = start_run(dataset.id, val_fraction="-0.1", test_fraction="0.15").get_data(as_text=True)
+    assert "Please fix this field" in html and html.count("Validation share must be between 0 and 0.8.") == 2
+    assert re.search(r'id="val_fraction-error">Validation share must be between 0 and 0.8\.<', html)
+    assert 'id="test_fraction-error"' not in html
