@@ -20,13 +20,15 @@ from app.extensions import get_queue, get_redis
 
 class ReapStaleRunsMixin:
     """Also fail training runs and imports whose worker died (kill -9, OOM), queue again dataset
-    deletions whose job was lost and remove deleted models whose undo window has passed: at start-up,
+    deletions whose job was lost, remove deleted models whose undo window has passed and deleted accounts
+    whose datasets are purged: at start-up,
     then with RQ's periodic maintenance (every MAINTENANCE_INTERVAL seconds while idle)."""
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
         from flask import current_app
 
+        from app.blueprints.auth.deletion import purge_deleted_accounts
         from app.blueprints.datasets.deletion import requeue_stalled_deletions
         from app.blueprints.datasets.images.imports import reap_stale_imports
         from app.blueprints.datasets.images.removal import schedule_forgotten
@@ -41,6 +43,7 @@ class ReapStaleRunsMixin:
         _reap("deleted model(s) removed with their files", purge_deleted_runs)
         _reap("sweep of deleted images' files queued again", schedule_forgotten)
         _reap("expired undo action(s) forgotten", expire_undo)
+        _reap("deleted account(s) removed", purge_deleted_accounts)
 
 
 def _reap(what: str, reaper, *args) -> None:

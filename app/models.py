@@ -42,6 +42,9 @@ class User(UserMixin, db.Model):
     # token is kept, and a new link replaces the previous one.
     reset_token_hash = db.Column(db.String(64), nullable=True, unique=True, index=True)
     reset_expires_at = db.Column(db.DateTime, nullable=True)
+    # Set when the account is deleted (auth/deletion.py): from then on it is disabled and gone from every
+    # list, and the worker's maintenance removes the row once the datasets it owned are purged.
+    deleted_at = db.Column(db.DateTime, nullable=True)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

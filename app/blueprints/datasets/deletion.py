@@ -40,20 +40,33 @@ def _busy(model, dataset_id: int, statuses) -> int:
         model.dataset_id == dataset_id, model.status.in_(statuses))) or 0
 
 
+def busy_reason(dataset_id: int) -> str | None:
+    """Why the dataset cannot be deleted now (a training or an import under way), else None."""
+    if _busy(TrainingRun, dataset_id, ("queued", "running")):
+        return _("A model is still training on this dataset. Cancel it first, then delete the dataset.")
+    if _busy(Import, dataset_id, Import.ACTIVE):
+        return _("Images are still being imported into this dataset. Cancel the import first, "
+                 "then delete the dataset.")
+    return None
+
+
 def delete_dataset(dataset: Dataset) -> None:
     """Hide the dataset at once and queue the removal of everything in it (see the module doc)."""
-    if _busy(TrainingRun, dataset.id, ("queued", "running")):
-        raise Conflict(_("A model is still training on this dataset. Cancel it first, then delete the dataset."))
-    if _busy(Import, dataset.id, Import.ACTIVE):
-        raise Conflict(_("Images are still being imported into this dataset. Cancel the import first, "
-                         "then delete the dataset."))
-    dataset.deleting = True
-    dataset.updated_at = utcnow()  # the undo window counts from here
-    quotas.release_images(dataset.owner_id, *_image_totals(dataset.id))  # its room is the owner's at once
+    reason = busy_reason(dataset.id)
+    if reason:
+        raise Conflict(reason)
+    hide_dataset(dataset)
     db.session.commit()
     if undo_seconds() == 0:
-        _queue(dataset.id)
+        queue_purge(dataset.id)
     log.info("dataset=%s: marked for deletion", dataset.id)
+
+
+def hide_dataset(dataset: Dataset) -> None:
+    """Mark the dataset deleted and give its room back to the owner (the caller commits)."""
+    dataset.deleting = True
+    dataset.updated_at = utcnow()  # the undo window counts from here
+    quotas.release_images(dataset.owner_id, *image_totals(dataset.id))  # its room is the owner's at once
 
 
 RESTORE_MARGIN_S = 10
@@ -69,7 +82,8 @@ def _restorable(user_id: int, dataset_id: int):
             Dataset.updated_at > utcnow() - window)
 
 
-def _image_totals(dataset_id: int) -> tuple[int, int]:
+def image_totals(dataset_id: int) -> tuple[int, int]:
+    """(images, bytes) the dataset holds."""
     count, nbytes = db.session.execute(select(func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
                                        .where(Image.dataset_id == dataset_id)).one()
     return int(count), int(nbytes)
@@ -88,7 +102,7 @@ def restore_dataset(user_id: int, dataset_id: int) -> Dataset:
     if restored != 1 or job_alive(delete_job_id(dataset_id)):
         db.session.rollback()
         raise NotFound(_("This dataset can no longer be brought back: it is being removed."))
-    count, nbytes = _image_totals(dataset_id)
+    count, nbytes = image_totals(dataset_id)
     if not quotas.reserve_images(user_id, count, nbytes):  # its room was given back at the delete
         db.session.rollback()
         raise QuotaExceeded(quotas.images_full_message(user_id, count, nbytes)
@@ -98,7 +112,8 @@ def restore_dataset(user_id: int, dataset_id: int) -> Dataset:
     return db.session.get(Dataset, dataset_id)
 
 
-def _queue(dataset_id: int) -> None:
+def queue_purge(dataset_id: int) -> None:
+    """Queue the job that removes a dataset marked `deleting` (the maintenance queues it again if lost)."""
     try:
         enqueue(DELETE_DATASET, dataset_id, job_id=delete_job_id(dataset_id),
                 description=f"delete dataset {dataset_id}")
@@ -162,5 +177,5 @@ def requeue_stalled_deletions(grace_s: float = 60) -> int:
     db.session.commit()  # end the read transaction
     stalled = [i for i in ids if not job_alive(delete_job_id(i))]
     for dataset_id in stalled:
-        _queue(dataset_id)
+        queue_purge(dataset_id)
     return len(stalled)

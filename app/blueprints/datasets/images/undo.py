@@ -153,7 +153,8 @@ def _set_label_columns(dataset_id: int, rows: list, *conditions) -> int:
     return changed
 
 
-LINKS = {"labeled_by_id": User, "label_model_id": TrainingRun}  # who labeled an image, which model suggested it
+# who uploaded and who labeled an image, which model suggested it
+LINKS = {"uploaded_by_id": User, "labeled_by_id": User, "label_model_id": TrainingRun}
 
 
 def _live_links(rows: list[dict]):
@@ -298,6 +299,11 @@ def expire(now: datetime | None = None) -> int:
 def forget_dataset(dataset_id: int) -> None:
     """The dataset is being purged: drop its undo actions now (their files join the purge's sweep)."""
     _drop(list(db.session.scalars(select(UndoAction).where(UndoAction.dataset_id == dataset_id))))
+
+
+def forget_user(user_id: int) -> None:
+    """The account is being removed: drop its undo actions now (their trashed files go the usual way)."""
+    _drop(list(db.session.scalars(select(UndoAction).where(UndoAction.user_id == user_id))))
 
 
 def held_by_trash(sha256s) -> set[str]:

@@ -1,0 +1,266 @@
+"""Deleting an account (Admin -> Users, the account page, `flask delete-user`).
+
+`delete_account` does at once all the person and the admin see: the account is disabled and marked
+`deleted_at` (gone from every list), its sessions, API tokens and the shares it held end, and the datasets
+it owns are either handed to another account or deleted through the datasets' own deletion (hidden at once,
+their purge queued now: nobody is left to restore them).
+
+The row itself stays until those purges are done: deleting it earlier would cascade (ON DELETE) through
+every image row of its datasets in one transaction. The worker's maintenance (`purge_deleted_accounts`)
+then clears what still names the account - who uploaded or labeled an image, who started an import, who
+trained a model (models on other people's datasets stay, "by a deleted user") - in short transactions,
+drops its undo actions the usual way, and removes the row.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from sqlalchemy import delete, func, or_, select, update
+
+from app import quotas
+from app.access import shown_runs
+from app.batching import chunked
+from app.blueprints.auth.reset_links import cancel_reset_link
+from app.blueprints.datasets import deletion as dataset_deletion
+from app.errors import Conflict, QuotaExceeded, ValidationError
+from app.extensions import db
+from app.i18n import format_number
+from app.jobs import job_alive
+from app.models import ApiToken, Dataset, DatasetShare, Image, Import, TrainingRun, User, UserSession, utcnow
+
+log = logging.getLogger(__name__)
+IMAGE_WINDOW = 2000  # image ids walked per transaction when the row's history columns are cleared
+
+
+@dataclass(frozen=True)
+class OwnedDataset:
+    id: int
+    name: str
+    images: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """What deleting an account touches (the confirmation pages and the command line show it)."""
+
+    datasets: list[OwnedDataset]
+    models: int  # models on the account's datasets: they go with the datasets, or with them to the receiver
+    models_kept: int  # models it trained on other people's datasets: they stay, with no creator
+    shares_out: int  # people its datasets are shared with
+    shares_in: int  # datasets of others shared with it
+    tokens: int
+    busy: list[str] = field(default_factory=list)  # its datasets with a training or an import under way
+
+    @property
+    def images(self) -> int:
+        return sum(d.images for d in self.datasets)
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.datasets)
+
+    @property
+    def size(self) -> str:
+        return quotas.human_bytes(self.bytes)
+
+
+def _owned(user_id: int) -> list[OwnedDataset]:
+    rows = db.session.execute(
+        select(Dataset.id, Dataset.name, func.count(Image.id), func.coalesce(func.sum(Image.size_bytes), 0))
+        .outerjoin(Image, Image.dataset_id == Dataset.id)
+        .where(Dataset.owner_id == user_id, Dataset.deleting.is_(False))
+        .group_by(Dataset.id, Dataset.name).order_by(func.lower(Dataset.name), Dataset.id)).all()
+    return [OwnedDataset(i, name, int(count), int(nbytes)) for i, name, count, nbytes in rows]
+
+
+def _count(query) -> int:
+    return db.session.scalar(query) or 0
+
+
+def _busy(datasets: list[OwnedDataset]) -> list[str]:
+    ids, busy = [d.id for d in datasets], set()
+    for part in chunked(ids):
+        busy.update(db.session.scalars(select(TrainingRun.dataset_id).where(
+            TrainingRun.dataset_id.in_(part), TrainingRun.status.in_(quotas.ACTIVE_STATUSES))))
+        busy.update(db.session.scalars(select(Import.dataset_id).where(
+            Import.dataset_id.in_(part), Import.status.in_(Import.ACTIVE))))
+    return [d.name for d in datasets if d.id in busy]
+
+
+def account_summary(user: User) -> AccountSummary:
+    """The account's datasets (with their images), models, shares and API tokens."""
+    datasets = _owned(user.id)
+    owned = select(Dataset.id).where(Dataset.owner_id == user.id, Dataset.deleting.is_(False))
+    models = select(func.count(TrainingRun.id)).where(shown_runs(), TrainingRun.status == "succeeded")
+    return AccountSummary(
+        datasets=datasets,
+        models=_count(models.where(TrainingRun.dataset_id.in_(owned))),
+        models_kept=_count(models.where(TrainingRun.created_by_id == user.id, TrainingRun.dataset_id.not_in(owned))),
+        shares_out=_count(select(func.count(DatasetShare.id)).where(DatasetShare.dataset_id.in_(owned))),
+        shares_in=_count(select(func.count(DatasetShare.id)).where(DatasetShare.user_id == user.id)),
+        tokens=_count(select(func.count(ApiToken.id)).where(ApiToken.user_id == user.id,
+                                                             ApiToken.revoked_at.is_(None))),
+        busy=_busy(datasets),
+    )
+
+
+def transfer_targets(user: User) -> list[User]:
+    """The accounts that may receive this account's datasets: enabled ones, by name."""
+    return list(db.session.scalars(select(User).where(
+        User.id != user.id, User.is_disabled.is_(False), User.deleted_at.is_(None))
+        .order_by(func.lower(User.username))))
+
+
+def _check_deletable(user: User) -> None:
+    if user.deleted_at is not None:
+        raise Conflict(_("This account is being deleted already."))
+    if user.is_admin and not user.is_disabled:
+        others = _count(select(func.count(User.id)).where(
+            User.id != user.id, User.is_admin.is_(True), User.is_disabled.is_(False), User.deleted_at.is_(None)))
+        if not others:
+            raise Conflict(_("%(name)s is the last enabled admin. Make another account an admin first, then "
+                             "delete this one.", name=user.username))
+
+
+def _check_receiver(user: User, receiver: User, summary: AccountSummary) -> None:
+    if receiver.id == user.id or receiver.is_disabled or receiver.deleted_at is not None:
+        raise ValidationError(_("The datasets can only go to another enabled account."))
+    limit = quotas.limits_for(receiver).datasets
+    owned = quotas.count_datasets(receiver.id)
+    if limit and owned + len(summary.datasets) > limit:
+        raise QuotaExceeded(_(
+            "%(receiver)s cannot take the %(count)s datasets of %(name)s: their quota is %(limit)s datasets and "
+            "they own %(owned)s. Raise their limits on Admin -> Users, or delete the datasets instead.",
+            receiver=receiver.username, count=format_number(len(summary.datasets)), name=user.username,
+            limit=format_number(limit), owned=format_number(owned)))
+
+
+def _images_refused(user: User, receiver: User, summary: AccountSummary) -> QuotaExceeded:
+    images, nbytes = quotas.image_room(receiver.id)
+    room = (_("no limit") if images is None else format_number(images),
+            _("no limit") if nbytes is None else quotas.human_bytes(nbytes))
+    return QuotaExceeded(_(
+        "%(receiver)s cannot take the datasets of %(name)s: they hold %(count)s images (%(size)s), and the quota "
+        "of %(receiver)s has room for %(room)s more images (%(space)s). Raise their limits on Admin -> Users, or "
+        "delete the datasets instead.", receiver=receiver.username, name=user.username,
+        count=format_number(summary.images), size=quotas.human_bytes(summary.bytes), room=room[0], space=room[1]))
+
+
+def _hand_over(user: User, receiver: User, summary: AccountSummary) -> None:
+    """The datasets become the receiver's, counted against its quota (not committed)."""
+    if not quotas.reserve_images(receiver.id, summary.images, summary.bytes):
+        error = _images_refused(user, receiver, summary)
+        db.session.rollback()
+        raise error
+    quotas.release_images(user.id, summary.images, summary.bytes)
+    for part in chunked([d.id for d in summary.datasets]):
+        db.session.execute(update(Dataset).where(Dataset.id.in_(part)).values(owner_id=receiver.id)
+                           .execution_options(synchronize_session=False))
+        # a share the receiver had is pointless now that it owns the dataset
+        db.session.execute(delete(DatasetShare).where(DatasetShare.dataset_id.in_(part),
+                                                      DatasetShare.user_id == receiver.id))
+
+
+def _end_access(user: User) -> None:
+    """Shares held, API tokens, signed-in browsers and a reset link all end (not committed)."""
+    for model in (DatasetShare, ApiToken, UserSession):
+        db.session.execute(delete(model).where(model.user_id == user.id))
+    cancel_reset_link(user)
+    user.is_disabled, user.deleted_at = True, utcnow()
+
+
+def delete_account(user: User, acting_user: User | None, transfer_to: User | None = None) -> AccountSummary:
+    """Delete `user` (see the module doc): its datasets go to `transfer_to`, or are deleted. Refused, with
+    nothing changed, for the last enabled admin, a receiver whose quotas are too small, or (when deleting)
+    datasets with a training or an import under way. Returns what the account held."""
+    _check_deletable(user)
+    summary = account_summary(user)
+    if transfer_to is not None:
+        _check_receiver(user, transfer_to, summary)
+    elif summary.busy:
+        raise Conflict(_("A training or an import is under way in %(names)s. Cancel it first, then delete the "
+                         "account.", names=", ".join(f"“{name}”" for name in summary.busy)))
+    try:
+        if transfer_to is not None:
+            _hand_over(user, transfer_to, summary)
+        else:
+            for dataset in db.session.scalars(select(Dataset).where(
+                    Dataset.owner_id == user.id, Dataset.deleting.is_(False))).all():
+                dataset_deletion.hide_dataset(dataset)
+        _end_access(user)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    _queue_purges(user.id)
+    log.info("user=%s (%s) deleted by %s: %d datasets with %d images %s, %d models on others' datasets kept",
+             user.id, user.username, f"user={acting_user.id}" if acting_user else "the command line",
+             len(summary.datasets), summary.images,
+             f"transferred to user={transfer_to.id}" if transfer_to else "deleted", summary.models_kept)
+    return summary
+
+
+def _queue_purges(user_id: int) -> None:
+    """Every deleted dataset of the account is purged now: no one can restore it any more."""
+    ids = list(db.session.scalars(select(Dataset.id).where(Dataset.owner_id == user_id, Dataset.deleting.is_(True))))
+    db.session.commit()  # end the read transaction
+    for dataset_id in ids:
+        if not job_alive(dataset_deletion.delete_job_id(dataset_id)):
+            dataset_deletion.queue_purge(dataset_id)
+
+
+def delete_own_account(user: User, password: str) -> AccountSummary:
+    """The account page: the user deletes their account and datasets, confirming with their password."""
+    if not user.check_password(password or ""):
+        raise ValidationError(_("Your password is not right. Nothing was deleted."))
+    return delete_account(user, user)
+
+
+# --- the worker's maintenance ----------------------------------------------------------------------
+
+def purge_deleted_accounts() -> int:
+    """Remove the rows of deleted accounts whose datasets are purged; returns how many were removed."""
+    from app.blueprints.datasets.images.undo import forget_user
+
+    ids = list(db.session.scalars(select(User.id).where(User.deleted_at.is_not(None))))
+    db.session.commit()  # end the read transaction
+    removed = 0
+    for user_id in ids:
+        if db.session.scalar(select(Dataset.id).where(Dataset.owner_id == user_id).limit(1)) is not None:
+            continue  # a purge still to come would otherwise cascade through its images
+        _clear_history(user_id)
+        forget_user(user_id)  # its trashed images' files go the usual way, not with an ON DELETE
+        db.session.execute(delete(User).where(User.id == user_id))
+        db.session.commit()
+        log.info("user=%s: deleted account removed", user_id)
+        removed += 1
+    return removed
+
+
+def _clear_history(user_id: int) -> None:
+    """Columns that name the account (ON DELETE SET NULL would do it in one long transaction)."""
+    db.session.execute(update(TrainingRun).where(TrainingRun.created_by_id == user_id).values(created_by_id=None))
+    db.session.execute(update(Import).where(Import.user_id == user_id).values(user_id=None))
+    db.session.commit()
+    datasets = list(db.session.scalars(select(Image.dataset_id).where(
+        or_(Image.uploaded_by_id == user_id, Image.labeled_by_id == user_id)).distinct()))
+    for dataset_id in datasets:
+        _clear_images(dataset_id, user_id)
+
+
+def _clear_images(dataset_id: int, user_id: int) -> None:
+    """Walk the dataset's images by id (its index), IMAGE_WINDOW per transaction."""
+    last = 0
+    while True:
+        ids = list(db.session.scalars(select(Image.id).where(Image.dataset_id == dataset_id, Image.id > last)
+                                      .order_by(Image.id).limit(IMAGE_WINDOW)))
+        if not ids:
+            return
+        window = (Image.dataset_id == dataset_id, Image.id > last, Image.id <= ids[-1])
+        for column in (Image.uploaded_by_id, Image.labeled_by_id):
+            db.session.execute(update(Image).where(*window, column == user_id).values({column.key: None}))
+        db.session.commit()
+        last = ids[-1]
