@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask create-admin`, `flask reset-link`, `flask shutdown`,
+"""Flask CLI commands: `flask create-admin`, `flask reset-link`, `flask delete-user`, `flask shutdown`,
 `flask weights list|fetch|import`, `flask import-folder`, `flask storage migrate --to s3://...`."""
 from __future__ import annotations
 
@@ -161,12 +161,44 @@ def reset_link(username: str) -> None:
     click.echo(link.path)
 
 
+@click.command("delete-user")
+@click.argument("username")
+@click.option("--transfer-to", "transfer_to", default=None, help="give the user's datasets to this account")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@with_appcontext
+def delete_user(username: str, transfer_to: str | None, yes: bool) -> None:
+    """Delete the account USERNAME: its datasets are deleted (or given to --transfer-to), its models on
+    other people's datasets stay, its sessions, API tokens and shares end."""
+    from app.blueprints.auth.deletion import account_summary, delete_account
+    from app.blueprints.auth.services import find_user
+    from app.errors import DomainError
+
+    user, receiver = find_user(username), find_user(transfer_to) if transfer_to else None
+    if user is None or user.deleted_at is not None:
+        raise click.ClickException(f"There is no account named {username!r}.")
+    if transfer_to and receiver is None:
+        raise click.ClickException(f"There is no account named {transfer_to!r}.")
+    summary = account_summary(user)
+    fate = f"given to {receiver.username}" if receiver else "deleted"
+    click.echo(f"{user.username}: {len(summary.datasets):,} datasets with {summary.images:,} images ({fate}), "
+               f"{summary.models:,} models on them, {summary.models_kept:,} models on other people's datasets "
+               f"(kept), {summary.shares_in + summary.shares_out:,} shares, {summary.tokens:,} API tokens.")
+    if not yes:
+        click.confirm(f"Delete the account {user.username}?", abort=True)
+    try:
+        delete_account(user, None, transfer_to=receiver)
+    except DomainError as err:
+        raise click.ClickException(err.message) from None
+    click.echo(f"Deleted {user.username}; its datasets were {fate}.")
+
+
 def init_cli(app: Flask) -> None:
     app.cli.add_command(weights_cli)
     app.cli.add_command(storage_cli)
     app.cli.add_command(import_folder)
     app.cli.add_command(create_admin)
     app.cli.add_command(reset_link)
+    app.cli.add_command(delete_user)
 
     @app.cli.command("shutdown")
     @click.option("--pid", type=int, default=None, help="the server's process id (default: read the pid file)")

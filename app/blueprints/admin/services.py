@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.access import shown_runs
 from app.blueprints.auth.reset_links import ResetLink, cancel_reset_link, issue_reset_link
-from app.errors import Conflict, DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db, get_queue, get_redis
 from app.models import TrainingRun, User
 
@@ -40,14 +40,15 @@ def admin_required(view):
 
 
 def list_users() -> list[User]:
-    """Every account, admins first, then by name."""
-    return list(db.session.scalars(select(User).order_by(User.is_admin.desc(), func.lower(User.username))))
+    """Every account (not those being deleted), admins first, then by name."""
+    return list(db.session.scalars(select(User).where(User.deleted_at.is_(None))
+                                   .order_by(User.is_admin.desc(), func.lower(User.username))))
 
 
 def get_user(user_id: int) -> User:
-    """One account by id; NotFound when there is none."""
+    """One account by id; NotFound when there is none (or it is being deleted)."""
     user = db.session.get(User, user_id)
-    if user is None:
+    if user is None or user.deleted_at is not None:
         raise NotFound(_("There is no such account."))
     return user
 
@@ -95,6 +96,31 @@ def create_reset_link(acting_user_id: int, user_id: int) -> ResetLink:
     return link
 
 
+def user_to_delete(acting_user_id: int, user_id: int) -> User:
+    """The account an admin is about to delete: not their own (that is done on the account page)."""
+    user = get_user(user_id)
+    if user.id == acting_user_id:
+        raise Conflict(_("Delete your own account on your account page."))
+    return user
+
+
+def delete_user(acting_user: User, user_id: int, typed_name: str, transfer_to_id: str = "") -> tuple[User, User | None]:
+    """Delete another account once the admin typed its name; its datasets go to the account
+    `transfer_to_id` names (empty: they are deleted). Returns (the account, the receiver)."""
+    from app.blueprints.auth.deletion import delete_account
+
+    user = user_to_delete(acting_user.id, user_id)
+    if (typed_name or "").strip() != user.username:
+        raise ValidationError(_("Type the account's name, %(name)s, to confirm.", name=user.username))
+    receiver = None
+    if transfer_to_id:
+        receiver = db.session.get(User, int(transfer_to_id)) if transfer_to_id.isdigit() else None
+        if receiver is None:
+            raise ValidationError(_("There is no such account."))
+    delete_account(user, acting_user, transfer_to=receiver)
+    return user, receiver
+
+
 def queue_overview() -> dict:
     """Job counts, live workers and recent training runs; `redis_error` set when Redis is down."""
     overview = {"counts": {}, "workers": [], "redis_error": None, "queue": None}
@@ -133,4 +159,4 @@ def _worker_info(worker: Worker) -> dict:
 
 def count_users() -> int:
     """How many accounts exist."""
-    return db.session.scalar(select(func.count(User.id))) or 0
+    return db.session.scalar(select(func.count(User.id)).where(User.deleted_at.is_(None))) or 0

@@ -8,6 +8,7 @@ from app.blueprints.admin import limits as limit_services
 from app.blueprints.admin import networks as network_services
 from app.blueprints.admin import services
 from app.blueprints.admin.services import admin_required
+from app.blueprints.auth import deletion as account_deletion
 from app.errors import DomainError
 from app.quotas import default_limits
 from app.rendering import render_page
@@ -95,6 +96,30 @@ def create_reset_link(user_id: int):
         body = render_template("admin/users.html", users=services.list_users(), reset_link=shown,
                                defaults=default_limits())
     return body, 200, {"Cache-Control": "no-store"}
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
+@admin_required
+def delete_user(user_id: int):
+    """A page that says what deleting the account does; the admin types its name to confirm."""
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            user, receiver = services.delete_user(current_user, user_id, request.form.get("confirm_name", ""),
+                                                  request.form.get("transfer_to", ""))
+        except DomainError as err:
+            if err.status == 404:
+                raise
+            error, status = err.message, err.status
+        else:
+            flash(_("The account %(name)s is deleted; its datasets now belong to %(receiver)s.", name=user.username,
+                    receiver=receiver.username) if receiver else
+                  _("The account %(name)s and its datasets are deleted.", name=user.username), "success")
+            return redirect(url_for("admin.list_users"))
+    user = services.user_to_delete(current_user.id, user_id)
+    return render_template("admin/delete_user.html", user=user, summary=account_deletion.account_summary(user),
+                           targets=account_deletion.transfer_targets(user), error=error,
+                           chosen=request.form.get("transfer_to", "")), status
 
 
 @bp.route("/limits", methods=["GET", "POST"])

@@ -3,6 +3,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_babel import gettext as _
 
 from app.blueprints.auth import bp, reset_links, sessions
+from app.blueprints.auth import deletion as account_deletion
 from app.blueprints.auth.forms import ChangePasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 from app.blueprints.auth.services import (
     authenticate, change_password, register_user, safe_next_url, save_language,
@@ -99,6 +100,24 @@ def logout_everywhere():
     logout_user()
     flash(_("You are logged out on every device and browser."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/delete", methods=["GET", "POST"])
+@login_required
+def delete_account():
+    """What deleting the account does, and the password to confirm it; then logged out, on the home page."""
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            account_deletion.delete_own_account(current_user, request.form.get("password", ""))
+        except DomainError as err:
+            error, status = err.message, err.status
+        else:
+            logout_user()
+            flash(_("Your account and your datasets are deleted. Goodbye!"), "info")
+            return redirect(url_for("auth.home"))
+    return render_template("auth/delete_account.html", summary=account_deletion.account_summary(current_user),
+                           error=error), status
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
