@@ -115,6 +115,9 @@ def test_a_run_without_a_name_gets_the_name_the_form_suggests(api_as, world):
     assert "name" not in spec["components"]["schemas"]["RunIn"].get("required", [])
     missing = api_as("stranger").post(f"/api/v1/datasets/{ids['d']}/runs", json={})
     assert missing.status_code == 404  # the dataset's name is not given away to fill the default
+    again = api.post(f"/api/v1/datasets/{ids['d']}/runs", json={"architecture": "small_cnn", "mode": "scratch",
+                                                                 "options": {"image_size": 32, "epochs": 1}})
+    assert again.status_code == 201 and again.json["name"] == started.json["name"] + " (2)"
 
 
 def test_requests_that_break_the_document_are_400_with_the_field(api_as, world):

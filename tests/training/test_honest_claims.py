@@ -36,7 +36,8 @@ def test_a_run_without_validation_or_test_images_claims_neither(app, start_run, 
     assert "No validation images, so no best epoch was picked: the model is the one after the last epoch (2)" in page
     assert "No test images were kept aside" in page and "no validation images either, so it has no score" in page
     assert 'class="per-class"' not in page and "big-number" not in page
-    compare = _text(logged_in.get(f"/models/compare?a={run.id}&b={run.id}"))
+    other = make_run(dataset, logged_in.user, name="other", metrics=METRICS)
+    compare = _text(logged_in.get(f"/models/compare?a={run.id}&b={other.id}"))
     assert "<td>2 (the last: no validation images)</td>" in compare
 
     # a usual run is not warned about
@@ -109,3 +110,12 @@ def test_comparing_fewer_or_more_than_two_models_says_so_on_the_list(logged_in, 
     response = logged_in.get("/models/compare", follow_redirects=True)
     assert flashes(_text(response)) == ["Tick two models to compare; 0 are ticked."]
     assert logged_in.get(f"/models/compare?pick={runs[0].id}&pick={runs[2].id}").status_code == 200
+
+
+def test_a_model_picked_twice_is_one_pick_not_compared_with_itself(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    run = make_run(dataset, logged_in.user, name="alone", metrics=METRICS)
+    for query in (f"pick={run.id}&pick={run.id}", f"a={run.id}&b={run.id}"):
+        response = logged_in.get(f"/models/compare?{query}", follow_redirects=True)
+        assert flashes(_text(response)) == ["Tick two models to compare; 1 is ticked."], query
+        assert "more accurate" not in _text(response)

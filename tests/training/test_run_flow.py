@@ -4,9 +4,10 @@ from __future__ import annotations
 import io
 import json
 import re
+import zipfile
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.blueprints.training import samples
 from app.blueprints.training.thresholds import curve_grid
@@ -54,6 +55,25 @@ def test_the_name_is_prefilled_and_a_blank_one_gets_it(start_run, make_dataset, 
     response = start_run(dataset.id, name="   ")  # small_cnn, from scratch
     assert response.status_code == 302
     assert _runs()[0].name == f"Pets · From scratch · {utcnow():%Y-%m-%d}"
+
+
+def test_default_names_are_numbered_when_the_dataset_has_them_already(app, start_run, make_dataset, logged_in):
+    from app.blueprints.training import services
+    from app.blueprints.training.forms import TrainForm
+    from app.models import utcnow
+
+    dataset = make_dataset(logged_in.user, name="Pets")
+    base = f"Pets · From scratch · {utcnow():%Y-%m-%d}"
+    # the third: a form prefilled before the others started; "Pets", a name of the trainer's own, stays as it is
+    for name in ("", "", base, "Pets", "Pets"):
+        assert start_run(dataset.id, name=name).status_code == 302
+        db.session.execute(update(TrainingRun).values(status="failed"))  # not to hit the active-runs limit
+        db.session.commit()
+    assert sorted(r.name for r in _runs()) == sorted([base, f"{base} (2)", f"{base} (3)", "Pets", "Pets"])
+    with app.test_request_context():
+        form = TrainForm(formdata=None, mode="scratch")
+        form.fill_name(dataset.name, services.run_names(dataset))
+    assert form.name.data == f"{base} (4)" and form.default_parts == ("Pets · ", f" · {utcnow():%Y-%m-%d} (4)")
 
 
 def test_dataset_that_cannot_train_is_refused_before_queueing(start_run, make_dataset, logged_in):
@@ -182,6 +202,10 @@ def _check_downloads(client, run):
     checkpoint = torch.load(io.BytesIO(_download(client, run, "checkpoint")), map_location="cpu", weights_only=True)
     assert {"model", "optimizer", "scheduler", "epoch", "options"} <= checkpoint.keys()
     assert b"def preprocess(" in _download(client, run, "preprocess")
+    with zipfile.ZipFile(io.BytesIO(_download(client, run, "zip"))) as zf:
+        names = {name.split("/", 1)[1]: name for name in zf.namelist()}
+        assert set(card["files"].values()) | {"README.txt"} == names.keys()  # the card's names, no checkpoint
+        assert zf.read(names[card["files"]["onnx"]]) == _download(client, run, "onnx")
 
 
 def test_every_bad_setting_is_marked_at_once_and_the_values_are_kept(start_run, make_dataset, logged_in):

@@ -1,6 +1,8 @@
 """The "Train a model" form: name, network, mode, and every engine option under Advanced."""
 from __future__ import annotations
 
+from typing import Collection
+
 from flask_wtf import FlaskForm
 from flask_babel import gettext as _, lazy_gettext as _l
 from wtforms import BooleanField, FloatField, IntegerField, RadioField, SelectField, StringField
@@ -61,15 +63,32 @@ OPTION_HELP = {
 ADVANCED_FIELDS = tuple(OPTION_HELP)
 
 
-def name_parts(dataset_name: str) -> tuple[str, str]:
-    """The default name around its mode: ("<dataset> · ", " · <date>")."""
-    return f"{dataset_name} · ", f" · {utcnow():%Y-%m-%d}"
+def name_parts(dataset_name: str, number: int = 1) -> tuple[str, str]:
+    """The default name around its mode: ("<dataset> · ", " · <date>"), and " (n)" after the date for the
+    n-th name alike on the dataset."""
+    return f"{dataset_name} · ", f" · {utcnow():%Y-%m-%d}" + (f" ({number})" if number > 1 else "")
 
 
-def default_name(dataset_name: str, mode: str | None) -> str:
-    """What a model is called unless its trainer names it: dataset · mode · date."""
+def numbered(name: str, number: int) -> str:
+    """`name`, or "name (n)" from the second on, within the 120 characters a name may have."""
+    mark = f" ({number})" if number > 1 else ""
+    return name[:120 - len(mark)] + mark
+
+
+def free_number(name: str, taken: Collection[str]) -> int:
+    """The first number that makes `name` one that is not taken (1: the name as it is)."""
+    number = 1
+    while numbered(name, number) in taken:
+        number += 1
+    return number
+
+
+def default_name(dataset_name: str, mode: str | None, taken: Collection[str] = ()) -> str:
+    """What a model is called unless its trainer names it: dataset · mode · date, numbered " (2)", " (3)"…
+    when `taken` (the names of the dataset's runs) already has it."""
     prefix, suffix = name_parts(dataset_name)
-    return f"{prefix}{_(MODE_HELP.get(mode or 'quick', MODE_HELP['quick'])[0])}{suffix}"[:120]
+    name = f"{prefix}{_(MODE_HELP.get(mode or 'quick', MODE_HELP['quick'])[0])}{suffix}"
+    return numbered(name, free_number(name, taken))
 
 
 def _duration(seconds: float) -> str:
@@ -150,10 +169,14 @@ class TrainForm(FlaskForm):
         if not self.architecture.data:
             self.architecture.data = next((i.name for i in ordered if i.available), None)
 
-    def fill_name(self, dataset_name: str) -> None:
-        """Prefill the name (a new form) or name a model left unnamed (dataset · mode · date)."""
+    def fill_name(self, dataset_name: str, taken: Collection[str] = ()) -> None:
+        """Prefill the name (a new form) or name a model left unnamed: dataset · mode · date, numbered when
+        `taken` (the dataset's run names) has it. `default_parts` go round the mode, for the page's script."""
+        base = default_name(dataset_name, self.mode.data)
+        number = free_number(base, taken)
+        self.default_parts = name_parts(dataset_name, number)
         if not (self.name.data or "").strip():
-            self.name.data = default_name(dataset_name, self.mode.data)
+            self.name.data = numbered(base, number)
 
     def validate_all(self) -> bool:
         """The fields' own checks and every option rule at once (ranges, combinations), each message on

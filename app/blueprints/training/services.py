@@ -3,6 +3,7 @@ compare."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable
 
 from sqlalchemy import delete, select, update
@@ -12,6 +13,7 @@ from flask_babel import gettext as _
 from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
+from app.blueprints.training.forms import MODE_HELP, default_name, free_number, name_parts, numbered
 from app.errors import Conflict, DomainError, NotFound, RequestInvalid, ValidationError
 from app.extensions import db
 from app.i18n import N_, ngettext, stored_line, stored_text
@@ -32,6 +34,27 @@ label_counts = samples.label_counts  # labelled images per class name, shown on 
 def dataset_for_training(user: User, dataset_id: int) -> Dataset:
     """Anyone who can see a dataset may train on it (training never changes the dataset)."""
     return get_dataset_for(user, dataset_id, need="viewer")
+
+
+def run_names(dataset: Dataset) -> set[str]:
+    """The names on the dataset's runs that a default name could clash with (those starting "<dataset> · "),
+    deleted ones still in their undo window too: they can come back."""
+    prefix = name_parts(dataset.name)[0]
+    return set(db.session.scalars(select(TrainingRun.name).where(
+        TrainingRun.dataset_id == dataset.id, TrainingRun.name.startswith(prefix, autoescape=True))))
+
+
+NUMBER_MARK = re.compile(r" \(\d+\)$")
+
+
+def _unique_if_default(dataset: Dataset, name: str) -> str:
+    """A default name (dataset · mode · date, numbered or not) that another run of the dataset has by now
+    takes the next free number: two forms prefilled alike, or API calls without a name, name two models."""
+    base = NUMBER_MARK.sub("", name)
+    if base not in {default_name(dataset.name, mode) for mode in MODE_HELP}:
+        return name
+    taken = run_names(dataset)
+    return numbered(base, free_number(base, taken)) if name in taken else name
 
 
 # --- starting a run ----------------------------------------------------------------------------
@@ -72,6 +95,7 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     if not name:
         raise ValidationError(_("Give the model a name."))
     quotas.check_can_queue_run(user.id)
+    name = _unique_if_default(dataset, name[:120])
     options = _parse_options(architecture, mode, values)
     frozen = samples.build(dataset.id, options)
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
@@ -314,7 +338,7 @@ def compare_runs(user: User, picks: list[int], a: int | None = None,
                  b: int | None = None) -> tuple[TrainingRun, TrainingRun]:
     """Two runs the user can see, for the side-by-side page: ?a=&b= when given, else the two models
     ticked on the list page (exactly two: the message says how many were)."""
-    ids = [i for i in (a, b) if i] if (a or b) else list(picks)
+    ids = list(dict.fromkeys([i for i in (a, b) if i] if (a or b) else picks))  # a model twice is one pick
     if len(ids) != 2:
         raise ValidationError(ngettext("Tick two models to compare; %(num)s is ticked.",
                                        "Tick two models to compare; %(num)s are ticked.", len(ids)))
