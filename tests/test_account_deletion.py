@@ -113,7 +113,7 @@ def test_a_receiver_without_room_is_refused_and_nothing_changes(app, admin, make
     response = _confirm(admin, alice, transfer_to=str(bob.id))
     page = response.get_data(as_text=True)
     assert response.status_code == 403
-    assert "they hold 3 images" in page and "has room for 1 more images" in page
+    assert "they hold 3 images" in page and "has room left for 1 image (" in page
     db.session.expire_all()
     assert db.session.get(Dataset, mine.id).owner_id == alice.id and not db.session.get(Dataset, mine.id).deleting
     assert db.session.get(User, alice.id).deleted_at is None and not db.session.get(User, alice.id).is_disabled
@@ -121,7 +121,8 @@ def test_a_receiver_without_room_is_refused_and_nothing_changes(app, admin, make
     bob.quota_images, bob.quota_datasets = None, 1
     db.session.commit()
     response = _confirm(admin, alice, transfer_to=str(bob.id))
-    assert response.status_code == 403 and "their quota is 1 datasets and they own 1" in response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "of alice (1 dataset): the dataset quota of bob is 1 and they own 1" in response.get_data(as_text=True)
 
 
 def test_a_model_trained_on_someone_elses_dataset_stays_with_no_creator(app, client, make_user):

@@ -26,7 +26,7 @@ from app.blueprints.auth.reset_links import cancel_reset_link
 from app.blueprints.datasets import deletion as dataset_deletion
 from app.errors import Conflict, QuotaExceeded, ValidationError
 from app.extensions import db
-from app.i18n import format_number
+from app.i18n import format_number, ngettext
 from app.jobs import job_alive
 from app.models import ApiToken, Dataset, DatasetShare, Image, Import, TrainingRun, User, UserSession, utcnow
 
@@ -132,21 +132,29 @@ def _check_receiver(user: User, receiver: User, summary: AccountSummary) -> None
     owned = quotas.count_datasets(receiver.id)
     if limit and owned + len(summary.datasets) > limit:
         raise QuotaExceeded(_(
-            "%(receiver)s cannot take the %(count)s datasets of %(name)s: their quota is %(limit)s datasets and "
-            "they own %(owned)s. Raise their limits on Admin -> Users, or delete the datasets instead.",
-            receiver=receiver.username, count=format_number(len(summary.datasets)), name=user.username,
+            "%(receiver)s cannot take the datasets of %(name)s (%(count)s): the dataset quota of %(receiver)s is "
+            "%(limit)s and they own %(owned)s. Raise their limits on Admin -> Users, or delete the datasets instead.",
+            receiver=receiver.username, count=_datasets(len(summary.datasets)), name=user.username,
             limit=format_number(limit), owned=format_number(owned)))
+
+
+def _datasets(count: int) -> str:
+    return ngettext("%(num)s dataset", "%(num)s datasets", count)
+
+
+def _images(count: int) -> str:
+    return ngettext("%(num)s image", "%(num)s images", count)
 
 
 def _images_refused(user: User, receiver: User, summary: AccountSummary) -> QuotaExceeded:
     images, nbytes = quotas.image_room(receiver.id)
-    room = (_("no limit") if images is None else format_number(images),
+    room = (_("no limit") if images is None else _images(images),
             _("no limit") if nbytes is None else quotas.human_bytes(nbytes))
     return QuotaExceeded(_(
-        "%(receiver)s cannot take the datasets of %(name)s: they hold %(count)s images (%(size)s), and the quota "
-        "of %(receiver)s has room for %(room)s more images (%(space)s). Raise their limits on Admin -> Users, or "
-        "delete the datasets instead.", receiver=receiver.username, name=user.username,
-        count=format_number(summary.images), size=quotas.human_bytes(summary.bytes), room=room[0], space=room[1]))
+        "%(receiver)s cannot take the datasets of %(name)s: they hold %(count)s (%(size)s), and the quota of "
+        "%(receiver)s has room left for %(room)s (%(space)s). Raise their limits on Admin -> Users, or delete "
+        "the datasets instead.", receiver=receiver.username, name=user.username,
+        count=_images(summary.images), size=quotas.human_bytes(summary.bytes), room=room[0], space=room[1]))
 
 
 def _hand_over(user: User, receiver: User, summary: AccountSummary) -> None:
