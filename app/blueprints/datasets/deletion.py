@@ -136,7 +136,7 @@ def purge_dataset(dataset_id: int) -> dict:
         from app.blueprints.training.deletion import forget_defaults  # it imports this module's undo window
 
         forget_defaults(run_ids)
-    # Explicit deletes: SQLite does not enforce ON DELETE CASCADE here.
+    # Explicit deletes, not ON DELETE CASCADE: each table in its own short statement, whatever the database.
     for model in (Label, DatasetShare, Import, TrainingRun):
         db.session.execute(delete(model).where(model.dataset_id == dataset_id))
     db.session.execute(delete(Dataset).where(Dataset.id == dataset_id))
