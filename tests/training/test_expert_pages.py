@@ -80,3 +80,19 @@ def test_train_more_refuses_what_it_cannot_continue(logged_in, make_dataset):
     response = logged_in.post(f"/models/{done.id}/train-more", data={"epochs": "3"})
     assert response.status_code == 409 and "checkpoint is missing" in response.get_data(as_text=True)
     assert db.session.query(TrainingRun).count() == 2
+
+
+def test_settings_used_of_a_continued_run_say_which_epochs_it_trained(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    first = make_run(dataset, logged_in.user, metrics={**METRICS, "best_epoch": 2}, options={"epochs": 2})
+    more = make_run(dataset, logged_in.user, status="queued", options={"epochs": 2}, continued_from_id=first.id)
+    assert "<td>2 more (epochs 3–4 of 4)</td>" in logged_in.get(f"/models/{more.id}").get_data(as_text=True)
+    more.status, more.metrics = "succeeded", {**METRICS, "start_epoch": 2, "best_epoch": 4}
+    first.metrics = None  # what the run stored itself is read first
+    db.session.commit()
+    page = logged_in.get(f"/models/{more.id}").get_data(as_text=True)
+    assert '<th scope="row">Epochs</th><td>2 more (epochs 3–4 of 4)</td>' in page
+    one = make_run(dataset, logged_in.user, metrics={**METRICS, "start_epoch": 5}, options={"epochs": 1},
+                   continued_from_id=first.id)
+    assert "<td>1 more (epoch 6 of 6)</td>" in logged_in.get(f"/models/{one.id}").get_data(as_text=True)
+    assert '<th scope="row">Epochs</th><td>2</td>' in logged_in.get(f"/models/{first.id}").get_data(as_text=True)

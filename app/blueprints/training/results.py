@@ -54,7 +54,9 @@ def _option_rows(run: TrainingRun) -> list[tuple[str, str, str]]:
         if key not in applied:
             continue
         value = (run.options or {}).get(key)
-        if value is None and key in defaults:
+        if key == "epochs" and _continued_from_epoch(run) is not None:
+            value = _more_epochs(value or defaults.get("epochs") or 0, _continued_from_epoch(run))
+        elif value is None and key in defaults:
             value = _("%(value)s (default)", value=_fmt(defaults[key]))
         elif value is None and key == "image_size":
             value = _("network default")
@@ -68,6 +70,24 @@ def _option_rows(run: TrainingRun) -> list[tuple[str, str, str]]:
             value = True  # runs from before the option existed did this
         rows.append((key, _(label), _fmt(option_value_name(key, value))))
     return rows
+
+
+def _continued_from_epoch(run: TrainingRun) -> int | None:
+    """The checkpoint's epoch a "Train more" run went on from (0 when unknown); None for other runs."""
+    start = (run.metrics or {}).get("start_epoch")
+    if start:
+        return int(start)
+    if run.continued_from_id is None:
+        return None
+    return int(((run.continued_from.metrics if run.continued_from else None) or {}).get("best_epoch") or 0)
+
+
+def _more_epochs(epochs: int, start: int) -> str:
+    """A continued run's epochs as what they were: "2 more (epochs 3–4 of 4)", not "2"."""
+    if not start:
+        return ngettext("%(num)s more epoch", "%(num)s more epochs", epochs)
+    return ngettext("%(num)s more (epoch %(first)s of %(last)s)", "%(num)s more (epochs %(first)s–%(last)s of "
+                    "%(last)s)", epochs, first=start + 1, last=start + epochs)
 
 
 def _head_value(run: TrainingRun, value: Any) -> str:
