@@ -96,3 +96,17 @@ def test_settings_used_of_a_continued_run_say_which_epochs_it_trained(logged_in,
                    continued_from_id=first.id)
     assert "<td>1 more (epoch 6 of 6)</td>" in logged_in.get(f"/models/{one.id}").get_data(as_text=True)
     assert '<th scope="row">Epochs</th><td>2</td>' in logged_in.get(f"/models/{first.id}").get_data(as_text=True)
+
+
+def test_train_more_says_which_epoch_is_kept_without_validation_images(logged_in, make_dataset):
+    dataset = make_dataset(logged_in.user, {"red": 3, "blue": 3})
+    metrics = {**METRICS, "artifacts": {"checkpoint": "checkpoint.pt"}}
+    usual = make_run(dataset, logged_in.user, metrics=metrics)
+    text = re.search(r'id="train-more-text">([^<]*)<', logged_in.get(f"/models/{usual.id}").get_data(as_text=True))
+    assert "(epoch 3, its best)" in text.group(1) and "best of the new epochs by validation accuracy" in text.group(1)
+    no_val = make_run(dataset, logged_in.user, metrics=metrics, options={"epochs": 3, "val_fraction": 0})
+    no_val.snapshot = {**no_val.snapshot, "counts": [[8, 0, 2], [8, 0, 2], [8, 0, 2]]}
+    db.session.commit()
+    text = re.search(r'id="train-more-text">([^<]*)<', logged_in.get(f"/models/{no_val.id}").get_data(as_text=True))
+    assert "(epoch 3, its last)" in text.group(1) and "the last of the new epochs is kept" in text.group(1)
+    assert "by validation" not in text.group(1)
