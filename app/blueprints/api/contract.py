@@ -135,12 +135,22 @@ def _load(schema: type[Schema], values: dict) -> dict:
 
 def _invalid(schema: type[Schema], err: SchemaError) -> RequestInvalid:
     messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-    name, problem = next(iter(messages.items()))
-    while isinstance(problem, (list, dict)) and problem:
-        problem = next(iter(problem.values())) if isinstance(problem, dict) else problem[0]
-    text = str(problem) if name == "_schema" else f"{name}: {problem}"
     codes = {getattr(schema, "error_codes", {}).get(key) for key in messages}
-    return RequestInvalid(text, fields=messages, code=codes.pop() if len(codes) == 1 else None)
+    return RequestInvalid(_first_problem(messages), fields=messages, code=codes.pop() if len(codes) == 1 else None)
+
+
+def _first_problem(messages: dict) -> str:
+    """The first problem, after the path to its field: "options.epochs: Not a valid integer." (a problem of
+    the whole body or object, marshmallow's _schema, is named by the path to that object only)."""
+    path, problem = [], messages
+    while isinstance(problem, (list, dict)) and problem:
+        if isinstance(problem, dict):
+            key, problem = next(iter(problem.items()))
+            if key != "_schema":
+                path.append(str(key))
+        else:
+            problem = problem[0]
+    return f"{'.'.join(path)}: {problem}" if path else str(problem)
 
 
 def respond(op: Op, result) -> Response:
