@@ -18,7 +18,7 @@ import torch
 from .artifacts import FILES, PREPROCESS
 from .errors import ExportMismatch
 from .words import N_
-from .reference import write_from_card
+from .reference import THRESHOLD_RULE, write_from_card
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,8 @@ def build_card(info: CardInfo) -> dict:
         "architecture_label": arch_info.label,
         "input": input_spec(info),
         "outputs": "logits (apply softmax for probabilities)",
+        "threshold": None,
+        "threshold_rule": THRESHOLD_RULE,
         "metrics": dict(info.metrics or {}),
         "metadata": dict(info.metadata or {}),
         "versions": library_versions(),

@@ -10,6 +10,9 @@ from typing import Mapping
 
 DECODE_RATIO = 1.15  # JPEGs decode at a reduced scale keeping the short side >= size * 1.15 (data.py)
 EXAMPLE_NOTE = "# Filled in for each model by the studio's export (these values are an example)."
+THRESHOLD_RULE = ("Below this confidence threshold (top probability < threshold) POST /predict and preprocess.py "
+                  "answer no category (\"unknown\": true); null: they always answer. It is set on the model's "
+                  "page after training: the value is the one the model had when this card was downloaded.")
 
 
 def decoded_short_side(image_size: int) -> int:
@@ -38,6 +41,12 @@ def source_from_card(card: Mapping) -> str:
     """preprocess.py's text for the model a card describes."""
     note = f"# This model: {card.get('architecture_label', card.get('architecture', ''))}, {card['input']['size']} px."
     return reference_source(config_from_card(card), note)
+
+
+def with_threshold(card: Mapping, threshold: float | None) -> dict:
+    """The card with the model's current confidence threshold (set after training, so the card written
+    at export has none)."""
+    return {**card, "threshold": threshold, "threshold_rule": THRESHOLD_RULE}
 
 
 def write_from_card(card: Mapping, path: Path) -> None:

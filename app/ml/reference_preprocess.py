@@ -1,7 +1,11 @@
 """Reference preprocessing of an Image Classifier Studio model: the exact input its POST /predict gives
 the network, in Pillow and numpy alone (the studio ships this file beside model.onnx, filled in).
 
-    python preprocess.py model.onnx photo.jpg [more.jpg ...]   # needs onnxruntime; prints JSON
+    python preprocess.py model.onnx photo.jpg [more.jpg ...] [--threshold 0.8]   # needs onnxruntime
+
+It prints one JSON line per image and answers as /predict does: below the model's confidence threshold
+the category is null ("unknown": true). The threshold is read from the model card beside the model
+(model_card.json, or NAME.model_card.json beside NAME.onnx); --threshold overrides it (0: always answer).
 
 Or call preprocess(path) -> float32 array [1, 3, SIZE, SIZE] and feed it to model.onnx ("input"); the
 output "logits" gives probabilities through a softmax. The steps, in order:
@@ -18,7 +22,9 @@ output "logits" gives probabilities through a softmax. The steps, in order:
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -71,19 +77,55 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def answer(probs: np.ndarray, threshold: float | None) -> dict:
+    """/predict's answer from one image's probabilities: the most likely class (the first of equals);
+    category None and unknown when its probability is below the threshold."""
+    best = int(probs.argmax())
+    confidence = float(probs[best])
+    unknown = threshold is not None and confidence < threshold
+    label = CONFIG["classes"][best] if best < len(CONFIG["classes"]) else best
+    return {"category": None if unknown else label, "category_index": None if unknown else best,
+            "confidence": confidence, "unknown": unknown}
+
+
+def card_threshold(model_path: str) -> float | None:
+    """The "threshold" of the model card beside the model file (NAME.model_card.json beside NAME.onnx,
+    as the single downloads are named, else model_card.json), or None without one."""
+    folder = os.path.dirname(os.path.abspath(model_path))
+    stem = os.path.splitext(os.path.basename(model_path))[0]
+    for name in (stem + ".model_card.json", "model_card.json"):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh).get("threshold")
+    return None
+
+
+def parse_threshold(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number from 0 to 1")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="preprocess.py", description=__doc__.split("\n\n")[2])
+    parser.add_argument("model", help="the model's .onnx file")
+    parser.add_argument("images", nargs="+", help="image files")
+    parser.add_argument("--threshold", type=parse_threshold, default=None,
+                        help="0 to 1 (0.8: unknown below 80%%); default: the model card's threshold")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print(__doc__.split("\n\n")[1])
-        return 2
+    args = parse_args(argv)
     import onnxruntime  # only the command line needs it
 
-    session = onnxruntime.InferenceSession(argv[0], providers=["CPUExecutionProvider"])
-    for path in argv[1:]:
+    threshold = card_threshold(args.model) if args.threshold is None else args.threshold
+    session = onnxruntime.InferenceSession(args.model, providers=["CPUExecutionProvider"])
+    for path in args.images:
         probs = softmax(session.run(None, {"input": preprocess(path)})[0])[0]
-        best = int(probs.argmax())
-        label = CONFIG["classes"][best] if best < len(CONFIG["classes"]) else best
-        print(json.dumps({"file": path, "category": label, "confidence": float(probs[best]),
-                          "probabilities": [float(p) for p in probs]}))
+        print(json.dumps({"file": path, **answer(probs, threshold), "probabilities": [float(p) for p in probs]}))
     return 0
 
 

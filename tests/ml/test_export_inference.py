@@ -31,6 +31,7 @@ def test_artifacts_and_model_card(exported):
     assert card["metadata"]["dataset_snapshot_id"] == 77 and card["metadata"]["mode"] == "quick"
     assert {"torch", "torchvision", "onnx"} <= card["versions"].keys()
     assert card["metrics"]["test"]["accuracy"] == result.test_metrics["accuracy"]
+    assert card["threshold"] is None and "unknown" in card["threshold_rule"]  # set later, at download
     assert set(result.artifacts) >= {"onnx", "torchscript", "state_dict", "card", "checkpoint"}
 
 
