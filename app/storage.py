@@ -3,11 +3,17 @@ built once per app, and the responses that send stored files to a browser. With 
 pretrained weights live in it too (app/filestore/weights_shelf.py)."""
 from __future__ import annotations
 
+import re
+import unicodedata
+from urllib.parse import quote
+
 from flask import Flask, Response, current_app, redirect, send_file
+from werkzeug.http import dump_options_header
 
 from app.filestore import Store, StorageError, make_store
 
-__all__ = ["Store", "StorageError", "check_storage", "download_response", "get_storage", "init_storage"]
+__all__ = ["Store", "StorageError", "attachment_headers", "check_storage", "download_response", "get_storage",
+           "init_storage"]
 
 STREAM_CHUNK = 1 << 20
 
@@ -90,7 +96,22 @@ def download_response(key: str, download_name: str, mimetype: str) -> Response:
         finally:
             body.close()
 
-    response = Response(chunks(), mimetype=mimetype, direct_passthrough=True)
+    response = Response(chunks(), mimetype=mimetype, direct_passthrough=True,
+                        headers=attachment_headers(download_name))
     response.headers["Content-Length"] = str(size)
-    response.headers.set("Content-Disposition", "attachment", filename=download_name)
     return response
+
+
+def attachment_headers(download_name: str) -> dict[str, str]:
+    """Content-Disposition for a download, as send_file writes it: a name that is not ASCII goes in
+    filename* (UTF-8, RFC 6266) with an ASCII approximation in filename for old clients."""
+    try:
+        download_name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", download_name).encode("ascii", "ignore").decode("ascii")
+        simple = re.sub(r"-{2,}", "-", simple).lstrip("-") or "download"
+        quoted = quote(download_name, safe="!#$&+-.^_`|~")
+        names = {"filename": simple, "filename*": f"UTF-8''{quoted}"}
+    else:
+        names = {"filename": download_name}
+    return {"Content-Disposition": dump_options_header("attachment", names)}

@@ -7,12 +7,17 @@ ONNX = "model.onnx"
 CARD = "model_card.json"
 CHECKPOINT = "checkpoint.pt"
 PREPROCESS = "preprocess.py"   # the reference preprocessing (Pillow + numpy), filled in for the model
+README = "README.txt"           # in the "Download all" zip only: how to run the model offline
 
 # What export_model writes, by kind.
 FILES = {"state_dict": STATE_DICT, "torchscript": TORCHSCRIPT, "onnx": ONNX, "card": CARD,
          "preprocess": PREPROCESS}
 
-# What users can download, by kind: (file, download-name suffix, mimetype).
+# "Download all": one zip of FILES under these names, and README. Not the checkpoint: its optimizer
+# state makes it two to three times the model, and only continuing training needs it.
+ZIP_KIND = "zip"
+
+# What users can download one by one, by kind: (file, download-name suffix, mimetype).
 DOWNLOADS = {
     "weights": (STATE_DICT, ".pt", "application/octet-stream"),
     "torchscript": (TORCHSCRIPT, ".torchscript.pt", "application/octet-stream"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +122,75 @@ def test_shipped_preprocess_and_onnx_give_what_predict_gives(logged_in, exports,
         naive_gap = max(naive_gap, float(np.abs(reference.softmax(session.run(None, {"input": naive})[0])[0]
                                                - probs).max()))
     assert naive_gap > 1e-2, naive_gap
+
+
+def _offline_answers(reference, capsys, *argv) -> list[dict]:
+    assert reference.main([str(a) for a in argv]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def _answer(row: dict) -> tuple:
+    return row["category"], row["category_index"], row["unknown"]
+
+
+def test_the_downloaded_model_answers_offline_what_predict_answers_with_its_threshold(logged_in, exports, tmp_path,
+                                                                                      capsys):
+    """A threshold set after training: /predict answers "unknown" below it, and so does preprocess.py from
+    the "Download all" zip (model_card.json beside model.onnx) and from the single downloads
+    (NAME.model_card.json beside NAME.onnx); --threshold overrides the card."""
+    run = _model_run(logged_in.user, exports[160], 160)
+    paths = []
+    for name, data in _jpegs().items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+
+    def served() -> list[dict]:
+        upload = [(io.BytesIO(p.read_bytes()), p.name) for p in paths]
+        return logged_in.post(f"/models/{run.id}/predict", data={"file": upload}).json["predictions"]
+
+    confidences = sorted(a["confidence"] for a in served())
+    run.threshold = (confidences[0] + confidences[-1]) / 2  # one image above it, one below
+    db.session.commit()
+    answers = served()
+    assert {a["unknown"] for a in answers} == {True, False} and {a["category"] for a in answers} >= {None}
+
+    with logged_in.get(f"/models/{run.id}/download/zip") as response:
+        zipped = response.data
+    unpacked = tmp_path / "zip"
+    with zipfile.ZipFile(io.BytesIO(zipped)) as zf:
+        zf.extractall(unpacked)
+    folder = next(unpacked.iterdir())
+    reference = _module(folder / "preprocess.py")
+    offline = _offline_answers(reference, capsys, folder / "model.onnx", *paths)
+    assert [_answer(o) for o in offline] == [_answer(a) for a in answers]
+    np.testing.assert_allclose([o["confidence"] for o in offline], [a["confidence"] for a in answers], atol=1e-5)
+
+    singles = tmp_path / "singles"
+    singles.mkdir()
+    for kind in ("onnx", "card", "preprocess"):
+        with logged_in.get(f"/models/{run.id}/download/{kind}") as response:
+            name = response.headers["Content-Disposition"].split("filename=")[1]
+            (singles / name).write_bytes(response.data)
+    model_file = next(singles.glob("*.onnx"))
+    assert model_file.name == f"ref160-{run.id}.onnx"
+    offline = _offline_answers(_module(next(singles.glob("*.py"))), capsys, model_file, *paths)
+    assert [_answer(o) for o in offline] == [_answer(a) for a in answers]
+
+    everything = _offline_answers(reference, capsys, folder / "model.onnx", *paths, "--threshold", "0")
+    assert not any(o["unknown"] for o in everything) and None not in {o["category"] for o in everything}
+
+
+@pytest.mark.parametrize("probs, threshold", [
+    ([0.1, 0.78, 0.12], 0.8), ([0.1, 0.8, 0.1], 0.8), ([0.05, 0.9, 0.05], 0.8), ([0.4, 0.4, 0.2], 0.5),
+    ([0.4, 0.4, 0.2], 0.4), ([0.2, 0.3, 0.5], None), ([0.2, 0.3, 0.5], 0.0),
+])
+def test_preprocess_py_applies_the_threshold_by_predicts_rule(probs, threshold):
+    """Equal to the threshold is answered, below is unknown; of equal probabilities the first class wins."""
+    from app.blueprints.predict.services import prediction_entry
+
+    reference = _module(Path(__file__).parents[2] / "app" / "ml" / "reference_preprocess.py")
+    reference.CONFIG["classes"] = CLASSES
+    row = np.asarray(probs, dtype=np.float32)
+    served = prediction_entry("x.jpg", row, CLASSES, 3, threshold)
+    offline = reference.answer(row, threshold)
+    assert {k: served[k] for k in offline} == offline

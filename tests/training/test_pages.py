@@ -216,7 +216,7 @@ def test_stranger_gets_404_on_every_training_route(app, client, make_user, make_
         "training.restore_run": [("POST", f"/models/{run.id}/restore")],  # deleted ones: test_model_undo.py
         "training.compare_models": [("GET", f"/models/compare?a={run.id}&b={other.id}")],
         "training.download": [("GET", f"/models/{run.id}/download/{k}")
-                              for k in ("weights", "onnx", "card", "preprocess", "checkpoint")],
+                              for k in ("weights", "onnx", "card", "preprocess", "checkpoint", "zip")],
         "training.train_more": [("POST", f"/models/{run.id}/train-more")],
         "training.run_split": [("GET", f"/models/{run.id}/split")],
         "training.split_csv": [("GET", f"/models/{run.id}/split.csv")],

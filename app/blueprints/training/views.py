@@ -5,14 +5,15 @@ from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
 from app.blueprints.datasets.readiness import missing_for_training
-from app.blueprints.training import bp, deletion, exports, services
+from app.blueprints.training import bp, deletion, downloads, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
 from app.blueprints.training.results import compare_settings, compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import DomainError, QuotaExceeded, ValidationError
 from app.ids import parse_id
+from app.ml.artifacts import ZIP_KIND
 from app.rendering import render_page
-from app.storage import download_response
+from app.storage import attachment_headers, download_response
 
 
 @bp.route("/models")
@@ -210,5 +211,10 @@ def compare_models():
 @bp.route("/models/<int:run_id>/download/<kind>")
 @login_required
 def download(run_id: int, kind: str):
-    key, name, mimetype = services.artifact_file(current_user, run_id, kind)
-    return download_response(key, name, mimetype)
+    if kind == ZIP_KIND:
+        name, chunks = downloads.model_zip(current_user, run_id)
+        return Response(stream_with_context(chunks), mimetype="application/zip", headers=attachment_headers(name))
+    item = downloads.model_file(current_user, run_id, kind)
+    if item.key is None:
+        return Response(item.body, mimetype=item.mimetype, headers=attachment_headers(item.name))
+    return download_response(item.key, item.name, item.mimetype)
