@@ -142,3 +142,25 @@ def test_download_all_is_refused_before_sending_when_a_file_is_missing(logged_in
     db.session.commit()
     assert logged_in.get(f"/models/{run.id}/download/zip").status_code == 404
     assert logged_in.get(f"/models/{run.id}/download/card").status_code == 404
+
+
+def test_the_api_downloads_what_the_page_does(app, logged_in, model):
+    """GET /api/v1/runs/<id>/files/<kind>: the same card (with the threshold), names and zip as the page."""
+    from app.blueprints.predict.tokens import create_token
+
+    run, _ = model
+    run.threshold = 0.8
+    db.session.commit()
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {create_token(logged_in.user.id, 'script')[1]}"}
+    with api.get(f"/api/v1/runs/{run.id}/files/card", headers=auth) as response:
+        assert response.status_code == 200 and json.loads(response.data)["threshold"] == 0.8
+        assert response.headers["Content-Disposition"].endswith(f"Hymenoptera-Quick-2026-11-27-{run.id}.model_card.json")
+    with api.get(f"/api/v1/runs/{run.id}/files/zip", headers=auth) as response:
+        assert response.status_code == 200 and response.mimetype == "application/zip"
+        body = response.data
+    with logged_in.get(f"/models/{run.id}/download/zip") as page:
+        assert body == page.data
+    spec = api.get("/api/openapi.json").json
+    kinds = spec["paths"]["/api/v1/runs/{run_id}/files/{kind}"]["get"]["parameters"]
+    assert any("zip" in (p.get("schema") or {}).get("enum", []) for p in kinds)

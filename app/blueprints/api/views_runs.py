@@ -6,9 +6,8 @@ from app.blueprints.api.schemas.runs import (
     DOWNLOAD_KIND, HistoryOut, MetricsOut, NetworkListOut, RunIn, RunListOut, RunOut, RunQuery,
 )
 from app.blueprints.predict.services import require_ready
-from app.blueprints.training import services
+from app.blueprints.training import downloads, services
 from app.blueprints.training.forms import default_name
-from app.storage import download_response
 
 TAG = "Training"
 START_HELP = ("The same options as the Train form's Advanced fold, checked the same way (TrainOptions): a "
@@ -102,5 +101,4 @@ def run_history(user, data, run_id: int):
 @bp.get("/v1/runs/<int:run_id>/files/<kind>")
 @operation(Op("Download a trained model's file", TAG, files=FILES, path={"kind": DOWNLOAD_KIND}))
 def download_file(user, data, run_id: int, kind: str):
-    key, name, mimetype = services.artifact_file(user, run_id, kind)
-    return download_response(key, name, mimetype)
+    return downloads.response(user, run_id, kind)

@@ -11,16 +11,17 @@ import zipfile
 from dataclasses import dataclass
 from typing import Iterator
 
+from flask import Response, stream_with_context
 from flask_babel import gettext as _
 
 from app.access import get_run_for
-from app.blueprints.datasets.images.exports import _Sink as ZipSink  # the dataset export's streaming sink
+from app.blueprints.datasets.images.exports import ZipSink  # the dataset export's streaming sink
 from app.errors import NotFound
 from app.filestore import run_key
-from app.ml.artifacts import CARD, DOWNLOADS, FILES, PREPROCESS, README
+from app.ml.artifacts import CARD, DOWNLOADS, FILES, PREPROCESS, README, ZIP_KIND
 from app.ml.reference import source_from_card, with_threshold
 from app.models import TrainingRun, User
-from app.storage import get_storage
+from app.storage import attachment_headers, download_response, get_storage
 
 CHUNK = 1 << 20
 MADE_NOW = {CARD, PREPROCESS}  # made at download time; the other files are streamed from storage
@@ -73,6 +74,18 @@ def file_stem(run: TrainingRun) -> str:
     kept = "".join(c if c == "_" or unicodedata.category(c)[0] in "LNM" else "-" for c in text)
     stem = re.sub(r"-{2,}", "-", kept)[:STEM_LIMIT].strip("-") or "model"
     return f"{stem}-{run.id}"
+
+
+def response(user: User, run_id: int, kind: str) -> Response:
+    """The HTTP answer of a download (the page's and the API's): a stored file streamed from storage, one
+    made now, or the zip (ZIP_KIND)."""
+    if kind == ZIP_KIND:
+        name, chunks = model_zip(user, run_id)
+        return Response(stream_with_context(chunks), mimetype="application/zip", headers=attachment_headers(name))
+    item = model_file(user, run_id, kind)
+    if item.key is None:
+        return Response(item.body, mimetype=item.mimetype, headers=attachment_headers(item.name))
+    return download_response(item.key, item.name, item.mimetype)
 
 
 def model_file(user: User, run_id: int, kind: str) -> Download:

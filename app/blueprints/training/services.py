@@ -14,11 +14,10 @@ from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
 from app.blueprints.training.forms import MODE_HELP, default_name, free_number, name_parts, numbered
-from app.errors import Conflict, DomainError, NotFound, RequestInvalid, ValidationError
+from app.errors import Conflict, DomainError, RequestInvalid, ValidationError
 from app.extensions import db
 from app.i18n import N_, ngettext, stored_line, stored_text
 from app.jobs import TRAIN, enqueue, new_job_id, remove_job
-from app.ml.artifacts import DOWNLOADS
 from app.models import Dataset, TrainingRun, User, utcnow
 from app.filestore import run_key
 from app.storage import get_storage
@@ -343,35 +342,3 @@ def compare_runs(user: User, picks: list[int], a: int | None = None,
         raise ValidationError(ngettext("Tick two models to compare; %(num)s is ticked.",
                                        "Tick two models to compare; %(num)s are ticked.", len(ids)))
     return get_run_for(user, ids[0]), get_run_for(user, ids[1])
-
-
-def _write_reference(run_id: int, filename: str) -> None:
-    """preprocess.py for a model exported before it was shipped, from its model card (same steps)."""
-    import json
-
-    from app.ml.artifacts import CARD
-    from app.ml.reference import source_from_card
-
-    storage = get_storage()
-    try:
-        card = json.loads(storage.read(run_key(run_id, CARD)))
-    except FileNotFoundError:
-        return
-    storage.write(run_key(run_id, filename), source_from_card(card).encode())
-
-
-def artifact_file(user: User, run_id: int, kind: str):
-    """(storage key, download name, mimetype) of one artifact of a succeeded run."""
-    run = get_run_for(user, run_id, need="viewer")
-    if kind not in DOWNLOADS:
-        raise NotFound(_("There is no such download."))
-    if run.status != "succeeded" or not run.artifact_dir:
-        raise NotFound(_("This model has no files yet: its training has not succeeded."))
-    filename, suffix, mimetype = DOWNLOADS[kind]
-    key = run_key(run.id, filename)
-    if kind == "preprocess" and not get_storage().exists(key):
-        _write_reference(run.id, filename)
-    if not get_storage().exists(key):
-        raise NotFound(_("This file is missing from storage."))
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in run.name).strip("-")[:60] or "model"
-    return key, f"{safe}-{run.id}{suffix}", mimetype

@@ -11,9 +11,7 @@ from app.blueprints.training.results import compare_settings, compare_verdict, l
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import DomainError, QuotaExceeded, ValidationError
 from app.ids import parse_id
-from app.ml.artifacts import ZIP_KIND
 from app.rendering import render_page
-from app.storage import attachment_headers, download_response
 
 
 @bp.route("/models")
@@ -211,10 +209,4 @@ def compare_models():
 @bp.route("/models/<int:run_id>/download/<kind>")
 @login_required
 def download(run_id: int, kind: str):
-    if kind == ZIP_KIND:
-        name, chunks = downloads.model_zip(current_user, run_id)
-        return Response(stream_with_context(chunks), mimetype="application/zip", headers=attachment_headers(name))
-    item = downloads.model_file(current_user, run_id, kind)
-    if item.key is None:
-        return Response(item.body, mimetype=item.mimetype, headers=attachment_headers(item.name))
-    return download_response(item.key, item.name, item.mimetype)
+    return downloads.response(current_user, run_id, kind)

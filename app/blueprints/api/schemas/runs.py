@@ -11,7 +11,7 @@ from app.blueprints.api.schemas.common import Input, Output, Query
 from app.blueprints.training.forms import OPTION_HELP
 from app.extensions import MAX_DB_INT
 from app.ml import options as train_options
-from app.ml.artifacts import DOWNLOADS
+from app.ml.artifacts import DOWNLOADS, ZIP_KIND
 from app.ml.networks import CATALOGUE, DEFAULT_ARCHITECTURE
 
 CHOICES = {"optimizer": "OPTIMIZERS", "schedule": "SCHEDULES", "head": "HEADS", "best_metric": "BEST_METRICS"}
@@ -166,5 +166,5 @@ class NetworkListOut(Output):
     networks = fields.List(fields.Nested(NetworkOut), required=True)
 
 
-DOWNLOAD_KIND = {"type": "string", "enum": sorted(DOWNLOADS)}
+DOWNLOAD_KIND = {"type": "string", "enum": sorted([*DOWNLOADS, ZIP_KIND])}
 __all__ = ["DOWNLOAD_KIND", "Schema"]

@@ -16,7 +16,7 @@ from app.storage import get_storage
 CHUNK = 256 * 1024
 
 
-class _Sink:
+class ZipSink:
     """A write-only, non-seekable file for ZipFile; the generator drains it between writes."""
 
     def __init__(self):
@@ -69,7 +69,7 @@ def export_zip(dataset_id: int) -> Iterator[bytes]:
 
 
 def _stream(entries: list[tuple[str, str]], storage) -> Iterator[bytes]:
-    sink = _Sink()
+    sink = ZipSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, sha in entries:
             with storage.open(image_key(sha)) as src, zf.open(name, "w") as dst:
