@@ -187,20 +187,7 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
     except UnknownArchitecture as exc:
         return [(("architecture",), exc.line or {"message": exc.message})]
     net, sizes = {"network": info.label}, {"low": info.min_image_size, "high": info.max_image_size}
-    rules = [
-        (("mode",), o.mode in MODES, UNKNOWN_MODE,
-         {"mode": repr(o.mode), "modes": ", ".join(MODES)}),
-        (("mode",), o.mode != "scratch" or not info.pretrained,
-         N_("%(network)s is a pretrained network; 'scratch' mode needs a from-scratch architecture "
-            "(small_cnn or small_resnet)."), net),
-        (("mode",), o.mode == "scratch" or info.pretrained,
-         N_("%(network)s has no pretrained weights; use 'scratch' mode with it."), net),
-        (("optimizer",), o.optimizer in OPTIMIZERS, N_("Unknown optimizer %(value)s; choose adamw or sgd."),
-         {"value": repr(o.optimizer)}),
-        (("schedule",), o.schedule in SCHEDULES, N_("Unknown schedule %(value)s; choose one of %(choices)s."),
-         {"value": repr(o.schedule), "choices": ", ".join(SCHEDULES)}),
-        (("head",), o.head in HEADS, N_("Unknown head %(value)s; choose auto, linear or mlp."), {"value": repr(o.head)}),
-        (("head",), o.head != "mlp" or o.mode == "quick", N_("An MLP head is only offered in quick mode."), {}),
+    rules = _choice_rules(o, info.pretrained, net) + [
         (("epochs",), o.epochs is None or 1 <= o.epochs <= 1000, N_("Epochs must be between 1 and 1000."), {}),
         (("batch_size",), o.batch_size is None or 1 <= o.batch_size <= 4096,
          N_("Batch size must be between 1 and 4096."), {}),
@@ -211,9 +198,6 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
         (("momentum",), 0 <= o.momentum < 1, N_("Momentum must be at least 0 and below 1."), {}),
         (("nesterov",), not (o.optimizer == "sgd" and o.nesterov and o.momentum == 0),
          N_("Nesterov momentum needs a momentum above 0: set a momentum or turn Nesterov off."), {}),
-        (("best_metric",), o.best_metric in BEST_METRICS,
-         N_("Unknown best-epoch measure %(value)s; choose one of %(choices)s."),
-         {"value": repr(o.best_metric), "choices": ", ".join(BEST_METRICS)}),
         (("step_size",), o.step_size >= 1, N_("Step size must be at least 1 epoch."), {}),
         (("gamma",), 0 < o.gamma <= 1, N_("Gamma must be above 0 and at most 1."), {}),
         (("label_smoothing",), 0 <= o.label_smoothing < 1, N_("Label smoothing must be at least 0 and below 1."), {}),
@@ -230,6 +214,28 @@ def option_problems(o: TrainOptions) -> list[tuple[tuple[str, ...], dict]]:
          N_("Image size for %(network)s must be between %(low)s and %(high)s pixels."), {**net, **sizes}),
     ]
     return [(names, line(template, **values)) for names, ok, template, values in rules if not ok]
+
+
+def _choice_rules(o: TrainOptions, pretrained: bool, net: dict) -> list[tuple]:
+    """The rules on options chosen from a list (mode, optimizer, schedule, head, best-epoch measure)."""
+    return [
+        (("mode",), o.mode in MODES, UNKNOWN_MODE,
+         {"mode": repr(o.mode), "modes": ", ".join(MODES)}),
+        (("mode",), o.mode != "scratch" or not pretrained,
+         N_("%(network)s is a pretrained network; 'scratch' mode needs a from-scratch architecture "
+            "(small_cnn or small_resnet)."), net),
+        (("mode",), o.mode == "scratch" or pretrained,
+         N_("%(network)s has no pretrained weights; use 'scratch' mode with it."), net),
+        (("optimizer",), o.optimizer in OPTIMIZERS, N_("Unknown optimizer %(value)s; choose adamw or sgd."),
+         {"value": repr(o.optimizer)}),
+        (("schedule",), o.schedule in SCHEDULES, N_("Unknown schedule %(value)s; choose one of %(choices)s."),
+         {"value": repr(o.schedule), "choices": ", ".join(SCHEDULES)}),
+        (("head",), o.head in HEADS, N_("Unknown head %(value)s; choose auto, linear or mlp."), {"value": repr(o.head)}),
+        (("head",), o.head != "mlp" or o.mode == "quick", N_("An MLP head is only offered in quick mode."), {}),
+        (("best_metric",), o.best_metric in BEST_METRICS,
+         N_("Unknown best-epoch measure %(value)s; choose one of %(choices)s."),
+         {"value": repr(o.best_metric), "choices": ", ".join(BEST_METRICS)}),
+    ]
 
 
 def _is_whole(value: Any) -> bool:

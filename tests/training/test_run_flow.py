@@ -74,6 +74,13 @@ def test_default_names_are_numbered_when_the_dataset_has_them_already(app, start
         form = TrainForm(formdata=None, mode="scratch")
         form.fill_name(dataset.name, services.run_names(dataset))
     assert form.name.data == f"{base} (4)" and form.default_parts == ("Pets · ", f" · {utcnow():%Y-%m-%d} (4)")
+    page = logged_in.get(f"/datasets/{dataset.id}/train").get_data(as_text=True)  # the form the trainer sees
+    quick = f"Pets · Quick · {utcnow():%Y-%m-%d}"
+    assert f'value="{quick}"' in page  # no Quick run yet: not numbered
+    db.session.add(TrainingRun(dataset_id=dataset.id, created_by_id=logged_in.user.id, name=quick, status="failed",
+                               architecture="small_cnn", mode="quick"))
+    db.session.commit()
+    assert f'value="{quick} (2)"' in logged_in.get(f"/datasets/{dataset.id}/train").get_data(as_text=True)
 
 
 def test_dataset_that_cannot_train_is_refused_before_queueing(start_run, make_dataset, logged_in):

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 
 from app.blueprints.datasets.readiness import missing_for_training
 from app.blueprints.training import bp, deletion, downloads, exports, services
-from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm, name_parts
+from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import compare_settings, compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
 from app.errors import DomainError, QuotaExceeded, ValidationError
@@ -42,7 +42,7 @@ def new_run(dataset_id: int):
     counts = services.label_counts(dataset.id)
     form = TrainForm()
     form.set_architectures(list_architectures(), sum(counts.values()))
-    form.fill_name(dataset.name)
+    form.fill_name(dataset.name, services.run_names(dataset))
     error = None
     if form.is_submitted() and form.validate_all():
         try:
@@ -62,7 +62,7 @@ def new_run(dataset_id: int):
     status = 422 if (error or form.errors) else 200
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,
                        dataset=dataset, error=error, counts=counts,
-                       mode_help=MODE_HELP, option_help=OPTION_HELP, name_parts=name_parts(dataset.name))
+                       mode_help=MODE_HELP, option_help=OPTION_HELP)
 
 
 @bp.route("/models/<int:run_id>")
