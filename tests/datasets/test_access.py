@@ -32,6 +32,7 @@ DATASET_ROUTES = {
     "datasets.delete_class": ("POST", "/datasets/{d}/classes/{l}/delete"),
     "datasets.share_dataset": ("POST", "/datasets/{d}/sharing"),
     "datasets.revoke_share": ("POST", "/datasets/{d}/sharing/{s}/delete"),
+    "datasets.give_dataset": ("POST", "/datasets/{d}/owner"),
     "datasets.suggestions.show_suggestions": ("GET", "/datasets/{d}/suggestions"),
     "datasets.suggestions.request_suggestions": ("POST", "/datasets/{d}/suggestions"),
     "datasets.suggestions.accept_suggestions": ("POST", "/datasets/{d}/suggestions/accept"),

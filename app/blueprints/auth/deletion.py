@@ -23,7 +23,7 @@ from app import quotas
 from app.access import shown_runs
 from app.batching import chunked
 from app.blueprints.auth.reset_links import cancel_reset_link
-from app.blueprints.datasets import deletion as dataset_deletion
+from app.blueprints.datasets import deletion as dataset_deletion, ownership
 from app.errors import Conflict, QuotaExceeded, ValidationError
 from app.extensions import db
 from app.i18n import format_number, ngettext
@@ -128,9 +128,9 @@ def _check_deletable(user: User) -> None:
 def _check_receiver(user: User, receiver: User, summary: AccountSummary) -> None:
     if receiver.id == user.id or receiver.is_disabled or receiver.deleted_at is not None:
         raise ValidationError(_("The datasets can only go to another enabled account."))
-    limit = quotas.limits_for(receiver).datasets
-    owned = quotas.count_datasets(receiver.id)
-    if limit and owned + len(summary.datasets) > limit:
+    full = ownership.datasets_room(receiver, len(summary.datasets))
+    if full:
+        limit, owned = full
         raise QuotaExceeded(_(
             "%(receiver)s cannot take the datasets of %(name)s (%(count)s): the dataset quota of %(receiver)s is "
             "%(limit)s and they own %(owned)s. Raise their limits on Admin -> Users, or delete the datasets instead.",
@@ -142,34 +142,23 @@ def _datasets(count: int) -> str:
     return ngettext("%(num)s dataset", "%(num)s datasets", count)
 
 
-def _images(count: int) -> str:
-    return ngettext("%(num)s image", "%(num)s images", count)
-
-
 def _images_refused(user: User, receiver: User, summary: AccountSummary) -> QuotaExceeded:
-    images, nbytes = quotas.image_room(receiver.id)
-    room = (_("no limit") if images is None else _images(images),
-            _("no limit") if nbytes is None else quotas.human_bytes(nbytes))
+    room = ownership.room_text(receiver)
     return QuotaExceeded(_(
         "%(receiver)s cannot take the datasets of %(name)s: they hold %(count)s (%(size)s), and the quota of "
         "%(receiver)s has room left for %(room)s (%(space)s). Raise their limits on Admin -> Users, or delete "
         "the datasets instead.", receiver=receiver.username, name=user.username,
-        count=_images(summary.images), size=quotas.human_bytes(summary.bytes), room=room[0], space=room[1]))
+        count=ownership.images_text(summary.images), size=quotas.human_bytes(summary.bytes), room=room[0],
+        space=room[1]))
 
 
 def _hand_over(user: User, receiver: User, summary: AccountSummary) -> None:
     """The datasets become the receiver's, counted against its quota (not committed)."""
-    if not quotas.reserve_images(receiver.id, summary.images, summary.bytes):
+    ids = [d.id for d in summary.datasets]
+    if not ownership.hand_over(user.id, receiver.id, ids, summary.images, summary.bytes):
         error = _images_refused(user, receiver, summary)
         db.session.rollback()
         raise error
-    quotas.release_images(user.id, summary.images, summary.bytes)
-    for part in chunked([d.id for d in summary.datasets]):
-        db.session.execute(update(Dataset).where(Dataset.id.in_(part)).values(owner_id=receiver.id)
-                           .execution_options(synchronize_session=False))
-        # a share the receiver had is pointless now that it owns the dataset
-        db.session.execute(delete(DatasetShare).where(DatasetShare.dataset_id.in_(part),
-                                                      DatasetShare.user_id == receiver.id))
 
 
 def _end_access(user: User) -> None:

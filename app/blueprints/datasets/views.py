@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from app.access import dataset_role, get_dataset_for
 from app.blueprints.datasets import bp
 from app.blueprints.datasets import classes as class_service
-from app.blueprints.datasets import deletion, services, sharing
+from app.blueprints.datasets import deletion, ownership, services, sharing
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.forms import ClassForm, DatasetForm, ShareForm
 from app.blueprints.datasets.images.undo import latest_class_deletion
@@ -208,4 +208,19 @@ def share_dataset(dataset_id: int):
 def revoke_share(dataset_id: int, share_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "owner")
     username = sharing.revoke_share(dataset.id, share_id)
-    return _after_change(dataset, "datasets.share_dataset", f"{username} no longer has access.")
+    return _after_change(dataset, "datasets.share_dataset", _("%(name)s no longer has access.", name=username))
+
+
+@bp.route("/datasets/<int:dataset_id>/owner", methods=["POST"])
+@login_required
+def give_dataset(dataset_id: int):
+    """The owner hands the dataset over; they keep editing it, so they land on its page, not on sharing."""
+    dataset = get_dataset_for(current_user, dataset_id, "owner")
+    try:
+        receiver = ownership.give_dataset(dataset, request.form.get("username", ""))
+    except DomainError as err:
+        flash(err.message, "error")
+        return _shares_page(dataset, status=err.status)
+    flash(_("%(name)s now owns “%(dataset)s”. You can still upload and label as an editor.",
+            name=receiver.username, dataset=dataset.name), "success")
+    return redirect(url_for("datasets.show_dataset", dataset_id=dataset_id))
