@@ -23,6 +23,7 @@ TABLE = {
     "api.share_dataset": ("POST", "/api/v1/datasets/{d}/shares", {"json": {"username": "eve", "role": "viewer"}},
                           "owner", 200, {}),
     "api.revoke_share": ("DELETE", "/api/v1/datasets/{d}/shares/{s}", {}, "owner", 204, {}),
+    "api.give_dataset": ("POST", "/api/v1/datasets/{d}/owner", {"json": {"username": "eve"}}, "owner", 200, {}),
     "api.list_classes": ("GET", "/api/v1/datasets/{d}/classes", {}, "viewer", 200, {}),
     "api.add_class": ("POST", "/api/v1/datasets/{d}/classes", {"json": {"name": "green"}}, "editor", 201, {}),
     "api.update_class": ("PATCH", "/api/v1/datasets/{d}/classes/{l}", {"json": {"name": "crimson", "move": "down"}},

@@ -81,3 +81,16 @@ def test_only_the_owner_hands_it_over(client, make_user):
     assert client.post(f"/datasets/{dataset_id}/owner", data={"username": "vic"}).status_code == 403
     db.session.expire_all()
     assert db.session.get(Dataset, dataset_id).owner.username == "alice"
+
+
+def test_the_api_hands_it_over_too(app, client, make_user):
+    from app.blueprints.predict.tokens import create_token
+
+    dataset_id = _owned_by_alice(client, make_user)
+    alice = db.session.scalar(select(User).where(User.username == "alice"))
+    auth = {"Authorization": f"Bearer {create_token(alice.id, 'script')[1]}"}
+    api = app.test_client()
+    answer = api.post(f"/api/v1/datasets/{dataset_id}/owner", json={"username": "vic"}, headers=auth, csrf=False)
+    assert answer.status_code == 200 and (answer.json["owner"], answer.json["role"]) == ("vic", "editor")
+    again = api.post(f"/api/v1/datasets/{dataset_id}/owner", json={"username": "eve"}, headers=auth, csrf=False)
+    assert again.status_code == 403  # an editor now: only vic can hand it on

@@ -5,10 +5,10 @@ from app.blueprints.api.contract import Op, operation
 from app.blueprints.api.schemas.common import CountOut
 from app.blueprints.api.schemas.datasets import (
     ClassIn, ClassListOut, ClassOut, ClassPatchIn, DatasetDetailOut, DatasetIn, DatasetListOut, DatasetPatchIn,
-    DeletedOut, ShareIn, ShareListOut, ShareOut,
+    DeletedOut, OwnerIn, ShareIn, ShareListOut, ShareOut,
 )
 from app.blueprints.datasets import classes as class_service
-from app.blueprints.datasets import deletion, services, sharing
+from app.blueprints.datasets import deletion, ownership, services, sharing
 
 TAG, CLASSES = "Datasets", "Classes"
 
@@ -66,6 +66,15 @@ def share_dataset(user, data, dataset_id: int):
 @operation(Op("Stop sharing with one user (owner)", TAG, status=204))
 def revoke_share(user, data, dataset_id: int, share_id: int):
     sharing.revoke_share(get_dataset_for(user, dataset_id, "owner").id, share_id)
+
+
+@bp.post("/v1/datasets/<int:dataset_id>/owner")
+@operation(Op("Hand the dataset over to another account (owner); you keep editing it", TAG, body=OwnerIn,
+              out=DatasetDetailOut, errors=(403, 422)))
+def give_dataset(user, data, dataset_id: int):
+    dataset = get_dataset_for(user, dataset_id, "owner")
+    ownership.give_dataset(dataset, data["username"])
+    return present.dataset_detail(user, dataset)
 
 
 @bp.get("/v1/datasets/<int:dataset_id>/classes")

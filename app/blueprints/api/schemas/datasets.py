@@ -78,6 +78,11 @@ class ShareIn(Input):
     role = fields.String(required=True, validate=validate.OneOf(["viewer", "editor"]))
 
 
+class OwnerIn(Input):
+    username = Text(40, required=True, min_length=1, metadata={
+        "description": "The account that becomes the owner; you keep an editor share."})
+
+
 class ShareOut(Output):
     id = fields.Integer(required=True)
     username = fields.String(required=True, attribute="user.username")
