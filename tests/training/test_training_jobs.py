@@ -330,3 +330,17 @@ def test_a_retry_of_a_run_stored_with_a_seed_out_of_range_is_refused_with_the_se
     assert response.status_code == 422
     assert "Random seed must be a whole number from 0 to 4,294,967,295." in response.get_data(as_text=True)
     assert _only_run().id == run.id
+
+
+def test_retries_get_names_of_their_own(start_run, make_dataset, logged_in):
+    dataset = make_dataset(logged_in.user)
+    start_run(dataset.id, name="Cats")
+    first = _only_run()
+    names = []
+    for retried in (first.id, first.id, None):  # the original twice, then the latest retry
+        db.session.execute(update(TrainingRun).values(status="failed"))
+        db.session.commit()
+        target = retried or db.session.scalar(select(func.max(TrainingRun.id)))
+        assert logged_in.post(f"/models/{target}/retry").status_code == 302
+        names.append(db.session.scalar(select(TrainingRun.name).order_by(TrainingRun.id.desc()).limit(1)))
+    assert names == ["Cats (retry)", "Cats (retry) (2)", "Cats (retry) (3)"]

@@ -56,6 +56,15 @@ def _unique_if_default(dataset: Dataset, name: str) -> str:
     return numbered(base, free_number(base, taken)) if name in taken else name
 
 
+def _unused_name(dataset_id: int, name: str) -> str:
+    """`name`, numbered when another run of the dataset has it: a retry of a retry, or a second "Train more"
+    of the same model, is not a twin of the first."""
+    name = name[:120]
+    taken = set(db.session.scalars(select(TrainingRun.name).where(
+        TrainingRun.dataset_id == dataset_id, TrainingRun.name.startswith(name[:100], autoescape=True))))
+    return numbered(name, free_number(name, taken))
+
+
 # --- starting a run ----------------------------------------------------------------------------
 
 class OptionsRefused(ValidationError, RequestInvalid):
@@ -150,8 +159,9 @@ def retry_run(user: User, run_id: int) -> TrainingRun:
     quotas.check_can_queue_run(user.id)
     _parse_options(old.architecture, old.mode, {k: v for k, v in old.options.items()
                                                 if k not in ("architecture", "mode")})
-    name = old.name if old.name.endswith("(retry)") else f"{old.name} (retry)"
-    run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=name[:120],
+    retried = NUMBER_MARK.sub("", old.name)  # "X (retry) (2)" retried is "X (retry) (3)", not "... (retry)"
+    name = _unused_name(old.dataset_id, retried if retried.endswith("(retry)") else f"{old.name} (retry)")
+    run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=name,
                       architecture=old.architecture, mode=old.mode, options=dict(old.options),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.continued_from_id)  # a retried "Train more" continues too
@@ -193,7 +203,8 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
     values.update(epochs=epochs, **({"head": chosen} if old.mode == "quick" and chosen else {}))
     options = _parse_options(old.architecture, old.mode, values)
     start = (old.metrics or {}).get("best_epoch") or 0
-    run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=f"{old.name} (+{epochs} epochs)"[:120],
+    name = _unused_name(old.dataset_id, f"{old.name} (+{epochs} epochs)")
+    run = TrainingRun(dataset_id=old.dataset_id, created_by_id=user.id, name=name,
                       architecture=old.architecture, mode=old.mode, options=options.to_dict(),
                       snapshot=dict(old.snapshot or {}), classes=list(old.classes), status="queued",
                       continued_from_id=old.id)
