@@ -76,6 +76,11 @@ def _upload_settings() -> dict:
         "MAX_UPLOAD_BYTES": _env_int("MAX_UPLOAD_BYTES", 4 * 1024 * 1024 * 1024),
         # More loose images than this in one request are imported in the background, like a zip.
         "SYNC_UPLOAD_MAX_FILES": _env_int("SYNC_UPLOAD_MAX_FILES", 150),
+        # A CSV of labels (in a zip, or for a dataset's images) is refused past this size. Labeling a
+        # dataset's images from one runs at once up to both SYNC limits, else in the background.
+        "LABELS_CSV_MAX_BYTES": _env_int("LABELS_CSV_MAX_BYTES", 50 * 1024 * 1024),
+        "LABELS_SYNC_MAX_ROWS": _env_int("LABELS_SYNC_MAX_ROWS", 500),
+        "LABELS_SYNC_MAX_IMAGES": _env_int("LABELS_SYNC_MAX_IMAGES", 20_000),
         # What the browser sends per request when many loose images are chosen.
         "UPLOAD_BATCH_FILES": _env_int("UPLOAD_BATCH_FILES", 100),
         "UPLOAD_BATCH_MB": _env_int("UPLOAD_BATCH_MB", 50),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.blueprints.datasets.images import importer
+from app.blueprints.datasets.images import csv_labels, importer
 from app.jobs.context import with_app_context
 
 log = logging.getLogger(__name__)
@@ -21,4 +21,17 @@ def run_import(import_id: int) -> dict:
         log.exception("import %s: failed", import_id)
         raise
     log.info("import %s: %s", import_id, result)
+    return result
+
+
+@with_app_context
+def run_label_import(import_id: int) -> dict:
+    """RQ task: label a dataset's images from the stored CSV of one queued 'labels' import."""
+    log.info("labels import %s: started", import_id)
+    try:
+        result = csv_labels.run_label_import(import_id)
+    except Exception:
+        log.exception("labels import %s: failed", import_id)
+        raise
+    log.info("labels import %s: %s", import_id, result)
     return result

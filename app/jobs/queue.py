@@ -29,9 +29,10 @@ HEALTH = JobKind("app.jobs.health.check_dataset_health", "HEALTH_JOB_TIMEOUT", "
 SUGGEST = JobKind("app.jobs.suggestions.suggest_labels", "SUGGEST_JOB_TIMEOUT", "suggest")
 NETWORK = JobKind("app.jobs.networks.install_network", "NETWORK_JOB_TIMEOUT", "network")
 IMPORT = JobKind("app.jobs.imports.run_import", "IMPORT_JOB_TIMEOUT", "import")
+LABELS = JobKind("app.jobs.imports.run_label_import", "IMPORT_JOB_TIMEOUT", "labels")
 DELETE_DATASET = JobKind("app.jobs.deletes.delete_dataset", "DELETE_JOB_TIMEOUT", "delete-dataset")
 REMOVE_FILES = JobKind("app.jobs.deletes.remove_files", "DELETE_JOB_TIMEOUT", "remove-files")
-KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, DELETE_DATASET, REMOVE_FILES)
+KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, LABELS, DELETE_DATASET, REMOVE_FILES)
 
 # RQ statuses: a job in one of these will still run (or is running); the others never will.
 LIVE_JOB_STATUSES = ("queued", "started", "deferred", "scheduled")

@@ -18,6 +18,7 @@ DATASET_ROUTES = {
     "datasets.restore_dataset": ("POST", "/datasets/{d}/restore"),
     "datasets.images.export_dataset": ("GET", "/datasets/{d}/export"),
     "datasets.images.upload_images": ("POST", "/datasets/{d}/upload"),
+    "datasets.images.import_labels": ("POST", "/datasets/{d}/labels/import"),
     "datasets.images.show_import": ("GET", "/datasets/{d}/imports/{m}"),
     "datasets.images.import_status": ("GET", "/datasets/{d}/imports/{m}/status"),
     "datasets.images.cancel_import": ("POST", "/datasets/{d}/imports/{m}/cancel"),

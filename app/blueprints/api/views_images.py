@@ -9,8 +9,10 @@ from app.blueprints.api import bp, present
 from app.blueprints.api.contract import Op, operation
 from app.blueprints.api.schemas.common import CountOut
 from app.blueprints.api.schemas.images import (
-    ImageIdsIn, ImageOut, ImagePageOut, ImageQuery, ImportListOut, ImportOut, LabelIn, UploadForm, UploadOut,
+    ImageIdsIn, ImageOut, ImagePageOut, ImageQuery, ImportListOut, ImportOut, LabelIn, LabelsCsvForm, LabelsOut,
+    LabelsStartedOut, UploadForm, UploadOut,
 )
+from app.blueprints.datasets.images.csv_labels import label_from_csv
 from app.blueprints.datasets.images import imports as import_service
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.services import NotInDataset, delete_images, get_image, image_page, set_labels
@@ -25,6 +27,10 @@ TAG, IMPORTS = "Images", "Imports"
 UPLOAD_HELP = ("Up to SYNC_UPLOAD_MAX_FILES loose images are added at once (200, one result per file). A zip "
                "(one folder per class) or more loose images start a background import (202): follow its "
                "`status_url`. A zip refused as a whole gets its reason in `results`.")
+LABELS_HELP = ("Rows match the dataset's images by file name, with or without the extension; a name several "
+               "images hold is ambiguous and labels none. Classes are created as needed. A CSV that is not "
+               "UTF-8 text, has no rows or is over LABELS_CSV_MAX_BYTES is refused (422), nothing changed. "
+               "Small ones are applied at once (200, the counts); larger ones in the background (202).")
 IMAGE_FILE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
 
 
@@ -84,6 +90,19 @@ def label_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id, "editor")
     with _ids_of_this_dataset():
         return {"count": set_labels(dataset.id, sorted(set(data["image_ids"])), data["class_id"], user.id)}
+
+
+@bp.post("/v1/datasets/<int:dataset_id>/labels")
+@rate_limit("RATELIMIT_UPLOAD", api_caller, scope="upload")
+@operation(Op("Label images from a CSV of labels (editor)", TAG, form=LabelsCsvForm, out=LabelsOut,
+              errors=(413, 422), description=LABELS_HELP,
+              more={202: (LabelsStartedOut, "Applied in the background: follow the import's status_url.")}))
+def import_labels(user, data, dataset_id: int):
+    dataset = get_dataset_for(user, dataset_id, "editor")
+    started = label_from_csv(dataset.id, user.id, data["file"].filename or "", data["file"].stream)
+    if started.imp:
+        return {"import_": present.import_doc(started.imp)}, 202
+    return {**started.result.counts(), "message": started.result.line()["message"]}
 
 
 @bp.post("/v1/datasets/<int:dataset_id>/images/delete")

@@ -48,7 +48,9 @@ def new_dataset():
 @login_required
 def show_dataset(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
-    return render_template("datasets/show.html", **services.dataset_overview(dataset), **page_context(dataset))
+    undo_id = parse_id(request.args.get("undo"))  # after labeling from a CSV
+    return render_template("datasets/show.html", **services.dataset_overview(dataset), **page_context(dataset),
+                           undo_id=undo_id, undo_message=_("The images were labeled from the CSV."))
 
 
 @bp.route("/datasets/<int:dataset_id>/edit", methods=["GET", "POST"])

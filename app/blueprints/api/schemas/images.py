@@ -75,7 +75,8 @@ class ImportErrorOut(Output):
 
 class ImportOut(Output):
     id = fields.Integer(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(["zip", "files", "folder"]))
+    kind = fields.String(required=True, validate=validate.OneOf(["zip", "files", "folder", "labels"]), metadata={
+        "description": "'labels': a CSV of labels applied to the dataset's images (POST .../labels)."})
     source = fields.String(required=True)
     status = fields.String(required=True,
                            validate=validate.OneOf(["queued", "running", "finished", "failed", "cancelled"]))
@@ -114,3 +115,28 @@ class LabelIn(Input):
 
 class ImageIdsIn(Input):
     image_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=MAX_SELECTION))
+
+
+class LabelsCsvForm(Input):
+    file = Upload(required=True, metadata={
+        "description": "A CSV (UTF-8): a file-name column (file, filename, image, id, path...) and a class "
+                       "column (label, class, category, target), else the first two columns."})
+    error_codes = {"file": "no_file"}
+
+
+class LabelsOut(Output):
+    rows = fields.Integer(required=True, metadata={"description": "Rows of labels read."})
+    labeled = fields.Integer(required=True, metadata={"description": "Images given their class."})
+    unmatched = fields.Integer(required=True, metadata={"description": "Rows whose file matched no image."})
+    ambiguous = fields.Integer(required=True,
+                               metadata={"description": "File names several images hold (none labeled)."})
+    classes_created = fields.Integer(required=True)
+    conflicts = fields.Integer(required=True,
+                               metadata={"description": "Files listed again with another class (not labeled)."})
+    empty_rows = fields.Integer(required=True, metadata={"description": "Rows with no file name or class."})
+    message = fields.String(required=True, metadata={"description": "The same, in words (English)."})
+
+
+class LabelsStartedOut(Output):
+    import_ = fields.Nested(ImportOut, required=True, data_key="import",
+                            metadata={"description": "The background labeling: follow its status_url."})

@@ -32,6 +32,7 @@ from app.blueprints.datasets.images.intake import (
 from app.blueprints.datasets.images.sources import (
     Budget, Entry, Plan, open_zip, plan_folder, plan_stored_files, plan_zip, read_entry,
 )
+from app.blueprints.datasets.images.zip_labels import apply_labels_file
 from app.database import retry_write
 from app.errors import DomainError, ValidationError
 from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
@@ -51,11 +52,12 @@ def counters(imp) -> dict:
     return {k: getattr(imp, k) for k in ("total", "processed", "added", "duplicates", "error_count")}
 
 
-def outcome_columns(status: str, numbers: dict, reason: str | dict | None = None) -> dict:
+def outcome_columns(status: str, numbers: dict, reason: str | dict | None = None, report: dict | None = None) -> dict:
     """The Import columns saying what a stopped import kept and what it did not (None for a finished
-    one): `message`, the English text the API answers, and `message_line`, the same as an app.i18n
-    stored line that the page shows in the reader's language."""
-    line = None if status == "finished" else _outcome_line(status, numbers, reason)
+    one), then `report` (what a CSV of labels did): `message`, the English text the API answers, and
+    `message_line`, the same as an app.i18n stored line that the page shows in the reader's language."""
+    lines = [] if status == "finished" else [_outcome_line(status, numbers, reason)]
+    line = stored_join(*lines, report) if report and lines else (lines[0] if lines else report)
     return {"message": line["message"] if line else None, "message_line": line}
 
 
@@ -124,6 +126,7 @@ class Importer:
         self.threads = max(1, cfg["IMPORT_THREADS"])
         self.retry_s = cfg["IMPORT_DB_RETRY_SECONDS"]
         self.cancelled = False
+        self.labels_report: dict | None = None  # what the zip's CSV of labels did (zip_labels.py)
         self.owner_id = quotas.owner_of(imp.dataset_id)
         self.quota_reason: dict | None = None  # set when the owner's quota stops the import (a stored line)
         self.room = quotas.image_room(self.owner_id)  # (images, bytes) left; refreshed at every flush
@@ -146,7 +149,7 @@ class Importer:
         """Read and hash one entry here; queue its decode on the pool unless it is settled at once
         (a duplicate -- never decoded --, unreadable, or under a folder name that cannot be a class)."""
         try:
-            label = clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None
+            label = entry.label or (clean_class_name(entry.parts[0]) if len(entry.parts) >= 2 else None)
         except ValidationError as err:
             return self.error(entry.name, stored_line(N_("Skipped: its folder name cannot be a class name. "
                                                          "%(why_word)s"), why_word=err.message))  # N_-marked
@@ -337,6 +340,11 @@ def open_plan(imp: Import) -> Iterator[tuple[Plan, Budget | None]]:
                Budget(cfg["MAX_ZIP_UNCOMPRESSED"]))
 
 
+def _with_labels(importer: Importer, plan: Plan) -> Plan:
+    plan, importer.labels_report = apply_labels_file(plan, current_app.config["LABELS_CSV_MAX_BYTES"])
+    return plan
+
+
 def _work(importer: Importer, plan: Plan) -> str:
     importer.total = len(plan.entries) + len(plan.skipped)
     for name, message in plan.skipped:
@@ -360,7 +368,7 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
         with open_plan(imp) as (plan, budget):
             importer = Importer(imp, progress)
             importer.budget = budget
-            status = _work(importer, plan)
+            status = _work(importer, _with_labels(importer, plan))
             reason = importer.quota_reason if status == "failed" else None
     except DomainError as err:  # the source was refused (damaged zip, over a limit): its line, shown translated
         status, reason = "failed", getattr(err, "line", None) or err.message
@@ -374,16 +382,19 @@ def run_import(import_id: int, progress: Progress | None = None) -> dict:
     return {"status": status, **counters(importer or imp)}
 
 
-def finish(import_id: int, status: str, importer: Importer | None, reason: str | dict | None = None) -> None:
-    """Write the final status and counters (dropping an uncommitted batch first), remove the upload."""
+def finish(import_id: int, status: str, importer: Importer | None, reason: str | dict | None = None,
+           report: dict | None = None) -> None:
+    """Write the final status and counters (dropping an uncommitted batch first), remove the upload.
+    `report` (or the importer's labels_report) says what a CSV of labels did."""
     if importer is not None:
         importer.discard_batch()
     else:
         db.session.rollback()
     imp = db.session.get(Import, import_id)
     numbers = counters(importer or imp)
+    report = report or (importer.labels_report if importer is not None else None)
     values = {"status": status, "finished_at": utcnow(), "heartbeat_at": utcnow(),
-              **outcome_columns(status, numbers, reason), **numbers}
+              **outcome_columns(status, numbers, reason, report), **numbers}
     if importer is not None:
         values["errors"] = list(importer.errors)
 

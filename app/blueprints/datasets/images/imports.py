@@ -26,7 +26,7 @@ from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.sources import ZipRejected, open_zip, plan_zip, write_manifest
 from app.errors import NotFound, ValidationError
 from app.extensions import db
-from app.jobs import DEAD_JOB_STATUSES, IMPORT, enqueue, job_status, new_job_id, remove_job
+from app.jobs import DEAD_JOB_STATUSES, IMPORT, JobKind, enqueue, job_status, new_job_id, remove_job
 from app.models import Dataset, Import, User, utcnow
 from app.filestore import import_prefix
 from app.storage import get_storage
@@ -60,7 +60,7 @@ def _zip_total(path: Path) -> int:
     return len(plan.entries) + len(plan.skipped)
 
 
-def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
+def launch_import(imp: Import, move: Callable[[Path], None], job: JobKind = IMPORT) -> Import:
     """Move the staged upload into uploads/<id>/ and queue the job; on any failure the import is marked
     failed and its upload removed, so nothing is left half-done."""
     storage, prefix = get_storage(), import_prefix(imp.id)
@@ -71,9 +71,9 @@ def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
         storage.put_dir(prefix, folder)  # with a bucket, the worker that imports it may be elsewhere
         storage.discard_work(prefix)
         imp.upload_path = prefix
-        imp.job_id = new_job_id(IMPORT, imp.id)
+        imp.job_id = new_job_id(job, imp.id)
         db.session.commit()
-        enqueue(IMPORT, imp.id, job_id=imp.job_id, description=f"import {imp.id} into dataset {imp.dataset_id}")
+        enqueue(job, imp.id, job_id=imp.job_id, description=f"import {imp.id} into dataset {imp.dataset_id}")
     except BaseException:
         db.session.rollback()
         db.session.execute(update(Import).where(Import.id == imp.id).values(
@@ -86,7 +86,7 @@ def _launch(imp: Import, move: Callable[[Path], None]) -> Import:
     return imp
 
 
-def _new_import(dataset_id: int, user_id: int | None, kind: str, source_name: str, total: int) -> Import:
+def new_import(dataset_id: int, user_id: int | None, kind: str, source_name: str, total: int) -> Import:
     imp = Import(dataset_id=dataset_id, user_id=user_id, kind=kind, source_name=source_name[:255],
                  total=total, status="queued", errors=[])
     db.session.add(imp)
@@ -100,13 +100,13 @@ def start_zip_import(dataset_id: int, user_id: int | None, filename: str, stream
     try:
         _save_stream(stream, staged)
         total = _zip_total(staged)
-        imp = _new_import(dataset_id, user_id, "zip", clean_filename(filename), total)
+        imp = new_import(dataset_id, user_id, "zip", clean_filename(filename), total)
 
         def move(folder: Path) -> None:
             folder.mkdir(parents=True, exist_ok=True)
             os.replace(staged, folder / ZIP_NAME)
 
-        return _launch(imp, move)
+        return launch_import(imp, move)
     finally:
         staged.unlink(missing_ok=True)
 
@@ -118,8 +118,8 @@ def start_files_import(dataset_id: int, user_id: int | None, files: list[tuple[s
         for i, (_name, stream) in enumerate(files):
             _save_stream(stream, staged / str(i))
         write_manifest(staged, [clean_filename(name) for name, _ in files])
-        imp = _new_import(dataset_id, user_id, "files", f"{len(files):,} uploaded files", len(files))
-        return _launch(imp, lambda folder: os.replace(staged, folder))
+        imp = new_import(dataset_id, user_id, "files", f"{len(files):,} uploaded files", len(files))
+        return launch_import(imp, lambda folder: os.replace(staged, folder))
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -133,7 +133,7 @@ def start_folder_import(dataset_id: int, path: str) -> Import:
         raise ValidationError(_("The folder's path is too long (at most 255 characters)."))
     if db.session.get(Dataset, dataset_id) is None:
         raise NotFound(f"There is no dataset {dataset_id}.")
-    return _new_import(dataset_id, None, "folder", str(folder), 0)
+    return new_import(dataset_id, None, "folder", str(folder), 0)
 
 
 # --- status, listing, cancelling -------------------------------------------------------------------

@@ -11,6 +11,8 @@ Layout rules (also shown on the upload page), the same for zips and folders:
 - `__MACOSX/` and hidden files (`.DS_Store`, `._x.jpg`) are ignored; zip entries with `../` or absolute
   paths are skipped with a message. Nothing is ever written outside STORAGE_DIR: entry names are only
   used as labels and file names, never as paths.
+- One .csv file at the top level, or in a folder that holds every image, labels the images it names
+  (zip_labels.py); it overrides their folder.
 - A zip with more files than MAX_ZIP_FILES (folder entries do not count) or more uncompressed bytes than
   MAX_ZIP_UNCOMPRESSED (checked on the declared sizes, and again on the bytes actually read) is refused.
 """
@@ -46,12 +48,13 @@ class EntryUnreadable(BadImage):
 @dataclass(frozen=True)
 class Entry:
     """One file to import: its name for messages, its path parts (parts[0] is the class when there are
-    two or more), its declared size and how to open it."""
+    two or more), its declared size, how to open it and the class a CSV of labels gives it."""
 
     name: str
     parts: tuple[str, ...]
     size: int
     open: Callable[[], BinaryIO]
+    label: str | None = None
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Plan:
 
     entries: list[Entry]
     skipped: list[tuple[str, dict]]  # (name, an app.i18n.stored_line)
+    labels_file: Entry | None = None  # the CSV of labels, not imported itself
 
 
 def entry_parts(name: str) -> list[str] | None:
@@ -75,6 +79,26 @@ def entry_parts(name: str) -> list[str] | None:
 
 def _ignored(parts: list[str]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _is_csv(entry: Entry) -> bool:
+    return entry.parts[-1].lower().endswith(".csv")
+
+
+def _holds_all(folder: tuple[str, ...], entries: list[Entry]) -> bool:
+    return all(e.parts[:len(folder)] == folder for e in entries)
+
+
+def _planned(entries: list[Entry], skipped: list[tuple[str, dict]]) -> Plan:
+    """The plan of a zip or folder: its CSV of labels (one at the top or in a folder holding every image)
+    set apart; two such CSVs are both skipped, as which one is meant cannot be told."""
+    images = [e for e in entries if not _is_csv(e)]
+    fitting = [e for e in entries if _is_csv(e) and _holds_all(e.parts[:-1], images)]
+    if len(fitting) > 1:
+        skipped = skipped + [(e.name, stored_line(N_("Not used: there is more than one CSV file of labels; "
+                                                     "keep only one."))) for e in fitting]
+    rest = [e for e in entries if e not in fitting]
+    return Plan(_strip_wrapper(rest), skipped, fitting[0] if len(fitting) == 1 else None)
 
 
 def _strip_wrapper(entries: list[Entry]) -> list[Entry]:
@@ -144,7 +168,7 @@ def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> Plan:
             skipped.append((info.filename, stored_line(N_("Skipped: unsafe path (absolute or with '..')."))))
         elif parts and not _ignored(parts):
             entries.append(Entry("/".join(parts), tuple(parts), info.file_size, _zip_opener(zf, info)))
-    return Plan(_strip_wrapper(entries), skipped)
+    return _planned(entries, skipped)
 
 
 def _zip_opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], BinaryIO]:
@@ -167,7 +191,7 @@ def plan_folder(root: str | Path) -> Plan:
             if _ignored(list(parts)) or not path.is_file() or path.is_symlink():
                 continue
             entries.append(Entry("/".join(parts), tuple(parts), path.stat().st_size, _file_opener(path)))
-    return Plan(_strip_wrapper(entries), [])
+    return _planned(entries, [])
 
 
 def _file_opener(path: Path) -> Callable[[], BinaryIO]:

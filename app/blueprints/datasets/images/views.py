@@ -4,7 +4,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
-from app.i18n import ngettext
+from app.i18n import ngettext, stored_text
 from app.access import get_dataset_for
 from app.blueprints.datasets.context import page_context
 from app.blueprints.datasets.images import bp
@@ -13,11 +13,12 @@ from app.blueprints.datasets.images.exports import export_zip, zip_filename
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.results import ERROR
 from app.blueprints.datasets.images import undo
+from app.blueprints.datasets.images.csv_labels import label_from_csv
 from app.blueprints.datasets.images.services import (
     delete_undoably, get_image, grid_args, image_page, label_undoably, parse_ids,
 )
 from app.blueprints.datasets.images.uploads import upload_files
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, ValidationError
 from app.ids import parse_id
 from app.rate_limits import limit_by_user
 from app.rendering import render_page
@@ -48,6 +49,25 @@ def upload_images(dataset_id: int):
     for r in [r for r in results if r.status == ERROR][:10]:
         flash(f"{r.filename}: {r.message}", "error")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
+
+
+@bp.route("/datasets/<int:dataset_id>/labels/import", methods=["POST"])
+@login_required
+@limit_by_user("RATELIMIT_UPLOAD", scope="upload")
+def import_labels(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ValidationError(_("Choose a CSV file of labels."))
+    started = label_from_csv(dataset.id, current_user.id, upload.filename, upload.stream)
+    if _wants_json():
+        return (jsonify({"import": import_service.import_json(started.imp)}), 202) if started.imp else \
+            jsonify({**started.result.counts(), "message": started.result.line()["message"]})
+    if started.imp:
+        flash(_("The labels are being applied in the background."), "success")
+        return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
+    flash(stored_text(started.result.line()), "success")
+    return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id, undo=started.result.undo_id))
 
 
 @bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>")

@@ -1,0 +1,227 @@
+"""Labeling a dataset's images from a CSV of labels (label_csv.py reads it).
+
+Rows match images by file name, with or without the extension; a name that several images of the dataset
+hold is ambiguous and labels none of them. The whole CSV is read and checked while the request runs
+(refused as a whole, nothing changed, when it is not UTF-8 CSV text, empty or too big). A small CSV on a
+small dataset is applied at once (LABELS_SYNC_MAX_ROWS, LABELS_SYNC_MAX_IMAGES); otherwise it is stored
+like an upload and an import of kind 'labels' applies it in the background, with progress in its row.
+Either way the change can be undone for UNDO_SECONDS (undo.record_labels) by whoever made it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from app.batching import chunked
+from app.blueprints.datasets.classes import find_label, get_or_create_label
+from app.blueprints.datasets.images import undo
+from app.blueprints.datasets.images.importer import claim, finish
+from app.blueprints.datasets.images.imports import CHUNK, launch_import, new_import
+from app.blueprints.datasets.images.intake import clean_filename
+from app.blueprints.datasets.images.label_csv import (
+    CsvRefused, LabelTable, base_key, problem_lines, read_label_table, stem,
+)
+from app.errors import DomainError
+from app.extensions import db
+from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
+from app.jobs import LABELS
+from app.models import Image, Import, utcnow
+from app.storage import get_storage
+
+log = logging.getLogger(__name__)
+
+LABELS_NAME = "labels.csv"
+AMBIGUOUS = -1
+PAGE = 5000
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class LabelsResult:
+    """What labeling from a CSV did."""
+
+    table: LabelTable
+    labeled: int = 0
+    unmatched: int = 0  # rows that name no image of the dataset
+    ambiguous: int = 0  # names several images hold
+    created: int = 0  # classes made for the CSV
+    undo_id: int | None = None
+
+    def line(self) -> dict:
+        """The result as a stored line (shown in the reader's language; `message` is English)."""
+        return stored_join(
+            stored_plural(PN_("%(num)s image labeled.", "%(num)s images labeled."), "num", num=self.labeled),
+            stored_plural(PN_("%(num)s row matched no image.", "%(num)s rows matched no image."), "num",
+                          num=self.unmatched),
+            stored_plural(PN_("%(num)s file name is held by several images (not labeled).",
+                              "%(num)s file names are held by several images (not labeled)."), "num",
+                          num=self.ambiguous),
+            stored_plural(PN_("%(num)s class created.", "%(num)s classes created."), "num", num=self.created),
+            *problem_lines(self.table))
+
+    def counts(self) -> dict:
+        return {"rows": self.table.rows, "labeled": self.labeled, "unmatched": self.unmatched,
+                "ambiguous": self.ambiguous, "classes_created": self.created, "conflicts": self.table.conflicts,
+                "empty_rows": self.table.empty}
+
+
+@dataclass
+class LabelsStart:
+    """What a request to label from a CSV did: a result now, or an import started."""
+
+    result: LabelsResult | None = None
+    imp: Import | None = field(default=None)
+
+
+# --- matching and writing ---------------------------------------------------------------------------
+
+def _image_names(dataset_id: int):
+    """(id, filename) of every image of the dataset, by key a page at a time."""
+    last = 0
+    while True:
+        rows = db.session.execute(select(Image.id, Image.filename).where(
+            Image.dataset_id == dataset_id, Image.id > last).order_by(Image.id).limit(PAGE)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def match_images(dataset_id: int, table: LabelTable) -> dict[str, int]:
+    """Row key -> the one image it names (AMBIGUOUS when several images hold that name)."""
+    found: dict[str, int] = {}
+    for image_id, filename in _image_names(dataset_id):
+        key = filename if filename in table.labels else stem(filename)
+        if key in table.labels:
+            found[key] = AMBIGUOUS if key in found else image_id
+    return found
+
+
+def _classes(dataset_id: int, names) -> tuple[dict[str, int], int]:
+    """Class id per name (made when missing, matched ignoring case), and how many were made."""
+    ids, created = {}, 0
+    for name in names:
+        label = find_label(dataset_id, name)
+        if label is None:
+            label, created = get_or_create_label(dataset_id, name), created + 1
+        ids[name] = label.id
+    return ids, created
+
+
+def _write(dataset_id: int, user_id: int | None, by_label: dict[int, list[int]], progress: Progress | None) -> int:
+    """Set the classes, one UPDATE per chunk of ids, a commit after each (no long transaction)."""
+    total, done = sum(len(ids) for ids in by_label.values()), 0
+    values = {"label_source": "import", "labeled_by_id": user_id, "label_model_id": None}
+    for label_id, image_ids in by_label.items():
+        for part in chunked(image_ids):
+            db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part))
+                               .values(label_id=label_id, **values))
+            done += len(part)
+            if progress:
+                progress(done, total)
+            db.session.commit()
+    return done
+
+
+def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progress: Progress | None = None
+                ) -> LabelsResult:
+    """Label the dataset's images the table names; the labels before are recorded for undo first."""
+    found = match_images(dataset_id, table)
+    result = LabelsResult(table, unmatched=len(table.labels) - len(found),
+                          ambiguous=sum(1 for image_id in found.values() if image_id == AMBIGUOUS))
+    targets = {key: image_id for key, image_id in found.items() if image_id != AMBIGUOUS}
+    class_ids, result.created = _classes(dataset_id, sorted({table.labels[key] for key in targets}))
+    by_label: dict[int, list[int]] = {}
+    for key, image_id in targets.items():
+        by_label.setdefault(class_ids[table.labels[key]], []).append(image_id)
+    if targets and user_id is not None:
+        undo.expire()
+        result.undo_id = undo.record_labels(dataset_id, user_id, sorted(targets.values())).id
+    db.session.commit()  # the classes and the undo record, before the images change
+    result.labeled = _write(dataset_id, user_id, by_label, progress)
+    if progress and not targets:
+        progress(0, 0)
+    return result
+
+
+# --- starting: at once or in the background ---------------------------------------------------------
+
+def _save_capped(stream: BinaryIO, dest: Path, max_bytes: int) -> None:
+    """Copy the upload to disk a chunk at a time, refusing it past max_bytes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with open(dest, "wb") as out:
+        while chunk := stream.read(CHUNK):
+            written += len(chunk)
+            if written > max_bytes:
+                raise CsvRefused.because(N_("The CSV file is larger than %(limit_bytes)s."), limit_bytes=max_bytes)
+            out.write(chunk)
+
+
+def _runs_now(dataset_id: int, table: LabelTable) -> bool:
+    cfg = current_app.config
+    if table.rows > cfg["LABELS_SYNC_MAX_ROWS"]:
+        return False
+    images = db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) or 0
+    return images <= cfg["LABELS_SYNC_MAX_IMAGES"]
+
+
+def label_from_csv(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> LabelsStart:
+    """Check an uploaded CSV of labels as a whole (CsvRefused: nothing changed), then apply it now or
+    start its import. The caller checked that the user may edit the dataset."""
+    max_bytes = current_app.config["LABELS_CSV_MAX_BYTES"]
+    staged = get_storage().incoming_dir / f"{uuid.uuid4().hex}.csv"
+    try:
+        _save_capped(stream, staged, max_bytes)
+        with open(staged, "rb") as fh:
+            table = read_label_table(fh, max_bytes, base_key)
+        if _runs_now(dataset_id, table):
+            return LabelsStart(result=apply_table(dataset_id, user_id, table))
+        imp = new_import(dataset_id, user_id, "labels", clean_filename(filename or LABELS_NAME), table.rows)
+
+        def move(folder: Path) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, folder / LABELS_NAME)
+
+        return LabelsStart(imp=launch_import(imp, move, LABELS))
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+# --- the job -----------------------------------------------------------------------------------------
+
+def _progress_of(import_id: int) -> Progress:
+    def write(done: int, total: int) -> None:  # committed by the caller with the chunk it counts
+        db.session.execute(update(Import).where(Import.id == import_id).values(
+            processed=done, added=done, total=total, heartbeat_at=utcnow()))
+    return write
+
+
+def run_label_import(import_id: int) -> dict:
+    """Apply the stored CSV of a queued 'labels' import (the job's body); returns its status and counts.
+    Unexpected errors are recorded, then re-raised."""
+    imp = claim(import_id)
+    if imp is None:
+        return {"status": "skipped"}
+    dataset_id, user_id = imp.dataset_id, imp.user_id
+    try:
+        folder = get_storage().checkout(imp.upload_path)
+        with open(folder / LABELS_NAME, "rb") as fh:
+            table = read_label_table(fh, current_app.config["LABELS_CSV_MAX_BYTES"], base_key)
+        result = apply_table(dataset_id, user_id, table, _progress_of(import_id))
+    except DomainError as err:
+        finish(import_id, "failed", None, getattr(err, "line", None) or err.message)
+        return {"status": "failed"}
+    except Exception as exc:
+        db.session.rollback()
+        finish(import_id, "failed", None, stored_line(N_("an unexpected error (%(error)s)."), error=type(exc).__name__))
+        raise
+    finish(import_id, "finished", None, report=result.line())
+    return {"status": "finished", **result.counts()}

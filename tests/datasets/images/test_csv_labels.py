@@ -1,0 +1,212 @@
+"""Labels from a CSV: in a zip (flat Kaggle-style images, or folder-per-class overridden by rows), and for
+images already in a dataset (at once or in the background, ambiguous names, refusals, undo, the API).
+Jobs run in a real burst worker."""
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from sqlalchemy import event, func, insert, select
+
+from app.extensions import db
+from app.models import Image, Import, Label, UndoAction, utcnow
+from tests.conftest import login, run_jobs
+from tests.datasets.conftest import import_zip, make_zip, png, upload
+
+
+def _labels(dataset_id: int) -> dict[str, str | None]:
+    rows = db.session.execute(select(Image.filename, Label.name).outerjoin(Label, Label.id == Image.label_id)
+                              .where(Image.dataset_id == dataset_id)).all()
+    return dict(rows)
+
+
+def _class_names(dataset_id: int) -> set[str]:
+    return set(db.session.scalars(select(Label.name).where(Label.dataset_id == dataset_id)))
+
+
+def _post_csv(client, dataset_id: int, content: bytes, json: bool = True, name: str = "labels.csv"):
+    headers = {"Accept": "application/json"} if json else {}
+    return client.post(f"/datasets/{dataset_id}/labels/import", data={"file": (io.BytesIO(content), name)},
+                       headers=headers, content_type="multipart/form-data")
+
+
+# --- a CSV inside a zip ----------------------------------------------------------------------------
+
+def test_flat_zip_with_labels_csv_labels_by_id_with_or_without_extension(logged_in, dataset):
+    csv_text = ("id,label\n"
+                "a1,ants\n"            # no extension
+                "train/a2.png,ants\n"  # a path
+                "b1.png,bees\n"        # a base name
+                "b1.png,bees\n"        # listed again with the same class: fine
+                "missing,bees\n"       # no such file
+                "c9,\n"                # no class
+                "x1,ants\nx1,bees\n")  # listed twice with different classes: not labeled
+    archive = make_zip({"train/a1.png": png(1), "train/a2.png": png(2), "train/b1.png": png(3),
+                        "train/c1.png": png(4), "train/x1.png": png(5), "labels.csv": csv_text.encode()})
+    status = import_zip(logged_in, dataset.id, archive)
+    assert (status["status"], status["total"], status["added"], status["error_count"]) == ("finished", 5, 5, 0)
+    assert _labels(dataset.id) == {"a1.png": "ants", "a2.png": "ants", "b1.png": "bees", "c1.png": None,
+                                   "x1.png": None}
+    assert _class_names(dataset.id) == {"ants", "bees"}  # the images' folder is not a class
+    message = status["message"]
+    assert "labels.csv: 3 files get their class from the CSV." in message
+    assert "1 row names a file that is not in the zip." in message
+    assert "1 file is listed more than once with different classes (not labeled)." in message
+    assert "1 row has an empty file name or class." in message
+    page = logged_in.get(status["page_url"])
+    assert b"3 files get their class from the CSV" in page.data
+
+
+def test_folder_per_class_zip_with_a_csv_that_overrides_some(logged_in, dataset):
+    archive = make_zip({"pets/cats/1.png": png(1), "pets/cats/2.png": png(2), "pets/dogs/3.png": png(3),
+                        "pets/labels.csv": b"filename,class\n2.png,dogs\nnot-here.jpg,cats\n"})
+    status = import_zip(logged_in, dataset.id, archive)
+    assert status["status"] == "finished" and status["added"] == 3
+    assert _labels(dataset.id) == {"1.png": "cats", "2.png": "dogs", "3.png": "dogs"}
+    assert "1 row names a file that is not in the zip." in status["message"]
+
+
+def test_a_csv_that_is_not_utf8_in_a_zip_leaves_the_folders_as_they_are(logged_in, dataset):
+    archive = make_zip({"cats/1.png": png(1), "labels.csv": "fichier,classe\n1.png,chiens\xe9\n".encode("latin-1")})
+    status = import_zip(logged_in, dataset.id, archive)
+    assert status["status"] == "finished" and _labels(dataset.id) == {"1.png": "cats"}
+    assert "labels.csv was not used for labels: The CSV file is not UTF-8 text." in status["message"]
+
+
+# --- a CSV for images already in the dataset -------------------------------------------------------
+
+def _add_images(client, dataset_id: int, names: list[str]) -> None:
+    response = upload(client, dataset_id, [(name, png(i)) for i, name in enumerate(names)])
+    assert [r["status"] for r in response.json["results"]] == ["added"] * len(names)
+
+
+def test_csv_labels_existing_images_at_once_and_can_be_undone(logged_in, dataset):
+    _add_images(logged_in, dataset.id, ["a1.png", "a2.png", "b1.jpg", "dup.png", "sub/dup.png", "free.png"])
+    csv_text = b"filename,label\na1,ants\na2.png,ants\nb1,bees\ndup,bees\nnope,bees\n"
+    answer = _post_csv(logged_in, dataset.id, csv_text)
+    assert answer.status_code == 200
+    assert {k: answer.json[k] for k in ("rows", "labeled", "unmatched", "ambiguous", "classes_created")} == {
+        "rows": 5, "labeled": 3, "unmatched": 1, "ambiguous": 1, "classes_created": 2}
+    assert "3 images labeled. 1 row matched no image." in answer.json["message"]
+    assert _labels(dataset.id)["a1.png"] == "ants" and _labels(dataset.id)["b1.jpg"] == "bees"
+    assert _labels(dataset.id)["dup.png"] is None  # two images hold that name: not guessed
+    assert set(db.session.scalars(select(Image.label_source).where(Image.label_id.is_not(None)))) == {"import"}
+
+    page = _post_csv(logged_in, dataset.id, b"filename,label\nfree,wasps\n", json=False)
+    assert page.status_code == 302 and "undo=" in page.headers["Location"]
+    shown = logged_in.get(page.headers["Location"])
+    assert b"1 image labeled." in shown.data and b"data-undo" in shown.data
+    undo_id = int(page.headers["Location"].rsplit("undo=", 1)[1])
+    logged_in.post(f"/datasets/{dataset.id}/images/undo/{undo_id}")
+    assert _labels(dataset.id)["free.png"] is None and _labels(dataset.id)["a1.png"] == "ants"
+
+
+def test_a_large_csv_is_applied_in_the_background_with_progress(app, logged_in, dataset):
+    app.config["LABELS_SYNC_MAX_ROWS"] = 2
+    _add_images(logged_in, dataset.id, ["a.png", "b.png", "c.png"])
+    answer = _post_csv(logged_in, dataset.id, b"image;category\na;x\nb;y\nc.png;x\nzz;y\n")
+    assert answer.status_code == 202
+    assert answer.json["import"]["kind"] == "labels" and answer.json["import"]["status"] == "queued"
+    assert _labels(dataset.id) == {"a.png": None, "b.png": None, "c.png": None}
+    run_jobs(app)
+    status = logged_in.get(answer.json["import"]["status_url"]).json
+    assert (status["status"], status["added"], status["processed"]) == ("finished", 3, 3)
+    assert "3 images labeled. 1 row matched no image. 0 file names are held by several images" in status["message"]
+    assert "2 classes created." in status["message"]
+    assert _labels(dataset.id) == {"a.png": "x", "b.png": "y", "c.png": "x"}
+    page = logged_in.get(f"/datasets/{dataset.id}")
+    assert b"3 images labeled" in page.data
+    assert db.session.scalar(select(func.count(UndoAction.id))) == 1  # recorded, like other bulk labels
+
+
+@pytest.mark.parametrize("content, why", [
+    ("filename,label\nä.png,ants\n".encode("utf-16"), b"not UTF-8 text"),
+    (b"filename,label\n", b"no rows of labels"),
+    (b"\n\n", b"no rows of labels"),
+    (b"filename,label\n" + b"a.png,ants\n" * 200, b"larger than"),
+])
+def test_bad_csvs_are_refused_and_nothing_changes(app, logged_in, dataset, content, why):
+    app.config["LABELS_CSV_MAX_BYTES"] = 1000
+    _add_images(logged_in, dataset.id, ["a.png"])
+    answer = _post_csv(logged_in, dataset.id, content, json=False)
+    assert answer.status_code == 422 and why in answer.data
+    assert _labels(dataset.id) == {"a.png": None}
+    assert not _class_names(dataset.id) and db.session.scalar(select(func.count(Import.id))) == 0
+
+
+def test_viewers_are_refused_and_strangers_see_nothing(client, make_user, logged_in, dataset):
+    from app.blueprints.datasets.sharing import share_dataset
+
+    _add_images(logged_in, dataset.id, ["a.png"])
+    make_user("vic"), make_user("eve")
+    share_dataset(dataset, "vic", "viewer")
+    logged_in.post("/logout")
+    login(client, "vic")
+    assert b"labels/import" not in client.get(f"/datasets/{dataset.id}").data
+    assert _post_csv(client, dataset.id, b"a,ants\n").status_code == 403
+    client.post("/logout")
+    login(client, "eve")
+    assert _post_csv(client, dataset.id, b"a,ants\n").status_code == 404
+    assert _labels(dataset.id) == {"a.png": None}
+
+
+def test_the_dataset_page_offers_the_form_to_editors(logged_in, dataset):
+    page = logged_in.get(f"/datasets/{dataset.id}")
+    assert f'action="/datasets/{dataset.id}/labels/import"'.encode() in page.data
+
+
+# --- the JSON API ----------------------------------------------------------------------------------
+
+def _token(user_id: int) -> dict:
+    from app.blueprints.predict.tokens import create_token
+
+    return {"Authorization": f"Bearer {create_token(user_id, 'tests')[1]}"}
+
+
+def test_api_labels_from_a_csv_at_once_or_in_the_background(app, logged_in, dataset):
+    _add_images(logged_in, dataset.id, ["a.png", "b.png"])
+    headers = _token(logged_in.user.id)
+    url = f"/api/v1/datasets/{dataset.id}/labels"
+    now = logged_in.open(url, method="POST", headers=headers, csrf=False,
+                         data={"file": (io.BytesIO(b"file,target\na,x\n"), "l.csv")})
+    assert now.status_code == 200 and (now.json["labeled"], now.json["classes_created"]) == (1, 1)
+    app.config["LABELS_SYNC_MAX_ROWS"] = 0
+    later = logged_in.open(url, method="POST", headers=headers, csrf=False,
+                           data={"file": (io.BytesIO(b"file,target\nb,y\n"), "l.csv")})
+    assert later.status_code == 202 and later.json["import"]["status_url"].startswith("/api/v1/")
+    run_jobs(app)
+    done = logged_in.open(later.json["import"]["status_url"], headers=headers, csrf=False).json
+    assert done["status"] == "finished" and done["added"] == 1
+    assert _labels(dataset.id) == {"a.png": "x", "b.png": "y"}
+    refused = logged_in.open(url, method="POST", headers=headers, csrf=False,
+                             data={"file": (io.BytesIO(b"\xff\xfe\x00"), "l.csv")})
+    assert refused.status_code == 422 and refused.json["code"] == "validation_error"
+
+
+# --- size ------------------------------------------------------------------------------------------
+
+def test_thousands_of_rows_go_in_chunked_statements(app, logged_in, dataset):
+    count = 3000
+    db.session.execute(insert(Image), [
+        {"dataset_id": dataset.id, "sha256": hashlib.sha256(b"%d" % i).hexdigest(), "filename": f"{i:05d}.jpg",
+         "width": 8, "height": 8, "size_bytes": 10, "format": "JPEG", "created_at": utcnow()} for i in range(count)])
+    db.session.commit()
+    csv_text = "id,label\n" + "".join(f"{i:05d},{'odd' if i % 2 else 'even'}\n" for i in range(count))
+    answer = _post_csv(logged_in, dataset.id, csv_text.encode())
+    assert answer.status_code == 202
+    widest = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        if not executemany and isinstance(parameters, (list, tuple, dict)):
+            widest.append(len(parameters))
+
+    event.listen(db.engine, "before_cursor_execute", watch)
+    try:
+        run_jobs(app)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", watch)
+    assert max(widest) <= 510  # 500 ids and a few values per statement, never the 3,000 at once
+    labels = dict(db.session.execute(select(Label.name, func.count(Image.id)).join(Image, Image.label_id == Label.id)
+                                     .where(Image.dataset_id == dataset.id).group_by(Label.name)).all())
+    assert labels == {"even": count // 2, "odd": count // 2}
