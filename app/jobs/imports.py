@@ -10,28 +10,26 @@ from app.jobs.context import with_app_context
 log = logging.getLogger(__name__)
 
 
+def _logged(kind: str, work, import_id: int) -> dict:
+    """Run one import's work; unexpected failures (recorded by the service) are logged and re-raised so
+    RQ records them too."""
+    log.info("%s %s: started", kind, import_id)
+    try:
+        result = work(import_id)
+    except Exception:
+        log.exception("%s %s: failed", kind, import_id)
+        raise
+    log.info("%s %s: %s", kind, import_id, result)
+    return result
+
+
 @with_app_context
 def run_import(import_id: int) -> dict:
-    """RQ task: import the stored upload of one queued import. Unexpected failures are recorded by the
-    service, logged and re-raised so RQ records them too."""
-    log.info("import %s: started", import_id)
-    try:
-        result = importer.run_import(import_id)
-    except Exception:
-        log.exception("import %s: failed", import_id)
-        raise
-    log.info("import %s: %s", import_id, result)
-    return result
+    """RQ task: import the stored upload of one queued import."""
+    return _logged("import", importer.run_import, import_id)
 
 
 @with_app_context
 def run_label_import(import_id: int) -> dict:
     """RQ task: label a dataset's images from the stored CSV of one queued 'labels' import."""
-    log.info("labels import %s: started", import_id)
-    try:
-        result = csv_labels.run_label_import(import_id)
-    except Exception:
-        log.exception("labels import %s: failed", import_id)
-        raise
-    log.info("labels import %s: %s", import_id, result)
-    return result
+    return _logged("labels import", csv_labels.run_label_import, import_id)
