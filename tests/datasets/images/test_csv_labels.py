@@ -98,7 +98,9 @@ def test_csv_labels_existing_images_at_once_and_can_be_undone(logged_in, dataset
     shown = logged_in.get(page.headers["Location"])
     assert b"1 image labeled." in shown.data and b"data-undo" in shown.data
     undo_id = int(page.headers["Location"].rsplit("undo=", 1)[1])
-    logged_in.post(f"/datasets/{dataset.id}/images/undo/{undo_id}")
+    assert f'name="next" value="/datasets/{dataset.id}"' in shown.get_data(as_text=True)
+    undone = logged_in.post(f"/datasets/{dataset.id}/images/undo/{undo_id}", data={"next": f"/datasets/{dataset.id}"})
+    assert undone.status_code == 302 and undone.headers["Location"].endswith(f"/datasets/{dataset.id}")  # back there
     assert _labels(dataset.id)["free.png"] is None and _labels(dataset.id)["a1.png"] == "ants"
 
 

@@ -169,7 +169,8 @@ def undo_action(dataset_id: int, undo_id: int):
     except DomainError as err:
         return _bulk_error(err)
     back = request.form.get("next", "")
-    if back.startswith(f"/datasets/{dataset.id}/") and not request.htmx:  # the health or suggestions page
+    page = f"/datasets/{dataset.id}"
+    if (back == page or back.startswith(page + "/")) and not request.htmx:  # its page, health, suggestions...
         flash(message, "success")
         return redirect(back)
     return _after_bulk(dataset, message)
