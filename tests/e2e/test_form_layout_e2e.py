@@ -1,32 +1,20 @@
 """The train form laid out in Chromium (served by the test client, no live server): every choice of every
-select of the Advanced settings fits its box, on a desktop and on a phone."""
+select of the Advanced settings fits its box, on a desktop and on a phone. The session's browser (one
+Playwright per process: a second sync_playwright() inside the first one's loop is refused)."""
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu"]
+from tests.training.conftest import make_dataset  # noqa: F401 (a fixture)
+
 # The width a select needs for its longest choice next to the width it has.
 MEASURE = """() => [...document.querySelectorAll('#run-form select')].map(s => {
     const had = s.offsetWidth, chosen = s.value, widest = [...s.options].map(o => {
         s.value = o.value; s.style.width = 'max-content'; const w = s.offsetWidth; s.style.width = ''; return w; });
     s.value = chosen;
     return [s.name, Math.max(...widest), had]; })"""
-
-
-@pytest.fixture
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _serve_from(client):
@@ -42,10 +30,10 @@ def _serve_from(client):
 
 
 @pytest.mark.parametrize("lang", ["en", "pt-BR", "es"])
-def test_every_select_choice_fits_on_a_desktop_and_a_phone(logged_in, make_dataset, chromium, lang):
+def test_every_select_choice_fits_on_a_desktop_and_a_phone(logged_in, make_dataset, browser, lang):
     dataset = make_dataset(logged_in.user)
     for width in (1280, 390):
-        page = chromium.new_page(viewport={"width": width, "height": 900}, extra_http_headers={"Accept-Language": lang})
+        page = browser.new_page(viewport={"width": width, "height": 900}, extra_http_headers={"Accept-Language": lang})
         page.route("**/*", _serve_from(logged_in))
         page.goto(f"http://studio.test/datasets/{dataset.id}/train")
         page.click("details.advanced summary")
