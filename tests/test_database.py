@@ -224,3 +224,28 @@ def test_a_training_job_succeeds_while_another_writer_keeps_locking_the_database
     run = db.session.scalars(select(TrainingRun)).one()
     assert run.status == "succeeded", (run.error, run.log)
     assert run.threshold_curve is not None and run.progress["phase"] == "done"
+
+
+@pytest.mark.parametrize("sqlite_app", [0.2], indirect=True)
+def test_labels_from_a_csv_wait_out_another_writer_in_the_job_but_not_in_a_request(sqlite_app):
+    from sqlalchemy.exc import OperationalError
+
+    from app.blueprints.datasets.images.csv_labels import _write
+    from app.extensions import db
+    from app.models import Image, Label, User
+
+    user = User(username="ann")
+    user.set_password("correct horse battery")
+    db.session.add(user)
+    db.session.commit()
+    dataset_id = _colours_dataset(user.id)
+    label_id = db.session.scalar(select(Label.id).where(Label.dataset_id == dataset_id).limit(1))
+    ids = list(db.session.scalars(select(Image.id).where(Image.dataset_id == dataset_id)))
+    with long_write(sqlite_app.database_path, 1.0):
+        with pytest.raises(OperationalError):  # a request does not wait out a long writer
+            _write(dataset_id, user.id, {label_id: ids}, None)
+    db.session.rollback()
+    with long_write(sqlite_app.database_path, 1.0):
+        assert _write(dataset_id, user.id, {label_id: ids}, None, retry_s=20) == len(ids)  # the job does
+    db.session.expire_all()
+    assert {db.session.get(Image, i).label_id for i in ids} == {label_id}

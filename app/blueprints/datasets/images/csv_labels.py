@@ -20,6 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from app.batching import chunked
+from app.database import retry_write
 from app.blueprints.datasets.classes import find_label, get_or_create_label
 from app.blueprints.datasets.images import undo
 from app.blueprints.datasets.images.importer import claim, finish
@@ -115,23 +116,27 @@ def _classes(dataset_id: int, names) -> tuple[dict[str, int], int]:
     return ids, created
 
 
-def _write(dataset_id: int, user_id: int | None, by_label: dict[int, list[int]], progress: Progress | None) -> int:
-    """Set the classes, one UPDATE per chunk of ids, a commit after each (no long transaction)."""
+def _write(dataset_id: int, user_id: int | None, by_label: dict[int, list[int]], progress: Progress | None,
+           retry_s: float = 0.0) -> int:
+    """Set the classes, one UPDATE per chunk of ids, a commit after each (no long transaction). In the job
+    (retry_s > 0) a chunk the database refuses for a moment (SQLite busy with other writers) is tried again."""
     total, done = sum(len(ids) for ids in by_label.values()), 0
     values = {"label_source": "import", "labeled_by_id": user_id, "label_model_id": None}
     for label_id, image_ids in by_label.items():
         for part in chunked(image_ids):
-            db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part))
-                               .values(label_id=label_id, **values))
+            def write_part(part=part, label_id=label_id, reached=done + len(part)) -> None:
+                db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.id.in_(part))
+                                   .values(label_id=label_id, **values))
+                if progress:
+                    progress(reached, total)
+                db.session.commit()
+            retry_write(write_part, retry_s, f"labels of dataset {dataset_id}")
             done += len(part)
-            if progress:
-                progress(done, total)
-            db.session.commit()
     return done
 
 
-def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progress: Progress | None = None
-                ) -> LabelsResult:
+def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progress: Progress | None = None,
+                retry_s: float = 0.0) -> LabelsResult:
     """Label the dataset's images the table names; the labels before are recorded for undo first."""
     found = match_images(dataset_id, table)
     result = LabelsResult(table, unmatched=len(table.labels) - len(found),
@@ -145,7 +150,7 @@ def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progres
         undo.expire()
         result.undo_id = undo.record_labels(dataset_id, user_id, sorted(targets.values())).id
     db.session.commit()  # the classes and the undo record, before the images change
-    result.labeled = _write(dataset_id, user_id, by_label, progress)
+    result.labeled = _write(dataset_id, user_id, by_label, progress, retry_s)
     if progress and not targets:
         progress(0, 0)
     return result
@@ -215,7 +220,8 @@ def run_label_import(import_id: int) -> dict:
         folder = get_storage().checkout(imp.upload_path)
         with open(folder / LABELS_NAME, "rb") as fh:
             table = read_label_table(fh, current_app.config["LABELS_CSV_MAX_BYTES"], base_key)
-        result = apply_table(dataset_id, user_id, table, _progress_of(import_id))
+        result = apply_table(dataset_id, user_id, table, _progress_of(import_id),
+                             current_app.config["IMPORT_DB_RETRY_SECONDS"])
     except DomainError as err:
         finish(import_id, "failed", None, getattr(err, "line", None) or err.message)
         return {"status": "failed"}
