@@ -67,9 +67,13 @@ def test_a_receiver_that_cannot_take_it_is_refused_with_nothing_changed(client, 
     create_dataset(eve.id, "Eve's own")  # her one dataset: no room for a second
     refused = client.post(f"/datasets/{dataset_id}/owner", data={"username": "eve"})
     assert refused.status_code == 403 and "eve has no room for another dataset" in _page(refused)
-    for name, words in (("nobody", "There is no user called 'nobody'"), ("alice", "You own this dataset already")):
+    db.session.get(User, db.session.scalar(select(User.id).where(User.username == "vic"))).is_disabled = True
+    db.session.commit()
+    for name, words in (("nobody", "There is no user called 'nobody'"), ("alice", "You own this dataset already"),
+                        ("vic", "The account vic is disabled: it cannot own datasets")):
         answer = client.post(f"/datasets/{dataset_id}/owner", data={"username": name})
         assert answer.status_code == 422 and words in _page(answer)
+        assert f'id="owner-username" type="text" name="username" value="{name}"' in _page(answer)  # kept
     db.session.expire_all()
     assert db.session.get(Dataset, dataset_id).owner.username == "alice" and (_counts("alice"), _counts("eve")) == (3, 0)
 

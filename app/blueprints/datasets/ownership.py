@@ -56,8 +56,11 @@ def give_dataset(dataset: Dataset, username: str) -> User:
     """The dataset's owner hands it to the account named `username`; the giver keeps editing it (an editor
     share). ValidationError / QuotaExceeded, with nothing changed, when that account cannot take it."""
     receiver = find_user(username)
-    if receiver is None or receiver.deleted_at is not None or receiver.is_disabled:
+    if receiver is None or receiver.deleted_at is not None:
         raise ValidationError(_("There is no user called '%(name)s'.", name=(username or "").strip()))
+    if receiver.is_disabled:
+        raise ValidationError(_("The account %(name)s is disabled: it cannot own datasets until an administrator "
+                                "enables it again.", name=receiver.username))
     giver_id = dataset.owner_id
     if receiver.id == giver_id:
         raise ValidationError(_("You own this dataset already."))

@@ -106,10 +106,10 @@ def _classes_page(dataset, form=None, status=200, **undo):
                        **undo, **page_context(dataset))
 
 
-def _shares_page(dataset, form=None, status=200):
+def _shares_page(dataset, form=None, status=200, owner_username=None):
     return render_page("datasets/sharing.html", "datasets/_shares.html", status,
                        form=form or ShareForm(formdata=None), shares=sharing.list_shares(dataset.id),
-                       **page_context(dataset))
+                       owner_username=owner_username, **page_context(dataset))
 
 
 def _after_change(dataset, endpoint, message):
@@ -218,11 +218,12 @@ def revoke_share(dataset_id: int, share_id: int):
 def give_dataset(dataset_id: int):
     """The owner hands the dataset over; they keep editing it, so they land on its page, not on sharing."""
     dataset = get_dataset_for(current_user, dataset_id, "owner")
+    username = request.form.get("username", "")
     try:
-        receiver = ownership.give_dataset(dataset, request.form.get("username", ""))
+        receiver = ownership.give_dataset(dataset, username)
     except DomainError as err:
         flash(err.message, "error")
-        return _shares_page(dataset, status=err.status)
+        return _shares_page(dataset, status=err.status, owner_username=username)
     flash(_("%(name)s now owns “%(dataset)s”. You can still upload and label as an editor.",
             name=receiver.username, dataset=dataset.name), "success")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset_id))
