@@ -12,6 +12,10 @@ def test_users_page_lists_accounts_without_self_actions(admin_client, make_user)
     assert "bob" in page and "root" in page and "(you)" in page
     assert f"/admin/users/{bob.id}/admin" in page
     assert f"/admin/users/{admin_client.user.id}/admin" not in page
+    bob.image_count = 3132
+    db.session.commit()
+    assert "3,132 images" in admin_client.get("/admin/users").get_data(as_text=True)  # the locale's way
+    assert "3.132 imagens" in admin_client.get("/admin/users", headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
 
 
 def test_make_admin_and_remove_admin(admin_client, make_user):
