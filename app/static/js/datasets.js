@@ -102,10 +102,13 @@
     return all[Math.min(p.index, all.length - 1)];
   }
 
+  // The image a key last acted on: z (undo) brings the focus back to it when the undo shows it again.
+  var lastKeyed = null;
+
   function applyToSelection(button, focused) {
     if (!button) return;
     if (refreshSelection() === 0 && focused && focused === chosenTile) { setChecked(focused, true); refreshSelection(); }
-    if (refreshSelection() > 0) { rememberPlace(focused); button.click(); return; }
+    if (refreshSelection() > 0) { rememberPlace(focused); lastKeyed = imageId(focused); button.click(); return; }
     var flashes = document.getElementById("flashes");
     if (flashes) showSelectFirst(flashes);
   }
@@ -126,7 +129,11 @@
     if (e.key === "a") { tiles().forEach(function (t) { setChecked(t, true); }); refreshSelection(); return; }
     if (e.key === "z") {
       var undo = document.querySelector("[data-toast] [data-undo]");
-      if (undo) { rememberPlace(focused, true); undo.click(); }
+      if (undo) {
+        rememberPlace(focused, true);
+        if (place && lastKeyed) place.id = lastKeyed;  // the image the undone key acted on, once it is back
+        undo.click();
+      }
       return;
     }
     if (e.key === "Escape") { tiles().forEach(function (t) { setChecked(t, false); }); refreshSelection(); return; }
