@@ -189,7 +189,7 @@ def _account_settings(production: bool) -> dict:
         "MIN_PASSWORD_LENGTH": _env_int("MIN_PASSWORD_LENGTH", 8),
         "LOGIN_MAX_FAILURES": _env_int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_LOCK_SECONDS": _env_int("LOGIN_LOCK_SECONDS", 300),
-        "PASSWORD_RESET_HOURS": _env_int("PASSWORD_RESET_HOURS", 24),  # how long an admin's reset link works
+        "PASSWORD_RESET_HOURS": max(1, _env_int("PASSWORD_RESET_HOURS", 24)),  # how long a reset link works (1 h at least)
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", production),
