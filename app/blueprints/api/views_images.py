@@ -29,7 +29,8 @@ UPLOAD_HELP = ("Up to SYNC_UPLOAD_MAX_FILES loose images are added at once (200,
                "`status_url`. A zip refused as a whole gets its reason in `results`.")
 LABELS_HELP = ("Rows match the dataset's images by file name, with or without the extension; a name several "
                "images hold is ambiguous and labels none. Classes are created as needed. A CSV that is not "
-               "UTF-8 text, has no rows or is over LABELS_CSV_MAX_BYTES is refused (422), nothing changed. "
+               "UTF-8 text, has no rows, has one column, is over LABELS_CSV_MAX_BYTES, or has no header known "
+               "(e.g. `filename,label`) and no row that names an image is refused (422), nothing changed. "
                "Small ones are applied at once (200, the counts); larger ones in the background (202).")
 IMAGE_FILE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
 

@@ -50,12 +50,12 @@ def test_flat_zip_with_labels_csv_labels_by_id_with_or_without_extension(logged_
                                    "x1.png": None}
     assert _class_names(dataset.id) == {"ants", "bees"}  # the images' folder is not a class
     message = status["message"]
-    assert "labels.csv: 3 files get their class from the CSV." in message
+    assert "labels.csv names 3 files of the zip with their class (the images added get it)." in message
     assert "1 row names a file that is not in the zip." in message
     assert "1 file is listed more than once with different classes (not labeled)." in message
     assert "1 row has an empty file name or class." in message
     page = logged_in.get(status["page_url"])
-    assert b"3 files get their class from the CSV" in page.data
+    assert b"labels.csv names 3 files of the zip with their class" in page.data
 
 
 def test_folder_per_class_zip_with_a_csv_that_overrides_some(logged_in, dataset):
@@ -72,6 +72,28 @@ def test_a_csv_that_is_not_utf8_in_a_zip_leaves_the_folders_as_they_are(logged_i
     status = import_zip(logged_in, dataset.id, archive)
     assert status["status"] == "finished" and _labels(dataset.id) == {"1.png": "cats"}
     assert "labels.csv was not used for labels: The CSV file is not UTF-8 text." in status["message"]
+
+
+def test_a_zip_csv_counts_the_files_it_names_not_the_images_added(logged_in, dataset):
+    _add_images(logged_in, dataset.id, ["old.png"])  # png(0): the zip's a0.png is a duplicate of it
+    archive = make_zip({"train/a0.png": png(0), "train/a1.png": png(1), "labels.csv": b"id,label\na0,ants\na1,ants\n"})
+    status = import_zip(logged_in, dataset.id, archive)
+    assert (status["added"], status["duplicates"]) == (1, 1)
+    assert "labels.csv names 2 files of the zip with their class (the images added get it)." in status["message"]
+    assert "get their class from the CSV" not in status["message"]
+    assert _labels(dataset.id) == {"old.png": None, "a1.png": "ants"}  # a duplicate skipped keeps its class
+
+
+@pytest.mark.parametrize("content, why", [
+    (b"foo,bar,baz\nx1,ants\nx2,bees\n", "labels.csv was not used for labels: The first row (foo, bar, baz) "
+                                          "names no column this app knows"),
+    (b"filename\n1.png\n", "labels.csv was not used for labels: The CSV file has only one column (filename)."),
+])
+def test_a_zip_csv_of_no_use_is_reported_and_the_folders_decide(logged_in, dataset, content, why):
+    archive = make_zip({"cats/1.png": png(1), "dogs/2.png": png(2), "labels.csv": content})
+    status = import_zip(logged_in, dataset.id, archive)
+    assert status["status"] == "finished" and _labels(dataset.id) == {"1.png": "cats", "2.png": "dogs"}
+    assert why in status["message"] and "e.g. a header “filename,label”" in status["message"]
 
 
 # --- a CSV for images already in the dataset -------------------------------------------------------
@@ -114,27 +136,74 @@ def test_a_large_csv_is_applied_in_the_background_with_progress(app, logged_in, 
     run_jobs(app)
     status = logged_in.get(answer.json["import"]["status_url"]).json
     assert (status["status"], status["added"], status["processed"]) == ("finished", 3, 3)
-    assert "3 images labeled. 1 row matched no image. 0 file names are held by several images" in status["message"]
-    assert "2 classes created." in status["message"]
+    assert status["message"] == "3 images labeled. 1 row matched no image. 2 classes created."
     assert _labels(dataset.id) == {"a.png": "x", "b.png": "y", "c.png": "x"}
     page = logged_in.get(f"/datasets/{dataset.id}")
     assert b"3 images labeled" in page.data
     assert db.session.scalar(select(func.count(UndoAction.id))) == 1  # recorded, like other bulk labels
 
 
-@pytest.mark.parametrize("content, why", [
-    ("filename,label\nä.png,ants\n".encode("utf-16"), b"not UTF-8 text"),
-    (b"filename,label\n", b"no rows of labels"),
-    (b"\n\n", b"no rows of labels"),
-    (b"filename,label\n" + b"a.png,ants\n" * 200, b"larger than"),
-])
-def test_bad_csvs_are_refused_and_nothing_changes(app, logged_in, dataset, content, why):
+BAD_CSVS = [
+    ("filename,label\nä.png,ants\n".encode("utf-16"), "not UTF-8 text"),
+    (b"filename,label\n", "no rows of labels"),
+    (b"\n\n", "no rows of labels"),
+    (b"filename,label\n" + b"a.png,ants\n" * 200, "larger than"),
+    (b"filename\n" + b"a.png\n" * 60, "The CSV file has only one column (filename). Expected two columns: the file "
+                                       "name and the class, e.g. a header “filename,label”."),
+    (b"foo,bar,baz\n" + b"x.png,ants,1\n" * 5, "The first row (foo, bar, baz) names no column this app knows, so "
+                                               "the first two columns were read as the file name and the class, and "
+                                               "no row names an image."),
+]
+
+
+def _nothing_changed(dataset_id: int) -> None:
+    assert _labels(dataset_id) == {"a.png": None}
+    assert not _class_names(dataset_id) and db.session.scalar(select(func.count(Import.id))) == 0
+
+
+@pytest.mark.parametrize("background", [False, True])
+@pytest.mark.parametrize("content, why", BAD_CSVS)
+def test_bad_csvs_are_refused_and_nothing_changes(app, logged_in, dataset, content, why, background):
     app.config["LABELS_CSV_MAX_BYTES"] = 1000
+    app.config["LABELS_SYNC_MAX_ROWS"] = 0 if background else 500
+    _add_images(logged_in, dataset.id, ["a.png"])
+    answer = _post_csv(logged_in, dataset.id, content)
+    assert answer.status_code == 422 and why in answer.json["error"]
+    _nothing_changed(dataset.id)
+
+
+@pytest.mark.parametrize("content, why", BAD_CSVS[:2] + BAD_CSVS[-2:])
+def test_a_csv_refused_on_the_page_comes_back_to_the_dataset_page_with_why(app, logged_in, dataset, content, why):
     _add_images(logged_in, dataset.id, ["a.png"])
     answer = _post_csv(logged_in, dataset.id, content, json=False)
-    assert answer.status_code == 422 and why in answer.data
-    assert _labels(dataset.id) == {"a.png": None}
-    assert not _class_names(dataset.id) and db.session.scalar(select(func.count(Import.id))) == 0
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/datasets/{dataset.id}")
+    page = logged_in.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'class="flash flash-error"' in page and why in page.replace("&#34;", '"')
+    _nothing_changed(dataset.id)
+    no_file = logged_in.post(f"/datasets/{dataset.id}/labels/import", data={}, content_type="multipart/form-data")
+    assert no_file.status_code == 302 and "Choose a CSV file of labels." in logged_in.get(f"/datasets/{dataset.id}").text
+    htmx = logged_in.post(f"/datasets/{dataset.id}/labels/import", headers={"HX-Request": "true"},
+                          data={"file": (io.BytesIO(content), "l.csv")}, content_type="multipart/form-data")
+    assert htmx.status_code == 422 and htmx.headers["HX-Retarget"] == "#flashes"
+
+
+def test_a_csv_without_a_header_is_read_when_its_rows_name_images(logged_in, dataset):
+    _add_images(logged_in, dataset.id, ["a1.png", "b1.png", "c.png"])
+    answer = _post_csv(logged_in, dataset.id, b"\na1,ants\nb1.png,bees\nnope,bees\n")
+    assert answer.status_code == 200 and (answer.json["rows"], answer.json["labeled"]) == (3, 2)
+    assert _labels(dataset.id) == {"a1.png": "ants", "b1.png": "bees", "c.png": None}
+
+
+def test_the_result_says_only_the_counts_that_are_not_zero_and_warns_when_nothing_was_labeled(logged_in, dataset):
+    _add_images(logged_in, dataset.id, ["a.png"])
+    labeled = _post_csv(logged_in, dataset.id, b"filename,label\na,ants\n")
+    assert labeled.json["message"] == "1 image labeled. 1 class created."
+    none = _post_csv(logged_in, dataset.id, b"filename,label\nnope,ants\n", json=False)
+    page = logged_in.get(none.headers["Location"]).get_data(as_text=True)
+    assert '<div class="flash flash-warning" role="status">0 images labeled. 1 row matched no image.</div>' in page
+    again = _post_csv(logged_in, dataset.id, b"filename,label\na,bees\n", json=False)
+    page = logged_in.get(again.headers["Location"]).get_data(as_text=True)
+    assert '<div class="flash flash-success" role="status">1 image labeled. 1 class created.</div>' in page
 
 
 def test_viewers_are_refused_and_strangers_see_nothing(client, make_user, logged_in, dataset):
@@ -184,6 +253,9 @@ def test_api_labels_from_a_csv_at_once_or_in_the_background(app, logged_in, data
     refused = logged_in.open(url, method="POST", headers=headers, csrf=False,
                              data={"file": (io.BytesIO(b"\xff\xfe\x00"), "l.csv")})
     assert refused.status_code == 422 and refused.json["code"] == "validation_error"
+    unknown = logged_in.open(url, method="POST", headers=headers, csrf=False,
+                             data={"file": (io.BytesIO(b"foo,bar,baz\n" + b"zz,x,1\n" * 5), "l.csv")})
+    assert unknown.status_code == 422 and "e.g. a header “filename,label”" in unknown.json["error"]
 
 
 # --- size ------------------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Rows match images by file name, with or without the extension; a name that several images of the dataset
 hold is ambiguous and labels none of them. The whole CSV is read and checked while the request runs
-(refused as a whole, nothing changed, when it is not UTF-8 CSV text, empty or too big). A small CSV on a
-small dataset is applied at once (LABELS_SYNC_MAX_ROWS, LABELS_SYNC_MAX_IMAGES); otherwise it is stored
-like an upload and an import of kind 'labels' applies it in the background, with progress in its row.
-Either way the change can be undone for UNDO_SECONDS (undo.record_labels) by whoever made it.
+(refused as a whole, nothing changed, when it is not UTF-8 CSV text, empty, too big, has one column, or
+has no header known and no row that names an image). A small CSV on a small dataset is applied at once
+(LABELS_SYNC_MAX_ROWS, LABELS_SYNC_MAX_IMAGES); otherwise it is stored like an upload and an import of
+kind 'labels' applies it in the background, with progress in its row. Either way the labels before are
+recorded for undo (undo.record_labels), but only the change made at once offers Undo (its toast): nothing
+offers a background one's, which often ends after UNDO_SECONDS anyway.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from app.blueprints.datasets.images.importer import claim, finish
 from app.blueprints.datasets.images.imports import CHUNK, launch_import, new_import
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.label_csv import (
-    CsvRefused, LabelTable, base_key, problem_lines, read_label_table, stem,
+    CsvRefused, LabelTable, base_key, problem_lines, read_label_table, stem, unknown_header,
 )
 from app.errors import DomainError
 from app.extensions import db
@@ -56,16 +58,20 @@ class LabelsResult:
     undo_id: int | None = None
 
     def line(self) -> dict:
-        """The result as a stored line (shown in the reader's language; `message` is English)."""
-        return stored_join(
-            stored_plural(PN_("%(num)s image labeled.", "%(num)s images labeled."), "num", num=self.labeled),
-            stored_plural(PN_("%(num)s row matched no image.", "%(num)s rows matched no image."), "num",
-                          num=self.unmatched),
-            stored_plural(PN_("%(num)s file name is held by several images (not labeled).",
-                              "%(num)s file names are held by several images (not labeled)."), "num",
-                          num=self.ambiguous),
-            stored_plural(PN_("%(num)s class created.", "%(num)s classes created."), "num", num=self.created),
-            *problem_lines(self.table))
+        """The result as a stored line (shown in the reader's language; `message` is English): the images
+        labeled, then only the counts that are not zero."""
+        lines = [stored_plural(PN_("%(num)s image labeled.", "%(num)s images labeled."), "num", num=self.labeled)]
+        if self.unmatched:
+            lines.append(stored_plural(PN_("%(num)s row matched no image.", "%(num)s rows matched no image."),
+                                       "num", num=self.unmatched))
+        if self.ambiguous:
+            lines.append(stored_plural(PN_("%(num)s file name is held by several images (not labeled).",
+                                           "%(num)s file names are held by several images (not labeled)."),
+                                       "num", num=self.ambiguous))
+        if self.created:
+            lines.append(stored_plural(PN_("%(num)s class created.", "%(num)s classes created."), "num",
+                                       num=self.created))
+        return stored_join(*lines, *problem_lines(self.table))
 
     def counts(self) -> dict:
         return {"rows": self.table.rows, "labeled": self.labeled, "unmatched": self.unmatched,
@@ -103,6 +109,12 @@ def match_images(dataset_id: int, table: LabelTable) -> dict[str, int]:
         if key in table.labels:
             found[key] = AMBIGUOUS if key in found else image_id
     return found
+
+
+def names_an_image(dataset_id: int, table: LabelTable) -> bool:
+    """Whether some row names an image of the dataset (stops at the first one it finds)."""
+    return any(filename in table.labels or stem(filename) in table.labels
+               for _id, filename in _image_names(dataset_id))
 
 
 def _classes(dataset_id: int, names) -> tuple[dict[str, int], int]:
@@ -187,6 +199,8 @@ def label_from_csv(dataset_id: int, user_id: int | None, filename: str, stream: 
         _save_capped(stream, staged, max_bytes)
         with open(staged, "rb") as fh:
             table = read_label_table(fh, max_bytes, base_key)
+        if not table.header and not names_an_image(dataset_id, table):
+            raise unknown_header(table)
         if _runs_now(dataset_id, table):
             return LabelsStart(result=apply_table(dataset_id, user_id, table))
         imp = new_import(dataset_id, user_id, "labels", clean_filename(filename or LABELS_NAME), table.rows)

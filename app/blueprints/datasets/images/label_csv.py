@@ -1,9 +1,11 @@
 """Reading a CSV of labels (Kaggle style: `id,label` or `filename,class`) into a table file -> class.
 
 The columns come from the header (file/filename/image/id/path... and label/class/category/target, any
-letter case), else the first two columns with no header. The file is read as a stream (never more than
-LABELS_CSV_MAX_BYTES); the table holds one short string per file. A file listed twice with different
-classes gets neither (counted), rows with an empty file name or class are counted, not kept.
+letter case), else the first two columns with no header. A CSV with fewer than two columns is refused;
+one whose first row is no header it knows is only kept by the callers when some row names an image
+(`unknown_header`). The file is read as a stream (never more than LABELS_CSV_MAX_BYTES); the table holds
+one short string per file. A file listed twice with different classes gets neither (counted), rows with
+an empty file name or class are counted, not kept.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ FILE_COLUMNS = ("filename", "file_name", "file", "image", "image_id", "image_nam
 LABEL_COLUMNS = ("label", "class", "category", "target", "class_name", "label_name")
 DELIMITERS = ",;\t"
 MAX_CLASSES = 1000  # more different values than this: most likely not the label column
+SHOWN_CELLS, SHOWN_CHARS = 5, 120  # of the first row, in a refusal
 
 
 class CsvRefused(ImportRefusal):
@@ -38,6 +41,8 @@ class LabelTable:
     rows: int = 0
     empty: int = 0  # rows with an empty file name or class (or a class name that cannot be one)
     conflicts: int = 0  # files listed again with another class: not labeled
+    header: bool = True  # False: no header known, the first two columns were read from the first row on
+    first_row: str = ""  # as the refusals quote it
 
 
 def path_key(value: str) -> str:
@@ -133,17 +138,34 @@ def _fill(table: LabelTable, rows, columns: tuple[int, int], key: Callable[[str]
         table.labels.pop(name, None)
 
 
+def _quoted(row: list[str]) -> str:
+    shown = ", ".join(cell.strip() for cell in row[:SHOWN_CELLS])
+    return shown[:SHOWN_CHARS] + ("…" if len(row) > SHOWN_CELLS or len(shown) > SHOWN_CHARS else "")
+
+
+def _read(text, table: LabelTable, key: Callable[[str], str]) -> None:
+    first_line = text.readline()
+    while first_line and not first_line.strip():  # blank lines before the first row
+        first_line = text.readline()
+    delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
+    reader = csv.reader(itertools.chain([first_line], text), delimiter=delimiter)
+    first = next(reader, [])
+    table.first_row = _quoted(first)
+    if len(first) == 1:
+        raise CsvRefused.because(N_("The CSV file has only one column (%(first_row)s). Expected two columns: the "
+                                    "file name and the class, e.g. a header “filename,label”."),
+                                 first_row=table.first_row)
+    file_col, label_col, table.header = _columns(first)
+    _fill(table, reader if table.header else itertools.chain([first], reader), (file_col, label_col), key)
+
+
 def read_label_table(stream: BinaryIO, max_bytes: int, key: Callable[[str], str] = path_key) -> LabelTable:
-    """The table of a CSV of labels; CsvRefused when it is not UTF-8 CSV text, is too big or has no rows."""
+    """The table of a CSV of labels; CsvRefused when it is not UTF-8 CSV text, is too big, has one column
+    or no rows."""
     text = io.TextIOWrapper(io.BufferedReader(_Capped(stream, max_bytes)), encoding="utf-8-sig", newline="")
     table = LabelTable()
     try:
-        first_line = text.readline()
-        delimiter = max(DELIMITERS, key=first_line.count) if first_line else ","
-        reader = csv.reader(itertools.chain([first_line], text), delimiter=delimiter)
-        first = next(reader, [])
-        file_col, label_col, header = _columns(first)
-        _fill(table, reader if header else itertools.chain([first], reader), (file_col, label_col), key)
+        _read(text, table, key)
     except UnicodeDecodeError:
         raise CsvRefused.because(N_("The CSV file is not UTF-8 text. Save it as “CSV UTF-8” and try again.")) from None
     except csv.Error:
@@ -151,6 +173,15 @@ def read_label_table(stream: BinaryIO, max_bytes: int, key: Callable[[str], str]
     if table.rows == 0:
         raise CsvRefused.because(N_("The CSV file has no rows of labels."))
     return table
+
+
+def unknown_header(table: LabelTable) -> CsvRefused:
+    """The refusal of a table with no header known when no row names an image: what was read, what is
+    expected (the caller decides whether any row does)."""
+    return CsvRefused.because(N_("The first row (%(first_row)s) names no column this app knows, so the first two "
+                                 "columns were read as the file name and the class, and no row names an image. "
+                                 "Expected two columns: the file name and the class, e.g. a header "
+                                 "“filename,label”."), first_row=table.first_row)
 
 
 def problem_lines(table: LabelTable) -> list[dict]:

@@ -57,17 +57,29 @@ def upload_images(dataset_id: int):
 def import_labels(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise ValidationError(_("Choose a CSV file of labels."))
-    started = label_from_csv(dataset.id, current_user.id, upload.filename, upload.stream)
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationError(_("Choose a CSV file of labels."))
+        started = label_from_csv(dataset.id, current_user.id, upload.filename, upload.stream)
+    except DomainError as err:
+        return _labels_refused(dataset, err)
     if _wants_json():
         return (jsonify({"import": import_service.import_json(started.imp)}), 202) if started.imp else \
             jsonify({**started.result.counts(), "message": started.result.line()["message"]})
     if started.imp:
         flash(_("The labels are being applied in the background."), "success")
         return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
-    flash(stored_text(started.result.line()), "success")
+    flash(stored_text(started.result.line()), "success" if started.result.labeled else "warning")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id, undo=started.result.undo_id))
+
+
+def _labels_refused(dataset, err: DomainError):
+    """A refused CSV: the page's form comes back to the dataset page with the reason, as the upload
+    form's errors do; JSON and htmx callers keep the error status."""
+    if _wants_json() or request.htmx:
+        return _bulk_error(err)
+    flash(err.message, "error")
+    return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
 
 
 @bp.route("/datasets/<int:dataset_id>/imports/<int:import_id>")

@@ -3,7 +3,9 @@
 A row names a file by its path (from the zip's top, from the CSV's folder, or below a wrapping folder)
 or by its base name, with or without the extension. A row that fits several files labels none of them
 (counted as ambiguous). Images the CSV does not name keep the folder-per-class rule, except when every
-image sits in one folder (Kaggle's `train/`): that folder is where the images are, not a class.
+image sits in one folder (Kaggle's `train/`): that folder is where the images are, not a class. A CSV
+that cannot be used (one column; no header known and no row that names a file) leaves the entries as
+they are, and the import's message says why.
 Memory: the table (one short string per row) and one key per entry, never an image's bytes.
 """
 from __future__ import annotations
@@ -12,7 +14,9 @@ import zipfile
 from collections import Counter
 from dataclasses import replace
 
-from app.blueprints.datasets.images.label_csv import CsvRefused, LabelTable, problem_lines, read_label_table, stem
+from app.blueprints.datasets.images.label_csv import (
+    CsvRefused, LabelTable, problem_lines, read_label_table, stem, unknown_header,
+)
 from app.blueprints.datasets.images.sources import Entry, Plan
 from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
 
@@ -42,6 +46,8 @@ def label_entries(plan: Plan, table: LabelTable) -> tuple[Plan, dict]:
     """The plan with the CSV's classes on its entries, and the stored line that reports on the rows."""
     csv_folder = "/".join(plan.labels_file.parts[:-1])
     hits = _first_hits(plan.entries, table, csv_folder)
+    if not table.header and not any(hits):
+        return plan, _not_used(plan, unknown_header(table))
     uses = Counter(k for k in hits if k is not None)
     entries, labeled = [], 0
     for entry, key in zip(_flatten(plan.entries), hits):
@@ -54,9 +60,10 @@ def label_entries(plan: Plan, table: LabelTable) -> tuple[Plan, dict]:
 
 
 def _report(name: str, table: LabelTable, labeled: int, unmatched: int, ambiguous: int) -> dict:
-    lines = [stored_plural(PN_("%(name)s: %(num)s file gets its class from the CSV.",
-                               "%(name)s: %(num)s files get their class from the CSV."), "num",
-                           name=name, num=labeled)]
+    # named, not labeled: the import may still skip a file (a duplicate, not an image)
+    lines = [stored_plural(PN_("%(name)s names %(num)s file of the zip with its class (the image gets it if added).",
+                               "%(name)s names %(num)s files of the zip with their class (the images added get "
+                               "it)."), "num", name=name, num=labeled)]
     if unmatched:
         lines.append(stored_plural(PN_("%(num)s row names a file that is not in the zip.",
                                        "%(num)s rows name a file that is not in the zip."), "num", num=unmatched))
@@ -64,6 +71,11 @@ def _report(name: str, table: LabelTable, labeled: int, unmatched: int, ambiguou
         lines.append(stored_plural(PN_("%(num)s row fits several files (not labeled).",
                                        "%(num)s rows fit several files (not labeled)."), "num", num=ambiguous))
     return stored_join(*lines, *problem_lines(table))
+
+
+def _not_used(plan: Plan, err: CsvRefused) -> dict:
+    return stored_line(N_("%(name)s was not used for labels: %(why_word)s"), name=plan.labels_file.name,
+                       why_word=err.line)
 
 
 def apply_labels_file(plan: Plan, max_bytes: int) -> tuple[Plan, dict | None]:
@@ -75,8 +87,7 @@ def apply_labels_file(plan: Plan, max_bytes: int) -> tuple[Plan, dict | None]:
         with plan.labels_file.open() as fh:
             table = read_label_table(fh, max_bytes)
     except CsvRefused as err:
-        return plan, stored_line(N_("%(name)s was not used for labels: %(why_word)s"),
-                                 name=plan.labels_file.name, why_word=err.line)
+        return plan, _not_used(plan, err)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError):  # a damaged or encrypted zip entry
         return plan, stored_line(N_("%(name)s was not used for labels: it could not be read."),
                                  name=plan.labels_file.name)
