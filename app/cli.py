@@ -169,7 +169,7 @@ def reset_link(username: str) -> None:
 def delete_user(username: str, transfer_to: str | None, yes: bool) -> None:
     """Delete the account USERNAME: its datasets are deleted (or given to --transfer-to), its models on
     other people's datasets stay, its sessions, API tokens and shares end."""
-    from app.blueprints.auth.deletion import account_summary, delete_account
+    from app.blueprints.auth.deletion import account_summary, delete_account, summary_lines
     from app.blueprints.auth.services import find_user
     from app.errors import DomainError
 
@@ -178,18 +178,20 @@ def delete_user(username: str, transfer_to: str | None, yes: bool) -> None:
         raise click.ClickException(f"There is no account named {username!r}.")
     if transfer_to and receiver is None:
         raise click.ClickException(f"There is no account named {transfer_to!r}.")
-    summary = account_summary(user)
-    fate = f"given to {receiver.username}" if receiver else "deleted"
-    click.echo(f"{user.username}: {len(summary.datasets):,} datasets with {summary.images:,} images ({fate}), "
-               f"{summary.models:,} models on them, {summary.models_kept:,} models on other people's datasets "
-               f"(kept), {summary.shares_in + summary.shares_out:,} shares, {summary.tokens:,} API tokens.")
+    name, summary = user.username, account_summary(user)  # the deletion renames the row
+    click.echo(f"{name}:")
+    for line in summary_lines(summary, receiver.username if receiver else None):
+        click.echo(f"  - {line}")
+    if summary.others_lose and receiver is None:
+        click.echo("Other people lose those models and that access: --transfer-to ACCOUNT gives the datasets "
+                   "to another account instead.")
     if not yes:
-        click.confirm(f"Delete the account {user.username}?", abort=True)
+        click.confirm(f"Delete the account {name}?", abort=True)
     try:
         delete_account(user, None, transfer_to=receiver)
     except DomainError as err:
         raise click.ClickException(err.message) from None
-    click.echo(f"Deleted {user.username}; its datasets were {fate}.")
+    click.echo(f"Deleted {name}; its datasets were {f'given to {receiver.username}' if receiver else 'deleted'}.")
 
 
 def init_cli(app: Flask) -> None:

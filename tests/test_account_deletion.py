@@ -3,6 +3,7 @@ datasets' own purge or given to another account, models on other people's datase
 from __future__ import annotations
 
 import hashlib
+import html
 
 import pytest
 from sqlalchemy import func, select
@@ -134,7 +135,7 @@ def test_a_model_trained_on_someone_elses_dataset_stays_with_no_creator(app, cli
     own = make_run(owned_dataset(alice, 1), alice, metrics=METRICS, name="gone")
     own_id, kept_id, other_id = own.id, kept.id, other.id
     assert login(client, "alice").status_code == 302
-    page = client.get("/account/delete").get_data(as_text=True)
+    page = html.unescape(client.get("/account/delete").get_data(as_text=True))
     assert "1 model trained on other people's datasets: it stays" in page
     assert client.post("/account/delete", data={"password": "correct horse"}).status_code == 302
     maintenance(app)
@@ -234,7 +235,8 @@ def test_cli_delete_user(app, make_user):
     mine_id, alice_id, bob_id = owned_dataset(alice, 2).id, alice.id, bob.id
     runner = app.test_cli_runner()
     result = runner.invoke(args=["delete-user", "alice", "--transfer-to", "bob"], input="n\n")
-    assert result.exit_code == 1 and "2 images (given to bob)" in result.output
+    assert result.exit_code == 1 and "1 dataset owned, with 2 images (" in result.output
+    assert "It goes to bob, with its models and shares." in result.output
     assert db.session.get(User, alice.id).deleted_at is None
     result = runner.invoke(args=["delete-user", "alice", "--transfer-to", "bob", "--yes"])
     assert result.exit_code == 0, result.output
@@ -242,3 +244,107 @@ def test_cli_delete_user(app, make_user):
     assert db.session.get(Dataset, mine_id).owner_id == bob_id and db.session.get(User, alice_id) is None
     result = runner.invoke(args=["delete-user", "nobody", "--yes"])
     assert result.exit_code == 1 and "no account named" in result.output
+
+
+def test_until_the_purge_a_deleted_account_names_no_run(app, client, make_user, caplog):
+    alice, bob = make_user("alice"), make_user("bob")
+    theirs = owned_dataset(alice, 2, name="Alice's")
+    share(theirs, bob, "editor")
+    run = make_run(theirs, bob, metrics=METRICS, finished_at=utcnow(), name="bob-model")
+    run_id, bob_id = run.id, bob.id
+    assert login(client, "bob").status_code == 302
+    with caplog.at_level("INFO", logger="app.blueprints.auth.deletion"):
+        assert client.post("/account/delete", data={"password": "correct horse"}).status_code == 302
+    assert any("(bob) deleted by" in record.getMessage() for record in caplog.records)
+    assert db.session.get(TrainingRun, run_id).created_by_id is None  # before the worker's maintenance
+    assert login(client, "alice").status_code == 302
+    page = client.get(f"/models/{run_id}").get_data(as_text=True)
+    assert "a deleted user" in page and "started by bob" not in page
+    for url in ("/models", f"/models/{run_id}/results"):
+        assert "bob" not in client.get(url).get_data(as_text=True).replace("bob-model", ""), url
+    from app.blueprints.predict.tokens import create_token
+
+    headers = {"Authorization": f"Bearer {create_token(alice.id, 'script')[1]}"}
+    response = app.test_client().get(f"/api/v1/runs/{run_id}", headers=headers)
+    assert response.status_code == 200 and "bob" not in response.get_data(as_text=True).replace("bob-model", "")
+
+
+def test_a_deleted_account_logs_in_like_an_unknown_one_and_its_name_is_free(app, admin, make_user):
+    bob = make_user("bob")
+    bob_id = bob.id
+    assert _confirm(admin, bob).status_code == 302
+    assert "The account bob and its datasets are deleted." in flashes(admin.get("/admin/users").data)
+    deleted = db.session.get(User, bob_id)
+    assert deleted.username != "bob" and len(deleted.username) <= 40
+    assert not _register_form_accepts(app, deleted.username)
+    unknown = login(app.test_client(), "nobody")
+    response = login(app.test_client(), "bob")
+    assert response.status_code == unknown.status_code == 401
+    assert flashes(response.data) == flashes(unknown.data) and "disabled" not in response.get_data(as_text=True)
+    assert login(app.test_client(), deleted.username).status_code == 401
+    assert deleted.username not in admin.get("/admin/users").get_data(as_text=True)
+    newcomer = app.test_client()
+    response = newcomer.post("/register", data={"username": "bob", "password": "a new horse battery",
+                                                "confirm": "a new horse battery"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert db.session.get(User, bob_id) is not None  # the old row waits for its purge
+    result = app.test_cli_runner().invoke(args=["delete-user", deleted.username, "--yes"])
+    assert result.exit_code == 1 and "no account named" in result.output
+
+
+def _register_form_accepts(app, username: str) -> bool:
+    from app.blueprints.auth.forms import RegisterForm
+
+    with app.test_request_context(method="POST", data={"username": username, "password": "x", "confirm": "x"}):
+        form = RegisterForm(meta={"csrf": False})
+        form.validate()
+        return not form.username.errors
+
+
+def _others_model_on(owner, other):
+    """`owner`'s dataset shared with `other`, who trained a model on it."""
+    dataset = owned_dataset(owner, 1, name="Shared")
+    share(dataset, other, "editor")
+    return make_run(dataset, other, metrics=METRICS, finished_at=utcnow(), name="others-model")
+
+
+def test_the_summary_says_other_peoples_models_go_too(app, admin, make_user):
+    dave, alice = make_user("dave"), make_user("alice")
+    others = _others_model_on(dave, alice)
+    make_run(others.dataset, dave, metrics=METRICS, finished_at=utcnow(), name="daves-model")
+    dave_browser = app.test_client()
+    assert login(dave_browser, "dave").status_code == 302
+    page = dave_browser.get("/account/delete").get_data(as_text=True)
+    assert "1 dataset owned, with 1 image (" in page
+    assert "It is deleted, with its images, classes and models." in page and "They are" not in page
+    assert "1 model trained by this account on these datasets." in page
+    assert "1 model another person trained on these datasets is deleted too." in page
+    assert "1 person has access to these datasets through a share: that access ends." in page
+    assert "ask an administrator to delete your account and give your datasets to someone instead" in page
+    admin_page = admin.get(f"/admin/users/{dave.id}/delete").get_data(as_text=True)
+    assert "1 model another person trained on these datasets is deleted too." in admin_page
+    assert "unless you give it to another account below." in admin_page
+    assert "Give the datasets to another account below to keep those models and that access." in admin_page
+    result = app.test_cli_runner().invoke(args=["delete-user", "dave"], input="n\n")
+    assert "1 dataset owned, with 1 image (" in result.output, result.output
+    assert "1 model another person trained on these datasets is deleted too." in result.output
+    result = app.test_cli_runner().invoke(args=["delete-user", "dave", "--transfer-to", "root"], input="n\n")
+    assert "It goes to root, with its models and shares." in result.output, result.output
+    assert "1 model another person trained on these datasets stays with them." in result.output
+
+
+def test_the_summary_without_other_peoples_models_has_no_warning(app, logged_in, make_user):
+    owned_dataset(logged_in.user, 2)
+    owned_dataset(logged_in.user, 1, name="More")
+    page = logged_in.get("/account/delete").get_data(as_text=True)
+    assert "2 datasets owned, with 3 images (" in page and "They are deleted, with their images" in page
+    assert "ask an administrator" not in page and "another person" not in page and "through a share" not in page
+
+
+def test_an_account_deleted_before_its_rename_logs_in_like_an_unknown_one(app, client, make_user):
+    bob = make_user("bob")
+    bob.is_disabled, bob.deleted_at = True, utcnow()  # as deleted before names were freed at once
+    db.session.commit()
+    unknown = login(app.test_client(), "nobody")
+    response = login(client, "bob")
+    assert response.status_code == unknown.status_code == 401 and flashes(response.data) == flashes(unknown.data)

@@ -104,9 +104,10 @@ def user_to_delete(acting_user_id: int, user_id: int) -> User:
     return user
 
 
-def delete_user(acting_user: User, user_id: int, typed_name: str, transfer_to_id: str = "") -> tuple[User, User | None]:
+def delete_user(acting_user: User, user_id: int, typed_name: str, transfer_to_id: str = "") -> tuple[str, User | None]:
     """Delete another account once the admin typed its name; its datasets go to the account
-    `transfer_to_id` names (empty: they are deleted). Returns (the account, the receiver)."""
+    `transfer_to_id` names (empty: they are deleted). Returns (the account's name, the receiver): the
+    deletion renames the row."""
     from app.blueprints.auth.deletion import delete_account
 
     user = user_to_delete(acting_user.id, user_id)
@@ -117,8 +118,9 @@ def delete_user(acting_user: User, user_id: int, typed_name: str, transfer_to_id
         receiver = db.session.get(User, int(transfer_to_id)) if transfer_to_id.isdigit() else None
         if receiver is None:
             raise ValidationError(_("There is no such account."))
+    name = user.username
     delete_account(user, acting_user, transfer_to=receiver)
-    return user, receiver
+    return name, receiver
 
 
 def queue_overview() -> dict:

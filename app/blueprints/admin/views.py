@@ -105,19 +105,21 @@ def delete_user(user_id: int):
     error, status = None, 200
     if request.method == "POST":
         try:
-            user, receiver = services.delete_user(current_user, user_id, request.form.get("confirm_name", ""),
+            name, receiver = services.delete_user(current_user, user_id, request.form.get("confirm_name", ""),
                                                   request.form.get("transfer_to", ""))
         except DomainError as err:
             if err.status == 404:
                 raise
             error, status = err.message, err.status
         else:
-            flash(_("The account %(name)s is deleted; its datasets now belong to %(receiver)s.", name=user.username,
+            flash(_("The account %(name)s is deleted; its datasets now belong to %(receiver)s.", name=name,
                     receiver=receiver.username) if receiver else
-                  _("The account %(name)s and its datasets are deleted.", name=user.username), "success")
+                  _("The account %(name)s and its datasets are deleted.", name=name), "success")
             return redirect(url_for("admin.list_users"))
     user = services.user_to_delete(current_user.id, user_id)
-    return render_template("admin/delete_user.html", user=user, summary=account_deletion.account_summary(user),
+    summary = account_deletion.account_summary(user)
+    return render_template("admin/delete_user.html", user=user, summary=summary,
+                           lines=account_deletion.summary_lines(summary, choosing=True),
                            targets=account_deletion.transfer_targets(user), error=error,
                            chosen=request.form.get("transfer_to", "")), status
 

@@ -3,17 +3,20 @@
 `delete_account` does at once all the person and the admin see: the account is disabled and marked
 `deleted_at` (gone from every list), its sessions, API tokens and the shares it held end, and the datasets
 it owns are either handed to another account or deleted through the datasets' own deletion (hidden at once,
-their purge queued now: nobody is left to restore them).
+their purge queued now: nobody is left to restore them). Its name is freed at once (the row is renamed to
+one the sign-up form refuses), and the models it trained say "by a deleted user" at once: the purge below
+may wait hours behind a long training.
 
 The row itself stays until those purges are done: deleting it earlier would cascade (ON DELETE) through
 every image row of its datasets in one transaction. The worker's maintenance (`purge_deleted_accounts`)
-then clears what still names the account - who uploaded or labeled an image, who started an import, who
-trained a model (models on other people's datasets stay, "by a deleted user") - in short transactions,
+then clears what still names the account - who uploaded or labeled an image, who started an import (and
+who trained a model, for accounts deleted before that was done at once) - in short transactions,
 drops its undo actions the usual way, and removes the row.
 """
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
@@ -47,9 +50,10 @@ class AccountSummary:
     """What deleting an account touches (the confirmation pages and the command line show it)."""
 
     datasets: list[OwnedDataset]
-    models: int  # models on the account's datasets: they go with the datasets, or with them to the receiver
+    models: int  # models it (or a deleted account) trained on its datasets: they go with the datasets
+    models_of_others: int  # models other people trained on its datasets: they go with the datasets too
     models_kept: int  # models it trained on other people's datasets: they stay, with no creator
-    shares_out: int  # people its datasets are shared with
+    shares_out: int  # people its datasets are shared with (each counted once)
     shares_in: int  # datasets of others shared with it
     tokens: int
     busy: list[str] = field(default_factory=list)  # its datasets with a training or an import under way
@@ -65,6 +69,11 @@ class AccountSummary:
     @property
     def size(self) -> str:
         return quotas.human_bytes(self.bytes)
+
+    @property
+    def others_lose(self) -> bool:
+        """Other people lose models or access unless the datasets are given to someone."""
+        return bool(self.models_of_others or self.shares_out)
 
 
 def _owned(user_id: int) -> list[OwnedDataset]:
@@ -95,16 +104,84 @@ def account_summary(user: User) -> AccountSummary:
     datasets = _owned(user.id)
     owned = select(Dataset.id).where(Dataset.owner_id == user.id, Dataset.deleting.is_(False))
     models = select(func.count(TrainingRun.id)).where(shown_runs(), TrainingRun.status == "succeeded")
+    on_owned, others = models.where(TrainingRun.dataset_id.in_(owned)), TrainingRun.created_by_id != user.id
     return AccountSummary(
         datasets=datasets,
-        models=_count(models.where(TrainingRun.dataset_id.in_(owned))),
+        models=_count(on_owned.where(or_(TrainingRun.created_by_id.is_(None), ~others))),
+        models_of_others=_count(on_owned.where(others)),
         models_kept=_count(models.where(TrainingRun.created_by_id == user.id, TrainingRun.dataset_id.not_in(owned))),
-        shares_out=_count(select(func.count(DatasetShare.id)).where(DatasetShare.dataset_id.in_(owned))),
+        shares_out=_count(select(func.count(func.distinct(DatasetShare.user_id)))
+                          .where(DatasetShare.dataset_id.in_(owned))),
         shares_in=_count(select(func.count(DatasetShare.id)).where(DatasetShare.user_id == user.id)),
         tokens=_count(select(func.count(ApiToken.id)).where(ApiToken.user_id == user.id,
                                                              ApiToken.revoked_at.is_(None))),
         busy=_busy(datasets),
     )
+
+
+def summary_lines(summary: AccountSummary, receiver: str | None = None, choosing: bool = False) -> list[str]:
+    """What deleting the account does, a sentence each (the confirmation pages, `flask delete-user`): its
+    datasets go to `receiver`, or are deleted - unless the admin gives them away on the page (`choosing`)."""
+    lines = [_datasets_line(summary, receiver, choosing)]
+    if summary.models:
+        lines.append(ngettext("%(num)s model trained by this account on these datasets.",
+                              "%(num)s models trained by this account on these datasets.", summary.models))
+    lines += _others_lines(summary, kept=receiver is not None)
+    if summary.models_kept:
+        lines.append(ngettext(
+            "%(num)s model trained on other people's datasets: it stays, shown as trained by a deleted user.",
+            "%(num)s models trained on other people's datasets: they stay, shown as trained by a deleted user.",
+            summary.models_kept))
+    if summary.shares_in:
+        lines.append(ngettext(
+            "%(num)s dataset of other people is shared with this account: that access ends.",
+            "%(num)s datasets of other people are shared with this account: that access ends.", summary.shares_in))
+    if summary.tokens:
+        lines.append(ngettext("%(num)s API token: it stops working.", "%(num)s API tokens: they stop working.",
+                              summary.tokens))
+    lines.append(_("Every browser signed in to the account is logged out."))
+    return lines
+
+
+def _datasets_line(summary: AccountSummary, receiver: str | None, choosing: bool) -> str:
+    count = len(summary.datasets)
+    owned = ngettext("%(num)s dataset owned, with %(images)s (%(size)s).",
+                     "%(num)s datasets owned, with %(images)s (%(size)s).", count,
+                     images=ownership.images_text(summary.images), size=summary.size)
+    if not count:
+        return owned
+    if receiver is not None:
+        fate = ngettext("It goes to %(name)s, with its models and shares.",
+                        "They go to %(name)s, with their models and shares.", count, name=receiver)
+    elif choosing:
+        fate = ngettext(
+            "It is deleted, with its images, classes and models, unless you give it to another account below.",
+            "They are deleted, with their images, classes and models, unless you give them to another account "
+            "below.", count)
+    else:
+        fate = ngettext("It is deleted, with its images, classes and models.",
+                        "They are deleted, with their images, classes and models.", count)
+    return f"{owned} {fate}"
+
+
+def _others_lines(summary: AccountSummary, kept: bool) -> list[str]:
+    """Other people's models on the datasets, and their access: `kept` when the datasets are given away."""
+    lines = []
+    if summary.models_of_others:
+        lines.append(ngettext("%(num)s model another person trained on these datasets stays with them.",
+                              "%(num)s models other people trained on these datasets stay with them.",
+                              summary.models_of_others) if kept else
+                     ngettext("%(num)s model another person trained on these datasets is deleted too.",
+                              "%(num)s models other people trained on these datasets are deleted too.",
+                              summary.models_of_others))
+    if summary.shares_out:
+        lines.append(ngettext("%(num)s person has access to these datasets through a share: it stays.",
+                              "%(num)s people have access to these datasets through shares: they stay.",
+                              summary.shares_out) if kept else
+                     ngettext("%(num)s person has access to these datasets through a share: that access ends.",
+                              "%(num)s people have access to these datasets through shares: that access ends.",
+                              summary.shares_out))
+    return lines
 
 
 def transfer_targets(user: User) -> list[User]:
@@ -169,12 +246,20 @@ def _end_access(user: User) -> None:
     user.is_disabled, user.deleted_at = True, utcnow()
 
 
+def _forget_name(user: User) -> None:
+    """The name is free for a new account, and no run names the account, from now on rather than once the
+    row is purged (not committed). Runs are few: one UPDATE."""
+    db.session.execute(update(TrainingRun).where(TrainingRun.created_by_id == user.id).values(created_by_id=None))
+    # '~' is outside what sign-up accepts, and the random part keeps it from being guessed for a share
+    user.username = f"deleted~{user.id}~{secrets.token_hex(6)}"
+
+
 def delete_account(user: User, acting_user: User | None, transfer_to: User | None = None) -> AccountSummary:
     """Delete `user` (see the module doc): its datasets go to `transfer_to`, or are deleted. Refused, with
     nothing changed, for the last enabled admin, a receiver whose quotas are too small, or (when deleting)
     datasets with a training or an import under way. Returns what the account held."""
     _check_deletable(user)
-    summary = account_summary(user)
+    name, summary = user.username, account_summary(user)
     if transfer_to is not None:
         _check_receiver(user, transfer_to, summary)
     elif summary.busy:
@@ -188,13 +273,14 @@ def delete_account(user: User, acting_user: User | None, transfer_to: User | Non
                     Dataset.owner_id == user.id, Dataset.deleting.is_(False))).all():
                 dataset_deletion.hide_dataset(dataset)
         _end_access(user)
+        _forget_name(user)
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
     _queue_purges(user.id)
     log.info("user=%s (%s) deleted by %s: %d datasets with %d images %s, %d models on others' datasets kept",
-             user.id, user.username, f"user={acting_user.id}" if acting_user else "the command line",
+             user.id, name, f"user={acting_user.id}" if acting_user else "the command line",
              len(summary.datasets), summary.images,
              f"transferred to user={transfer_to.id}" if transfer_to else "deleted", summary.models_kept)
     return summary

@@ -102,8 +102,10 @@ def authenticate(username: str, password: str) -> User | None:
     """Return the user for correct credentials, None otherwise; lock after repeated failures.
 
     Known and unknown usernames take the same time (a password hash is always checked) and get the
-    same answers, lockout included."""
+    same answers, lockout included. A deleted account is an unknown one."""
     user = find_user(username)
+    if user is not None and user.deleted_at is not None:
+        user = None
     now = utcnow()
     if user is None:
         check_password_hash(_dummy_hash(), password or "")

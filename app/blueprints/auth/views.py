@@ -116,8 +116,9 @@ def delete_account():
             logout_user()
             flash(_("Your account and your datasets are deleted. Goodbye!"), "info")
             return redirect(url_for("auth.home"))
-    return render_template("auth/delete_account.html", summary=account_deletion.account_summary(current_user),
-                           error=error), status
+    summary = account_deletion.account_summary(current_user)
+    return render_template("auth/delete_account.html", summary=summary,
+                           lines=account_deletion.summary_lines(summary), error=error), status
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
