@@ -140,6 +140,7 @@ def test_pages_and_training_progress_go_on_while_an_import_holds_the_database(sq
     assert login(client).status_code == 302
     reporter = lifecycle.RunReporter(run)
     reporter({"phase": "training", "epoch": 1, "epochs": 2, "fraction": 0.5, "message": "Epoch 1/2"})
+    client.get(f"/models/{run.id}/progress", headers=HX)  # warm: its first call in a process loads modules (~2 s)
     with long_write(sqlite_app.database_path, 2.0) as holding:
         pages = [client.get("/datasets"), client.get("/healthz"), client.get(f"/models/{run.id}/progress", headers=HX)]
         answered_while_held = holding.is_set()  # WAL: readers do not wait for the writer
