@@ -93,4 +93,10 @@ def test_top_users_by_storage_predictions_and_training_time(app, admin_client, m
     assert storage.index("bob") < storage.index("alice") and "5.0 MB" in storage
     assert "alice</strong> — 42 images" in predictions and "anonymous (203.0.113.7)</strong> — 7 images" in predictions
     assert "bob</strong> — 1 h 40 min" in training and "alice</strong> — 30 min" in training
+    # an account being deleted (renamed until the worker removes it) is named as deleted, not by its placeholder
+    db.session.execute(User.__table__.update().where(User.id == bob.id).values(
+        username=f"deleted~{bob.id}~0123456789ab", deleted_at=utcnow(), is_disabled=True))
+    db.session.commit()
+    page = admin_client.get("/admin/limits").data.decode()
+    assert "deleted~" not in page and "deleted account</strong> — 5.0 MB" in page
 

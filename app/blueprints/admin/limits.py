@@ -36,14 +36,15 @@ def _names(ids) -> dict[int, str]:
     ids = [i for i in ids if i is not None]
     if not ids:
         return {}
-    return dict(db.session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    return dict(db.session.execute(select(User.id, User.username).where(  # a deleted one is named as such below
+        User.id.in_(ids), User.deleted_at.is_(None))).all())
 
 
 def top_storage() -> list[dict]:
     users = db.session.scalars(select(User).where(User.image_count > 0)
                                .order_by(User.image_bytes.desc(), User.id).limit(TOP))
-    return [{"user": u.username, "value": quotas.human_bytes(u.image_bytes), "detail": ngettext("%(num)s image", "%(num)s images", u.image_count)}
-            for u in users]
+    return [{"user": _("deleted account") if u.deleted_at else u.username, "value": quotas.human_bytes(u.image_bytes),
+             "detail": ngettext("%(num)s image", "%(num)s images", u.image_count)} for u in users]
 
 
 def top_predictions() -> tuple[list[dict], str | None]:
