@@ -30,7 +30,8 @@ ERROR_TEXT = {
          "problem with the request itself.",
     401: "No valid API token (`unauthorized`).",
     403: "Not allowed: your role on the dataset is too small, or a browser call from another site "
-         "(`forbidden`).",
+         "(`forbidden`); or over a quota of the account: storage, images, datasets, models, trainings "
+         "(`quota_exceeded`).",
     404: "No such object, or not visible to you (`not_found`; `unknown_model` for models).",
     405: "This address does not take that method, or an id in it is beyond any possible id "
          "(`method_not_allowed`).",
@@ -39,7 +40,7 @@ ERROR_TEXT = {
     422: "Well formed, but the values do not work: e.g. options that do not go together, a name already "
          "used, a dataset without enough labeled images (`validation_error`; `fields` names the options at "
          "fault).",
-    429: "Too many requests or over a quota (`rate_limited`, `quota_exceeded`).",
+    429: "Too many requests in a while (`rate_limited`); wait as `Retry-After` says.",
     503: "A background service (the job queue) is not reachable (`unavailable`).",
 }
 
