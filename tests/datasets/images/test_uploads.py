@@ -164,3 +164,11 @@ def test_failed_commit_removes_new_files(app, logged_in, dataset, monkeypatch):
     monkeypatch.undo()
     assert _count(dataset.id) == 0
     assert _stored_files(app) == []
+
+
+def test_each_files_result_is_said_in_the_readers_language(logged_in, dataset):
+    data = {"files": [(io.BytesIO(png(1)), "a.png"), (io.BytesIO(b"nope"), "bad.txt")]}
+    page = logged_in.post(f"/datasets/{dataset.id}/upload", data=data, content_type="multipart/form-data",
+                          headers={"HX-Request": "true", "Accept-Language": "pt-BR"}).get_data(as_text=True)
+    assert "1 imagem adicionada" in page and "Esta não é uma imagem que conseguimos ler" in page
+    assert "Added." not in page and "Adicionada." in page

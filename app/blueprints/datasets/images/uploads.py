@@ -55,7 +55,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
         if created:
             remove_unreferenced([checked.sha256])
         raise
-    return FileResult(name, ADDED, "Added.", image_id=image.id)
+    return FileResult(name, ADDED, _("Added."), image_id=image.id)
 
 
 def _fits(owner_id: int, size: int) -> bool:
