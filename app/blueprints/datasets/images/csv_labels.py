@@ -12,7 +12,6 @@ offers a background one's, which often ends after UNDO_SECONDS anyway.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from app.database import retry_write
 from app.blueprints.datasets.classes import find_label, get_or_create_label
 from app.blueprints.datasets.images import undo
 from app.blueprints.datasets.images.importer import claim, finish
-from app.blueprints.datasets.images.imports import CHUNK, launch_import, new_import
+from app.blueprints.datasets.images.imports import CHUNK, launch_file, new_import
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.label_csv import (
     CsvRefused, LabelTable, base_key, problem_lines, read_label_table, stem, unknown_header,
@@ -204,12 +203,7 @@ def label_from_csv(dataset_id: int, user_id: int | None, filename: str, stream: 
         if _runs_now(dataset_id, table):
             return LabelsStart(result=apply_table(dataset_id, user_id, table))
         imp = new_import(dataset_id, user_id, "labels", clean_filename(filename or LABELS_NAME), table.rows)
-
-        def move(folder: Path) -> None:
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, folder / LABELS_NAME)
-
-        return LabelsStart(imp=launch_import(imp, move, LABELS))
+        return LabelsStart(imp=launch_file(imp, staged, LABELS_NAME, LABELS))
     finally:
         staged.unlink(missing_ok=True)
 

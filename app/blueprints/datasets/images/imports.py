@@ -94,6 +94,15 @@ def new_import(dataset_id: int, user_id: int | None, kind: str, source_name: str
     return imp
 
 
+def launch_file(imp: Import, staged: Path, name: str, job: JobKind = IMPORT) -> Import:
+    """launch_import of one staged file, which the import's folder holds as `name`."""
+    def move(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, folder / name)
+
+    return launch_import(imp, move, job)
+
+
 def start_zip_import(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> Import:
     """Store an uploaded zip, check it as a whole (ZipRejected, nothing kept), queue its import."""
     staged = get_storage().incoming_dir / f"{uuid.uuid4().hex}.zip"
@@ -101,12 +110,7 @@ def start_zip_import(dataset_id: int, user_id: int | None, filename: str, stream
         _save_stream(stream, staged)
         total = _zip_total(staged)
         imp = new_import(dataset_id, user_id, "zip", clean_filename(filename), total)
-
-        def move(folder: Path) -> None:
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, folder / ZIP_NAME)
-
-        return launch_import(imp, move)
+        return launch_file(imp, staged, ZIP_NAME)
     finally:
         staged.unlink(missing_ok=True)
 
