@@ -26,7 +26,7 @@ def test_export_then_import_gives_same_images_and_labels(logged_in, dataset):
     upload(logged_in, dataset.id, [("x.jpg", png(5))])
     response = logged_in.get(f"/datasets/{dataset.id}/export")
     assert response.status_code == 200 and response.mimetype == "application/zip"
-    assert 'filename="Ants_and_bees.zip"' in response.headers["Content-Disposition"]
+    assert response.headers["Content-Disposition"] == "attachment; filename=Ants_and_bees.zip"
     exported = response.data
     names = sorted(zipfile.ZipFile(io.BytesIO(exported)).namelist())
     assert names == ["ants/a.png", "ants/same-name.png", "bees/same-name.png", "loose.png", "x.png"]
@@ -35,3 +35,15 @@ def test_export_then_import_gives_same_images_and_labels(logged_in, dataset):
     assert (status["status"], status["added"], status["processed"], status["errors"]) == ("finished", 5, 5, [])
     assert _content(copy.id) == _content(dataset.id)
     assert len(_content(copy.id)) == 5
+
+
+def test_a_dataset_named_in_another_script_exports_with_an_ascii_header(logged_in):
+    """A WSGI server writes headers as latin-1 (gunicorn fails on anything else): the name goes in filename*."""
+    from urllib.parse import quote
+
+    from app.blueprints.datasets.services import create_dataset
+
+    dataset = create_dataset(logged_in.user.id, "日本 データ")
+    disposition = logged_in.get(f"/datasets/{dataset.id}/export").headers["Content-Disposition"]
+    disposition.encode("latin-1")  # what gunicorn does with it
+    assert disposition.endswith(f"filename*=UTF-8''{quote('日本_データ.zip')}")

@@ -24,7 +24,7 @@ from app.rate_limits import limit_by_user
 from app.rendering import render_page
 from app.filestore import image_key, thumb_key
 from app.request_limits import allow_large_upload
-from app.storage import get_storage
+from app.storage import attachment_headers, get_storage
 
 
 def _wants_json() -> bool:
@@ -219,4 +219,4 @@ def _private(response):
 def export_dataset(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     return Response(stream_with_context(export_zip(dataset.id)), mimetype="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="{zip_filename(dataset.name)}"'})
+                    headers=attachment_headers(zip_filename(dataset.name)))
