@@ -137,3 +137,25 @@ def test_admin_pages(live_server, browser, axe):
     page.wait_for_selector("tr:has-text('axe-helped') .reset-link")
     assert problems(axe, page) == []
     page.close()
+
+
+def test_pages_in_dark_mode(trained_studio, browser, axe, shoot):
+    """A reader whose system is set to dark gets the dark palette (style.css), and it passes axe too:
+    every text colour keeps its contrast on the darker backgrounds."""
+    page = trained_studio.page(browser)
+    page.emulate_media(color_scheme="dark")
+    d, m = trained_studio.dataset_id, trained_studio.run_id
+    page.goto(f"{trained_studio.base}/datasets")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 21, 28)", background  # --bg of the dark palette
+    paths = ["/datasets", f"/datasets/{d}", f"/datasets/{d}/label", f"/datasets/{d}/classes",
+             f"/datasets/{d}/health", f"/datasets/{d}/train", f"/models/{m}", f"/models/{m}/try", "/models",
+             "/tokens", "/account", "/api/docs"]
+    assert walk(axe, page, trained_studio.base, paths, shoot=lambda p, name: shoot(p, "dark_" + name)) == {}
+    page.goto(f"{trained_studio.base}/datasets/{d}/label")
+    page.locator("[data-tile]").first.click()
+    with page.expect_response(lambda r: "/images/label" in r.url):
+        page.keyboard.press("u")
+    page.wait_for_selector("[data-toast]")
+    assert problems(axe, page) == []
+    page.context.close()
