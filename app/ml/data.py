@@ -238,12 +238,16 @@ def eval_crop_image(img: Image.Image, image_size: int) -> Image.Image:
     the short side to size/0.875, bilinear and antialiased, then centre-crop size x size). Computed as
     one resize of just the crop's box: the same pixels, about 40% less work than resizing everything.
     Validation, test, features and serving all use it, so metrics and predictions agree."""
-    width, height = img.size
+    return img.resize((image_size, image_size), Image.BILINEAR, box=eval_crop_box(*img.size, image_size))
+
+
+def eval_crop_box(width: int, height: int, image_size: int) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of the evaluation crop in a width x height image's pixels (see
+    eval_crop_image): what part of a picture the model sees, e.g. to draw an explanation over it."""
     out_h, out_w = _resized_shape((height, width), eval_resize_size(image_size))
     top, left = int(round((out_h - image_size) / 2.0)), int(round((out_w - image_size) / 2.0))
     sx, sy = width / out_w, height / out_h
-    box = (left * sx, top * sy, (left + image_size) * sx, (top + image_size) * sy)
-    return img.resize((image_size, image_size), Image.BILINEAR, box=box)
+    return (left * sx, top * sy, (left + image_size) * sx, (top + image_size) * sy)
 
 
 def eval_crop_pil(img: Image.Image, image_size: int) -> torch.Tensor:
