@@ -26,7 +26,9 @@ from app.storage import get_storage
 TAG, IMPORTS = "Images", "Imports"
 UPLOAD_HELP = ("Up to SYNC_UPLOAD_MAX_FILES loose images are added at once (200, one result per file). A zip "
                "(one folder per class) or more loose images start a background import (202): follow its "
-               "`status_url`. A zip refused as a whole gets its reason in `results`.")
+               "`status_url`. A zip refused as a whole gets its reason in `results`. With `class_id` (a class of "
+               "this dataset) the images are added to that class; a class of another dataset, or one that "
+               "does not exist, is 404 and nothing is stored; a class given with a zip is 422.")
 LABELS_HELP = ("Rows match the dataset's images by file name, with or without the extension; a name several "
                "images hold is ambiguous and labels none. Classes are created as needed. A CSV that is not "
                "UTF-8 text, has no rows, has one column, is over LABELS_CSV_MAX_BYTES, or has no header known "
@@ -52,7 +54,8 @@ def list_images(user, data, dataset_id: int):
               errors=(413,), more={202: (UploadOut, "A background import was started: follow its status_url.")}))
 def upload_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id, "editor")
-    upload = upload_files(dataset.id, user.id, [(f.filename or "image", f.stream) for f in data["files"]])
+    upload = upload_files(dataset.id, user.id, [(f.filename or "image", f.stream) for f in data["files"]],
+                          data.get("class_id"))
     answer = {"summary": upload.summary, "results": [r.to_dict() for r in upload.results],
               "imports": [present.import_doc(imp) for imp in upload.imports]}
     return answer, 202 if upload.imports else 200

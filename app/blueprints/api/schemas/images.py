@@ -48,6 +48,9 @@ class ImagePageOut(Output):
 class UploadForm(Input):
     files = fields.List(Upload(), required=True, validate=validate.Length(min=1), metadata={
         "description": "Images, or zips with one folder per class (repeat the field; `file` works too)."})
+    class_id = fields.Integer(validate=validate.Range(min=1, max=MAX_DB_INT), metadata={
+        "description": "A class of this dataset: the images are added to it (not with a zip, whose folders "
+                       "give its classes). Left out: the images stay unlabeled."})
     error_codes = {"files": "no_file"}
 
     @pre_load

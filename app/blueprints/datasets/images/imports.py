@@ -115,13 +115,15 @@ def start_zip_import(dataset_id: int, user_id: int | None, filename: str, stream
         staged.unlink(missing_ok=True)
 
 
-def start_files_import(dataset_id: int, user_id: int | None, files: list[tuple[str, BinaryIO]]) -> Import:
-    """Store many uploaded loose images (as 0, 1, ... with their names in a manifest), queue their import."""
+def start_files_import(dataset_id: int, user_id: int | None, files: list[tuple[str, BinaryIO]],
+                       label: str | None = None) -> Import:
+    """Store many uploaded loose images (as 0, 1, ... with their names in a manifest), queue their import;
+    `label`: the name of the class they all go to."""
     staged = get_storage().incoming_dir / uuid.uuid4().hex
     try:
         for i, (_name, stream) in enumerate(files):
             _save_stream(stream, staged / str(i))
-        write_manifest(staged, [clean_filename(name) for name, _ in files])
+        write_manifest(staged, [clean_filename(name) for name, _ in files], label)
         imp = new_import(dataset_id, user_id, "files", f"{len(files):,} uploaded files", len(files))
         return launch_import(imp, lambda folder: os.replace(staged, folder))
     finally:

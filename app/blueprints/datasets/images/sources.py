@@ -198,15 +198,18 @@ def _file_opener(path: Path) -> Callable[[], BinaryIO]:
     return lambda: open(path, "rb")
 
 
-def write_manifest(folder: Path, names: list[str]) -> None:
-    """Remember the original names of uploaded loose files stored as folder/0, folder/1, ..."""
-    (folder / MANIFEST).write_text(json.dumps(names))
+def write_manifest(folder: Path, names: list[str], label: str | None = None) -> None:
+    """Remember the original names of uploaded loose files stored as folder/0, folder/1, ... (and the
+    class they all go to, when the upload chose one)."""
+    (folder / MANIFEST).write_text(json.dumps({"names": names, "label": label} if label else names))
 
 
 def plan_stored_files(folder: str | Path) -> Plan:
-    """Uploaded loose files (stored by number, names in the manifest): all unlabeled."""
+    """Uploaded loose files (stored by number, names in the manifest): unlabeled, or all of the manifest's
+    class (a manifest that is a bare list of names: one written before classes could be chosen)."""
     folder = Path(folder)
-    names = json.loads((folder / MANIFEST).read_text())
-    entries = [Entry(name, (name,), (folder / str(i)).stat().st_size, _file_opener(folder / str(i)))
+    manifest = json.loads((folder / MANIFEST).read_text())
+    names, label = (manifest, None) if isinstance(manifest, list) else (manifest["names"], manifest.get("label"))
+    entries = [Entry(name, (name,), (folder / str(i)).stat().st_size, _file_opener(folder / str(i)), label)
                for i, name in enumerate(names)]
     return Plan(entries, [])

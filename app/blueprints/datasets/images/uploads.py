@@ -10,22 +10,26 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from app import quotas
+from app.blueprints.datasets.classes import get_label
 from app.blueprints.datasets.images.imports import import_json, start_files_import, start_zip_import
 from app.blueprints.datasets.images.intake import (
     BadImage, check_image, clean_filename, find_duplicate, new_image, remove_unreferenced, sha256_of, write_files,
 )
 from app.blueprints.datasets.images.results import ADDED, DUPLICATE, ERROR, FileResult, summarize_results
 from app.blueprints.datasets.images.sources import read_capped
-from app.errors import DomainError
+from app.errors import DomainError, NotFound, ValidationError
 from app.extensions import db
-from app.models import Import
+from app.ids import parse_id
+from app.models import Import, Label
 
 DUPLICATE_MESSAGE = _l("Already in this dataset (an identical file); skipped.")
 
 
-def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: bytes) -> FileResult:
-    """Check and store one image and commit its row; bad files give an 'error' result, not an exception.
-    The bytes are hashed first: a duplicate is never decoded."""
+def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: bytes,
+                    label: Label | None = None) -> FileResult:
+    """Check and store one image and commit its row (in `label`'s class, when given: a class of this
+    dataset); bad files give an 'error' result, not an exception. The bytes are hashed first: a duplicate
+    is never decoded (and keeps the class it has)."""
     name = clean_filename(filename)
     sha = sha256_of(data)
     if data and find_duplicate(dataset_id, sha):
@@ -38,7 +42,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
     except BadImage as err:
         return FileResult(name, ERROR, err.message)
     created = write_files(checked)  # files first: a committed row must never point at a missing file
-    image = new_image(dataset_id, checked, name, user_id)
+    image = new_image(dataset_id, checked, name, user_id, label_id=label.id if label else None, label_source="user")
     db.session.add(image)
     try:
         if not quotas.reserve_images(owner_id, 1, len(data)):  # counted in the row's own transaction
@@ -55,7 +59,7 @@ def add_image_bytes(dataset_id: int, user_id: int | None, filename: str, data: b
         if created:
             remove_unreferenced([checked.sha256])
         raise
-    return FileResult(name, ADDED, _("Added."), image_id=image.id)
+    return FileResult(name, ADDED, _("Added."), label=label.name if label else None, image_id=image.id)
 
 
 def _fits(owner_id: int, size: int) -> bool:
@@ -67,12 +71,13 @@ def _over_quota(name: str, owner_id: int, size: int) -> FileResult:
     return FileResult(name, ERROR, _("Not added: %(reason)s", reason=quotas.images_full_message(owner_id, 1, size)))
 
 
-def _add_stream(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO) -> FileResult:
+def _add_stream(dataset_id: int, user_id: int | None, filename: str, stream: BinaryIO,
+                label: Label | None = None) -> FileResult:
     try:
         data = read_capped(stream, current_app.config["MAX_IMAGE_BYTES"])
     except BadImage as err:
         return FileResult(clean_filename(filename), ERROR, err.message)
-    return add_image_bytes(dataset_id, user_id, filename, data)
+    return add_image_bytes(dataset_id, user_id, filename, data, label)
 
 
 def is_zip_name(filename: str) -> bool:
@@ -100,10 +105,37 @@ class Upload:
         return doc
 
 
-def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str, BinaryIO]]) -> Upload:
+def label_field(value: str | None) -> int | None:
+    """The class id of an upload form's optional `label_id` field: empty is None (the images stay
+    unlabeled); anything but an id is a class that does not exist (404, as an unknown id is)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    label_id = parse_id(value)
+    if label_id is None:
+        raise NotFound(_("This class does not exist in this dataset."))
+    return label_id
+
+
+def _upload_label(dataset_id: int, label_id: int | None, names: list[str]) -> Label | None:
+    """The class the uploaded images go to, checked before anything is stored: a class of another
+    dataset is NotFound; a zip says its classes by its folders, so a class given with one is refused."""
+    if label_id is None:
+        return None
+    label = get_label(dataset_id, label_id)
+    if any(is_zip_name(name) for name in names):
+        raise ValidationError(_("A class can be given to images only: a zip's folders give its classes. "
+                                "Upload the zip without choosing a class."))
+    return label
+
+
+def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str, BinaryIO]],
+                 label_id: int | None = None) -> Upload:
     """Add every (filename, stream): zips (and a large batch of loose images) start background imports,
-    the others are added now; a bad file gets an error result and does not stop the others."""
+    the others are added now; a bad file gets an error result and does not stop the others. With
+    `label_id` (a class of this dataset) the images land in that class."""
     files = list(files)
+    label = _upload_label(dataset_id, label_id, [name for name, _stream in files])
     quotas.check_image_room(quotas.owner_of(dataset_id))  # full already: refuse the request, store nothing
     upload = Upload()
     loose = [(name, stream) for name, stream in files if not is_zip_name(name)]
@@ -114,7 +146,7 @@ def upload_files(dataset_id: int, user_id: int | None, files: Iterable[tuple[str
             except DomainError as err:
                 upload.results.append(FileResult(clean_filename(name), ERROR, err.message))
     if len(loose) > current_app.config["SYNC_UPLOAD_MAX_FILES"]:
-        upload.imports.append(start_files_import(dataset_id, user_id, loose))
+        upload.imports.append(start_files_import(dataset_id, user_id, loose, label.name if label else None))
     else:
-        upload.results.extend(_add_stream(dataset_id, user_id, name, stream) for name, stream in loose)
+        upload.results.extend(_add_stream(dataset_id, user_id, name, stream, label) for name, stream in loose)
     return upload

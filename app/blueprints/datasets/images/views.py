@@ -17,7 +17,7 @@ from app.blueprints.datasets.images.csv_labels import label_from_csv
 from app.blueprints.datasets.images.services import (
     delete_undoably, get_image, grid_args, image_page, label_undoably, parse_ids,
 )
-from app.blueprints.datasets.images.uploads import upload_files
+from app.blueprints.datasets.images.uploads import label_field, upload_files
 from app.errors import DomainError, NotFound, ValidationError
 from app.ids import parse_id
 from app.rate_limits import limit_by_user
@@ -38,7 +38,7 @@ def _wants_json() -> bool:
 def upload_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     files = [(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
-    upload = upload_files(dataset.id, current_user.id, files)
+    upload = upload_files(dataset.id, current_user.id, files, label_field(request.form.get("label_id")))
     if _wants_json():
         return jsonify(upload.to_json()), 202 if upload.imports else 200
     if request.htmx:
