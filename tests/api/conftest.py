@@ -121,7 +121,7 @@ def world(app, users):
         db.session.commit()
         share = share_dataset(dataset, "ed", "editor")
         share_dataset(dataset, "vic", "viewer")
-        return {"d": dataset.id, "l": labels[0].id, "i": images[0].id, "i2": images[1].id, "s": share.id,
-                "m": imp.id, **{k: run.id for k, run in runs.items()}}
+        return {"d": dataset.id, "l": labels[0].id, "l2": labels[1].id, "i": images[0].id, "i2": images[1].id,
+                "s": share.id, "m": imp.id, **{k: run.id for k, run in runs.items()}}
 
     return make

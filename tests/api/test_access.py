@@ -29,6 +29,8 @@ TABLE = {
     "api.update_class": ("PATCH", "/api/v1/datasets/{d}/classes/{l}", {"json": {"name": "crimson", "move": "down"}},
                          "editor", 200, {}),
     "api.delete_class": ("DELETE", "/api/v1/datasets/{d}/classes/{l}", {}, "editor", 200, {}),
+    "api.merge_class": ("POST", "/api/v1/datasets/{d}/classes/{l}/merge", {"json": {"into": "{l2}"}}, "editor", 200,
+                        {}),
     "api.list_images": ("GET", "/api/v1/datasets/{d}/images?class=unlabeled", {}, "viewer", 200, {}),
     "api.upload_images": ("POST", "/api/v1/datasets/{d}/images", {"data": lambda: {"files": files(("n.png", png(7)))}},
                           "editor", 200, {}),

@@ -5,7 +5,7 @@ from app.blueprints.api.contract import Op, operation
 from app.blueprints.api.schemas.common import CountOut
 from app.blueprints.api.schemas.datasets import (
     ClassIn, ClassListOut, ClassOut, ClassPatchIn, DatasetDetailOut, DatasetIn, DatasetListOut, DatasetPatchIn,
-    DeletedOut, OwnerIn, ShareIn, ShareListOut, ShareOut,
+    DeletedOut, MergeIn, MergeOut, OwnerIn, ShareIn, ShareListOut, ShareOut,
 )
 from app.blueprints.datasets import classes as class_service
 from app.blueprints.datasets import deletion, ownership, services, sharing
@@ -102,6 +102,16 @@ def update_class(user, data, dataset_id: int, class_id: int):
     label = class_service.update_class(dataset.id, class_id, data.get("name", label.name), data.get("color"))
     counts, _ = services.class_counts(dataset.id)
     return next(c for c in present.classes(counts) if c["id"] == label.id)
+
+
+@bp.post("/v1/datasets/<int:dataset_id>/classes/<int:class_id>/merge")
+@operation(Op("Merge a class into another: its images move there, then it is deleted (editor)", CLASSES,
+              body=MergeIn, out=MergeOut, errors=(422,)))
+def merge_class(user, data, dataset_id: int, class_id: int):
+    dataset = get_dataset_for(user, dataset_id, "editor")
+    moved, _undo, _name = class_service.merge_class(dataset.id, class_id, data["into"])
+    counts, _ = services.class_counts(dataset.id)
+    return {"moved": moved, "into": next(c for c in present.classes(counts) if c["id"] == data["into"])}
 
 
 @bp.delete("/v1/datasets/<int:dataset_id>/classes/<int:class_id>")

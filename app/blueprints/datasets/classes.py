@@ -1,4 +1,4 @@
-"""Classes (Label rows) of a dataset: add, rename, recolour, reorder, delete."""
+"""Classes (Label rows) of a dataset: add, rename, recolour, reorder, merge, delete."""
 from __future__ import annotations
 
 import re
@@ -80,7 +80,8 @@ def update_class(dataset_id: int, label_id: int, name: str, color: str | None = 
     name = clean_class_name(name)
     other = find_label(dataset_id, name)
     if other is not None and other.id != label.id:
-        raise Conflict(_("There is already a class called '%(name)s'.", name=other.name))
+        raise Conflict(_("There is already a class called '%(name)s'. To put the two classes together, merge "
+                         "them instead.", name=other.name))
     label.name = name
     if color:
         label.color = _clean_color(color)
@@ -119,6 +120,29 @@ def delete_class(dataset_id: int, label_id: int, undoable_by: int | None = None)
     db.session.delete(label)
     db.session.commit()
     return result.rowcount or 0, action.id if action else None
+
+
+def merge_class(dataset_id: int, label_id: int | None, into_id: int | None,
+                undoable_by: int | None = None) -> tuple[int, int | None, str]:
+    """Move every image of one class into another and delete the emptied class ("Ants" and "ant" imported
+    from two folders are one class). Who labeled each image stays as it was. With undoable_by (a user id)
+    that user can take it back for a while: the class returns with its images (those still in the class
+    they were merged into). One UPDATE whatever the size. Returns (images moved, the undo action's id or None,
+    the name of the class they moved into)."""
+    from app.blueprints.datasets.images.undo import record_class
+
+    if label_id is None or into_id is None:
+        raise ValidationError(_("Pick the class to merge and the class it goes into."))
+    label, into = get_label(dataset_id, label_id), get_label(dataset_id, into_id)
+    if label.id == into.id:
+        raise ValidationError(_("Pick two different classes to merge."))
+    action = (record_class(dataset_id, undoable_by, label, merged_into=into)
+              if undoable_by is not None else None)
+    result = db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.label_id == label.id)
+                                .values(label_id=into.id))
+    db.session.delete(label)
+    db.session.commit()
+    return result.rowcount or 0, action.id if action else None, into.name
 
 
 def _luminance(color: str) -> float:

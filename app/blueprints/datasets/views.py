@@ -146,7 +146,11 @@ def _latest_undo(dataset) -> dict:
     action = latest_class_deletion(dataset.id, current_user.id)
     if action is None or dataset_role(current_user, dataset) not in ("owner", "editor"):
         return {}
-    name = (action.payload or {}).get("label", {}).get("name", "")
+    payload = action.payload or {}
+    name, into = payload.get("label", {}).get("name", ""), payload.get("merged_into")
+    if into:
+        return _undo_toast(dataset, action.id, _("Class “%(name)s” was merged into “%(into)s”. You can undo that "
+                                                 "for a short while.", name=name, into=into["name"]))
     return _undo_toast(dataset, action.id, _("Class “%(name)s” was deleted. You can undo that for a short while.",
                                              name=name))
 
@@ -186,6 +190,25 @@ def delete_class(dataset_id: int, label_id: int):
         return _classes_page(dataset, **_undo_toast(dataset, undo_id, message))
     flash(message, "success")
     return redirect(url_for("datasets.list_classes", dataset_id=dataset.id))  # its toast offers Undo
+
+
+@bp.route("/datasets/<int:dataset_id>/classes/merge", methods=["POST"])
+@login_required
+def merge_classes(dataset_id: int):
+    dataset = get_dataset_for(current_user, dataset_id, "editor")
+    try:
+        count, undo_id, into_name = class_service.merge_class(
+            dataset.id, parse_id(request.form.get("source")), parse_id(request.form.get("into")),
+            undoable_by=current_user.id)
+    except DomainError as err:
+        flash(err.message, "error")
+        return _classes_page(dataset, status=err.status, merge_open=True)
+    message = ngettext("Merged: %(num)s image moved into “%(name)s”.",
+                       "Merged: %(num)s images moved into “%(name)s”.", count, name=into_name)
+    if request.htmx:
+        return _classes_page(dataset, **_undo_toast(dataset, undo_id, message))
+    flash(message, "success")
+    return redirect(url_for("datasets.list_classes", dataset_id=dataset.id))
 
 
 @bp.route("/datasets/<int:dataset_id>/sharing", methods=["GET", "POST"])

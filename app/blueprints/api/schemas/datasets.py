@@ -73,6 +73,16 @@ class ClassPatchIn(Input):
                          metadata={"description": "Move the class one place up or down the order."})
 
 
+class MergeIn(Input):
+    into = fields.Integer(required=True, validate=validate.Range(min=1, max=2**63 - 1), metadata={
+        "description": "The id of the class (of the same dataset) the images move into."})
+
+
+class MergeOut(Output):
+    moved = fields.Integer(required=True, metadata={"description": "How many images moved."})
+    into = fields.Nested(ClassOut, required=True, metadata={"description": "The class they are in now."})
+
+
 class ShareIn(Input):
     username = Text(40, required=True, min_length=1)
     role = fields.String(required=True, validate=validate.OneOf(["viewer", "editor"]))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from app import quotas
 from app.i18n import ngettext
@@ -100,14 +100,17 @@ def trash_rows(dataset_id: int, user_id: int, image_ids: list[int]) -> tuple[Und
     return action, freed
 
 
-def record_class(dataset_id: int, user_id: int, label: Label) -> UndoAction:
-    """Remember a class about to be deleted and which images had it (the caller commits with the delete)."""
+def record_class(dataset_id: int, user_id: int, label: Label, merged_into: Label | None = None) -> UndoAction:
+    """Remember a class about to be deleted, or merged into another, and which images had it (the caller
+    commits with the change)."""
     images = []
     for row in db.session.execute(select(Image.id, *[getattr(Image, c) for c in LABEL_COLUMNS[1:]])
                                   .where(Image.dataset_id == dataset_id, Image.label_id == label.id)):
         images.append(list(row))
     payload = {"label": {"id": label.id, "name": label.name, "color": label.color, "position": label.position},
                "groups": packed(images)}
+    if merged_into is not None:
+        payload["merged_into"] = {"id": merged_into.id, "name": merged_into.name}
     action = UndoAction(dataset_id=dataset_id, user_id=user_id, kind="class", count=len(images), payload=payload)
     db.session.add(action)
     db.session.flush()
@@ -124,7 +127,8 @@ def latest_class_deletion(dataset_id: int, user_id: int) -> UndoAction | None:
 
 def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
     """The class again (the one of that name when it was added again meanwhile; its old id when free),
-    given back to its images that are still unlabeled. Returns (its name, images given back)."""
+    given back to its images that are still unlabeled, or after a merge still in the class they were
+    merged into. Returns (its name, images given back)."""
     saved = payload["label"]
     label = db.session.scalar(select(Label).where(Label.dataset_id == dataset_id, Label.name == saved["name"]))
     if label is None:
@@ -134,7 +138,10 @@ def _restore_class(dataset_id: int, payload: dict) -> tuple[str, int]:
         db.session.add(label)
         db.session.flush()
     rows = [(image_id, (label.id, *values)) for image_id, *values in unpacked(payload)]
-    return label.name, _set_label_columns(dataset_id, rows, Image.label_id.is_(None))
+    merged_into = (payload.get("merged_into") or {}).get("id")
+    still = Image.label_id.is_(None) if merged_into is None else or_(Image.label_id.is_(None),
+                                                                      Image.label_id == merged_into)
+    return label.name, _set_label_columns(dataset_id, rows, still)
 
 
 def _set_label_columns(dataset_id: int, rows: list, *conditions) -> int:
