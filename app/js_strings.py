@@ -41,6 +41,26 @@ SIMPLE = {
     "code_too_many_files": _l("Too many files at once: send fewer images per try."),
     "code_rate_limited": _l("Too many images in a short time. Wait a moment and try again."),
     "code_too_large": _l("The upload is too large. Send fewer or smaller files at once."),
+    # The camera (camera.js): taking photos into a dataset, and live answers on the "Try it" page.
+    "cam_insecure": _l("The camera only works on a secure page. Open the studio with https://, or as "
+                       "http://localhost on the computer it runs on, then press Start camera again."),
+    "cam_unsupported": _l("This browser cannot use a camera. Try a recent Chrome, Firefox, Edge or Safari."),
+    "cam_denied": _l("Camera access was refused. Allow the camera for this site (the camera icon in the "
+                     "address bar, or the browser's site settings), then press Start camera again."),
+    "cam_none": _l("No camera was found. Connect one, then press Start camera again."),
+    "cam_busy": _l("The camera is busy: another app or browser tab is using it. Close that, then press "
+                   "Start camera again."),
+    "cam_failed": _l("The camera could not be started ({name})."),
+    "cam_starting": _l("Starting the camera… (allow it if the browser asks)"),
+    "cam_on": _l("Camera on."),
+    "cam_off": _l("Camera off."),
+    "cam_hidden": _l("The camera was stopped because the page was hidden. Press Start camera to go on."),
+    "cam_not_ready": _l("Wait a moment: the camera is still starting."),
+    "cam_recording": _l("Recording: keep holding…"),
+    "cam_retrying": _l("Too many photos in a short time: waiting, then sending them again…"),
+    "cam_send_failed": _l("Photos could not be sent ({status})."),
+    "cam_answer": _l("{name} ({confidence})"),
+    "cam_looking": _l("Looking…"),
 }
 
 
@@ -67,6 +87,9 @@ PLURAL = {
     "added": PN_("{n} image added", "{n} images added"),
     "unusable": PN_("{n} file could not be used", "{n} files could not be used"),
     "stopped": PN_("Stopped: {sent} of {n} file sent.", "Stopped: {sent} of {n} files sent."),
+    "cam_taken": PN_("{n} photo taken", "{n} photos taken"),
+    "cam_sent": PN_("{n} sent", "{n} sent"),
+    "cam_waiting": PN_("{n} waiting to be sent", "{n} waiting to be sent"),
     "threshold_none": PN_("At {threshold}: answers none of the {n} validation image; says 'not sure' for it.",
                           "At {threshold}: answers none of the {n} validation images; says 'not sure' "
                           "for all of them."),
