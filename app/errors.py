@@ -36,6 +36,7 @@ ERROR_CODES = {
     "conflict": "The object's state does not allow it now (409).",
     "not_ready": "The model has not finished training, or its files are missing (409).",
     "no_file": "No file was sent in the upload field (400).",
+    "bad_image": "The uploaded file is not a usable image (422, where one image is the whole request).",
     "no_model": "No model was named and the account has no default model (422).",
     "too_large": "The request body is too large (413).",
     "too_many_files": "More files than one request may carry (413).",
@@ -120,8 +121,9 @@ class QuotaExceeded(DomainError):
 
 
 def is_api_path(path: str) -> bool:
-    """The JSON API: /api/..., POST /predict and /models/<id>/predict (English, stable codes)."""
-    return path.startswith("/api/") or path.startswith("/predict") or path.endswith("/predict")
+    """The JSON API: /api/..., POST /predict, /models/<id>/predict and /models/<id>/explain (English, stable
+    codes)."""
+    return path.startswith("/api/") or path.startswith("/predict") or path.endswith(("/predict", "/explain"))
 
 
 def wants_json() -> bool:

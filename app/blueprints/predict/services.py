@@ -199,6 +199,16 @@ def prediction_entry(filename: str, probs, classes: Sequence[str], k: int, thres
     }
 
 
+def loaded_predictor(run: TrainingRun):
+    """The run's model, loaded in this process (the cache's copy when it has one)."""
+    from app import serving
+
+    config = current_app.config
+    return serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
+                                 device=config.get("PREDICT_DEVICE") or None,
+                                 threads=config["PREDICT_THREADS"], freeze_heap=config["PREDICT_FREEZE_HEAP"])
+
+
 def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | None = None,
                   top_k: str | None = None, timings: Timings | None = None) -> dict:
     """Answer a batch of uploads with one model, in upload order; bad files get an error entry.
@@ -213,9 +223,7 @@ def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | No
                           413,
                           "too_many_files")
     run = resolve_model(user, run_id)
-    predictor = serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
-                                      device=config.get("PREDICT_DEVICE") or None,
-                                      threads=config["PREDICT_THREADS"], freeze_heap=config["PREDICT_FREEZE_HEAP"])
+    predictor = loaded_predictor(run)
     classes = list(predictor.classes)
     k = parse_top_k(top_k, len(classes))
     limits = serving.Limits(config["MAX_IMAGE_PIXELS"], config["PREDICT_MAX_REQUEST_PIXELS"])

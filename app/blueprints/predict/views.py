@@ -7,9 +7,10 @@ from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
 from app.activity import record_predictions
-from app.blueprints.predict import bp, services, tokens as token_service
+from app.blueprints.predict import bp, explanations, services, tokens as token_service
 from app.blueprints.api.contract import Op, operation
-from app.blueprints.api.schemas.predict import ModelPredictForm, ModelPredictQuery, PredictForm, PredictOut, PredictQuery
+from app.blueprints.api.schemas.predict import (ExplainForm, ExplainOut, ExplainQuery, ModelPredictForm,
+                                               ModelPredictQuery, PredictForm, PredictOut, PredictQuery)
 from app.errors import DomainError
 from app.extensions import csrf
 from app.rate_limits import limit_by_ip, limit_predictions
@@ -98,6 +99,29 @@ def predict_with_model(user, data, run_id: int):
     fmt = services.parse_format(data.get("format"), request.accept_mimetypes)
     result = services.predict_files(user, _uploads(data), run_id, data.get("top_k"), _server_timing())
     return _answer(result, fmt, user)
+
+
+EXPLAIN_HELP = ("Which parts of one image the model's answer rests on (occlusion sensitivity): a grey square "
+                "is slid over the image and the class's probability measured each time, about 50 forward "
+                "passes, so one call costs about as much as classifying 50 images. The grid covers the model's "
+                "centre crop (the middle of the picture, 87.5% of its shorter side, as the model sees it), "
+                "which `crop` locates in the picture. Send one multipart `file`; `category_index` (form field "
+                "or query parameter) picks the class to explain. A file that is not a usable image is a 422 "
+                "with code `bad_image`. Counts as one image in the prediction rate limits.")
+
+
+@bp.route("/models/<int:run_id>/explain", methods=["POST"])
+@csrf.exempt  # as /predict: api_user() checks session calls itself
+@limit_predictions()
+@operation(Op("Show which parts of an image mattered for the answer", "Prediction", query=ExplainQuery,
+              form=ExplainForm, out=ExplainOut, auth="optional", errors=(409, 413, 422), description=EXPLAIN_HELP))
+def explain_image(user, data, run_id: int):
+    from app.serving import Upload
+
+    upload = Upload(data["file"].filename or "file1", data["file"].read())
+    result = explanations.explain_upload(user, upload, run_id, data.get("category_index"))
+    record_predictions(user.id if user is not None else None, request.remote_addr, 1)
+    return result
 
 
 @bp.route("/models/<int:run_id>/try")

@@ -80,3 +80,48 @@ class PredictOut(Output):
     model = fields.Nested(ModelInfoOut, required=True)
     predictions = fields.List(fields.Nested(PredictionOut), required=True,
                               metadata={"description": "One entry per uploaded file, in upload order."})
+
+
+# --- POST /models/{id}/explain ------------------------------------------------------------------
+
+def _explain_options() -> dict:
+    return {"category_index": fields.Integer(validate=validate.Range(min=0), metadata={
+        "description": "The class to explain, by its index in model.classes; default: the model's answer. "
+                       "An index beyond the model's classes is a 422 naming this field."})}
+
+
+class _OneUpload(Query):  # lenient like a query string, as the predict forms
+    file = Upload(required=True, error_messages={"required": NO_FILE_MESSAGE},
+                  metadata={"description": "One image."})
+    error_codes = {"file": "no_file"}
+
+
+ExplainForm = _OneUpload.from_dict(_explain_options(), name="ExplainForm")
+ExplainQuery = Query.from_dict(_explain_options(), name="ExplainQuery")
+
+
+class CropOut(Output):
+    left = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    top = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    width = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+    height = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+
+
+class ExplainOut(Output):
+    model = fields.Nested(ModelInfoOut, required=True)
+    filename = fields.String(required=True)
+    category = fields.String(required=True, metadata={"description": "The class explained."})
+    category_index = fields.Integer(required=True, metadata={"description": "Its index in model.classes."})
+    confidence = fields.Float(required=True, validate=validate.Range(min=0, max=1), metadata={
+        "description": "Its probability for the whole image."})
+    grid = fields.List(fields.List(fields.Float(validate=validate.Range(min=0, max=1))), required=True, metadata={
+        "description": "rows x cols importance values, 0 (did not matter) to 1 (mattered most), row by row from "
+                       "the top-left of the model's crop, which they cut into equal tiles. All 0 when hiding no "
+                       "part of the image lowered the class's probability."})
+    rows = fields.Integer(required=True)
+    cols = fields.Integer(required=True)
+    crop_size = fields.Integer(required=True, metadata={
+        "description": "The side of the model's square crop, in its input pixels."})
+    crop = fields.Nested(CropOut, required=True, metadata={
+        "description": "Where that crop lies in the uploaded picture (upright, as EXIF orientation shows it), "
+                       "as fractions of the picture's width and height: draw the grid over this box."})
