@@ -29,6 +29,13 @@ SIMPLE = {
     "choose_first": _l("Choose images or a .zip first: drop them on the box above, or click it to pick files."),
     "no_preview": _l("No preview"),
     "no_preview_for": _l("No preview for {name}"),
+    # "Why?" on the "Try it" page: which parts of a picture an answer rests on (the explain API's map).
+    "why": _l("Why?"),
+    "why_looking": _l("Looking at which parts of the picture mattered…"),
+    "why_legend": _l("Brighter areas mattered most for ‘{name}’."),
+    "why_flat": _l("No single part of the picture changed the answer ‘{name}’ much."),
+    "why_crop": _l("The model looks at the middle of the picture, shown here."),
+    "why_failed": _l("This answer could not be explained."),
     # A browser notification when a watched training ends (the run page, once the user allowed them).
     "run_succeeded": _l("Training finished: {name}"),
     "run_failed": _l("Training failed: {name}"),
@@ -60,6 +67,7 @@ SIMPLE = {
     "cam_retrying": _l("Too many photos in a short time: waiting, then sending them again…"),
     "cam_send_failed": _l("Photos could not be sent ({status})."),
     "cam_answer": _l("{name} ({confidence})"),
+    "cam_confidence": _l("Confidence: {confidence}"),
     "cam_looking": _l("Looking…"),
 }
 

@@ -1,4 +1,5 @@
-// "Try it" page: send dropped images to the model's predict API and draw top-k bars per image.
+// "Try it" page: send dropped images to the model's predict API and draw top-k bars per image; "Why?"
+// asks the explain API which parts of an image mattered and darkens the rest of the model's crop.
 // Plain JS, no dependencies.
 (function () {
   "use strict";
@@ -40,7 +41,108 @@
     return text === "code_" + code ? "" : text;
   }
 
-  function fillCard(card, answer) {
+  // --- "Why?": the importance map over the part of the picture the model sees -------------------------
+
+  // The form names the predict route; the explain route sits beside it (/models/<id>/explain).
+  function explainUrl(form) { return form.dataset.predictUrl.replace(/\/predict$/, "/explain"); }
+
+  // The model's centre crop of the preview, drawn at the box's size (the map's tiles cover exactly it).
+  function cropCanvas(img, crop, side) {
+    var canvas = el("canvas", "explain-crop");
+    var ratio = window.devicePixelRatio || 1;
+    canvas.width = canvas.height = Math.round(side * ratio);
+    if (img && img.naturalWidth) {
+      var w = img.naturalWidth, h = img.naturalHeight;
+      canvas.getContext("2d").drawImage(img, crop.left * w, crop.top * h, crop.width * w, crop.height * h,
+                                        0, 0, canvas.width, canvas.height);
+    }
+    return canvas;
+  }
+
+  // Semi-transparent cells: the less a tile mattered, the darker it is drawn (a flat map darkens nothing).
+  function heatGrid(answer, flat) {
+    var grid = el("div", "explain-grid");
+    grid.style.gridTemplateColumns = "repeat(" + answer.cols + ", 1fr)";
+    grid.style.gridTemplateRows = "repeat(" + answer.rows + ", 1fr)";
+    answer.grid.forEach(function (row) {
+      row.forEach(function (value) {
+        var cell = el("div", "explain-cell");
+        cell.style.backgroundColor = "rgba(0, 0, 0, " + (flat ? 0 : 0.75 * (1 - value)).toFixed(3) + ")";
+        grid.appendChild(cell);
+      });
+    });
+    return grid;
+  }
+
+  function drawExplanation(card, box, answer) {
+    var img = card.querySelector("img.thumb");
+    var flat = !answer.grid.some(function (row) { return row.some(function (v) { return v > 0; }); });
+    var legend = flat ? window.studio.t("why_flat", { name: answer.category })
+      : window.studio.t("why_legend", { name: answer.category });
+    box.textContent = "";
+    var view = el("div", "explain-view");
+    view.setAttribute("role", "img");
+    view.setAttribute("aria-label", legend);
+    view.appendChild(cropCanvas(img, answer.crop, 170));
+    view.appendChild(heatGrid(answer, flat));
+    box.appendChild(view);
+    box.appendChild(el("p", "explain-legend", legend));
+    box.appendChild(el("p", "explain-note muted", window.studio.t("why_crop")));
+    if (img) img.hidden = true;  // the crop replaces the preview while the map is shown
+  }
+
+  function showExplanation(card, box, button, shown) {
+    box.hidden = !shown;
+    button.setAttribute("aria-expanded", shown ? "true" : "false");
+    var img = card.querySelector("img.thumb");
+    if (img) img.hidden = shown && !!box.querySelector(".explain-view");
+  }
+
+  function askWhy(form, card, file, box, button) {
+    var data = new FormData();
+    data.append("file", file, file.name);
+    box.textContent = "";
+    box.appendChild(el("p", "muted", window.studio.t("why_looking")));
+    button.setAttribute("aria-busy", "true");
+    return fetch(explainUrl(form), {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRFToken": form.dataset.csrf, "Accept": "application/json" }
+    }).then(function (resp) {
+      return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
+    }).then(function (res) {
+      if (!res.ok) throw new Error(codeText(res.body.code) || res.body.error || window.studio.t("why_failed"));
+      drawExplanation(card, box, res.body);
+      card.dataset.explained = "1";
+    }).catch(function (err) {
+      box.textContent = "";
+      box.appendChild(el("p", "error", err.message || window.studio.t("unreachable")));
+    }).then(function () { button.removeAttribute("aria-busy"); });
+  }
+
+  var explainCount = 0;
+
+  // A "Why?" button under an answered image (its map goes in the preview's place): the first press asks
+  // the server, later ones hide or show the map again.
+  function whyButton(form, card, file) {
+    var button = el("button", "button small secondary explain-button", window.studio.t("why"));
+    var box = el("div", "explain");
+    box.id = "explain-" + (++explainCount);
+    box.setAttribute("aria-live", "polite");
+    box.hidden = true;
+    button.type = "button";
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", box.id);
+    button.addEventListener("click", function () {
+      if (button.getAttribute("aria-busy")) return;
+      var show = button.getAttribute("aria-expanded") !== "true";
+      showExplanation(card, box, button, show);
+      if (show && !card.dataset.explained) askWhy(form, card, file, box, button);
+    });
+    card.insertBefore(box, card.firstChild.nextSibling);  // where the preview is: the map takes its place
+    return button;
+  }
+
+  function fillCard(card, answer, form, file) {
     var body = card.querySelector(".result-body");
     body.textContent = "";
     if (answer.error) {
@@ -53,6 +155,7 @@
       : el("p", "verdict", answer.category);
     body.appendChild(verdict);
     answer.top_k.forEach(function (score, i) { body.appendChild(barRow(score, i === 0 && !answer.unknown)); });
+    if (form && file) body.appendChild(whyButton(form, card, file));
   }
 
   function newCard(file) {
@@ -86,7 +189,7 @@
       return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
     }).then(function (res) {
       if (!res.ok) throw new Error(codeText(res.body.code) || res.body.error || window.studio.t("refused"));
-      res.body.predictions.forEach(function (answer, i) { fillCard(cards[i], answer); });
+      res.body.predictions.forEach(function (answer, i) { fillCard(cards[i], answer, form, files[i]); });
       status.textContent = window.studio.t("done");
     }).catch(function (err) {
       cards.forEach(function (c) { fillCard(c, { error: err.message || window.studio.t("unreachable") }); });
