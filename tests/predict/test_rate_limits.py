@@ -78,3 +78,15 @@ def test_predicted_images_are_counted_for_the_admin_overview(app, make_user, mak
     login(client, "owner")
     client.post(f"/models/{run.id}/predict", data={"file": files("green")})
     assert sorted(top_predictors()) == [("ip:127.0.0.1", 2), (f"user:{owner.id}", 1)]
+
+
+def test_explain_shares_the_prediction_budget(app, make_user, make_model):
+    """POST /models/<id>/explain counts one image against the same budget as the prediction URLs."""
+    owner = make_user("owner")
+    run = make_model(owner, public=True)
+    anonymous = app.test_client()
+    assert anonymous.post(f"/models/{run.id}/predict", data={"file": files("red", "blue")}, csrf=False).status_code == 200
+    one = {"file": files("green")[0]}
+    assert anonymous.post(f"/models/{run.id}/explain", data=one, csrf=False).status_code == 200
+    refused = anonymous.post(f"/models/{run.id}/explain", data={"file": files("red")[0]}, csrf=False)
+    assert refused.status_code == 429 and refused.json["code"] == "rate_limited"
