@@ -174,11 +174,12 @@ def test_the_try_page_answers_live_one_frame_at_a_time(trained_studio, camera_br
         verdict = live.locator("[data-camera-verdict]").inner_text()
         assert verdict in ("red", "blue") or verdict.startswith("Not sure — best guess"), verdict
         if verdict in ("red", "blue"):
-            assert re.fullmatch(r"\d+(\.\d)?%", live.locator("[data-camera-confidence]").inner_text())
+            assert re.fullmatch(r"Confidence: \d+(\.\d)?%", live.locator("[data-camera-confidence]").inner_text())
         assert live.locator("[data-camera-said]").inner_text()  # said once to a screen reader
         assert page.evaluate("window.__predict.most") == 1  # never two frames in flight
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         shoot(page, f"camera_try_{width}")
+        assert problems(Axe(), page) == []
         live.locator("[data-camera-stop]").click()
         until(page, TRACKS_ENDED)
         sent = page.evaluate("window.__predict.total")

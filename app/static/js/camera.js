@@ -347,7 +347,7 @@
       } else {
         said = t("cam_answer", { name: answer.category, confidence: pct });
         verdict.textContent = answer.category;
-        confidence.textContent = pct;
+        confidence.textContent = t("cam_confidence", { confidence: pct });
       }
       verdict.classList.toggle("unsure", !!answer.unknown);
       var key = (answer.unknown ? "?" : "") + answer.category;
