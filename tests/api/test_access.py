@@ -64,11 +64,12 @@ TABLE = {
     "api.get_me": ("GET", "/api/v1/me", {}, ANY, 200, {}),
     "api.set_default_model": ("PUT", "/api/v1/me/default-model", {"json": {"model_id": "{r}"}}, "viewer", 200, {}),
 }
-# Not about a dataset's access rules: the documents, and /predict (tests/predict/test_api.py: unknown and
-# others' private models are 404, public ones need no token, anonymous without a default is 401).
+# Not about a dataset's access rules: the documents, and /predict and /explain (tests/predict/test_api.py and
+# test_explain.py: unknown and others' private models are 404, public ones need no token, anonymous without
+# a default is 401).
 # Restoring a deleted run: 404 for all but whoever could delete it (tests/training/test_model_undo.py).
 ELSEWHERE = {"api.openapi", "api.api_docs", "predict.predict_images", "predict.predict_with_model",
-             "api.restore_run"}
+             "predict.explain_image", "api.restore_run"}
 
 
 def _fill(value, ids: dict):
