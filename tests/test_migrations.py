@@ -2,6 +2,7 @@
 import json
 import os
 import uuid
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -140,6 +141,56 @@ def test_migration_moves_old_snapshots_on_postgresql(tmp_path):
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         _moves_old_snapshots(admin.url.set(database=name).render_as_string(hide_password=False), tmp_path)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _fills_filename_keys(database_url: str, tmp_path) -> None:
+    """Images stored before find-by-name get their name key (case-folded, not only ASCII) when migrating,
+    and a search finds them; downgrading drops the column and its index again."""
+    from flask_migrate import downgrade
+
+    from app.blueprints.datasets.images.services import image_page
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+    names = ["Ant_01.PNG", "ÉTÉ.jpg", "bee.png"]
+    with app.app_context():
+        upgrade(revision="d2b8f4a61e93")
+        with db.engine.begin() as conn:
+            _old_rows(conn)  # image 10, named ""
+            images = sa.table("images", *[sa.column(c) for c in ("id", "dataset_id", "sha256", "filename", "width",
+                                                                  "height", "size_bytes", "format", "created_at")])
+            conn.execute(images.insert(), [{"id": 11 + i, "dataset_id": 1, "sha256": f"{i:064x}", "filename": name,
+                                            "width": 0, "height": 0, "size_bytes": 0, "format": "",
+                                            "created_at": datetime(2027, 1, 1)} for i, name in enumerate(names)])
+        upgrade()
+        with db.engine.connect() as conn:
+            keys = dict(conn.execute(sa.text("SELECT id, filename_key FROM images ORDER BY id")).all())
+        assert keys == {10: "", 11: "ant_01.png", 12: "été.jpg", 13: "bee.png"}
+        assert [i.filename for i in image_page(1, q="été").images] == ["ÉTÉ.jpg"]
+        assert [i.filename for i in image_page(1, q="_0").images] == ["Ant_01.PNG"]
+        db.session.remove()
+        downgrade(revision="d2b8f4a61e93")
+        with db.engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "filename_key" not in {c["name"] for c in inspector.get_columns("images")}
+            assert "ix_images_dataset_label_name" not in {i["name"] for i in inspector.get_indexes("images")}
+        db.engine.dispose()
+
+
+def test_migration_fills_filename_keys_on_sqlite(tmp_path):
+    _fills_filename_keys(f"sqlite:///{tmp_path / 'keys.sqlite3'}", tmp_path)
+
+
+def test_migration_fills_filename_keys_on_postgresql(tmp_path):
+    admin = _postgres_admin_engine()
+    name = f"studio_migrations_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        _fills_filename_keys(admin.url.set(database=name).render_as_string(hide_password=False), tmp_path)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
