@@ -242,7 +242,8 @@ class TrainingRun(db.Model):
 
 class Import(db.Model):
     """A background import of images into a dataset: an uploaded zip, a large batch of uploaded files
-    ('files') or a folder on the server ('folder'). Its counters are the progress the pages poll."""
+    ('files') or a folder on the server ('folder'); or of labels for its images from a CSV ('labels').
+    Its counters are the progress the pages poll."""
     __tablename__ = "imports"
     KINDS = ("zip", "files", "folder")
     STATUSES = ("queued", "running", "finished", "failed", "cancelled")
@@ -269,6 +270,8 @@ class Import(db.Model):
     started_at = db.Column(db.DateTime, nullable=True)
     finished_at = db.Column(db.DateTime, nullable=True)
     heartbeat_at = db.Column(db.DateTime, nullable=True)
+    # kind 'labels': the undo of the labels it set (its page offers "Undo these labels" while it lasts)
+    undo_action_id = db.Column(db.Integer, db.ForeignKey("undo_actions.id", ondelete="SET NULL"), nullable=True)
     user = db.relationship("User")
 
     @property
@@ -329,6 +332,18 @@ class RunSample(db.Model):
     class_index = db.Column(db.Integer, nullable=False)
     sha256 = db.Column(db.String(64), nullable=False)
     part = db.Column(db.String(5), nullable=False)
+
+
+# A started run's list as frozen in the "Start training" request: (image id, class id) of every labelled
+# image, written by one INSERT ... SELECT; the training job turns them into run_samples and removes them
+# (training/samples.py). No primary key and no index on purpose: rows live from a run's start to its
+# training's start, are read once a run at a time, and an index would triple the request's writing.
+run_frozen_images = db.Table(
+    "run_frozen_images",
+    db.Column("run_id", db.Integer, db.ForeignKey("training_runs.id", ondelete="CASCADE"), nullable=False),
+    db.Column("image_id", db.Integer, nullable=False),
+    db.Column("label_id", db.Integer, nullable=False),  # no foreign key: the class may be deleted meanwhile
+)
 
 
 class Setting(db.Model):

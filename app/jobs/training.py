@@ -30,6 +30,7 @@ def train_run(run_id: int) -> dict:
     reporter = lifecycle.RunReporter(run)
     with lifecycle.heartbeat(run_id):
         try:
+            lifecycle.prepare_samples(run, reporter)
             inputs, options, out_dir, setup = lifecycle.train_arguments(run)
             result = engine.train(inputs, options, out_dir, Hooks(reporter, reporter.should_cancel), setup)
         except TrainingCancelled:

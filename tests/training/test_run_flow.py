@@ -112,10 +112,10 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     assert response.status_code == 302
     run = _runs()[0]
     assert run.status == "queued" and run.job_id in get_queue().get_job_ids()
-    rows, split = samples.load(run.id)
-    assert run.snapshot["classes"] == ["red", "blue"] and len(rows) == 12 and run.snapshot["total"] == 12
-    assert sorted(sum(split.values(), [])) == list(range(12))
-    assert [sum(c) for c in run.snapshot["counts"]] == [6, 6] and "samples" not in run.snapshot
+    assert run.snapshot["classes"] == ["red", "blue"] and run.snapshot["total"] == 12
+    planned = run.snapshot["counts"]
+    assert [sum(c) for c in planned] == [6, 6] and "samples" not in run.snapshot
+    assert samples.has_frozen(run.id) and samples.load(run.id)[0] == []  # the job prepares the list
     page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
     assert "number 1</strong> in the queue" in page and 'hx-trigger="every 1s"' in page
 
@@ -123,6 +123,10 @@ def test_run_started_from_the_page_succeeds_in_a_worker(app, start_run, make_dat
     db.session.expire_all()
     run = db.session.get(TrainingRun, run.id)
     assert run.status == "succeeded", (run.error, run.log)
+    rows, split = samples.load(run.id)
+    assert len(rows) == 12 and sorted(sum(split.values(), [])) == list(range(12)) and not samples.has_frozen(run.id)
+    assert run.snapshot["counts"] == planned  # the plan made in the request is what the split gave
+    assert "Preparing the list of 12 images…" in [entry["message"] for entry in run.log]
     assert len(run.history) == 2 and run.metrics["count"] == len(split["test"])
     # the per-image validation and test results are stored once, at the end, outside metrics; the
     # threshold curve is made on the validation images only

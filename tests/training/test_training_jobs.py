@@ -103,6 +103,7 @@ def test_retry_reuses_the_frozen_samples_and_refuses_a_broken_list(start_run, ma
     dataset = make_dataset(logged_in.user)
     start_run(dataset.id)
     run = _only_run()
+    samples.prepare(run, lambda done, total: None, lambda: False)  # as its job did before it failed
     run.status = "failed"
     db.session.commit()
     make_dataset(logged_in.user, {"red": 1, "blue": 1}, name="changed since")  # unrelated changes

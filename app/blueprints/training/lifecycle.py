@@ -230,6 +230,18 @@ def claim(run_id: int, worker_name: str | None = None) -> TrainingRun | None:
     return db.session.get(TrainingRun, run_id) if claimed == 1 else None
 
 
+def prepare_samples(run: TrainingRun, reporter: RunReporter) -> None:
+    """The run's "Preparing the image list" phase: its images frozen at the start become its sample list
+    (training/samples.py), with progress on the run page; nothing to do for a list prepared before."""
+    from app.blueprints.training import samples as frozen
+
+    def progress(done: int, total: int) -> None:
+        reporter({"phase": "listing", "fraction": done / total if total else 1.0, "step": done, "steps": total,
+                  "line": stored_line(N_("Preparing the list of %(images)s images…"), images=total)})
+
+    frozen.prepare(run, progress, reporter.should_cancel, _retry_budget())
+
+
 def train_arguments(run: TrainingRun) -> tuple:
     """(inputs, options, out_dir, setup) for app.ml.engine.train from the run's frozen sample list."""
     from app.blueprints.training import samples as frozen

@@ -196,7 +196,8 @@ def gallery(run: TrainingRun) -> list[dict]:
 def progress_view(run: TrainingRun) -> dict:
     """Numbers for the live progress bar, with friendly wording for each phase."""
     p = run.progress or {}
-    phases = {"embedding": N_("Computing image features"), "preparing": N_("Reading images"),
+    phases = {"listing": N_("Preparing the image list"), "embedding": N_("Computing image features"),
+              "preparing": N_("Reading images"),
               "training": N_("Training"), "evaluating": N_("Testing the model"), "exporting": N_("Saving the model"),
               "done": N_("Done")}
     eta = p.get("eta_seconds")

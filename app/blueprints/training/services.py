@@ -96,8 +96,9 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
 
 
 def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: str,
-              values: dict[str, Any]) -> TrainingRun:
-    """Validate, freeze the sample list, create the run and queue its job. Nothing is left on failure."""
+              values: dict[str, Any], counts: dict[str, int] | None = None) -> TrainingRun:
+    """Validate, create the run, freeze its images (samples.py) and queue its job. Nothing is left on failure.
+    `counts`: label_counts read by the caller in this request (not read twice)."""
     dataset = dataset_for_training(user, dataset_id)
     name = (name or "").strip()
     if not name:
@@ -105,17 +106,17 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     quotas.check_can_queue_run(user.id)
     name = _unique_if_default(dataset, name[:120])
     options = _parse_options(architecture, mode, values)
-    frozen = samples.build(dataset.id, options)
+    planned = samples.plan(dataset.id, options, counts)  # grouped counts only: the per-image work is the job's
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
                       architecture=options.architecture, mode=options.mode, options=options.to_dict(),
-                      snapshot=frozen.summary(), classes=frozen.classes, status="queued")
+                      snapshot=planned.summary, classes=planned.classes, status="queued")
     return _queue(run, stored_line(N_("Queued by %(user)s: %(images)s images, %(classes)s classes."),
-                                   user=user.username, images=len(frozen.rows), classes=len(frozen.classes)),
-                  lambda run_id: samples.store(run_id, frozen))
+                                   user=user.username, images=planned.total, classes=len(planned.classes)),
+                  lambda run_id: samples.freeze(run_id, dataset.id))
 
 
 def _queue(run: TrainingRun, message: str | dict, write_samples: Callable[[int], None]) -> TrainingRun:
-    """Commit the run, write its samples (in chunks, each committed), then give it a job and queue it.
+    """Commit the run, write its samples (frozen rows, or a copied list), then give it a job and queue it.
 
     Until its job id is set no worker can take the run and the reaper leaves it alone; if anything
     fails on the way the run (and with it every sample row written) is deleted again."""

@@ -36,8 +36,8 @@ def new_run(dataset_id: int):
     from app.ml.networks import list_architectures
 
     dataset = services.dataset_for_training(current_user, dataset_id)
-    missing = missing_for_training(dataset.id)
-    if missing and request.method == "GET":  # say what is missing instead of a form that cannot work
+    missing = missing_for_training(dataset.id) if request.method == "GET" else None  # a POST: start_run checks
+    if missing:  # say what is missing instead of a form that cannot work
         return render_template("training/not_ready.html", dataset=dataset, missing=missing)
     counts = services.label_counts(dataset.id)
     form = TrainForm()
@@ -47,7 +47,7 @@ def new_run(dataset_id: int):
     if form.is_submitted() and form.validate_all():
         try:
             run = services.start_run(current_user, dataset.id, form.name.data, form.architecture.data,
-                                     form.mode.data, form.option_values())
+                                     form.mode.data, form.option_values(), counts)
         except (ValidationError, QuotaExceeded) as err:  # said on the form, which keeps what was chosen
             error = err.message
         else:
