@@ -31,6 +31,7 @@ DATASET_ROUTES = {
     "datasets.list_classes": ("POST", "/datasets/{d}/classes"),
     "datasets.update_class": ("POST", "/datasets/{d}/classes/{l}"),
     "datasets.delete_class": ("POST", "/datasets/{d}/classes/{l}/delete"),
+    "datasets.merge_classes": ("POST", "/datasets/{d}/classes/merge"),
     "datasets.share_dataset": ("POST", "/datasets/{d}/sharing"),
     "datasets.revoke_share": ("POST", "/datasets/{d}/sharing/{s}/delete"),
     "datasets.give_dataset": ("POST", "/datasets/{d}/owner"),
