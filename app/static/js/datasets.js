@@ -120,7 +120,7 @@
 
   document.addEventListener("keydown", function (e) {
     if (!document.querySelector("[data-label-form]") || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.target.closest("input[type=text], input:not([type]), select, textarea")) return;
+    if (e.target.closest("input[type=text], input[type=search], input:not([type]), select, textarea")) return;
     var focused = e.target.closest ? e.target.closest("[data-tile]") : null;
     if (e.key.indexOf("Arrow") === 0) { e.preventDefault(); moveFocus(focused, e.key); return; }
     if (e.key === " " && focused) { e.preventDefault(); focused.click(); return; }
@@ -160,6 +160,24 @@
       var active = document.querySelector(".ds-filters .ds-chip.active");
       if (active) active.focus();
     }
+  });
+  // ---- find by file name ------------------------------------------------------------------------
+  // The × is a link to the grid without the search (so it works without JavaScript); with htmx it empties
+  // the box and searches again, so only the grid is swapped and the box keeps the focus.
+  document.addEventListener("click", function (e) {
+    var clear = e.target.closest("[data-find-clear]");
+    var box = clear && clear.closest("[data-find]") && clear.closest("[data-find]").querySelector("input[name=q]");
+    if (!box || !window.htmx) return;
+    e.preventDefault();
+    box.value = "";
+    box.focus();
+    window.htmx.trigger(box, "search");
+  });
+  // Back and Forward bring back htmx's copy of the page, taken when the next search left it - the box then
+  // held the next text already. The address says what that grid was found with.
+  document.addEventListener("htmx:historyRestore", function () {
+    var q = new URLSearchParams(window.location.search).get("q") || "";
+    document.querySelectorAll("[data-find] input[name=q]").forEach(function (box) { box.value = q; });
   });
   document.addEventListener("DOMContentLoaded", refreshSelection);
 })();

@@ -6,7 +6,7 @@ from typing import Mapping
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, asc, delete, desc, func, select, update
 
 from app import quotas
 from app.batching import chunked
@@ -18,10 +18,11 @@ from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.ids import parse_id
-from app.models import Image
+from app.models import FILENAME_KEY_LENGTH, Image, filename_key
 
 PER_PAGE = 48
 MAX_SELECTION = 5000
+MAX_QUERY = FILENAME_KEY_LENGTH  # a longer text matches no file name
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ImagePage:
     pages: int
     total: int
     filter: str  # 'all', 'unlabeled' or a label id as text
+    q: str = ""  # find by file name: the text searched for ("" = no search)
     newer: int | None = None
     older: int | None = None
     anchor: int | None = None
@@ -46,10 +48,22 @@ def _int_arg(values: Mapping, name: str) -> int | None:
     return parse_id(values.get(name), minimum=0)
 
 
+def search_text(value) -> str:
+    """The text to find in file names, as typed: trimmed, without NUL (no database stores it), at most
+    MAX_QUERY characters. Empty: no search."""
+    return str(value or "").replace("\x00", "").strip()[:MAX_QUERY]
+
+
 def grid_args(values: Mapping) -> dict:
     """image_page's keyword arguments from query-string or form values (junk is ignored)."""
     return {"filter_": values.get("filter") or "all", "before": _int_arg(values, "before"),
-            "after": _int_arg(values, "after"), "page": _int_arg(values, "page") or 1}
+            "after": _int_arg(values, "after"), "page": _int_arg(values, "page") or 1,
+            "q": search_text(values.get("q"))}
+
+
+def name_contains(q: str):
+    """Condition on Image: the file name contains `q`, in any case. % and _ in `q` are plain characters."""
+    return Image.filename_key.contains(filename_key(q), autoescape=True)
 
 
 def _filtered(dataset_id: int, filter_: str):
@@ -68,41 +82,61 @@ def _exists(*conditions) -> bool:
     return db.session.scalar(select(Image.id).where(*conditions).limit(1)) is not None
 
 
-def _rows(where, before: int | None, after: int | None, per_page: int) -> tuple[list[Image], bool, bool]:
+def _fetch(where, order, limit: int, key) -> list[Image]:
+    """Up to `limit` images matching `where`, in `order` of `key`: the id, or for a search the id as an
+    expression (id + 0), which no index sorts by, so the ids come from one read of the name index
+    ix_images_dataset_label_name -- however rare, or however far down, the matches are -- instead of a walk
+    down the id index reading table rows until enough match. Only the rows of those ids are read then."""
+    if key is Image.id:
+        return list(db.session.scalars(select(Image).where(where).order_by(order(key)).limit(limit)))
+    ids = list(db.session.scalars(select(Image.id).where(where).order_by(order(key)).limit(limit)))
+    found = {i.id: i for i in db.session.scalars(select(Image).where(Image.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def _rows(where, before: int | None, after: int | None, per_page: int,
+          key=Image.id) -> tuple[list[Image], bool, bool]:
     """(images newest first, newer ones exist, older ones exist) for one keyset step."""
     if after is not None:
-        found = list(db.session.scalars(
-            select(Image).where(where, Image.id > after).order_by(Image.id.asc()).limit(per_page + 1)))
+        found = _fetch(and_(where, key > after), asc, per_page + 1, key)
         if len(found) > per_page:
             images = found[:per_page][::-1]
-            return images, True, _exists(where, Image.id < images[-1].id)
+            return images, True, _exists(where, key < images[-1].id)
         before = None  # no full page above: this is the first page
-    query = select(Image).where(where)
-    if before is not None:
-        query = query.where(Image.id < before)
-    found = list(db.session.scalars(query.order_by(Image.id.desc()).limit(per_page + 1)))
+    found = _fetch(where if before is None else and_(where, key < before), desc, per_page + 1, key)
     if not found and before is not None:  # past the end (images were deleted): start again at the top
-        return _rows(where, None, None, per_page)
-    newer = bool(found) and before is not None and _exists(where, Image.id > found[0].id)
+        return _rows(where, None, None, per_page, key)
+    newer = bool(found) and before is not None and _exists(where, key > found[0].id)
     return found[:per_page], newer, len(found) > per_page
 
 
-def image_page(dataset_id: int, filter_: str = "all", before: int | None = None, after: int | None = None,
-               page: int = 1, per_page: int = PER_PAGE) -> ImagePage:
-    """One page of a dataset's images, newest first, filtered by class id / 'unlabeled' / 'all': the
-    images older than `before`, or the page just newer than `after`, or the first page. Every page costs
-    the same: an index range read of per_page + 1 rows and one grouped index count (no sort, no OFFSET)."""
-    where, filter_ = _filtered(dataset_id, filter_)
-    images, newer, older = _rows(where, before, after, per_page)
-    counts, unlabeled = class_counts(dataset_id)  # one grouped count serves the class bar and the total
+def _total(where, filter_: str, q: str, counts: list[dict], unlabeled: int) -> int:
+    if q:  # the images found: one read of the covering index ix_images_dataset_label_name
+        return db.session.scalar(select(func.count()).select_from(Image).where(where)) or 0
     if filter_ == "all":
-        total = sum(c["count"] for c in counts) + unlabeled
-    else:
-        total = unlabeled if filter_ == "unlabeled" else sum(c["count"] for c in counts
-                                                             if str(c["label"].id) == filter_)
+        return sum(c["count"] for c in counts) + unlabeled
+    return unlabeled if filter_ == "unlabeled" else sum(c["count"] for c in counts if str(c["label"].id) == filter_)
+
+
+def image_page(dataset_id: int, filter_: str = "all", before: int | None = None, after: int | None = None,
+               page: int = 1, per_page: int = PER_PAGE, q: str = "") -> ImagePage:
+    """One page of a dataset's images, newest first, filtered by class id / 'unlabeled' / 'all' and, with
+    `q`, to the file names that contain it (any case): the images older than `before`, or the page just
+    newer than `after`, or the first page. Without `q` every page costs the same: an index range read of
+    per_page + 1 rows and one grouped index count (no sort, no OFFSET). With `q` every page reads the name
+    index of the dataset (or of the class) twice, whatever the matches: once to count them, once for the
+    page's ids (sorted there); a search that finds nothing reads it once."""
+    where, filter_ = _filtered(dataset_id, filter_)
+    q = search_text(q)
+    if q:
+        where = and_(where, name_contains(q))
+    counts, unlabeled = class_counts(dataset_id)  # one grouped count serves the class bar and the total
+    total = _total(where, filter_, q, counts, unlabeled)
+    key = Image.id + 0 if q else Image.id  # a search takes its page from the name index: see _fetch
+    images, newer, older = _rows(where, before, after, per_page, key) if total or not q else ([], False, False)
     pages = max(1, -(-total // per_page))
     page = min(max(2, page), pages) if newer else 1
-    return ImagePage(images, page, pages, total, filter_,
+    return ImagePage(images, page, pages, total, filter_, q,
                      newer=images[0].id if newer else None, older=images[-1].id if older else None,
                      anchor=images[0].id + 1 if newer else None, counts=counts, unlabeled=unlabeled)
 

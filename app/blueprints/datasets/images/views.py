@@ -130,7 +130,7 @@ def _after_bulk(dataset, message: str, undo_id: int | None = None):
     offers to undo the action."""
     if not request.htmx:
         flash(message, "success")
-        where = {k: request.form[k] for k in ("filter", "before", "page") if request.form.get(k)}
+        where = {k: request.form[k] for k in ("filter", "q", "before", "page") if request.form.get(k)}
         return redirect(url_for("datasets.images.label_images", dataset_id=dataset.id, undo=undo_id, **where))
     return render_template("images/_image_grid.html", oob=True, message=message, undo_id=undo_id,
                            **_grid_context(dataset, request.form))

@@ -1,0 +1,207 @@
+"""Find images by file name in the labeling grid: the service (substring, any case, % and _ as plain
+characters, within a class or the unlabeled, by key across pages) and the pages (htmx partial or full
+page, the query kept by pager, chips and bulk actions)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select, text
+
+from app.extensions import db
+from app.models import Image
+
+HX = {"HX-Request": "true"}
+
+
+def _named(dataset_id: int, names: list[str], label_id=None) -> list[int]:
+    """Image rows with these file names, straight into the database (Core executemany, as the importer
+    writes them: the name key comes from the column's default); their ids in the order given."""
+    start = db.session.scalar(select(db.func.count(Image.id))) or 0
+    db.session.execute(Image.__table__.insert(), [
+        {"dataset_id": dataset_id, "sha256": f"{start + i:064x}", "label_id": label_id, "filename": name}
+        for i, name in enumerate(names)])
+    db.session.commit()
+    ids = db.session.scalars(select(Image.id).where(Image.dataset_id == dataset_id).order_by(Image.id.desc())
+                             .limit(len(names)))
+    return sorted(ids)
+
+
+def _found(dataset_id: int, q: str, filter_: str = "all", **kwargs) -> list[str]:
+    from app.blueprints.datasets.images.services import image_page
+
+    return [i.filename for i in image_page(dataset_id, filter_, q=q, **kwargs).images]
+
+
+def test_a_substring_of_the_name_in_any_case_and_any_script(logged_in, dataset):
+    from app.blueprints.datasets.images.services import image_page
+
+    _named(dataset.id, ["Ant_01.PNG", "giant.jpg", "bee.png", "ÉTÉ.jpg", "Straße.png", "plant.JPEG"])
+    assert _found(dataset.id, "ant") == ["plant.JPEG", "giant.jpg", "Ant_01.PNG"]  # newest first
+    assert _found(dataset.id, "ANT") == _found(dataset.id, "  aNt ") == _found(dataset.id, "ant")
+    assert _found(dataset.id, "été") == ["ÉTÉ.jpg"]  # not only ASCII, as SQLite's LIKE would be
+    assert _found(dataset.id, "STRASSE") == ["Straße.png"]  # case-folded, not just lower-cased
+    assert _found(dataset.id, ".png") == ["Straße.png", "bee.png", "Ant_01.PNG"]
+    found = image_page(dataset.id, q="ant")
+    assert (found.total, found.q, found.pages) == (3, "ant", 1)
+    assert _found(dataset.id, "wasp") == [] and image_page(dataset.id, q="wasp").total == 0
+    for empty in ("", "   ", "\x00"):  # no search: every image
+        page = image_page(dataset.id, q=empty)
+        assert (page.total, page.q, len(page.images)) == (6, "", 6)
+
+
+def test_percent_and_underscore_are_plain_characters(logged_in, dataset):
+    _named(dataset.id, ["a_1.png", "ab1.png", "a%b.png", "axb.png", "a/b.png", "a!b.png"])
+    assert _found(dataset.id, "_1") == ["a_1.png"]
+    assert _found(dataset.id, "%") == ["a%b.png"] and _found(dataset.id, "a%b") == ["a%b.png"]
+    assert _found(dataset.id, "a_b") == []
+    assert _found(dataset.id, "/") == ["a/b.png"] and _found(dataset.id, "!") == ["a!b.png"]  # escape characters
+
+
+def test_within_a_class_or_the_unlabeled(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+    from app.blueprints.datasets.images.services import image_page
+
+    ants, bees = add_class(dataset.id, "ants"), add_class(dataset.id, "bees")
+    _named(dataset.id, ["nest-1.jpg", "field-1.jpg"], ants.id)
+    _named(dataset.id, ["nest-2.jpg"], bees.id)
+    _named(dataset.id, ["nest-3.jpg", "field-3.jpg"])
+    assert _found(dataset.id, "nest", str(ants.id)) == ["nest-1.jpg"]
+    assert _found(dataset.id, "nest", "unlabeled") == ["nest-3.jpg"]
+    assert _found(dataset.id, "nest") == ["nest-3.jpg", "nest-2.jpg", "nest-1.jpg"]
+    page = image_page(dataset.id, "unlabeled", q="field")
+    assert (page.total, page.filter, [i.filename for i in page.images]) == (1, "unlabeled", ["field-3.jpg"])
+    assert page.unlabeled == 2 and [c["count"] for c in page.counts] == [2, 1]  # the class bar: whole dataset
+
+
+def test_pages_by_key_keep_the_search(logged_in, dataset):
+    from app.blueprints.datasets.images.services import image_page
+
+    names = [f"{'cat' if i % 3 == 0 else 'dog'}-{i:02d}.jpg" for i in range(21)]  # 7 cats among dogs
+    ids = _named(dataset.id, names)
+    cats = [i for i, name in zip(ids, names) if name.startswith("cat")][::-1]  # newest first
+    first = image_page(dataset.id, q="CAT", per_page=3)
+    assert [i.id for i in first.images] == cats[:3] and (first.page, first.pages, first.total) == (1, 3, 7)
+    second = image_page(dataset.id, q="cat", before=first.older, page=2, per_page=3)
+    assert [i.id for i in second.images] == cats[3:6] and second.page == 2 and second.anchor == cats[3] + 1
+    last = image_page(dataset.id, q="cat", before=second.older, page=3, per_page=3)
+    assert [i.id for i in last.images] == cats[6:] and last.older is None
+    back = image_page(dataset.id, q="cat", after=last.newer, page=2, per_page=3)
+    assert [i.id for i in back.images] == cats[3:6]
+    oldest = image_page(dataset.id, q="cat", after=0, page=3, per_page=3)
+    assert [i.id for i in oldest.images] == cats[-3:] and oldest.page == 3  # the oldest full page
+
+
+def test_a_search_reads_the_name_index_and_a_miss_reads_no_rows(app, logged_in, dataset):
+    from sqlalchemy import event
+
+    from app.blueprints.datasets.images.services import image_page
+
+    ids = _named(dataset.id, [f"img{i}.jpg" for i in range(200)])
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert image_page(dataset.id, q="nothing-like-it").images == []
+        missed = len(seen)
+        for filter_ in ("all", "unlabeled"):
+            assert len(image_page(dataset.id, filter_, q="IMG1", before=ids[150], page=2, per_page=5).images) == 5
+            assert len(image_page(dataset.id, filter_, q="img1", after=0, page=9, per_page=5).images) == 5
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    searched = [(s, p) for s, p in seen[:missed] if "FROM images" in s and "LIKE" in s]
+    assert len(searched) == 1 and "count" in searched[0][0].lower()  # the count; no page of rows read
+    if db.engine.dialect.name == "sqlite":  # PostgreSQL reads a table this small whole
+        for statement, parameters in [(s, p) for s, p in seen if "FROM images" in s and "LIKE" in s]:
+            plan = " / ".join(row[-1] for row in db.session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "COVERING INDEX ix_images_dataset_label_name" in plan, (statement, plan)
+    db.session.rollback()
+
+
+def _shown(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'name="image_ids" value="(\d+)"', html)]
+
+
+def test_the_page_finds_as_a_form_and_as_an_htmx_partial(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    ants = add_class(dataset.id, "ants")
+    ids = _named(dataset.id, ["ant-a.jpg", "bee.jpg", "Ant-b.jpg"])
+    full = logged_in.get(f"/datasets/{dataset.id}/label?q=ant")
+    html = full.data.decode()
+    assert full.status_code == 200 and "<html" in html and 'role="search"' in html
+    assert re.search(r'<input type="search" id="find-q" name="q" value="ant"', html)
+    assert "2 images match “ant”" in html and _shown(html) == [ids[2], ids[0]]
+    assert f'/datasets/{dataset.id}/label?filter={ants.id}&amp;q=ant"' in html  # a chip searches within it
+    part = logged_in.get(f"/datasets/{dataset.id}/label?filter=unlabeled&q=B", headers=HX)
+    html = part.data.decode()
+    assert part.status_code == 200 and "<html" not in html and 'id="find-q"' not in html  # the box keeps focus
+    assert "2 images match “B”" in html and _shown(html) == [ids[2], ids[1]]
+    assert re.search(r'id="find-filter" name="filter" value="unlabeled" hx-swap-oob="true"', html)
+    assert '<input type="hidden" name="q" value="B">' in html  # bulk actions post it back
+    one = logged_in.get(f"/datasets/{dataset.id}/label?q=bee.jpg", headers=HX).data.decode()
+    assert "1 image matches “bee.jpg”" in one
+    none = logged_in.get(f"/datasets/{dataset.id}/label?q=<b>wasp", headers=HX).data.decode()
+    assert "0 images match “&lt;b&gt;wasp”" in none and "<b>wasp" not in none and _shown(none) == []
+    plain = logged_in.get(f"/datasets/{dataset.id}/label?q=", headers=HX).data.decode()
+    assert "match" not in plain and len(_shown(plain)) == 3 and 'name="q"' not in plain
+
+
+def test_the_pager_keeps_the_search(logged_in, dataset):
+    ids = _named(dataset.id, [f"{'cat' if i % 2 else 'dog'}{i}.jpg" for i in range(120)])
+    cats = ids[1::2][::-1]
+    html = logged_in.get(f"/datasets/{dataset.id}/label?q=cat", headers=HX).data.decode()
+    assert "60 images match “cat”" in html and "Page 1 of 2 · 60 images" in html and _shown(html) == cats[:48]
+    next_url = re.search(r'href="([^"]*before=\d+[^"]*)"', html).group(1).replace("&amp;", "&")
+    assert "q=cat" in next_url
+    html = logged_in.get(next_url, headers=HX).data.decode()
+    assert _shown(html) == cats[48:] and "Page 2 of 2" in html
+    newest = re.search(r'href="([^"]*)"[^>]*>« Newest', html).group(1).replace("&amp;", "&")
+    assert "q=cat" in newest and _shown(logged_in.get(newest, headers=HX).data.decode()) == cats[:48]
+
+
+def test_bulk_actions_keep_the_search(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    bees = add_class(dataset.id, "bees")
+    ids = _named(dataset.id, ["hive-1.jpg", "flower.jpg", "hive-2.jpg", "hive-3.jpg"])
+    form = {"image_ids": [ids[0]], "label_id": bees.id, "filter": "unlabeled", "q": "hive", "page": "1"}
+    response = logged_in.post(f"/datasets/{dataset.id}/images/label", headers=HX, data=form)
+    html = response.data.decode()
+    assert response.status_code == 200 and "1 image labeled." in html
+    assert "2 images match “hive”" in html and _shown(html) == [ids[3], ids[2]]  # still unlabeled + hive
+    assert '<input type="hidden" name="q" value="hive">' in html
+    response = logged_in.post(f"/datasets/{dataset.id}/images/delete", headers=HX,
+                              data={"image_ids": [ids[3]], "filter": "unlabeled", "q": "hive"})
+    html = response.data.decode()
+    assert "1 image deleted." in html and "1 image matches “hive”" in html and _shown(html) == [ids[2]]
+    undo = re.search(r'hx-post="([^"]*/undo/\d+)"', html).group(1)
+    html = logged_in.post(undo, headers=HX, data={"filter": "unlabeled", "q": "hive"}).data.decode()
+    assert "2 images match “hive”" in html and _shown(html) == [ids[3], ids[2]]
+    response = logged_in.post(f"/datasets/{dataset.id}/images/label",  # without JavaScript: a redirect
+                              data={"image_ids": [ids[2]], "label_id": "", "filter": "all", "q": "hive"})
+    assert response.status_code == 302 and "q=hive" in response.headers["Location"]
+    assert "filter=all" in response.headers["Location"]
+
+
+def test_another_users_dataset_is_not_found(client, make_user, logged_in, dataset):
+    from app.blueprints.datasets.services import create_dataset
+
+    bob = make_user("bob")
+    theirs = create_dataset(bob.id, "Bob's")
+    _named(theirs.id, ["secret.jpg"])
+    assert logged_in.get(f"/datasets/{theirs.id}/label?q=secret").status_code == 404
+    assert logged_in.get(f"/datasets/{theirs.id}/label?q=secret", headers=HX).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["Été.JPG", "ß" * 200])
+def test_the_name_key_is_set_on_every_insert(logged_in, dataset, name):
+    from app.models import filename_key
+
+    [image_id] = _named(dataset.id, [name])
+    key = db.session.execute(text("SELECT filename_key FROM images WHERE id = :i"), {"i": image_id}).scalar()
+    assert key == filename_key(name) and len(key) <= 255

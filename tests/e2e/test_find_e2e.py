@@ -1,0 +1,41 @@
+"""Find by file name in the labeling grid, in Chromium: typing searches (only the grid is swapped, the box
+keeps its focus and keys typed there are text, not shortcuts), the URL follows so Back works, a class chip
+searches within the class, and × clears the search."""
+from __future__ import annotations
+
+from tests.e2e.conftest import colour_png, new_dataset
+from tests.e2e.test_accounts_e2e import register
+
+NAMES = ["ant-nest.png", "Giant.png", "bee_1.png", "bee1.png"]
+
+
+def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    register(page, live_server, "finder")
+    dataset_id = new_dataset(page, live_server, "Find")
+    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
+                                               for i, n in enumerate(NAMES)])
+    page.click("[data-upload-button]")
+    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
+    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    assert page.locator("[data-tile]").count() == 4
+    page.click("#find-q")
+    page.keyboard.type("ANT")  # 'a' is select-all on the grid: here it is a letter
+    page.wait_for_selector(".ds-find-count:text('2 images match “ANT”')")
+    assert page.locator("[data-tile]").count() == 2 and page.locator("[data-tile].selected").count() == 0
+    assert page.evaluate("document.activeElement.id") == "find-q" and "q=ANT" in page.url
+    page.fill("#find-q", "_1")
+    page.wait_for_selector(".ds-find-count:text('1 image matches “_1”')")  # _ is no wildcard
+    assert page.get_attribute("[data-tile]", "title") == "bee_1.png"
+    shoot(page, "find_by_name_1280")
+    page.go_back()
+    page.wait_for_selector(".ds-find-count:text('2 images match “ANT”')")
+    assert page.input_value("#find-q") == "ANT"
+    page.click(".ds-chip:has-text('Unlabeled')")
+    page.wait_for_selector(".ds-chip.active:has-text('Unlabeled')")
+    assert "filter=unlabeled" in page.url and "q=ANT" in page.url
+    page.click("[data-find-clear]")
+    page.wait_for_selector(".ds-find-count", state="detached")
+    assert page.locator("[data-tile]").count() == 4 and page.input_value("#find-q") == ""
+    assert "filter=unlabeled" in page.url and "q=ANT" not in page.url  # the form sends an empty q: no search
+    page.context.close()
