@@ -40,10 +40,12 @@ IMAGE_FILE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
 @bp.get("/v1/datasets/<int:dataset_id>/images")
 @operation(Op("List images, newest first, a page at a time (by key)", TAG, query=ImageQuery, out=ImagePageOut,
               description="Follow `older` (as `before`) to the next page; `class` filters by class id or "
-                          "'unlabeled'. Every page costs the same, however deep."))
+                          "'unlabeled', `q` finds file names that contain a text. Every page costs the same, "
+                          "however deep."))
 def list_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id)
-    page = image_page(dataset.id, data["label"], data.get("before"), data.get("after"), per_page=data["limit"])
+    page = image_page(dataset.id, data["label"], data.get("before"), data.get("after"), per_page=data["limit"],
+                      q=data["q"])
     return {"images": page.images, "total": page.total, "older": page.older, "newer": page.newer}
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from marshmallow import fields, pre_load, validate
 
-from app.blueprints.api.fields import Id, Upload, UtcDateTime
+from app.blueprints.api.fields import Id, Text, Upload, UtcDateTime
 from app.blueprints.api.schemas.common import Input, Output, Query
-from app.blueprints.datasets.images.services import MAX_SELECTION
+from app.blueprints.datasets.images.services import MAX_QUERY, MAX_SELECTION
 from app.extensions import MAX_DB_INT
 
 MAX_PAGE = 500
@@ -21,6 +21,10 @@ class ImageQuery(Query):
     after = fields.Integer(validate=CURSOR, metadata={
         "description": "The page just newer than this id: the `newer` cursor of an answer."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+    q = Text(MAX_QUERY, load_default="", metadata={
+        "description": "Only images whose file name contains this text, in any case (`%` and `_` are plain "
+                       "characters; spaces around it are ignored; empty: no search). Combines with `class`; "
+                       "pass it again with `before` / `after`."})
 
 
 class ImageOut(Output):
@@ -38,7 +42,7 @@ class ImageOut(Output):
 
 class ImagePageOut(Output):
     images = fields.List(fields.Nested(ImageOut), required=True, metadata={"description": "Newest first."})
-    total = fields.Integer(required=True, metadata={"description": "Images matching the filter."})
+    total = fields.Integer(required=True, metadata={"description": "Images matching the filter (and `q`)."})
     older = fields.Integer(required=True, allow_none=True,
                            metadata={"description": "Pass as `before` for the next (older) page; null at the end."})
     newer = fields.Integer(required=True, allow_none=True,
