@@ -81,13 +81,13 @@ class Plan:
         return self.summary["total"]
 
 
-def plan(dataset_id: int, options, counts: dict[str, int] | None = None) -> Plan:
+def plan(dataset_id: int, options) -> Plan:
     """Classes with labelled images and the planned split sizes (ValidationError, with every problem, when
     the dataset cannot train with these fractions). Classes without images are left out: a model cannot
-    learn a class it never saw. `counts`: label_counts when the caller has them already."""
+    learn a class it never saw."""
     from app.ml.data import check_trainable
 
-    counts = label_counts(dataset_id) if counts is None else counts
+    counts = label_counts(dataset_id)
     problems = check_trainable(counts, options.val_fraction, options.test_fraction)
     if problems:
         raise ValidationError("This dataset cannot be trained yet. " + " ".join(problems))

@@ -96,9 +96,8 @@ def _parse_options(architecture: str, mode: str, values: dict[str, Any]):
 
 
 def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: str,
-              values: dict[str, Any], counts: dict[str, int] | None = None) -> TrainingRun:
-    """Validate, create the run, freeze its images (samples.py) and queue its job. Nothing is left on failure.
-    `counts`: label_counts read by the caller in this request (not read twice)."""
+              values: dict[str, Any]) -> TrainingRun:
+    """Validate, create the run, freeze its images (samples.py) and queue its job. Nothing is left on failure."""
     dataset = dataset_for_training(user, dataset_id)
     name = (name or "").strip()
     if not name:
@@ -106,7 +105,7 @@ def start_run(user: User, dataset_id: int, name: str, architecture: str, mode: s
     quotas.check_can_queue_run(user.id)
     name = _unique_if_default(dataset, name[:120])
     options = _parse_options(architecture, mode, values)
-    planned = samples.plan(dataset.id, options, counts)  # grouped counts only: the per-image work is the job's
+    planned = samples.plan(dataset.id, options)  # grouped counts only: the per-image work is the job's
     run = TrainingRun(dataset_id=dataset.id, created_by_id=user.id, name=name[:120],
                       architecture=options.architecture, mode=options.mode, options=options.to_dict(),
                       snapshot=planned.summary, classes=planned.classes, status="queued")
