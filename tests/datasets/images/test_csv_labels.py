@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, insert, select, update
 
 from app.extensions import db
 from app.models import Image, Import, Label, UndoAction, utcnow
@@ -110,7 +111,10 @@ def test_csv_labels_existing_images_at_once_and_can_be_undone(logged_in, dataset
     assert answer.status_code == 200
     assert {k: answer.json[k] for k in ("rows", "labeled", "unmatched", "ambiguous", "classes_created")} == {
         "rows": 5, "labeled": 3, "unmatched": 1, "ambiguous": 1, "classes_created": 2}
-    assert "3 images labeled. 1 row matched no image." in answer.json["message"]
+    assert answer.json["message"] == ("3 images labeled. 2 rows were left out: 1 row names no file of this dataset "
+                                      "(e.g. ‘nope’). 1 file name is held by several images (not labeled). "
+                                      "2 classes created.")
+    assert answer.json["left_out"] == 2
     assert _labels(dataset.id)["a1.png"] == "ants" and _labels(dataset.id)["b1.jpg"] == "bees"
     assert _labels(dataset.id)["dup.png"] is None  # two images hold that name: not guessed
     assert set(db.session.scalars(select(Image.label_source).where(Image.label_id.is_not(None)))) == {"import"}
@@ -136,11 +140,63 @@ def test_a_large_csv_is_applied_in_the_background_with_progress(app, logged_in, 
     run_jobs(app)
     status = logged_in.get(answer.json["import"]["status_url"]).json
     assert (status["status"], status["added"], status["processed"]) == ("finished", 3, 3)
-    assert status["message"] == "3 images labeled. 1 row matched no image. 2 classes created."
+    assert status["message"] == ("3 images labeled. 1 row was left out: 1 row names no file of this dataset "
+                                 "(e.g. ‘zz’). 2 classes created.")
+    assert status["error_count"] == 1  # the rows left out
     assert _labels(dataset.id) == {"a.png": "x", "b.png": "y", "c.png": "x"}
-    page = logged_in.get(f"/datasets/{dataset.id}")
-    assert b"3 images labeled" in page.data
+    page = logged_in.get(f"/datasets/{dataset.id}").get_data(as_text=True)
+    assert "3 images labeled" in page and 'data-import-outcome="partial"' in page and "done, rows left out" in page
     assert db.session.scalar(select(func.count(UndoAction.id))) == 1  # recorded, like other bulk labels
+
+
+def test_a_background_import_that_labels_nothing_says_why_with_examples(app, logged_in, dataset):
+    app.config["LABELS_SYNC_MAX_ROWS"] = 0
+    _add_images(logged_in, dataset.id, ["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg", "IMG_0004.jpg"])
+    csv_text = b"id,label\ncat.1.jpg,cat\ncat.2.jpg,cat\ndog.1.jpg,dog\ndog.2.jpg,dog\n"
+    answer = _post_csv(logged_in, dataset.id, csv_text)
+    run_jobs(app)
+    status = logged_in.get(answer.json["import"]["status_url"]).json
+    assert (status["status"], status["added"], status["error_count"]) == ("finished", 0, 4)
+    assert status["message"] == ("No image was labeled: no row of the CSV matched an image in this dataset. Rows name "
+                                 "files like ‘cat.1.jpg’, ‘cat.2.jpg’, ‘dog.1.jpg’; the dataset has files like "
+                                 "‘IMG_0001.jpg’, ‘IMG_0002.jpg’, ‘IMG_0003.jpg’.")
+    page = logged_in.get(f"/datasets/{dataset.id}").get_data(as_text=True)
+    assert 'data-import-outcome="nothing"' in page and '<span class="badge badge-failed">nothing labeled</span>' in page
+    assert "No row of the CSV matched" not in page and "no row of the CSV matched an image" in page
+    assert "Undo these labels" not in page and _class_names(dataset.id) == set()
+
+
+def test_a_background_import_of_labels_offers_its_undo_while_other_undos_last(app, client, make_user, logged_in,
+                                                                                dataset):
+    from app.blueprints.datasets.sharing import share_dataset
+
+    app.config["LABELS_SYNC_MAX_ROWS"] = 0
+    _add_images(logged_in, dataset.id, ["a.png", "b.png"])
+    _post_csv(logged_in, dataset.id, b"filename,label\na,ants\n")
+    run_jobs(app)
+    answer = _post_csv(logged_in, dataset.id, b"filename,label\na,bees\nb,bees\n")
+    run_jobs(app)
+    assert _labels(dataset.id) == {"a.png": "bees", "b.png": "bees"}
+    imp = db.session.get(Import, answer.json["import"]["id"])
+    page = logged_in.get(f"/datasets/{dataset.id}").get_data(as_text=True)
+    undo_url = f"/datasets/{dataset.id}/images/undo/{imp.undo_action_id}"
+    assert page.count("Undo these labels") == 2 and f'action="{undo_url}"' in page  # each import its own
+    assert 'data-import-outcome="finished"' in page
+    make_user("ed")
+    share_dataset(dataset, "ed", "editor")
+    logged_in.post("/logout")
+    login(client, "ed")
+    assert "Undo these labels" not in client.get(f"/datasets/{dataset.id}").get_data(as_text=True)  # not his
+    client.post("/logout")
+    login(client, logged_in.user.username)
+    undone = client.post(undo_url, data={"next": f"/datasets/{dataset.id}"})
+    assert undone.status_code == 302 and undone.headers["Location"].endswith(f"/datasets/{dataset.id}")
+    assert _labels(dataset.id) == {"a.png": "ants", "b.png": None}  # the labels before that import
+    shown = client.get(f"/datasets/{dataset.id}").get_data(as_text=True)
+    assert "Undone: 2 images have their previous class again." in shown and shown.count("Undo these labels") == 1
+    db.session.execute(update(UndoAction).values(created_at=utcnow() - timedelta(seconds=app.config["UNDO_SECONDS"] + 1)))
+    db.session.commit()
+    assert "Undo these labels" not in client.get(f"/datasets/{dataset.id}").get_data(as_text=True)  # too late
 
 
 BAD_CSVS = [
@@ -200,7 +256,8 @@ def test_the_result_says_only_the_counts_that_are_not_zero_and_warns_when_nothin
     assert labeled.json["message"] == "1 image labeled. 1 class created."
     none = _post_csv(logged_in, dataset.id, b"filename,label\nnope,ants\n", json=False)
     page = logged_in.get(none.headers["Location"]).get_data(as_text=True)
-    assert '<div class="flash flash-warning" role="status">0 images labeled. 1 row matched no image.</div>' in page
+    assert ('<div class="flash flash-warning" role="status">No image was labeled: no row of the CSV matched an image '
+            'in this dataset. Rows name files like ‘nope’; the dataset has files like ‘a.png’.</div>') in page
     again = _post_csv(logged_in, dataset.id, b"filename,label\na,bees\n", json=False)
     page = logged_in.get(again.headers["Location"]).get_data(as_text=True)
     assert '<div class="flash flash-success" role="status">1 image labeled. 1 class created.</div>' in page

@@ -6,14 +6,18 @@ hold is ambiguous and labels none of them. The whole CSV is read and checked whi
 has no header known and no row that names an image). A small CSV on a small dataset is applied at once
 (LABELS_SYNC_MAX_ROWS, LABELS_SYNC_MAX_IMAGES); otherwise it is stored like an upload and an import of
 kind 'labels' applies it in the background, with progress in its row. Either way the labels before are
-recorded for undo (undo.record_labels), but only the change made at once offers Undo (its toast): nothing
-offers a background one's, which often ends after UNDO_SECONDS anyway.
+recorded for undo (undo.record_labels) and offered for UNDO_SECONDS: the change made at once in its toast,
+a background one on its finished import ("Undo these labels"; its window runs from the import's end).
+A background import that labels nothing gets its own badge and says why, with file names from the CSV
+and from the dataset; one that labels some says how many rows were left out, and why.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -23,7 +27,7 @@ from sqlalchemy import func, select, update
 from app.batching import chunked
 from app.database import retry_write
 from app.blueprints.datasets.classes import find_label, get_or_create_label
-from app.blueprints.datasets.images import undo
+from app.blueprints.datasets.images import bp, undo
 from app.blueprints.datasets.images.importer import claim, finish
 from app.blueprints.datasets.images.imports import CHUNK, launch_file, new_import
 from app.blueprints.datasets.images.intake import clean_filename
@@ -34,7 +38,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
 from app.jobs import LABELS
-from app.models import Image, Import, utcnow
+from app.models import Image, Import, UndoAction, utcnow
 from app.storage import get_storage
 
 log = logging.getLogger(__name__)
@@ -55,27 +59,64 @@ class LabelsResult:
     ambiguous: int = 0  # names several images hold
     created: int = 0  # classes made for the CSV
     undo_id: int | None = None
+    unmatched_names: list[str] = field(default_factory=list)  # the first few, as the CSV writes them
+    image_names: list[str] = field(default_factory=list)  # the first few file names of the dataset
+
+    @property
+    def left_out(self) -> int:
+        """Rows (file names) that labeled nothing, whatever the reason."""
+        return self.unmatched + self.ambiguous + self.table.conflicts + self.table.empty
 
     def line(self) -> dict:
-        """The result as a stored line (shown in the reader's language; `message` is English): the images
-        labeled, then only the counts that are not zero."""
-        lines = [stored_plural(PN_("%(num)s image labeled.", "%(num)s images labeled."), "num", num=self.labeled)]
-        if self.unmatched:
-            lines.append(stored_plural(PN_("%(num)s row matched no image.", "%(num)s rows matched no image."),
-                                       "num", num=self.unmatched))
+        """The result as a stored line (shown in the reader's language; `message` is English): when nothing
+        was labeled, why, with examples from the CSV and the dataset; else the images labeled, then how many
+        rows were left out and why (only the reasons that apply), then the classes made."""
+        if not self.labeled:
+            head = [self._nothing_line()]
+        else:
+            head = [stored_plural(PN_("%(num)s image labeled.", "%(num)s images labeled."), "num", num=self.labeled)]
+            if self.left_out:
+                head.append(stored_plural(PN_("%(num)s row was left out:", "%(num)s rows were left out:"), "num",
+                                          num=self.left_out))
+        lines = head + self._reason_lines() + problem_lines(self.table)
+        if self.created:
+            lines.append(stored_plural(PN_("%(num)s class created.", "%(num)s classes created."), "num",
+                                       num=self.created))
+        return stored_join(*lines)
+
+    def _nothing_line(self) -> dict:
+        if self.unmatched and not self.ambiguous and not self.image_names:
+            return stored_line(N_("No image was labeled: this dataset has no images yet."))
+        if self.unmatched and not self.ambiguous:
+            return stored_line(N_("No image was labeled: no row of the CSV matched an image in this dataset. Rows "
+                                  "name files like %(csv_names)s; the dataset has files like %(image_names)s."),
+                               csv_names=_quoted(self.unmatched_names), image_names=_quoted(self.image_names))
+        return stored_line(N_("No image was labeled."))
+
+    def _reason_lines(self) -> list[dict]:
+        lines = []
+        nothing_said = not self.labeled and not self.ambiguous  # the head line said it, with examples
+        if self.unmatched and not nothing_said:
+            lines.append(stored_plural(PN_("%(num)s row names no file of this dataset (e.g. %(csv_names)s).",
+                                           "%(num)s rows name no file of this dataset (e.g. %(csv_names)s)."),
+                                       "num", num=self.unmatched, csv_names=_quoted(self.unmatched_names)))
         if self.ambiguous:
             lines.append(stored_plural(PN_("%(num)s file name is held by several images (not labeled).",
                                            "%(num)s file names are held by several images (not labeled)."),
                                        "num", num=self.ambiguous))
-        if self.created:
-            lines.append(stored_plural(PN_("%(num)s class created.", "%(num)s classes created."), "num",
-                                       num=self.created))
-        return stored_join(*lines, *problem_lines(self.table))
+        return lines
 
     def counts(self) -> dict:
         return {"rows": self.table.rows, "labeled": self.labeled, "unmatched": self.unmatched,
                 "ambiguous": self.ambiguous, "classes_created": self.created, "conflicts": self.table.conflicts,
-                "empty_rows": self.table.empty}
+                "empty_rows": self.table.empty, "left_out": self.left_out}
+
+
+EXAMPLES = 3  # file names quoted from the CSV and from the dataset
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"‘{name}’" for name in names[:EXAMPLES])
 
 
 @dataclass
@@ -146,12 +187,23 @@ def _write(dataset_id: int, user_id: int | None, by_label: dict[int, list[int]],
     return done
 
 
+def _examples(dataset_id: int, table: LabelTable, found: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(the first few file names of the CSV that match no image, the first few of the dataset)."""
+    unmatched = [key for key in itertools.islice((k for k in table.labels if k not in found), EXAMPLES)]
+    images = list(db.session.scalars(select(Image.filename).where(Image.dataset_id == dataset_id)
+                                     .order_by(Image.id).limit(EXAMPLES)))
+    return unmatched, images
+
+
 def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progress: Progress | None = None,
-                retry_s: float = 0.0) -> LabelsResult:
-    """Label the dataset's images the table names; the labels before are recorded for undo first."""
+                retry_s: float = 0.0, import_id: int | None = None) -> LabelsResult:
+    """Label the dataset's images the table names; the labels before are recorded for undo first (and, for
+    the import `import_id`, linked to it in the same commit, so its result can offer the undo)."""
     found = match_images(dataset_id, table)
     result = LabelsResult(table, unmatched=len(table.labels) - len(found),
                           ambiguous=sum(1 for image_id in found.values() if image_id == AMBIGUOUS))
+    if result.unmatched:
+        result.unmatched_names, result.image_names = _examples(dataset_id, table, found)
     targets = {key: image_id for key, image_id in found.items() if image_id != AMBIGUOUS}
     class_ids, result.created = _classes(dataset_id, sorted({table.labels[key] for key in targets}))
     by_label: dict[int, list[int]] = {}
@@ -160,6 +212,8 @@ def apply_table(dataset_id: int, user_id: int | None, table: LabelTable, progres
     if targets and user_id is not None:
         undo.expire()
         result.undo_id = undo.record_labels(dataset_id, user_id, sorted(targets.values())).id
+        if import_id is not None:
+            db.session.execute(update(Import).where(Import.id == import_id).values(undo_action_id=result.undo_id))
     db.session.commit()  # the classes and the undo record, before the images change
     result.labeled = _write(dataset_id, user_id, by_label, progress, retry_s)
     if progress and not targets:
@@ -212,24 +266,30 @@ def label_from_csv(dataset_id: int, user_id: int | None, filename: str, stream: 
 
 def _progress_of(import_id: int) -> Progress:
     def write(done: int, total: int) -> None:  # committed by the caller with the chunk it counts
+        now = utcnow()
         db.session.execute(update(Import).where(Import.id == import_id).values(
-            processed=done, added=done, total=total, heartbeat_at=utcnow()))
+            processed=done, added=done, total=total, heartbeat_at=now))
+        # the undo's window (UNDO_SECONDS) runs from the last labels written: a long import keeps it
+        db.session.execute(update(UndoAction).where(UndoAction.id == select(Import.undo_action_id).where(
+            Import.id == import_id).scalar_subquery()).values(created_at=now))
     return write
 
 
 def run_label_import(import_id: int) -> dict:
     """Apply the stored CSV of a queued 'labels' import (the job's body); returns its status and counts.
-    Unexpected errors are recorded, then re-raised."""
+    The rows left out are its error_count, and its message says why (with examples when nothing was
+    labeled). Unexpected errors are recorded, then re-raised."""
     imp = claim(import_id)
     if imp is None:
         return {"status": "skipped"}
     dataset_id, user_id = imp.dataset_id, imp.user_id
+    retry_s = current_app.config["IMPORT_DB_RETRY_SECONDS"]
     try:
         folder = get_storage().checkout(imp.upload_path)
         with open(folder / LABELS_NAME, "rb") as fh:
             table = read_label_table(fh, current_app.config["LABELS_CSV_MAX_BYTES"], base_key)
-        result = apply_table(dataset_id, user_id, table, _progress_of(import_id),
-                             current_app.config["IMPORT_DB_RETRY_SECONDS"])
+        result = apply_table(dataset_id, user_id, table, _progress_of(import_id), retry_s, import_id)
+        retry_write(lambda: _count_left_out(import_id, result), retry_s, f"end of labels import {import_id}")
     except DomainError as err:
         finish(import_id, "failed", None, getattr(err, "line", None) or err.message)
         return {"status": "failed"}
@@ -239,3 +299,25 @@ def run_label_import(import_id: int) -> dict:
         raise
     finish(import_id, "finished", None, report=result.line())
     return {"status": "finished", **result.counts()}
+
+
+def _count_left_out(import_id: int, result: LabelsResult) -> None:
+    """The rows left out as the import's error count (its badge and the API say whether all, some or none
+    of the rows labeled an image); the undo's window starts now, when the result is shown."""
+    db.session.execute(update(Import).where(Import.id == import_id).values(
+        error_count=result.left_out, added=result.labeled))
+    if result.undo_id is not None:
+        db.session.execute(update(UndoAction).where(UndoAction.id == result.undo_id).values(created_at=utcnow()))
+    db.session.commit()
+
+
+@bp.app_template_global()
+def labels_undo_id(imp: Import, user_id: int | None) -> int | None:
+    """The undo a finished labels import offers its user ("Undo these labels"), while it can still be
+    undone (UNDO_SECONDS from its end, as other undos); None otherwise."""
+    if imp.kind != "labels" or imp.status != "finished" or imp.undo_action_id is None or user_id != imp.user_id:
+        return None
+    window = timedelta(seconds=current_app.config["UNDO_SECONDS"])
+    return db.session.scalar(select(UndoAction.id).where(
+        UndoAction.id == imp.undo_action_id, UndoAction.user_id == user_id,
+        UndoAction.created_at >= utcnow() - window))
