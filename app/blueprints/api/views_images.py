@@ -15,7 +15,9 @@ from app.blueprints.api.schemas.images import (
 from app.blueprints.datasets.images.csv_labels import label_from_csv
 from app.blueprints.datasets.images import imports as import_service
 from app.blueprints.datasets.images.intake import clean_filename
-from app.blueprints.datasets.images.services import NotInDataset, delete_images, get_image, image_page, set_labels
+from app.blueprints.datasets.images.services import (
+    Cursor, NotInDataset, delete_images, get_image, image_page, set_labels,
+)
 from app.blueprints.datasets.images.uploads import upload_files
 from app.rate_limits import api_caller, rate_limit
 from app.errors import NotFound
@@ -44,8 +46,8 @@ IMAGE_FILE = {"image/*": {"schema": {"type": "string", "format": "binary"}}}
                           "however deep."))
 def list_images(user, data, dataset_id: int):
     dataset = get_dataset_for(user, dataset_id)
-    page = image_page(dataset.id, data["label"], data.get("before"), data.get("after"), per_page=data["limit"],
-                      q=data["q"])
+    page = image_page(dataset.id, data["label"], Cursor(data.get("before"), data.get("after")),
+                      per_page=data["limit"], q=data["q"])
     return {"images": page.images, "total": page.total, "older": page.older, "newer": page.newer}
 
 

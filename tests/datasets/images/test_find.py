@@ -75,27 +75,27 @@ def test_within_a_class_or_the_unlabeled(logged_in, dataset):
 
 
 def test_pages_by_key_keep_the_search(logged_in, dataset):
-    from app.blueprints.datasets.images.services import image_page
+    from app.blueprints.datasets.images.services import Cursor, image_page
 
     names = [f"{'cat' if i % 3 == 0 else 'dog'}-{i:02d}.jpg" for i in range(21)]  # 7 cats among dogs
     ids = _named(dataset.id, names)
     cats = [i for i, name in zip(ids, names) if name.startswith("cat")][::-1]  # newest first
     first = image_page(dataset.id, q="CAT", per_page=3)
     assert [i.id for i in first.images] == cats[:3] and (first.page, first.pages, first.total) == (1, 3, 7)
-    second = image_page(dataset.id, q="cat", before=first.older, page=2, per_page=3)
+    second = image_page(dataset.id, q="cat", at=Cursor(before=first.older, page=2), per_page=3)
     assert [i.id for i in second.images] == cats[3:6] and second.page == 2 and second.anchor == cats[3] + 1
-    last = image_page(dataset.id, q="cat", before=second.older, page=3, per_page=3)
+    last = image_page(dataset.id, q="cat", at=Cursor(before=second.older, page=3), per_page=3)
     assert [i.id for i in last.images] == cats[6:] and last.older is None
-    back = image_page(dataset.id, q="cat", after=last.newer, page=2, per_page=3)
+    back = image_page(dataset.id, q="cat", at=Cursor(after=last.newer, page=2), per_page=3)
     assert [i.id for i in back.images] == cats[3:6]
-    oldest = image_page(dataset.id, q="cat", after=0, page=3, per_page=3)
+    oldest = image_page(dataset.id, q="cat", at=Cursor(after=0, page=3), per_page=3)
     assert [i.id for i in oldest.images] == cats[-3:] and oldest.page == 3  # the oldest full page
 
 
 def test_a_search_reads_the_name_index_and_a_miss_reads_no_rows(app, logged_in, dataset):
     from sqlalchemy import event
 
-    from app.blueprints.datasets.images.services import image_page
+    from app.blueprints.datasets.images.services import Cursor, image_page
 
     ids = _named(dataset.id, [f"img{i}.jpg" for i in range(200)])
     seen = []
@@ -108,8 +108,8 @@ def test_a_search_reads_the_name_index_and_a_miss_reads_no_rows(app, logged_in, 
         assert image_page(dataset.id, q="nothing-like-it").images == []
         missed = len(seen)
         for filter_ in ("all", "unlabeled"):
-            assert len(image_page(dataset.id, filter_, q="IMG1", before=ids[150], page=2, per_page=5).images) == 5
-            assert len(image_page(dataset.id, filter_, q="img1", after=0, page=9, per_page=5).images) == 5
+            assert len(image_page(dataset.id, filter_, q="IMG1", at=Cursor(before=ids[150], page=2), per_page=5).images) == 5
+            assert len(image_page(dataset.id, filter_, q="img1", at=Cursor(after=0, page=9), per_page=5).images) == 5
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     searched = [(s, p) for s, p in seen[:missed] if "FROM images" in s and "LIKE" in s]

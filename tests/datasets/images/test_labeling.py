@@ -70,24 +70,24 @@ def _rows(dataset_id: int, n: int, label_id=None) -> list[int]:
 
 def test_grid_pages_by_key_both_ways_with_filters(logged_in, dataset):
     from app.blueprints.datasets.classes import add_class
-    from app.blueprints.datasets.images.services import image_page
+    from app.blueprints.datasets.images.services import Cursor, image_page
 
     ants = add_class(dataset.id, "ants")
     ids = _rows(dataset.id, 7)[::-1]  # newest first, as the grid shows them
     first = image_page(dataset.id, "all", per_page=3)
     assert [i.id for i in first.images] == ids[:3] and (first.page, first.pages, first.total) == (1, 3, 7)
     assert first.newer is None and first.older == ids[2] and first.anchor is None
-    second = image_page(dataset.id, "all", before=first.older, page=2, per_page=3)
+    second = image_page(dataset.id, "all", at=Cursor(before=first.older, page=2), per_page=3)
     assert [i.id for i in second.images] == ids[3:6] and second.page == 2
     assert (second.newer, second.older, second.anchor) == (ids[3], ids[5], ids[3] + 1)
-    last = image_page(dataset.id, "all", before=second.older, page=3, per_page=3)
+    last = image_page(dataset.id, "all", at=Cursor(before=second.older, page=3), per_page=3)
     assert [i.id for i in last.images] == ids[6:] and last.older is None and last.page == 3
-    back = image_page(dataset.id, "all", after=last.newer, page=2, per_page=3)
+    back = image_page(dataset.id, "all", at=Cursor(after=last.newer, page=2), per_page=3)
     assert [i.id for i in back.images] == ids[3:6] and back.page == 2
-    assert [i.id for i in image_page(dataset.id, "all", after=back.newer, page=1, per_page=3).images] == ids[:3]
-    again = image_page(dataset.id, "all", before=second.anchor, page=2, per_page=3)  # after a bulk action
+    assert [i.id for i in image_page(dataset.id, "all", at=Cursor(after=back.newer, page=1), per_page=3).images] == ids[:3]
+    again = image_page(dataset.id, "all", at=Cursor(before=second.anchor, page=2), per_page=3)  # after a bulk action
     assert [i.id for i in again.images] == ids[3:6]
-    assert [i.id for i in image_page(dataset.id, "all", before=1, per_page=3).images] == ids[:3]  # past the end
+    assert [i.id for i in image_page(dataset.id, "all", at=Cursor(before=1), per_page=3).images] == ids[:3]  # past the end
     labelled = _rows(dataset.id, 4, ants.id)[-4:][::-1]
     by_class = image_page(dataset.id, str(ants.id), per_page=3)
     assert [i.id for i in by_class.images] == labelled[:3] and by_class.total == 4
@@ -124,7 +124,7 @@ def test_grid_pages_use_an_index_and_never_sort(app, logged_in, dataset):
     from sqlalchemy import event
 
     from app.blueprints.datasets.classes import add_class
-    from app.blueprints.datasets.images.services import image_page
+    from app.blueprints.datasets.images.services import Cursor, image_page
 
     ants = add_class(dataset.id, "ants")
     ids = _rows(dataset.id, 300)
@@ -137,8 +137,8 @@ def test_grid_pages_use_an_index_and_never_sort(app, logged_in, dataset):
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         for filter_ in ("all", "unlabeled", str(ants.id)):
-            image_page(dataset.id, filter_, before=ids[50], page=12)
-            image_page(dataset.id, filter_, after=0, page=12)
+            image_page(dataset.id, filter_, at=Cursor(before=ids[50], page=12))
+            image_page(dataset.id, filter_, at=Cursor(after=0, page=12))
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     grid_queries = [(s, p) for s, p in seen if "FROM images" in s]

@@ -54,11 +54,20 @@ def search_text(value) -> str:
     return str(value or "").replace("\x00", "").strip()[:MAX_QUERY]
 
 
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of the grid starts: the images older than `before`, or the page just newer than
+    `after`, or the first page; `page` is the number the pager shows for it."""
+
+    before: int | None = None
+    after: int | None = None
+    page: int = 1
+
+
 def grid_args(values: Mapping) -> dict:
     """image_page's keyword arguments from query-string or form values (junk is ignored)."""
-    return {"filter_": values.get("filter") or "all", "before": _int_arg(values, "before"),
-            "after": _int_arg(values, "after"), "page": _int_arg(values, "page") or 1,
-            "q": search_text(values.get("q"))}
+    at = Cursor(_int_arg(values, "before"), _int_arg(values, "after"), _int_arg(values, "page") or 1)
+    return {"filter_": values.get("filter") or "all", "at": at, "q": search_text(values.get("q"))}
 
 
 def name_contains(q: str):
@@ -118,11 +127,10 @@ def _total(where, filter_: str, q: str, counts: list[dict], unlabeled: int) -> i
     return unlabeled if filter_ == "unlabeled" else sum(c["count"] for c in counts if str(c["label"].id) == filter_)
 
 
-def image_page(dataset_id: int, filter_: str = "all", before: int | None = None, after: int | None = None,
-               page: int = 1, per_page: int = PER_PAGE, q: str = "") -> ImagePage:
+def image_page(dataset_id: int, filter_: str = "all", at: Cursor = Cursor(), per_page: int = PER_PAGE,
+               q: str = "") -> ImagePage:
     """One page of a dataset's images, newest first, filtered by class id / 'unlabeled' / 'all' and, with
-    `q`, to the file names that contain it (any case): the images older than `before`, or the page just
-    newer than `after`, or the first page. Without `q` every page costs the same: an index range read of
+    `q`, to the file names that contain it (any case), starting where `at` says. Without `q` every page costs the same: an index range read of
     per_page + 1 rows and one grouped index count (no sort, no OFFSET). With `q` every page reads the name
     index of the dataset (or of the class) twice, whatever the matches: once to count them, once for the
     page's ids (sorted there); a search that finds nothing reads it once."""
@@ -133,9 +141,9 @@ def image_page(dataset_id: int, filter_: str = "all", before: int | None = None,
     counts, unlabeled = class_counts(dataset_id)  # one grouped count serves the class bar and the total
     total = _total(where, filter_, q, counts, unlabeled)
     key = Image.id + 0 if q else Image.id  # a search takes its page from the name index: see _fetch
-    images, newer, older = _rows(where, before, after, per_page, key) if total or not q else ([], False, False)
+    images, newer, older = _rows(where, at.before, at.after, per_page, key) if total or not q else ([], False, False)
     pages = max(1, -(-total // per_page))
-    page = min(max(2, page), pages) if newer else 1
+    page = min(max(2, at.page), pages) if newer else 1
     return ImagePage(images, page, pages, total, filter_, q,
                      newer=images[0].id if newer else None, older=images[-1].id if older else None,
                      anchor=images[0].id + 1 if newer else None, counts=counts, unlabeled=unlabeled)
