@@ -106,8 +106,8 @@ def test_foreign_keys_are_enforced_and_cascade(sqlite_app):
     assert db.session.get(Image, image.id).label_id is None  # ON DELETE SET NULL
     assert db.session.scalars(select(RunSample)).all() == []  # ON DELETE CASCADE
     with pytest.raises(Exception, match="FOREIGN KEY"):
-        db.session.execute(text("INSERT INTO images (dataset_id, sha256, filename, width, height, size_bytes, "
-                                "format, created_at) VALUES (999, 'b', '', 0, 0, 0, '', '2026-01-01')"))
+        db.session.execute(text("INSERT INTO images (dataset_id, sha256, filename, filename_key, width, height, "
+                                "size_bytes, format, created_at) VALUES (999, 'b', '', '', 0, 0, 0, '', '2026-01-01')"))
         db.session.commit()
     db.session.rollback()
 
