@@ -156,4 +156,9 @@ def init_security_headers(app: Flask) -> None:
     def add_security_headers(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if response.mimetype == "text/html":
+            # An address answers htmx with a fragment and the browser with the whole page (the labeling
+            # grid pushes ?q=/filter= addresses). Without this the browser's cache gives Back, after
+            # another page, the fragment it keeps for that address: an unstyled grid, no header.
+            response.vary.add("HX-Request")
         return response

@@ -39,3 +39,26 @@ def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot)
     assert page.locator("[data-tile]").count() == 4 and page.input_value("#find-q") == ""
     assert "filter=unlabeled" in page.url and "q=ANT" not in page.url  # the form sends an empty q: no search
     page.context.close()
+
+
+def test_back_from_another_page_brings_back_the_whole_search_page(live_server, browser):
+    """The search's address answers htmx with the grid alone: Back from another page must not show that
+    fragment out of the browser's cache (Vary: HX-Request), but the whole page with the search."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    register(page, live_server, "finder2")
+    dataset_id = new_dataset(page, live_server, "Find back")
+    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
+                                               for i, n in enumerate(NAMES)])
+    page.click("[data-upload-button]")
+    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
+    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page.click("#find-q")
+    page.keyboard.type("bee")
+    page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
+    page.click(".ds-tabs a:has-text('Classes')")
+    page.wait_for_url(f"**/datasets/{dataset_id}/classes")
+    page.go_back()
+    page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
+    assert page.locator("header.topbar").count() == 1 and page.locator("link[rel=stylesheet]").count() >= 1
+    assert page.input_value("#find-q") == "bee" and page.locator("[data-tile]").count() == 2
+    page.context.close()

@@ -205,3 +205,14 @@ def test_the_name_key_is_set_on_every_insert(logged_in, dataset, name):
     [image_id] = _named(dataset.id, [name])
     key = db.session.execute(text("SELECT filename_key FROM images WHERE id = :i"), {"i": image_id}).scalar()
     assert key == filename_key(name) and len(key) <= 255
+
+
+def test_the_grid_address_varies_on_hx_request(logged_in, dataset):
+    """The same ?q= address is a fragment for htmx and a page for the browser: the browser's cache must
+    keep them apart, or Back from another page shows the fragment (no header, no styles)."""
+    _named(dataset.id, ["ant.png"])
+    url = f"/datasets/{dataset.id}/label?filter=all&q=ant"
+    fragment, page = logged_in.get(url, headers=HX), logged_in.get(url)
+    assert "<html" not in fragment.get_data(as_text=True) and "<html" in page.get_data(as_text=True)
+    for response in (fragment, page):
+        assert "HX-Request" in response.headers.get("Vary", "")
