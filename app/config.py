@@ -110,6 +110,8 @@ def _job_settings() -> dict:
         "TRAIN_JOB_TIMEOUT": _env_int("TRAIN_JOB_TIMEOUT", 24 * 3600),
         "HEALTH_JOB_TIMEOUT": _env_int("HEALTH_JOB_TIMEOUT", 2 * 3600),
         "SUGGEST_JOB_TIMEOUT": _env_int("SUGGEST_JOB_TIMEOUT", 3600),
+        # Testing a model on a dataset ("Evaluate on a dataset"): 200,000 images on a CPU take hours.
+        "EVALUATE_JOB_TIMEOUT": _env_int("EVALUATE_JOB_TIMEOUT", 12 * 3600),
         "IMPORT_JOB_TIMEOUT": _env_int("IMPORT_JOB_TIMEOUT", 6 * 3600),
         # An import commits its rows (and progress) every IMPORT_BATCH_SIZE images or every second;
         # a running import whose progress has not moved for IMPORT_STALE_SECONDS counts as dead.

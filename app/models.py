@@ -351,3 +351,39 @@ class Setting(db.Model):
     __tablename__ = "settings"
     key = db.Column(db.String(80), primary_key=True)
     value = db.Column(db.JSON, nullable=True)
+
+
+class Evaluation(db.Model):
+    """A trained model tested on the labeled images of a dataset (another one, or its own dataset's images
+    added since training): nothing is trained. Classes are matched by name, ignoring case; the job writes
+    `counts` (what was evaluated and what was left out, and why), `metrics` and the worst mistakes.
+    Polled every second while it runs: the big frozen results are deferred."""
+    __tablename__ = "evaluations"
+    __table_args__ = (db.Index("ix_evaluations_run_id", "run_id", "id"),)  # a model's evaluations, newest first
+    STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+    FINISHED = ("succeeded", "failed", "cancelled")
+    id = db.Column(db.Integer, primary_key=True)
+    run_id = db.Column(db.Integer, db.ForeignKey("training_runs.id", ondelete="CASCADE"), nullable=False)
+    dataset_id = db.Column(db.Integer, db.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_by_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    status = db.Column(db.String(12), nullable=False, default="queued")
+    job_id = db.Column(db.String(64), nullable=True)
+    cancel_requested = db.Column(db.Boolean, nullable=False, default=False)
+    progress = db.Column(db.JSON, nullable=False, default=dict)  # {"done", "total"}
+    # {"evaluated", "unlabeled", "unknown_class", "learned", "unreadable", "unknown_classes": [names]}
+    counts = db.Column(db.JSON, nullable=False, default=dict)
+    error = db.Column(db.JSON, nullable=True)  # why it failed: an app.i18n stored line
+    # app.ml.evaluate.Tally.report(): accuracy (+ Wilson interval), confusion matrix, per class
+    metrics = db.deferred(db.Column(db.JSON, nullable=True))
+    # the most confident mistakes [{image_id, true, predicted, confidence}], at most MISTAKES_KEPT
+    misclassified = db.deferred(db.Column(db.JSON, nullable=True))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    started_at = db.Column(db.DateTime, nullable=True)
+    finished_at = db.Column(db.DateTime, nullable=True)
+    run = db.relationship("TrainingRun")
+    dataset = db.relationship("Dataset")
+    created_by = db.relationship("User")
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED

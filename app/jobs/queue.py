@@ -32,7 +32,8 @@ IMPORT = JobKind("app.jobs.imports.run_import", "IMPORT_JOB_TIMEOUT", "import")
 LABELS = JobKind("app.jobs.imports.run_label_import", "IMPORT_JOB_TIMEOUT", "labels")
 DELETE_DATASET = JobKind("app.jobs.deletes.delete_dataset", "DELETE_JOB_TIMEOUT", "delete-dataset")
 REMOVE_FILES = JobKind("app.jobs.deletes.remove_files", "DELETE_JOB_TIMEOUT", "remove-files")
-KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, LABELS, DELETE_DATASET, REMOVE_FILES)
+EVALUATE = JobKind("app.jobs.evaluations.evaluate_model", "EVALUATE_JOB_TIMEOUT", "evaluate")
+KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, LABELS, DELETE_DATASET, REMOVE_FILES, EVALUATE)
 
 # RQ statuses: a job in one of these will still run (or is running); the others never will.
 LIVE_JOB_STATUSES = ("queued", "started", "deferred", "scheduled")

@@ -223,6 +223,9 @@ def test_stranger_gets_404_on_every_training_route(app, client, make_user, make_
         "training.history_csv": [("GET", f"/models/{run.id}/history.csv")],
         "training.save_threshold": [("POST", f"/models/{run.id}/threshold")],
         "training.confusion_cell": [("GET", f"/models/{run.id}/confusion/0/0")],
+        "training.start_evaluation": [("POST", f"/models/{run.id}/evaluations")],
+        "training.evaluation_detail": [("GET", f"/models/{run.id}/evaluations/1")],  # tests/training/test_evaluations.py
+        "training.cancel_evaluation": [("POST", f"/models/{run.id}/evaluations/1/cancel")],
     }
     listed_ok = {"training.list_models"}  # a stranger's own (empty) list
     endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint.startswith("training.")}

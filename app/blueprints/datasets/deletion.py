@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from flask_babel import gettext as _
 
 from app import quotas
@@ -23,7 +23,7 @@ from app.blueprints.datasets.images.undo import forget_dataset
 from app.errors import Conflict, NotFound, QuotaExceeded
 from app.extensions import db
 from app.jobs import DELETE_DATASET, JobState, enqueue, job_alive
-from app.models import Dataset, DatasetShare, Image, Import, Label, TrainingRun, utcnow
+from app.models import Dataset, DatasetShare, Evaluation, Image, Import, Label, TrainingRun, utcnow
 from app.filestore import run_prefix
 from app.storage import get_storage
 
@@ -137,6 +137,10 @@ def purge_dataset(dataset_id: int) -> dict:
 
         forget_defaults(run_ids)
     # Explicit deletes, not ON DELETE CASCADE: each table in its own short statement, whatever the database.
+    # Evaluations first: those of its models, and those of any model made on its images.
+    db.session.execute(delete(Evaluation).where(or_(
+        Evaluation.dataset_id == dataset_id,
+        Evaluation.run_id.in_(select(TrainingRun.id).where(TrainingRun.dataset_id == dataset_id)))))
     for model in (Label, DatasetShare, Import, TrainingRun):
         db.session.execute(delete(model).where(model.dataset_id == dataset_id))
     db.session.execute(delete(Dataset).where(Dataset.id == dataset_id))

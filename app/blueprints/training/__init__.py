@@ -5,6 +5,6 @@ bp = Blueprint("training", __name__, template_folder="templates")
 
 
 def init_app(app):
-    from app.blueprints.training import names, views  # noqa: F401  (routes, Jinja filters)
+    from app.blueprints.training import evaluation_views, names, views  # noqa: F401  (routes, Jinja filters)
 
     app.register_blueprint(bp)

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 from flask_babel import gettext as _
 
 from app.blueprints.datasets.readiness import missing_for_training
-from app.blueprints.training import bp, deletion, downloads, exports, services
+from app.blueprints.training import bp, deletion, downloads, evaluations, exports, services
 from app.blueprints.training.forms import MODE_HELP, OPTION_HELP, TrainForm
 from app.blueprints.training.results import compare_settings, compare_verdict, live_context, results_context
 from app.blueprints.training.thresholds import cell_images, saved_message, threshold_context
@@ -75,7 +75,8 @@ def new_run(dataset_id: int):
 def run_detail(run_id: int):
     run = services.view_run(current_user, run_id)
     return render_template("training/run_detail.html", run=run, **live_context(run, current_user),
-                           **results_context(run), undoable=deletion.undo_seconds() > 0)
+                           **results_context(run), undoable=deletion.undo_seconds() > 0,
+                           **evaluations.panel_context(current_user, run))
 
 
 @bp.route("/models/<int:run_id>/progress")
