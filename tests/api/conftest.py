@@ -74,12 +74,12 @@ def api_as(app, users):
 @pytest.fixture
 def world(app, users):
     """world(queued=True) -> ids of a fresh dataset of alice's, shared with ed (editor) and vic (viewer):
-    2 classes with 4 images each, a finished import, a succeeded run with (stand-in) files, a failed run
-    with its frozen samples, and a queued run when asked."""
+    2 classes with 4 images each, a finished import, a succeeded run with (stand-in) files and an evaluation,
+    a failed run with its frozen samples, and a queued run when asked."""
     from app.blueprints.datasets.sharing import share_dataset
     from app.extensions import db
     from app.ml.artifacts import CARD, DOWNLOADS
-    from app.models import Dataset, Image, Import, Label, RunSample, TrainingRun
+    from app.models import Dataset, Evaluation, Image, Import, Label, RunSample, TrainingRun
     from app.filestore import image_key, run_key, run_prefix, thumb_key
     from app.storage import get_storage
 
@@ -118,10 +118,13 @@ def world(app, users):
         assert storage.exists(run_key(runs["r"].id, CARD))
         db.session.add(RunSample(run_id=runs["f"].id, position=0, image_id=images[0].id, class_index=0,
                                  sha256=images[0].sha256, part="train"))
+        evaluation = Evaluation(run_id=runs["r"].id, dataset_id=dataset.id, created_by_id=owner.id,
+                                status="succeeded", counts={"evaluated": 8}, metrics={"accuracy": 1.0})
+        db.session.add(evaluation)
         db.session.commit()
         share = share_dataset(dataset, "ed", "editor")
         share_dataset(dataset, "vic", "viewer")
         return {"d": dataset.id, "l": labels[0].id, "l2": labels[1].id, "i": images[0].id, "i2": images[1].id,
-                "s": share.id, "m": imp.id, **{k: run.id for k, run in runs.items()}}
+                "s": share.id, "m": imp.id, "e": evaluation.id, **{k: run.id for k, run in runs.items()}}
 
     return make

@@ -7,7 +7,9 @@ bp = Blueprint("api", __name__, url_prefix="/api", template_folder="templates")
 
 
 def init_app(app):
-    from app.blueprints.api import docs, views_datasets, views_images, views_models, views_runs  # noqa: F401
+    from app.blueprints.api import (  # noqa: F401
+        docs, views_datasets, views_evaluations, views_images, views_models, views_runs,
+    )
     from app.extensions import csrf
 
     csrf.exempt(bp)  # token calls carry no CSRF token; api_user() checks browser-session calls itself
