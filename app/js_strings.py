@@ -98,6 +98,9 @@ PLURAL = {
     "cam_taken": PN_("{n} photo taken", "{n} photos taken"),
     "cam_sent": PN_("{n} sent", "{n} sent"),
     "cam_waiting": PN_("{n} waiting to be sent", "{n} waiting to be sent"),
+    # The classes page's "Merge two classes": the question before merging names the classes chosen.
+    "merge_confirm": PN_("Move the {n} image of “{name}” into “{into}”, then delete the class “{name}”?",
+                         "Move the {n} images of “{name}” into “{into}”, then delete the class “{name}”?"),
     "threshold_none": PN_("At {threshold}: answers none of the {n} validation image; says 'not sure' for it.",
                           "At {threshold}: answers none of the {n} validation images; says 'not sure' "
                           "for all of them."),

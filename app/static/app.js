@@ -39,6 +39,21 @@ document.addEventListener("submit", function (evt) {
     evt.stopImmediatePropagation();
   }
 }, true);
+// <form data-merge-confirm> (Merge two classes): the question names the two classes chosen and how many
+// images move, instead of the form's general hx-confirm; two equal choices go straight to the server,
+// which says what is wrong.
+document.addEventListener("htmx:confirm", function (evt) {
+  var form = evt.target.closest && evt.target.closest("form[data-merge-confirm]");
+  if (!form || !form.elements.source || !form.elements.into) return;
+  var source = form.elements.source.selectedOptions[0], into = form.elements.into.selectedOptions[0];
+  if (!source || !into) return;
+  evt.preventDefault();
+  var moving = Number(source.dataset.count || 0);
+  if (source.value === into.value || window.confirm(window.studio.t("merge_confirm", {
+    n: moving, name: source.dataset.name, into: into.dataset.name }))) {
+    evt.detail.issueRequest(true);
+  }
+});
 document.addEventListener("htmx:responseError", function (evt) {
   var box = document.getElementById("flashes");
   if (box) box.innerHTML = '<div class="flash flash-error" role="alert"></div>';

@@ -73,5 +73,7 @@ def test_a_merge_that_cannot_be_done_changes_nothing(logged_in, dataset, make_us
     assert db.session.get(Label, bees_id) is not None
     # the form is on the page for an editor, with both classes to pick from
     page = logged_in.get(f"/datasets/{dataset.id}/classes").get_data(as_text=True)
-    assert "Merge two classes" in page and f'<option value="{bees_id}" selected>' in page
+    assert "Merge two classes" in page and f'<option value="{bees_id}" data-name="bees" selected>' in page
+    # the browser's question names the classes chosen (app.js reads these)
+    assert f'<option value="{ants_id}" data-name="ants" data-count="2">' in page and "data-merge-confirm" in page
 
