@@ -55,6 +55,10 @@ def test_back_from_another_page_brings_back_the_whole_search_page(live_server, b
     page.click("#find-q")
     page.keyboard.type("bee")
     page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
+    # the count line is inside the swapped grid: a live region that stays says it to screen readers
+    status = page.get_by_role("status").filter(has_text="images match")
+    assert status.count() == 1 and status.text_content() == "2 images match “bee”"
+    assert status.evaluate("e => e.closest('#image-grid') === null")
     page.click(".ds-tabs a:has-text('Classes')")
     page.wait_for_url(f"**/datasets/{dataset_id}/classes")
     page.go_back()

@@ -147,6 +147,13 @@
     if (e.target && e.target.id === "image-grid") {  // a hint from before the action is done with
       document.querySelectorAll("#flashes .flash-info").forEach(function (f) { f.remove(); });
     }
+    // a search (typed, or the × that clears it): say how many images match, where a screen reader hears it
+    var status = document.getElementById("find-status");
+    var elt = e.detail && e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (status && elt && elt.closest && elt.closest("[data-find]")) {
+      var count = document.querySelector("#image-grid .ds-find-count");
+      status.textContent = count ? count.textContent.replace(/\s+/g, " ").trim() : "";
+    }
     lastClicked = null;
     chosenTile = null;
     refreshSelection();
