@@ -39,6 +39,14 @@ document.addEventListener("submit", function (evt) {
     evt.stopImmediatePropagation();
   }
 }, true);
+// The header's language switcher comes back to the address the page shows now: htmx may have changed it
+// since the page was served (a search or a class filter in the labeling grid), and the form holds that one.
+document.addEventListener("submit", function (evt) {
+  var form = evt.target;
+  if (!form.classList || !form.classList.contains("lang-switch") || !form.elements.next) return;
+  if (form.elements.next.value) form.elements.next.value = window.location.pathname + window.location.search;
+});
+
 // <form data-merge-confirm> (Merge two classes): the question names the two classes chosen and how many
 // images move, instead of the form's general hx-confirm; two equal choices go straight to the server,
 // which says what is wrong.

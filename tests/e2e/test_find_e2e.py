@@ -66,3 +66,24 @@ def test_back_from_another_page_brings_back_the_whole_search_page(live_server, b
     assert page.locator("header.topbar").count() == 1 and page.locator("link[rel=stylesheet]").count() >= 1
     assert page.input_value("#find-q") == "bee" and page.locator("[data-tile]").count() == 2
     page.context.close()
+
+
+def test_switching_language_keeps_the_search_typed(live_server, browser):
+    """The header's switcher came back to the address the page was served at, so a search typed since (the
+    address htmx pushed) was lost on PT/ES; it now comes back to the search."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    register(page, live_server, "finder3")
+    dataset_id = new_dataset(page, live_server, "Find lang")
+    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
+                                               for i, n in enumerate(NAMES)])
+    page.click("[data-upload-button]")
+    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
+    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page.click("#find-q")
+    page.keyboard.type("bee")
+    page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
+    page.locator(".lang-switch button[value=pt_BR]").dispatch_event("click")  # folded in the phone menu
+    page.wait_for_selector("html[lang=pt-BR]")
+    assert "q=bee" in page.url and page.input_value("#find-q") == "bee"
+    assert page.locator("[data-tile]").count() == 2
+    page.context.close()
