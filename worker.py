@@ -16,6 +16,7 @@ from rq import SimpleWorker, Worker
 
 from app import create_app
 from app.extensions import get_queue, get_redis
+from app.jobs import WEBHOOK_QUEUE
 
 
 class ReapStaleRunsMixin:
@@ -109,10 +110,12 @@ def main() -> None:
         preload_ml()
     with app.app_context():
         # Forked job processes inherit this app context; tasks dispose the DB pool they inherit.
-        queue = get_queue()
-        worker = worker_class([queue], connection=get_redis(), name=args.name,
+        # Webhook deliveries (short) are taken before the next training; the scheduler starts the retries
+        # of failed deliveries when their pause is over.
+        queues = [get_queue(WEBHOOK_QUEUE), get_queue()]
+        worker = worker_class(queues, connection=get_redis(), name=args.name,
                               maintenance_interval=MAINTENANCE_INTERVAL)
-        worker.work(burst=args.burst, logging_level="INFO")
+        worker.work(burst=args.burst, logging_level="INFO", with_scheduler=True)
 
 
 if __name__ == "__main__":

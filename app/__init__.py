@@ -19,7 +19,7 @@ from app.rate_limits import init_rate_limits
 from app.request_limits import init_request_limits, keep_form_files_in_memory
 from app.storage import init_storage
 
-BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin")
+BLUEPRINTS = ("auth", "datasets", "training", "predict", "api", "admin", "webhooks")
 REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 

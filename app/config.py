@@ -153,6 +153,23 @@ def _job_settings() -> dict:
     }
 
 
+def _webhook_settings(production: bool) -> dict:
+    """Webhooks (app/blueprints/webhooks): deliveries run on their own queue, <RQ_QUEUE>-webhooks."""
+    return {
+        # Hosts that resolve to loopback, private or link-local addresses reach the server's own network
+        # (databases, cloud metadata): refused in production unless allowed, allowed in development.
+        "WEBHOOKS_ALLOW_PRIVATE": _env_bool("WEBHOOKS_ALLOW_PRIVATE", not production),
+        "WEBHOOK_TIMEOUT_S": float(os.environ.get("WEBHOOK_TIMEOUT_S", "10")),
+        "WEBHOOK_ATTEMPTS": max(1, _env_int("WEBHOOK_ATTEMPTS", 5)),
+        # Seconds before each retry (the last value repeats): RQ's scheduler (the worker runs it) waits them.
+        "WEBHOOK_RETRY_INTERVALS": [int(s) for s in
+                                    os.environ.get("WEBHOOK_RETRY_INTERVALS", "10,60,300,1800").split(",")],
+        "WEBHOOK_DISABLE_AFTER": _env_int("WEBHOOK_DISABLE_AFTER", 20),  # failed attempts in a row
+        "WEBHOOKS_PER_USER": _env_int("WEBHOOKS_PER_USER", 20),
+        "WEBHOOK_JOB_TIMEOUT": _env_int("WEBHOOK_JOB_TIMEOUT", 60),
+    }
+
+
 def _health_settings() -> dict:
     # Dataset health check: the network that embeds images, and the cosine similarity above which two
     # images count as near-duplicates.
@@ -258,4 +275,5 @@ def build_config(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         **_upload_settings(), **_serving_settings(), **_job_settings(), **_health_settings(),
         **_account_settings(production), **_limit_settings(), **_storage_settings(instance_path),
+        **_webhook_settings(production),
     }

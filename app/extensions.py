@@ -47,6 +47,7 @@ def get_redis() -> redis.Redis:
     return conn
 
 
-def get_queue() -> Queue:
-    """The RQ queue training and other background jobs go to."""
-    return Queue(current_app.config["RQ_QUEUE"], connection=get_redis())
+def get_queue(suffix: str = "") -> Queue:
+    """The RQ queue training and other background jobs go to; with a suffix, its sibling queue of that
+    name (webhook deliveries: "-webhooks", which workers take first)."""
+    return Queue(current_app.config["RQ_QUEUE"] + suffix, connection=get_redis())

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app"
 MAX_PARAMS, MAX_LINES = 6, 50
 TASK_MODULES = {"app.jobs.training", "app.jobs.health", "app.jobs.suggestions", "app.jobs.imports", "app.jobs.networks",
-                "app.jobs.ping", "app.jobs.deletes", "app.jobs.evaluations"}
+                "app.jobs.ping", "app.jobs.deletes", "app.jobs.evaluations", "app.jobs.webhooks"}
 
 
 def python_files(folder: Path = APP):

@@ -8,13 +8,15 @@ are thin adapters: load rows by id, call a service or app.ml, store the result.
 """
 from app.jobs.queue import (
     DEAD_JOB_STATUSES, DELETE_DATASET, EVALUATE, HEALTH, IMPORT, KINDS, LABELS, LIVE_JOB_STATUSES, NETWORK,
-    REMOVE_FILES, SUGGEST, TRAIN, JobKind, enqueue, job_alive, job_status, new_job_id, queue_position, remove_job,
+    REMOVE_FILES, SUGGEST, TRAIN, WEBHOOK_DELIVER, WEBHOOK_EVENT, WEBHOOK_QUEUE, JobKind, enqueue, job_alive,
+    job_status, new_job_id, queue_position, remove_job,
 )
 from app.jobs.heartbeat import Heartbeat, is_beating
 from app.jobs.state import JobState
 
 __all__ = [
     "DEAD_JOB_STATUSES", "DELETE_DATASET", "EVALUATE", "HEALTH", "IMPORT", "KINDS", "LABELS", "LIVE_JOB_STATUSES",
-    "NETWORK", "REMOVE_FILES", "SUGGEST", "TRAIN", "Heartbeat", "JobKind", "JobState", "enqueue", "is_beating",
+    "NETWORK", "REMOVE_FILES", "SUGGEST", "TRAIN", "WEBHOOK_DELIVER", "WEBHOOK_EVENT", "WEBHOOK_QUEUE", "Heartbeat",
+    "JobKind", "JobState", "enqueue", "is_beating",
     "job_alive", "job_status", "new_job_id", "queue_position", "remove_job",
 ]

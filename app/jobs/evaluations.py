@@ -8,6 +8,7 @@ from rq import get_current_job
 
 from app.blueprints.training import evaluation_job
 from app.blueprints.training.evaluations import HEARTBEAT_TTL_S, heartbeat_name
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.jobs.context import with_app_context
 from app.jobs.heartbeat import Heartbeat
 
@@ -31,5 +32,7 @@ def evaluate_model(evaluation_id: int) -> dict:
             log.exception("evaluation=%s: failed", evaluation_id)
             evaluation_job.record_failure(evaluation_id, exc)
             raise
+        finally:  # succeeded, cancelled or failed: tell the webhooks that want to know (only queues a job)
+            notify_webhooks("evaluation.finished", evaluation_id)
     log.info("evaluation=%s: %s", evaluation_id, result)
     return {"evaluation_id": evaluation_id, **result}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, Retry
 
 from app.extensions import get_queue, get_redis
 
@@ -22,6 +22,7 @@ class JobKind:
     timeout_key: str
     prefix: str
     result_ttl_key: str = "JOB_RESULT_TTL"
+    queue: str = ""  # "": the main queue; else the suffix of its sibling queue (extensions.get_queue)
 
 
 TRAIN = JobKind("app.jobs.training.train_run", "TRAIN_JOB_TIMEOUT", "train", "TRAIN_RESULT_TTL")
@@ -33,7 +34,11 @@ LABELS = JobKind("app.jobs.imports.run_label_import", "IMPORT_JOB_TIMEOUT", "lab
 DELETE_DATASET = JobKind("app.jobs.deletes.delete_dataset", "DELETE_JOB_TIMEOUT", "delete-dataset")
 REMOVE_FILES = JobKind("app.jobs.deletes.remove_files", "DELETE_JOB_TIMEOUT", "remove-files")
 EVALUATE = JobKind("app.jobs.evaluations.evaluate_model", "EVALUATE_JOB_TIMEOUT", "evaluate")
-KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, LABELS, DELETE_DATASET, REMOVE_FILES, EVALUATE)
+WEBHOOK_QUEUE = "-webhooks"  # short jobs, taken before the main queue's (worker.py)
+WEBHOOK_EVENT = JobKind("app.jobs.webhooks.dispatch_event", "WEBHOOK_JOB_TIMEOUT", "webhook-event", queue=WEBHOOK_QUEUE)
+WEBHOOK_DELIVER = JobKind("app.jobs.webhooks.deliver", "WEBHOOK_JOB_TIMEOUT", "webhook", queue=WEBHOOK_QUEUE)
+KINDS = (TRAIN, HEALTH, SUGGEST, NETWORK, IMPORT, LABELS, DELETE_DATASET, REMOVE_FILES, EVALUATE, WEBHOOK_EVENT,
+         WEBHOOK_DELIVER)
 
 # RQ statuses: a job in one of these will still run (or is running); the others never will.
 LIVE_JOB_STATUSES = ("queued", "started", "deferred", "scheduled")
@@ -45,14 +50,16 @@ def new_job_id(kind: JobKind, object_id: int | str) -> str:
     return f"{kind.prefix}-{object_id}-{uuid.uuid4().hex[:8]}"
 
 
-def enqueue(kind: JobKind, *ids: int | str, job_id: str | None = None, description: str | None = None) -> Job:
-    """Queue kind's task with ids as its arguments; timeout and result lifetime from the config."""
+def enqueue(kind: JobKind, *ids: int | str, job_id: str | None = None, description: str | None = None,
+            retry: Retry | None = None) -> Job:
+    """Queue kind's task with ids as its arguments; timeout and result lifetime from the config; `retry`:
+    RQ runs it again when it raises (after the intervals, through the worker's scheduler)."""
     cfg = current_app.config
     job_id = job_id or new_job_id(kind, ids[0] if ids else 0)
-    return get_queue().enqueue(
+    return get_queue(kind.queue).enqueue(
         kind.func, *ids, job_id=job_id, job_timeout=cfg[kind.timeout_key],
         result_ttl=cfg[kind.result_ttl_key], failure_ttl=cfg[kind.result_ttl_key],
-        description=description or f"{kind.prefix} {' '.join(str(i) for i in ids)}",
+        description=description or f"{kind.prefix} {' '.join(str(i) for i in ids)}", retry=retry,
     )
 
 

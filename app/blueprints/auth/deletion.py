@@ -27,6 +27,7 @@ from app.access import shown_runs
 from app.batching import chunked
 from app.blueprints.auth.reset_links import cancel_reset_link
 from app.blueprints.datasets import deletion as dataset_deletion, ownership
+from app.blueprints.webhooks.services import delete_all_of as delete_webhooks_of
 from app.errors import Conflict, QuotaExceeded, ValidationError
 from app.extensions import db
 from app.i18n import format_number, ngettext
@@ -239,9 +240,11 @@ def _hand_over(user: User, receiver: User, summary: AccountSummary) -> None:
 
 
 def _end_access(user: User) -> None:
-    """Shares held, API tokens, signed-in browsers and a reset link all end (not committed)."""
+    """Shares held, API tokens, webhooks (and their deliveries), signed-in browsers and a reset link all end
+    (not committed)."""
     for model in (DatasetShare, ApiToken, UserSession):
         db.session.execute(delete(model).where(model.user_id == user.id))
+    delete_webhooks_of(user.id)
     cancel_reset_link(user)
     user.is_disabled, user.deleted_at = True, utcnow()
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.i18n import N_, stored_line
 from app.blueprints.training.results import GALLERY_LIMIT
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.database import is_transient, retry_write
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, Heartbeat, is_beating, job_status
@@ -382,6 +383,7 @@ def _finish(run: TrainingRun, status: str, message: str | dict, error: str | Non
         db.session.commit()
 
     retry_write(write, _retry_budget(), f"{status} of run {run.id}")
+    notify_webhooks("run.finished", run.id)
 
 
 # --- reaper --------------------------------------------------------------------------------------

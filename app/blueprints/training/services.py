@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.blueprints.training.forms import MODE_HELP, default_name, free_number, name_parts, numbered
 from app.errors import Conflict, DomainError, RequestInvalid, ValidationError
 from app.extensions import db
@@ -236,6 +237,7 @@ def cancel_run(user: User, run_id: int) -> TrainingRun:
             lifecycle.append_log(run, stored_line(N_("Cancelled by %(user)s before it started."), user=user.username))
             db.session.commit()
             log.info("train run=%s job=%s: queued -> cancelled", run.id, run.job_id)
+            notify_webhooks("run.finished", run.id)
             return run
     run.cancel_requested = True
     lifecycle.append_log(run, stored_line(N_("%(user)s asked to cancel; stopping after the current step…"),

@@ -33,6 +33,7 @@ from app.blueprints.datasets.images.sources import (
     Budget, Entry, Plan, open_zip, plan_folder, plan_stored_files, plan_zip, read_entry,
 )
 from app.blueprints.datasets.images.zip_labels import apply_labels_file
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.database import retry_write
 from app.errors import DomainError, ValidationError
 from app.i18n import N_, PN_, stored_join, stored_line, stored_plural
@@ -405,6 +406,7 @@ def finish(import_id: int, status: str, importer: Importer | None, reason: str |
     retry_write(write, current_app.config["IMPORT_DB_RETRY_SECONDS"], f"end of import {import_id}")
     remove_upload(imp)
     log.info("import %s dataset=%s: -> %s (%s)", import_id, imp.dataset_id, status, numbers)
+    notify_webhooks("import.finished", import_id)
 
 
 def remove_upload(imp: Import) -> None:
