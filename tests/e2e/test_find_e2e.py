@@ -65,6 +65,14 @@ def test_back_from_another_page_brings_back_the_whole_search_page(live_server, b
     page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
     assert page.locator("header.topbar").count() == 1 and page.locator("link[rel=stylesheet]").count() >= 1
     assert page.input_value("#find-q") == "bee" and page.locator("[data-tile]").count() == 2
+    # htmx keeps copies of 10 pages: Back to a search it has no copy of asks the server for the page
+    page.fill("#find-q", "ant")
+    page.wait_for_selector(".ds-find-count:text('2 images match “ant”')")
+    page.evaluate("sessionStorage.removeItem('htmx-history-cache')")
+    page.go_back()
+    page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
+    assert page.locator("header.topbar").count() == 1 and page.locator("form[data-find]").count() == 1
+    assert page.locator(".ds-filters").count() == 1 and page.locator("[data-tile]").count() == 2
     page.context.close()
 
 

@@ -216,3 +216,15 @@ def test_the_grid_address_varies_on_hx_request(logged_in, dataset):
     assert "<html" not in fragment.get_data(as_text=True) and "<html" in page.get_data(as_text=True)
     for response in (fragment, page):
         assert "HX-Request" in response.headers.get("Vary", "")
+
+
+def test_htmx_restoring_a_search_it_has_no_copy_of_gets_the_whole_page(logged_in, dataset):
+    """Back to a search address htmx pushed, once its history cache dropped that page (it keeps 10, and
+    every pause in typing pushes one): htmx asks with HX-History-Restore-Request and puts the answer in
+    place of the whole body, so the answer must be the page (header, find box, class bar once), not the grid."""
+    _named(dataset.id, ["ant.png", "bee.png"])
+    url = f"/datasets/{dataset.id}/label?filter=all&q=ant"
+    html = logged_in.get(url, headers={**HX, "HX-History-Restore-Request": "true"}).get_data(as_text=True)
+    assert "<html" in html and 'class="topbar"' in html and "data-find" in html
+    assert html.count('id="find-filter"') == 1 and html.count("hx-swap-oob") == 0
+    assert "1 image matches “ant”" in html

@@ -21,7 +21,7 @@ from app.blueprints.datasets.images.uploads import label_field, upload_files
 from app.errors import DomainError, NotFound, ValidationError
 from app.ids import parse_id
 from app.rate_limits import limit_by_user
-from app.rendering import render_page
+from app.rendering import render_page, wants_partial
 from app.filestore import image_key, thumb_key
 from app.request_limits import allow_large_upload
 from app.storage import attachment_headers, get_storage
@@ -121,7 +121,7 @@ def label_images(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id)
     ctx = _grid_context(dataset, request.args)
     undo_id = parse_id(request.args.get("undo"))  # after a bulk action without JavaScript
-    return render_page("images/label.html", "images/_image_grid.html", oob=bool(request.htmx), undo_id=undo_id,
+    return render_page("images/label.html", "images/_image_grid.html", oob=wants_partial(), undo_id=undo_id,
                        **ctx)
 
 
