@@ -8,6 +8,6 @@ bp = Blueprint("webhooks", __name__, url_prefix="/account/webhooks", template_fo
 
 
 def init_app(app):
-    for name in ("models",):  # the tables
+    for name in ("models", "views"):  # the tables, the routes
         importlib.import_module(f"app.blueprints.webhooks.{name}")
     app.register_blueprint(bp)
