@@ -132,6 +132,12 @@
     button.type = "button";
     button.setAttribute("aria-expanded", "false");
     button.setAttribute("aria-controls", box.id);
+    // every card has a "Why?": its file name says which picture this one is about
+    var name = card.querySelector(".result-name");
+    if (name) {
+      name.id = name.id || box.id + "-name";
+      button.setAttribute("aria-describedby", name.id);
+    }
     button.addEventListener("click", function () {
       if (button.getAttribute("aria-busy")) return;
       var show = button.getAttribute("aria-expanded") !== "true";
