@@ -239,3 +239,49 @@ def test_api_start_and_read(app, make_user, make_model, add_dataset):
                        json={"dataset_id": add_dataset(user, "Fruit", [("apple", "red", 1)]).id})
     assert refused.status_code == 422 and refused.json["code"] == "validation_error"
     assert db.session.scalar(select(func.count()).select_from(Evaluation)) == 1
+
+
+def test_the_start_request_leaves_counting_learned_images_to_the_job(app, logged_in, make_model, add_dataset):
+    run = make_model(logged_in.user)
+    own = add_dataset(logged_in.user, "Own", [("red", "red", 3), ("blue", "blue", 2)])
+    images = db.session.scalars(select(Image).where(Image.dataset_id == own.id).order_by(Image.id)).all()
+    for position, part in enumerate(("train", "val")):
+        db.session.add(RunSample(run_id=run.id, position=position, image_id=images[position].id, class_index=0,
+                                 sha256=images[position].sha256, part=part))
+    db.session.commit()
+    assert _start(logged_in, run.id, own.id).status_code == 302
+    queued = _evaluations()[0]  # 5 images match, the run learned from 2: some are surely left, none compared
+    assert "learned" not in queued.counts and queued.counts["evaluated"] == 5
+    run_jobs(app)
+    done = _evaluations()[0]
+    assert (done.counts["evaluated"], done.counts["learned"]) == (3, 2) and done.progress == {"done": 3, "total": 3}
+    assert done.metrics["count"] == 3
+
+
+def test_the_job_pages_by_key_and_drops_learned_images_by_content(app, logged_in, make_model, add_dataset,
+                                                                   monkeypatch):
+    from app.blueprints.training import evaluation_job
+    from app.blueprints.training.evaluations import plan_for
+
+    run = make_model(logged_in.user)
+    learned_from = add_dataset(logged_in.user, "Trained on", [("red", "red", 2)])
+    fresh = add_dataset(logged_in.user, "Fresh", [("red", "red", 4), ("blue", "blue", 3), (None, "blue", 1)])
+    copies = db.session.scalars(select(Image).where(Image.dataset_id == learned_from.id).order_by(Image.id)).all()
+    for position, image in enumerate(copies):
+        db.session.add(RunSample(run_id=run.id, position=position, image_id=image.id, class_index=0,
+                                 sha256=image.sha256, part="train"))
+    fresh_images = db.session.scalars(select(Image).where(Image.dataset_id == fresh.id).order_by(Image.id)).all()
+    fresh_images[2].sha256, fresh_images[3].sha256 = copies[0].sha256, copies[1].sha256  # same content, elsewhere
+    db.session.commit()
+    evaluation = Evaluation(run_id=run.id, dataset_id=fresh.id, status="running")
+    db.session.add(evaluation)
+    db.session.commit()
+    monkeypatch.setattr(evaluation_job, "PAGE", 2)  # pages of 2 rows: one of them holds only a learned image
+    plan = plan_for(run, fresh.id)
+    pages = list(evaluation_job.pages(evaluation, plan))
+    ids = [image_id for files, _ in pages for image_id in files.ids]
+    labelled = [image for image in fresh_images if image.label_id is not None]
+    assert ids == [image.id for i, image in enumerate(labelled) if i not in (2, 3)]
+    assert [truth for _, truths in pages for truth in truths] == [0, 0, 2, 2, 2]
+    assert [len(files.ids) for files, _ in pages] == [2, 2, 1]
+    assert plan.counts["evaluated"] == len(ids) == 5 and plan.counts["learned"] == 2

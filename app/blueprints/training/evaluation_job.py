@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.blueprints.training.evaluations import Plan, not_learned, plan_for
+from app.blueprints.training.evaluations import Plan, learned_query, plan_for
 from app.extensions import db
 from app.filestore import image_key, run_prefix
 from app.i18n import N_, stored_line
@@ -62,23 +64,48 @@ class Progress:
             raise Stopped
 
 
+def learned_digests(run_id: int) -> np.ndarray:
+    """The sha256 digests (32 bytes each) of the run's training and validation images, sorted: read once
+    per job (6.4 MB at 200,000 samples) so each page is checked against them by binary search."""
+    digests = digests_of(db.session.scalars(learned_query(run_id)).all())
+    db.session.commit()
+    return np.unique(digests)
+
+
+def digests_of(shas) -> np.ndarray:
+    """Hex sha256 strings -> a numpy array of their 32-byte digests (dtype S32), in one pass."""
+    return np.frombuffer(bytes.fromhex("".join(shas)), dtype="S32")
+
+
+def _within(digests: np.ndarray, sorted_digests: np.ndarray) -> np.ndarray:
+    """bool [n]: which digests are in sorted_digests (a binary search each, the sorted list is kept)."""
+    if not len(sorted_digests):
+        return np.zeros(len(digests), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_digests, digests), len(sorted_digests) - 1)
+    return sorted_digests[at] == digests
+
+
 def pages(evaluation: Evaluation, plan: Plan):
-    """(ImageFiles, true class indices) per PAGE images to evaluate, in id order (keyset paging)."""
+    """(ImageFiles, true class indices) per page of images to evaluate, in id order (keyset paging over
+    PAGE rows of the classes the model knows; the learned ones dropped with the digests read once, not by a
+    condition each page's statement would rebuild the run's whole list for)."""
     from app.ml.embeddings import ImageFiles
 
-    storage, after = get_storage(), 0
+    storage, after, learned = get_storage(), 0, learned_digests(evaluation.run_id)
     query = select(Image.id, Image.sha256, Image.label_id).where(
-        Image.dataset_id == evaluation.dataset_id, Image.label_id.in_(list(plan.mapping)),
-        not_learned(evaluation.run_id)).order_by(Image.id).limit(PAGE)
+        Image.dataset_id == evaluation.dataset_id, Image.label_id.in_(list(plan.mapping))).order_by(Image.id).limit(PAGE)
     while True:
         rows = db.session.execute(query.where(Image.id > after)).all()
         db.session.commit()  # no transaction stays open while the page is scored
         if not rows:
             return
         after = rows[-1][0]
-        files = ImageFiles([storage.ref(image_key(sha)) for _, sha, _ in rows], [sha for _, sha, _ in rows],
-                           [image_id for image_id, _, _ in rows])
-        yield files, [plan.mapping[label_id] for _, _, label_id in rows]
+        seen = _within(digests_of([sha for _, sha, _ in rows]), learned)
+        rows = [r for r, was_learned in zip(rows, seen.tolist()) if not was_learned]
+        if rows:
+            files = ImageFiles([storage.ref(image_key(sha)) for _, sha, _ in rows], [sha for _, sha, _ in rows],
+                               [image_id for image_id, _, _ in rows])
+            yield files, [plan.mapping[label_id] for _, _, label_id in rows]
 
 
 def run_evaluation(evaluation: Evaluation) -> dict:

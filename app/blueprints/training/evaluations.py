@@ -41,10 +41,12 @@ def heartbeat_name(evaluation_id: int) -> str:
 
 @dataclass
 class Plan:
-    """Dataset label id -> the model's class index, and how many images count or are left out (and why)."""
+    """Dataset label id -> the model's class index, and how many images count or are left out (and why).
+    exact False: "learned" was not counted yet and "evaluated" is what is left at most (the job counts both)."""
 
     mapping: dict[int, int]
     counts: dict
+    exact: bool = True
 
 
 def class_mapping(run: TrainingRun, dataset_id: int) -> tuple[dict[int, int], list[str]]:
@@ -60,30 +62,47 @@ def class_mapping(run: TrainingRun, dataset_id: int) -> tuple[dict[int, int], li
     return mapping, unknown
 
 
+def learned_query(run_id: int):
+    """The content (sha256) of the run's training and validation images."""
+    return select(RunSample.sha256).where(RunSample.run_id == run_id, RunSample.part.in_(LEARNED_PARTS))
+
+
 def not_learned(run_id: int):
     """The condition on Image that leaves out the run's training and validation images, by content. Written
     per database, as each one plans it fast: SQLite indexes a NOT IN list once (a correlated NOT EXISTS
     would scan the run's samples per image); PostgreSQL turns NOT EXISTS into a hash anti-join (its NOT IN
-    scans the list again per image once the list outgrows work_mem)."""
-    learned = select(RunSample.sha256).where(RunSample.run_id == run_id, RunSample.part.in_(LEARNED_PARTS))
+    scans the list again per image once the list outgrows work_mem). Both build the list again on every
+    statement (~0.1 s per 100,000 samples): the job's paging filters with learned tags read once instead."""
+    learned = learned_query(run_id)
     if db.engine.dialect.name == "sqlite":
         return Image.sha256.not_in(learned)
     return ~exists(learned.where(RunSample.sha256 == Image.sha256))
 
 
-def plan_for(run: TrainingRun, dataset_id: int) -> Plan:
-    """The class mapping and the counts, from one grouped count and one count of learned images."""
+def _surely_some_left(run_id: int, matched: int) -> bool:
+    """True when more images match than the run has learned samples: some are then surely not learned
+    (a dataset holds each content once), without comparing them (cheapest bound first)."""
+    everything = db.session.scalar(select(func.count()).select_from(RunSample).where(RunSample.run_id == run_id))
+    return matched > everything or matched > db.session.scalar(learned_query(run_id).with_only_columns(func.count()))
+
+
+def plan_for(run: TrainingRun, dataset_id: int, exact: bool = True) -> Plan:
+    """The class mapping and the counts, from one grouped count and one count of learned images. exact False
+    (the start request): the count of learned images, a comparison of every matching image with the run's
+    samples (~0.3 s at 200,000), is skipped whenever some image is surely left to evaluate."""
     mapping, unknown = class_mapping(run, dataset_id)
     per_label = dict(db.session.execute(select(Image.label_id, func.count()).where(Image.dataset_id == dataset_id)
                                         .group_by(Image.label_id)).all())
     matched = sum(n for label_id, n in per_label.items() if label_id in mapping)
-    learned = db.session.scalar(select(func.count()).select_from(Image).where(
-        Image.dataset_id == dataset_id, Image.label_id.in_(list(mapping)), ~not_learned(run.id))) if matched else 0
-    counts = {"evaluated": matched - learned, "unlabeled": per_label.get(None, 0),
+    counts = {"evaluated": matched, "unlabeled": per_label.get(None, 0),
               "unknown_class": sum(n for label_id, n in per_label.items() if label_id is not None
                                    and label_id not in mapping),
-              "learned": learned, "unreadable": 0, "unknown_classes": unknown[:UNKNOWN_NAMES_KEPT]}
-    return Plan(mapping, counts)
+              "unreadable": 0, "unknown_classes": unknown[:UNKNOWN_NAMES_KEPT]}
+    if not exact and matched and _surely_some_left(run.id, matched):
+        return Plan(mapping, counts, exact=False)
+    learned = db.session.scalar(select(func.count()).select_from(Image).where(
+        Image.dataset_id == dataset_id, Image.label_id.in_(list(mapping)), ~not_learned(run.id))) if matched else 0
+    return Plan(mapping, {**counts, "evaluated": matched - learned, "learned": learned})
 
 
 # --- starting one ----------------------------------------------------------------------------------
@@ -102,7 +121,7 @@ def request_evaluation(user, run_id: int, dataset_id: int | None) -> Evaluation:
     if run.status != "succeeded" or not run.artifact_dir:
         raise Conflict(_("This model has not finished training, so it cannot be evaluated yet."))
     dataset = get_dataset_for(user, dataset_id)
-    plan = plan_for(run, dataset.id)
+    plan = plan_for(run, dataset.id, exact=False)  # the job counts what it leaves out as learned
     _refuse_empty(run, dataset, plan)
     evaluation = Evaluation(run_id=run.id, dataset_id=dataset.id, created_by_id=user.id, status="queued",
                             counts=plan.counts, progress={"done": 0, "total": plan.counts["evaluated"]})
@@ -129,7 +148,7 @@ def _refuse_empty(run: TrainingRun, dataset: Dataset, plan: Plan) -> None:
                                 "Classes are matched by name, ignoring capitals: rename a class on the "
                                 "dataset's Classes page to match, or pick another dataset.",
                                 dataset=dataset.name, classes=", ".join(run.classes or [])))
-    if plan.counts["evaluated"] == 0 and plan.counts["learned"]:
+    if plan.counts["evaluated"] == 0 and plan.counts.get("learned"):
         raise ValidationError(_("Every labeled image of “%(dataset)s” in a class this model knows was used to "
                                 "train it, so testing on them would say nothing new. Add and label new images "
                                 "first.", dataset=dataset.name))
