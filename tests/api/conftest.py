@@ -75,8 +75,9 @@ def api_as(app, users):
 def world(app, users):
     """world(queued=True) -> ids of a fresh dataset of alice's, shared with ed (editor) and vic (viewer):
     2 classes with 4 images each, a finished import, a succeeded run with (stand-in) files and an evaluation,
-    a failed run with its frozen samples, and a queued run when asked."""
+    a failed run with its frozen samples, a webhook of alice's about it, and a queued run when asked."""
     from app.blueprints.datasets.sharing import share_dataset
+    from app.blueprints.webhooks.services import create_webhook
     from app.extensions import db
     from app.ml.artifacts import CARD, DOWNLOADS
     from app.models import Dataset, Evaluation, Image, Import, Label, RunSample, TrainingRun
@@ -124,7 +125,9 @@ def world(app, users):
         db.session.commit()
         share = share_dataset(dataset, "ed", "editor")
         share_dataset(dataset, "vic", "viewer")
+        webhook, _ = create_webhook(owner, "https://example.com/hook", ["run.finished"], dataset.id)
         return {"d": dataset.id, "l": labels[0].id, "l2": labels[1].id, "i": images[0].id, "i2": images[1].id,
-                "s": share.id, "m": imp.id, "e": evaluation.id, **{k: run.id for k, run in runs.items()}}
+                "s": share.id, "m": imp.id, "e": evaluation.id, "w": webhook.id,
+                **{k: run.id for k, run in runs.items()}}
 
     return make

@@ -39,8 +39,10 @@ def seed(username: str, artifacts: str | None) -> dict:
 
 
 def _more(dataset, owner) -> dict:
-    """Ids of a class, an image, a share and an import of the dataset, for the fuzzer's path parameters."""
+    """Ids of a class, an image, a share, an import and a webhook of the dataset, for the fuzzer's path
+    parameters."""
     from app.blueprints.auth.services import register_user
+    from app.blueprints.webhooks.services import create_webhook
     from app.blueprints.datasets.sharing import share_dataset
     from app.extensions import db
     from app.models import Image, Import
@@ -52,7 +54,9 @@ def _more(dataset, owner) -> dict:
     db.session.add(imp)
     db.session.commit()
     image = db.session.query(Image).filter_by(dataset_id=dataset.id).first()
-    return {"class_id": dataset.labels[0].id, "image_id": image.id, "share_id": share.id, "import_id": imp.id}
+    webhook, _ = create_webhook(owner, "https://example.com/hook", ["run.finished"], dataset.id)
+    return {"class_id": dataset.labels[0].id, "image_id": image.id, "share_id": share.id, "import_id": imp.id,
+            "webhook_id": webhook.id}
 
 
 def main() -> None:

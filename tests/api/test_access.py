@@ -11,6 +11,7 @@ from tests.api.conftest import ROLES, files, png
 
 RANK = {"anonymous": 0, "stranger": 1, "viewer": 2, "editor": 3, "owner": 4}
 ANY = "stranger"  # operations on no particular object: every signed-in caller
+SELF = "self"  # the caller's own objects (alice's webhook): anyone else gets 404, whatever their dataset role
 
 # endpoint: (method, url, request kwargs, least role, success status, world options)
 TABLE = {
@@ -66,6 +67,11 @@ TABLE = {
     "api.update_model": ("PATCH", "/api/v1/models/{r}", {"json": {"public": True}}, "editor", 200, {}),
     "api.get_me": ("GET", "/api/v1/me", {}, ANY, 200, {}),
     "api.set_default_model": ("PUT", "/api/v1/me/default-model", {"json": {"model_id": "{r}"}}, "viewer", 200, {}),
+    "api.list_webhooks": ("GET", "/api/v1/webhooks", {}, ANY, 200, {}),
+    "api.create_webhook": ("POST", "/api/v1/webhooks", {"json": {"url": "https://example.com/hook",
+                                                                 "events": ["run.finished"]}}, ANY, 201, {}),
+    "api.delete_webhook": ("DELETE", "/api/v1/webhooks/{w}", {}, SELF, 204, {}),
+    "api.test_webhook": ("POST", "/api/v1/webhooks/{w}/test", {}, SELF, 202, {}),
 }
 # Not about a dataset's access rules: the documents, and /predict and /explain (tests/predict/test_api.py and
 # test_explain.py: unknown and others' private models are 404, public ones need no token, anonymous without
@@ -88,6 +94,8 @@ def _fill(value, ids: dict):
 def expected(role: str, least: str, success: int) -> int:
     if role == "anonymous":
         return 401
+    if least == SELF:
+        return success if role == "owner" else 404
     if RANK[role] >= RANK[least]:
         return success
     return 404 if role == "stranger" else 403

@@ -8,7 +8,7 @@ bp = Blueprint("api", __name__, url_prefix="/api", template_folder="templates")
 
 def init_app(app):
     from app.blueprints.api import (  # noqa: F401
-        docs, views_datasets, views_evaluations, views_images, views_models, views_runs,
+        docs, views_datasets, views_evaluations, views_images, views_models, views_runs, views_webhooks,
     )
     from app.extensions import csrf
 

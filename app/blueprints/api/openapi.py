@@ -33,6 +33,7 @@ TAGS = [
                                         "metrics and files."},
     {"name": "Models", "description": "Trained models and their settings (public, default)."},
     {"name": "Prediction", "description": "Classify images (the prototype's contract, unchanged)."},
+    {"name": "Webhooks", "description": "Addresses the studio calls (signed POSTs) when your work finishes."},
 ]
 SECURITY = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": "A personal API token (API page)."},
