@@ -42,6 +42,7 @@ class FeatureStore:
 
     def __init__(self, root: str | Path, dim: int):
         self.root, self.dim = Path(root), int(dim)
+        self._cached: tuple[tuple[Path, ...], _Index] | None = None
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -62,22 +63,33 @@ class FeatureStore:
         vectors = np.zeros((len(ids), self.dim), dtype=np.float32)
         if not len(ids):
             return found, vectors
-        where: dict[tuple[int, int], tuple[int, int]] = {}
-        segments = [s for s in self._load_all() if s.dtype == _row_dtype(self.dim)]
-        for number, segment in enumerate(segments):  # in creation order: a later row wins
-            where.update(zip(zip(segment["id"].tolist(), segment["tag"].tolist()),
-                             ((number, row) for row in range(len(segment)))))
-        wanted: dict[int, tuple[list[int], list[int]]] = {}
-        for position, key in enumerate(zip((int(i) for i in ids), (int(t) for t in tags))):
-            hit = where.get(key)
-            if hit is not None:
-                found[position] = True
-                rows = wanted.setdefault(hit[0], ([], []))
-                rows[0].append(position)
-                rows[1].append(hit[1])
-        for number, (positions, rows) in wanted.items():
-            vectors[positions] = segments[number]["f"][rows]
+        index = self._index()
+        rows = index.find(np.asarray(ids, dtype=np.int64), np.asarray(tags, dtype=np.int64))
+        hits = np.flatnonzero(rows >= 0)
+        found[hits] = True
+        segment_of, row_of = index.segment_of[rows[hits]], index.row_of[rows[hits]]
+        for number in np.unique(segment_of).tolist():  # one fancy-indexed read per segment, in row order
+            mine = segment_of == number
+            positions, local = hits[mine], row_of[mine]
+            by_row = np.argsort(local, kind="stable")
+            vectors[positions[by_row]] = index.segments[number]["f"][local[by_row]]
         return found, vectors
+
+    def _index(self) -> "_Index":
+        """Every stored row's (id, tag) sorted for binary search; built once per set of segments (segments are
+        never rewritten, only added and merged away), so a pass looking up page after page sorts once."""
+        for _ in range(5):
+            paths = tuple(self.segments())
+            if self._cached is not None and self._cached[0] == paths:
+                return self._cached[1]
+            try:
+                loaded = [np.load(path, mmap_mode="r", allow_pickle=False) for path in paths]
+            except FileNotFoundError:  # merged away while listing: read the new set
+                continue
+            index = _Index([s for s in loaded if s.dtype == _row_dtype(self.dim)])
+            self._cached = (paths, index)
+            return index
+        return _Index([s for s in self._load_all() if s.dtype == _row_dtype(self.dim)])
 
     def row_count(self) -> int:
         """Rows stored, duplicates and not yet compacted deletions included."""
@@ -141,6 +153,35 @@ class FeatureStore:
         for path in paths:
             path.unlink(missing_ok=True)
         log.info("feature store %s: merged %d segment(s) into %d rows", self.root.name, len(paths), len(rows))
+
+
+class _Index:
+    """The (id, tag) of every row of some segments (in creation order), sorted by id, tag, then age."""
+
+    def __init__(self, segments: list[np.ndarray]):
+        self.segments = segments
+        ids = np.concatenate([s["id"] for s in segments]) if segments else np.zeros(0, dtype=np.int64)
+        tags = np.concatenate([s["tag"] for s in segments]) if segments else np.zeros(0, dtype=np.int64)
+        self.segment_of = np.repeat(np.arange(len(segments), dtype=np.int32), [len(s) for s in segments])
+        self.row_of = np.concatenate([np.arange(len(s)) for s in segments]) if segments else np.zeros(0, np.int64)
+        self.order = np.lexsort((np.arange(len(ids)), tags, ids))  # a later row of the same (id, tag) sorts last
+        self.ids, self.tags = ids[self.order], tags[self.order]
+
+    def find(self, ids: np.ndarray, tags: np.ndarray) -> np.ndarray:
+        """For each (id, tag): its newest row as an index into the concatenated segments, or -1."""
+        out = np.full(len(ids), -1, dtype=np.int64)
+        if not len(self.ids):
+            return out
+        first = np.searchsorted(self.ids, ids, side="left")
+        last = np.searchsorted(self.ids, ids, side="right")
+        single = last - first == 1  # the usual case: one row per id
+        hit = single & (self.tags[np.minimum(first, len(self.ids) - 1)] == tags)
+        out[hit] = self.order[first[hit]]
+        for position in np.flatnonzero(last - first > 1).tolist():  # the same id stored more than once
+            rows = np.flatnonzero(self.tags[first[position]:last[position]] == tags[position])
+            if len(rows):
+                out[position] = self.order[first[position] + rows[-1]]
+        return out
 
 
 def _smallest(segments: list[Path]) -> list[Path]:

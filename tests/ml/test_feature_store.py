@@ -90,3 +90,21 @@ def test_two_processes_appending_at_once_lose_nothing(tmp_path):
     ids = list(range(30)) + list(range(100, 130))
     found, vectors = FeatureStore(tmp_path / "s", dim=4).lookup(ids, ids)
     assert found.all() and vectors[:, 0].tolist() == [float(i) for i in ids]
+
+
+def test_lookup_takes_the_newest_row_of_the_same_content_and_sees_later_appends(tmp_path, monkeypatch):
+    store = FeatureStore(tmp_path / "store", dim=2)
+    store.append([1, 2, 3], [10, 20, 30], np.array([[1, 1], [2, 2], [3, 3]], dtype=np.float32))
+    found, vectors = store.lookup([3, 1, 9, 2], [30, 10, 90, 21])  # 9: never stored; 2: other content
+    assert found.tolist() == [True, True, False, False]
+    assert vectors.tolist() == [[3, 3], [1, 1], [0, 0], [0, 0]]
+    # the same object again (as a pass looking up page after page): rows appended since are seen
+    store.append([2, 3], [21, 30], np.array([[5, 5], [6, 6]], dtype=np.float32))
+    store.append([3], [31], np.array([[7, 7]], dtype=np.float32))
+    found, vectors = store.lookup([2, 3, 3, 2], [21, 30, 31, 20])
+    assert found.all() and vectors.tolist() == [[5, 5], [6, 6], [7, 7], [2, 2]]  # (3, 30): the newer of two rows
+    monkeypatch.setattr(feature_store, "MAX_SEGMENTS", 1)
+    assert store.compact() is True and len(store.segments()) == 1  # merged: one row per id, the newest
+    found, vectors = store.lookup([1, 2, 3, 3], [10, 21, 31, 30])
+    assert found.tolist() == [True, True, True, False] and vectors[:3].tolist() == [[1, 1], [5, 5], [7, 7]]
+    assert FeatureStore(tmp_path / "empty", dim=2).lookup([1], [10])[0].tolist() == [False]
