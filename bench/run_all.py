@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 BENCHES = ("quick_train", "features", "quick_app", "quick_large", "finetune_epoch", "predict", "grid_poll",
-           "networks", "scale")
+           "networks", "scale", "evaluate")
 
 
 def machine() -> str:
