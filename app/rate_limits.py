@@ -129,10 +129,12 @@ def limit_by_user(setting: str, cost: int | Callable[[], int] = 1, methods: list
     return rate_limit(setting, signed_in_user, cost=cost, methods=methods, scope=scope)
 
 
-def limit_predictions(scope: str = "predict"):
+def limit_predictions(scope: str = "predict", per_file: int = 1):
     """Images per minute for the prediction API: RATELIMIT_PREDICT per account (token or session),
-    RATELIMIT_PREDICT_ANONYMOUS per IP for anonymous calls. Each file of the request counts."""
-    cost = uploaded_files("file", "files", most="PREDICT_MAX_FILES")
+    RATELIMIT_PREDICT_ANONYMOUS per IP for anonymous calls. Each file of the request counts, `per_file`
+    images each (a call that does several images' work per file)."""
+    files = uploaded_files("file", "files", most="PREDICT_MAX_FILES")
+    cost = files if per_file == 1 else (lambda: per_file * files())
     by_account = rate_limit("RATELIMIT_PREDICT", api_caller, cost=cost, scope=scope,
                             exempt_when=is_anonymous_caller)
     anonymous = rate_limit("RATELIMIT_PREDICT_ANONYMOUS", api_caller, cost=cost, scope=f"{scope}-anonymous",

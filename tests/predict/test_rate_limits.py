@@ -80,13 +80,18 @@ def test_predicted_images_are_counted_for_the_admin_overview(app, make_user, mak
     assert sorted(top_predictors()) == [("ip:127.0.0.1", 2), (f"user:{owner.id}", 1)]
 
 
-def test_explain_shares_the_prediction_budget(app, make_user, make_model):
-    """POST /models/<id>/explain counts one image against the same budget as the prediction URLs."""
+def test_explain_shares_the_prediction_budget_at_ten_images_a_call(app, make_user, make_model):
+    """POST /models/<id>/explain spends EXPLAIN_COST (10) images of the same budget as the prediction URLs:
+    it runs ~50 forward passes for its one upload."""
+    from app.blueprints.predict.views import EXPLAIN_COST
+
+    assert EXPLAIN_COST == 10
+    app.config["RATELIMIT_PREDICT_ANONYMOUS"] = "12 per 2 seconds"  # read per request
     owner = make_user("owner")
     run = make_model(owner, public=True)
     anonymous = app.test_client()
     assert anonymous.post(f"/models/{run.id}/predict", data={"file": files("red", "blue")}, csrf=False).status_code == 200
     one = {"file": files("green")[0]}
-    assert anonymous.post(f"/models/{run.id}/explain", data=one, csrf=False).status_code == 200
-    refused = anonymous.post(f"/models/{run.id}/explain", data={"file": files("red")[0]}, csrf=False)
+    assert anonymous.post(f"/models/{run.id}/explain", data=one, csrf=False).status_code == 200  # 2 + 10 = 12
+    refused = anonymous.post(f"/models/{run.id}/predict", data={"file": files("red")[0]}, csrf=False)
     assert refused.status_code == 429 and refused.json["code"] == "rate_limited"

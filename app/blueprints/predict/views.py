@@ -101,18 +101,22 @@ def predict_with_model(user, data, run_id: int):
     return _answer(result, fmt, user)
 
 
+# An explanation runs ~50 forward passes for one upload: it spends 10 images of the prediction budget, so an
+# anonymous visitor (300 images a minute by default) gets 30 a minute, not 300 (15,000 forward passes).
+EXPLAIN_COST = 10
+
 EXPLAIN_HELP = ("Which parts of one image the model's answer rests on (occlusion sensitivity): a grey square "
                 "is slid over the image and the class's probability measured each time, about 50 forward "
                 "passes, so one call costs about as much as classifying 50 images. The grid covers the model's "
                 "centre crop (the middle of the picture, 87.5% of its shorter side, as the model sees it), "
                 "which `crop` locates in the picture. Send one multipart `file`; `category_index` (form field "
                 "or query parameter) picks the class to explain. A file that is not a usable image is a 422 "
-                "with code `bad_image`. Counts as one image in the prediction rate limits.")
+                f"with code `bad_image`. Counts as {EXPLAIN_COST} images in the prediction rate limits.")
 
 
 @bp.route("/models/<int:run_id>/explain", methods=["POST"])
 @csrf.exempt  # as /predict: api_user() checks session calls itself
-@limit_predictions()
+@limit_predictions(per_file=EXPLAIN_COST)
 @operation(Op("Show which parts of an image mattered for the answer", "Prediction", query=ExplainQuery,
               form=ExplainForm, out=ExplainOut, auth="optional", errors=(409, 413, 422), description=EXPLAIN_HELP))
 def explain_image(user, data, run_id: int):
