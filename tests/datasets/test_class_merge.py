@@ -36,7 +36,7 @@ def test_merging_moves_the_images_deletes_the_class_and_can_be_undone(logged_in,
     merged = logged_in.post(f"/datasets/{dataset.id}/classes/merge", data={"source": twin_id, "into": ants_id},
                             headers=HX)
     html = merged.get_data(as_text=True)
-    assert merged.status_code == 200 and "Merged: 2 images moved into “ants”." in html
+    assert merged.status_code == 200 and "“Ants (2)” merged into “ants”: 2 images moved." in html
     db.session.expire_all()
     assert db.session.get(Label, twin_id) is None
     assert {db.session.get(Image, i).label_id for i in small + big} == {ants_id}

@@ -109,9 +109,9 @@ def update_class(user, data, dataset_id: int, class_id: int):
               body=MergeIn, out=MergeOut, errors=(422,)))
 def merge_class(user, data, dataset_id: int, class_id: int):
     dataset = get_dataset_for(user, dataset_id, "editor")
-    moved, _undo, _name = class_service.merge_class(dataset.id, class_id, data["into"])
+    merged = class_service.merge_class(dataset.id, class_id, data["into"])
     counts, _ = services.class_counts(dataset.id)
-    return {"moved": moved, "into": next(c for c in present.classes(counts) if c["id"] == data["into"])}
+    return {"moved": merged.moved, "into": next(c for c in present.classes(counts) if c["id"] == data["into"])}
 
 
 @bp.delete("/v1/datasets/<int:dataset_id>/classes/<int:class_id>")

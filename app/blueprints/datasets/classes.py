@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from flask_babel import gettext as _
@@ -122,13 +123,23 @@ def delete_class(dataset_id: int, label_id: int, undoable_by: int | None = None)
     return result.rowcount or 0, action.id if action else None
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What merge_class did: images moved from the class `name` (now deleted) into `into`, and the undo
+    action's id (None when not undoable)."""
+
+    moved: int
+    undo_id: int | None
+    name: str
+    into: str
+
+
 def merge_class(dataset_id: int, label_id: int | None, into_id: int | None,
-                undoable_by: int | None = None) -> tuple[int, int | None, str]:
+                undoable_by: int | None = None) -> Merged:
     """Move every image of one class into another and delete the emptied class ("Ants" and "ant" imported
     from two folders are one class). Who labeled each image stays as it was. With undoable_by (a user id)
     that user can take it back for a while: the class returns with its images (those still in the class
-    they were merged into). One UPDATE whatever the size. Returns (images moved, the undo action's id or None,
-    the name of the class they moved into)."""
+    they were merged into). One UPDATE whatever the size."""
     from app.blueprints.datasets.images.undo import record_class
 
     if label_id is None or into_id is None:
@@ -140,9 +151,10 @@ def merge_class(dataset_id: int, label_id: int | None, into_id: int | None,
               if undoable_by is not None else None)
     result = db.session.execute(update(Image).where(Image.dataset_id == dataset_id, Image.label_id == label.id)
                                 .values(label_id=into.id))
+    name = label.name
     db.session.delete(label)
     db.session.commit()
-    return result.rowcount or 0, action.id if action else None, into.name
+    return Merged(result.rowcount or 0, action.id if action else None, name, into.name)
 
 
 def _luminance(color: str) -> float:

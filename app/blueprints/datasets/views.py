@@ -197,16 +197,16 @@ def delete_class(dataset_id: int, label_id: int):
 def merge_classes(dataset_id: int):
     dataset = get_dataset_for(current_user, dataset_id, "editor")
     try:
-        count, undo_id, into_name = class_service.merge_class(
-            dataset.id, parse_id(request.form.get("source")), parse_id(request.form.get("into")),
-            undoable_by=current_user.id)
+        merged = class_service.merge_class(dataset.id, parse_id(request.form.get("source")),
+                                           parse_id(request.form.get("into")), undoable_by=current_user.id)
     except DomainError as err:
         flash(err.message, "error")
         return _classes_page(dataset, status=err.status, merge_open=True)
-    message = ngettext("Merged: %(num)s image moved into “%(name)s”.",
-                       "Merged: %(num)s images moved into “%(name)s”.", count, name=into_name)
+    message = ngettext("“%(name)s” merged into “%(into)s”: %(num)s image moved.",
+                       "“%(name)s” merged into “%(into)s”: %(num)s images moved.", merged.moved,
+                       name=merged.name, into=merged.into)
     if request.htmx:
-        return _classes_page(dataset, **_undo_toast(dataset, undo_id, message))
+        return _classes_page(dataset, **_undo_toast(dataset, merged.undo_id, message))
     flash(message, "success")
     return redirect(url_for("datasets.list_classes", dataset_id=dataset.id))
 
