@@ -140,11 +140,14 @@ def test_the_page_finds_as_a_form_and_as_an_htmx_partial(logged_in, dataset):
     part = logged_in.get(f"/datasets/{dataset.id}/label?filter=unlabeled&q=B", headers=HX)
     html = part.data.decode()
     assert part.status_code == 200 and "<html" not in html and 'id="find-q"' not in html  # the box keeps focus
-    assert "2 images match “B”" in html and _shown(html) == [ids[2], ids[1]]
+    assert "2 unlabeled images match “B”" in html and _shown(html) == [ids[2], ids[1]]
     assert re.search(r'id="find-filter" name="filter" value="unlabeled" hx-swap-oob="true"', html)
     assert '<input type="hidden" name="q" value="B">' in html  # bulk actions post it back
     one = logged_in.get(f"/datasets/{dataset.id}/label?q=bee.jpg", headers=HX).data.decode()
     assert "1 image matches “bee.jpg”" in one
+    logged_in.post(f"/datasets/{dataset.id}/images/label", data={"image_ids": [ids[0]], "label_id": ants.id})
+    within = logged_in.get(f"/datasets/{dataset.id}/label?filter={ants.id}&q=ant", headers=HX).data.decode()
+    assert "1 image of “ants” matches “ant”" in within  # says where it looked: not the whole dataset
     none = logged_in.get(f"/datasets/{dataset.id}/label?q=<b>wasp", headers=HX).data.decode()
     assert "0 images match “&lt;b&gt;wasp”" in none and "<b>wasp" not in none and _shown(none) == []
     plain = logged_in.get(f"/datasets/{dataset.id}/label?q=", headers=HX).data.decode()
@@ -173,15 +176,15 @@ def test_bulk_actions_keep_the_search(logged_in, dataset):
     response = logged_in.post(f"/datasets/{dataset.id}/images/label", headers=HX, data=form)
     html = response.data.decode()
     assert response.status_code == 200 and "1 image labeled." in html
-    assert "2 images match “hive”" in html and _shown(html) == [ids[3], ids[2]]  # still unlabeled + hive
+    assert "2 unlabeled images match “hive”" in html and _shown(html) == [ids[3], ids[2]]  # still unlabeled
     assert '<input type="hidden" name="q" value="hive">' in html
     response = logged_in.post(f"/datasets/{dataset.id}/images/delete", headers=HX,
                               data={"image_ids": [ids[3]], "filter": "unlabeled", "q": "hive"})
     html = response.data.decode()
-    assert "1 image deleted." in html and "1 image matches “hive”" in html and _shown(html) == [ids[2]]
+    assert "1 image deleted." in html and "1 unlabeled image matches “hive”" in html and _shown(html) == [ids[2]]
     undo = re.search(r'hx-post="([^"]*/undo/\d+)"', html).group(1)
     html = logged_in.post(undo, headers=HX, data={"filter": "unlabeled", "q": "hive"}).data.decode()
-    assert "2 images match “hive”" in html and _shown(html) == [ids[3], ids[2]]
+    assert "2 unlabeled images match “hive”" in html and _shown(html) == [ids[3], ids[2]]
     response = logged_in.post(f"/datasets/{dataset.id}/images/label",  # without JavaScript: a redirect
                               data={"image_ids": [ids[2]], "label_id": "", "filter": "all", "q": "hive"})
     assert response.status_code == 302 and "q=hive" in response.headers["Location"]
