@@ -28,7 +28,13 @@ window.studio = (function () {
       return Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
     });
   }
-  return { t: t, num: num, pct: pct, lang: lang };
+  // The API's answers are English with a stable code; a page says the known ones in its own language
+  // (the catalog's "code_<code>"), else "" (the caller falls back to the answer's English text).
+  function codeText(code) {
+    var text = code ? t("code_" + code) : "";
+    return text === "code_" + code ? "" : text;
+  }
+  return { t: t, num: num, pct: pct, lang: lang, codeText: codeText };
 })();
 
 // <form data-confirm="Question?">: ask before submitting (destructive actions).

@@ -320,12 +320,6 @@
   }
 
   // ---- live answers on the Try page ----------------------------------------------------------------
-  // The API's answers are English with a stable code; the page says the known ones in its own language.
-  function codeText(code) {
-    var text = code ? t("code_" + code) : "";
-    return text === "code_" + code ? "" : text;
-  }
-
   function setUpLive(root) {
     var form = document.getElementById("try-form");
     if (!form || !form.dataset.predictUrl) return;
@@ -384,7 +378,7 @@
           var answer = res.body.predictions && res.body.predictions[0];
           if (res.resp.ok && answer && !answer.error) { show(answer); cam.fail(""); }
           else {
-            cam.fail(codeText((answer || res.body).code) || (answer || res.body).error || t("refused"));
+            cam.fail(window.studio.codeText((answer || res.body).code) || (answer || res.body).error || t("refused"));
             if (res.resp.status === 429) pause = retryAfter(res.resp, res.body);
             else if ([401, 403, 404, 409].indexOf(res.resp.status) >= 0) { cam.stop(""); break; }
             else pause = 2000;

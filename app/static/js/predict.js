@@ -35,10 +35,18 @@
     img.parentNode.replaceChild(box, img);
   }
 
-  // The API's answers are English with a stable code; the page says the known ones in its own language.
-  function codeText(code) {
-    var text = code ? window.studio.t("code_" + code) : "";
-    return text === "code_" + code ? "" : text;
+  // POST a form's data to one of the model's JSON routes: the answer's body, or an Error saying (in the
+  // page's language when its code is known) why it was refused; `refused` is said when the answer does not.
+  function postForm(form, url, data, refused) {
+    return fetch(url, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "X-CSRFToken": form.dataset.csrf, "Accept": "application/json" }
+    }).then(function (resp) {
+      return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
+    }).then(function (res) {
+      if (!res.ok) throw new Error(window.studio.codeText(res.body.code) || res.body.error || refused);
+      return res.body;
+    });
   }
 
   // --- "Why?": the importance map over the part of the picture the model sees -------------------------
@@ -104,14 +112,8 @@
     box.textContent = "";
     box.appendChild(el("p", "muted", window.studio.t("why_looking")));
     button.setAttribute("aria-busy", "true");
-    return fetch(explainUrl(form), {
-      method: "POST", body: data, credentials: "same-origin",
-      headers: { "X-CSRFToken": form.dataset.csrf, "Accept": "application/json" }
-    }).then(function (resp) {
-      return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
-    }).then(function (res) {
-      if (!res.ok) throw new Error(codeText(res.body.code) || res.body.error || window.studio.t("why_failed"));
-      drawExplanation(card, box, res.body);
+    return postForm(form, explainUrl(form), data, window.studio.t("why_failed")).then(function (answer) {
+      drawExplanation(card, box, answer);
       card.dataset.explained = "1";
     }).catch(function (err) {
       box.textContent = "";
@@ -152,7 +154,7 @@
     var body = card.querySelector(".result-body");
     body.textContent = "";
     if (answer.error) {
-      body.appendChild(el("p", "error", codeText(answer.code) || answer.error));
+      body.appendChild(el("p", "error", window.studio.codeText(answer.code) || answer.error));
       noPreview(card.querySelector("img.thumb"));
       return;
     }
@@ -188,14 +190,8 @@
     files.forEach(function (f) { data.append("file", f, f.name); });
     data.append("top_k", form.querySelector("[name=top_k]").value);
     status.textContent = window.studio.t("classifying", { n: files.length });
-    fetch(form.dataset.predictUrl, {
-      method: "POST", body: data, credentials: "same-origin",
-      headers: { "X-CSRFToken": form.dataset.csrf, "Accept": "application/json" }
-    }).then(function (resp) {
-      return resp.json().then(function (body) { return { ok: resp.ok, body: body }; });
-    }).then(function (res) {
-      if (!res.ok) throw new Error(codeText(res.body.code) || res.body.error || window.studio.t("refused"));
-      res.body.predictions.forEach(function (answer, i) { fillCard(cards[i], answer, form, files[i]); });
+    postForm(form, form.dataset.predictUrl, data, window.studio.t("refused")).then(function (body) {
+      body.predictions.forEach(function (answer, i) { fillCard(cards[i], answer, form, files[i]); });
       status.textContent = window.studio.t("done");
     }).catch(function (err) {
       cards.forEach(function (c) { fillCard(c, { error: err.message || window.studio.t("unreachable") }); });
