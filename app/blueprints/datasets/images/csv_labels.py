@@ -17,7 +17,6 @@ import itertools
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -317,7 +316,4 @@ def labels_undo_id(imp: Import, user_id: int | None) -> int | None:
     undone (UNDO_SECONDS from its end, as other undos); None otherwise."""
     if imp.kind != "labels" or imp.status != "finished" or imp.undo_action_id is None or user_id != imp.user_id:
         return None
-    window = timedelta(seconds=current_app.config["UNDO_SECONDS"])
-    return db.session.scalar(select(UndoAction.id).where(
-        UndoAction.id == imp.undo_action_id, UndoAction.user_id == user_id,
-        UndoAction.created_at >= utcnow() - window))
+    return imp.undo_action_id if undo.can_undo(imp.dataset_id, user_id, imp.undo_action_id) else None

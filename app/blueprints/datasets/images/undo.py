@@ -187,6 +187,15 @@ def _action_for(dataset_id: int, user_id: int, undo_id: int) -> UndoAction:
     return action
 
 
+def can_undo(dataset_id: int, user_id: int, undo_id: int) -> bool:
+    """Whether the user can still take back that action of the dataset (what `undo` accepts)."""
+    try:
+        _action_for(dataset_id, user_id, undo_id)
+    except NotFound:
+        return False
+    return True
+
+
 def _existing_labels(dataset_id: int) -> set[int]:
     return set(db.session.scalars(select(Label.id).where(Label.dataset_id == dataset_id)))
 
