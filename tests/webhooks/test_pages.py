@@ -42,6 +42,7 @@ def test_adding_a_webhook_shows_its_secret_once(app, logged_in, receiver):
     ({"url": "https://example.com/", "events": []}, "at least one event"),
     ({"url": "https://example.com/", "events": ["run.started"]}, "at least one event"),
     ({"url": "https://example.com/", "events": ["run.finished"], "dataset_id": "abc"}, "dataset"),
+    ({"url": "https://example.com/", "events": ["run.finished"], "dataset_id": "9" * 20}, "dataset"),  # was a 500
 ])
 def test_bad_input_is_refused_with_a_message_and_nothing_written(logged_in, form, words):
     answer = logged_in.post("/account/webhooks", data=form)

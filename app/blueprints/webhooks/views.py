@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from app.blueprints.webhooks import bp, services
 from app.errors import DomainError, ValidationError
+from app.ids import parse_id
 
 
 def _list_page(status: int = 200, **extra):
@@ -16,9 +17,10 @@ def _list_page(status: int = 200, **extra):
 def _dataset_choice(value: str | None) -> int | None:
     if not value:
         return None
-    if not value.isdigit():
+    dataset_id = parse_id(value)
+    if dataset_id is None:
         raise ValidationError(_("Choose a dataset from the list."))
-    return int(value)
+    return dataset_id
 
 
 @bp.get("")
