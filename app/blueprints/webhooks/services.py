@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from app.access import get_dataset_for, visible_datasets_query
 from app.blueprints.webhooks.addresses import check_url
 from app.blueprints.webhooks.models import Webhook, WebhookDelivery
+from app.blueprints.webhooks.payloads import PING
 from app.errors import DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.i18n import N_
@@ -25,7 +26,6 @@ from app.models import Dataset, User, utcnow
 
 log = logging.getLogger(__name__)
 EVENTS = Webhook.EVENTS
-PING = "ping"
 SECRET_PREFIX = "whsec_"
 SHOWN = 20  # attempts the webhook's page lists
 EVENT_WORDS = {"run.finished": N_("a training run ended: succeeded, failed or cancelled"),
