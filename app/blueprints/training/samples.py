@@ -69,12 +69,14 @@ def _planned_counts(sizes: list[int], options) -> list[list[int]]:
 
 @dataclass
 class Plan:
-    """What a run will train on, known in the request from grouped counts (no per-image work): the
-    classes, their class ids (the frozen rows' label_id -> class index) and the summary."""
+    """What a run will train on, known in the request from grouped counts (no per-image work): the run's
+    summary, which names the classes and their class ids (the frozen rows' label_id -> class index)."""
 
-    classes: list[str]
-    label_ids: list[int]
     summary: dict
+
+    @property
+    def classes(self) -> list[str]:
+        return self.summary["classes"]
 
     @property
     def total(self) -> int:
@@ -96,7 +98,7 @@ def plan(dataset_id: int, options) -> Plan:
     sizes = [counts[name] for _id, name in labels]
     summary = {"classes": [name for _id, name in labels], "counts": _planned_counts(sizes, options),
                "total": sum(sizes), "taken_at": utcnow().isoformat() + "Z", "label_ids": [i for i, _ in labels]}
-    return Plan(summary["classes"], summary["label_ids"], summary)
+    return Plan(summary)
 
 
 def freeze(run_id: int, dataset_id: int) -> int:
