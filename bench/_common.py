@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,20 @@ def warm_file_cache(samples) -> None:
     for s in samples:
         with open(s.path, "rb") as fh:
             fh.read()
+
+
+def median_ms(*calls, repeats: int) -> list[float]:
+    """Median milliseconds of each call over `repeats` runs, after one warm-up run each; several calls
+    are interleaved (a, b, a, b, ...) so that the load of this shared machine drifts over all of them alike."""
+    times: list[list[float]] = [[] for _ in calls]
+    for call in calls:
+        call()  # warm (the first call may import torch & co, start the embedded Redis, fill caches)
+    for _ in range(repeats):
+        for call, seen in zip(calls, times):
+            started = time.perf_counter()
+            call()
+            seen.append((time.perf_counter() - started) * 1000)
+    return [statistics.median(seen) for seen in times]
 
 
 def row(figure: str, value: float, target: str, passed: bool) -> dict:

@@ -17,33 +17,17 @@ requests being compared are interleaved, so the load of a shared machine falls o
 from __future__ import annotations
 
 import re
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import row  # noqa: E402
+from bench._common import median_ms, row  # noqa: E402
 from bench._synthetic import fill_images, make_dataset  # noqa: E402
 
 REPEATS = 21
 TRAIN_VALUES = {"epochs": 1, "image_size": 32, "batch_size": 8, "val_fraction": 0.15, "test_fraction": 0.15}
-
-
-def _median_ms(*calls, repeats: int = REPEATS):
-    """Median milliseconds of each call; several calls are interleaved (a, b, a, b, ...) so that the
-    load of this shared machine drifts over all of them alike. One call: a float, else a list."""
-    times: list[list[float]] = [[] for _ in calls]
-    for call in calls:
-        call()  # warm
-    for _ in range(repeats):
-        for call, seen in zip(calls, times):
-            started = time.perf_counter()
-            call()
-            seen.append((time.perf_counter() - started) * 1000)
-    medians = [statistics.median(seen) for seen in times]
-    return medians[0] if len(calls) == 1 else medians
 
 
 def _last_page_url(client, first_url: str) -> str:
@@ -97,7 +81,7 @@ def _flush_ms(app, run_id: int) -> float:
         def write():
             reporter.pending_log = ["Epoch 1/1: validation accuracy 50%"]
             reporter.flush()
-        return _median_ms(write)
+        return median_ms(write, repeats=REPEATS)[0]
 
 
 def prepare(images: int) -> dict:
@@ -127,11 +111,12 @@ def _measure(sites: list[dict]) -> dict:
     """{(figure, site index): median ms}; the requests compared with each other are interleaved."""
     found = {}
     for first, last in (("grid all first", "grid all last"), ("grid class first", "grid class last")):
-        medians = _median_ms(*(site["calls"][n] for site in sites for n in (first, last)))
+        medians = median_ms(*(site["calls"][n] for site in sites for n in (first, last)), repeats=REPEATS)
         found.update({(first, 0): medians[0], (last, 0): medians[1], (first, 1): medians[2], (last, 1): medians[3]})
     for name in sites[0]["calls"]:
         if (name, 0) not in found:
-            found[(name, 0)], found[(name, 1)] = _median_ms(sites[0]["calls"][name], sites[1]["calls"][name])
+            found[(name, 0)], found[(name, 1)] = median_ms(sites[0]["calls"][name], sites[1]["calls"][name],
+                                                           repeats=REPEATS)
     for i, site in enumerate(sites):  # one long-lived session each: measured one site after the other
         found[("flush", i)] = site["flush"]()
     return found

@@ -14,14 +14,12 @@ and the search that finds nothing measured again: what the same LIKE costs readi
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import row  # noqa: E402
+from bench._common import median_ms, row  # noqa: E402
 from bench._synthetic import CHUNK, make_dataset  # noqa: E402
 
 REPEATS = 15
@@ -50,18 +48,6 @@ def fill(dataset_id: int, count: int) -> list[int]:
         db.session.execute(Image.__table__.insert(), rows)
         db.session.commit()
     return label_ids
-
-
-def _median_ms(*calls) -> list[float]:
-    times: list[list[float]] = [[] for _ in calls]
-    for call in calls:
-        call()  # warm
-    for _ in range(REPEATS):
-        for call, seen in zip(calls, times):
-            started = time.perf_counter()
-            call()
-            seen.append((time.perf_counter() - started) * 1000)
-    return [statistics.median(seen) for seen in times]
 
 
 def _get(client, url: str):
@@ -99,7 +85,7 @@ def run(images: int = 200_000) -> list[dict]:
         for where, filter_ in (("all", "all"), ("one class", str(label_id)), ("unlabeled", "unlabeled")):
             base = f"/datasets/{dataset_id}/label?filter={filter_}"
             calls = [_get(client, base)] + [_get(client, f"{base}&q={q}") for _, q in SEARCHES]
-            plain, *found = _median_ms(*calls)
+            plain, *found = median_ms(*calls, repeats=REPEATS)
             rows.append(row(f"{where}: plain page, ms at {images} images", plain, "info", True))
             for (kind, q), ms in zip(SEARCHES, found):
                 rows.append(row(f"{where}: search finding {kind} ('{q}'), ms", ms, "info", True))
@@ -117,7 +103,7 @@ def _without_index(client, dataset_id: int, folder: str, images: int) -> list[di
     with sqlite3.connect(f"{folder}/studio.sqlite3") as conn:
         conn.execute("DROP INDEX ix_images_dataset_label_name")
     base = f"/datasets/{dataset_id}/label?filter=all"
-    plain, found = _median_ms(_get(client, base), _get(client, f"{base}&q={SEARCHES[-1][1]}"))
+    plain, found = median_ms(_get(client, base), _get(client, f"{base}&q={SEARCHES[-1][1]}"), repeats=REPEATS)
     return [row(f"all: search finding none, no name index, ms at {images}", found, "info", True),
             row("all: that search / plain page, no name index", found / plain, "info", True)]
 

@@ -12,14 +12,13 @@ the per-image work went (it was 0.7-1 s inside the request at 200,000 before).
 """
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import row  # noqa: E402
+from bench._common import median_ms, row  # noqa: E402
 from bench._synthetic import fill_images, make_dataset  # noqa: E402
 
 REPEATS = 7
@@ -54,18 +53,6 @@ def prepare(images: int) -> dict:
     return {"folder": folder, "app": app, "start": start}
 
 
-def _median_ms(*calls) -> list[float]:
-    times: list[list[float]] = [[] for _ in calls]
-    for call in calls:
-        call()  # warm: the first start imports torch & co and starts the embedded Redis
-    for _ in range(REPEATS):
-        for call, seen in zip(calls, times):
-            started = time.perf_counter()
-            call()
-            seen.append((time.perf_counter() - started) * 1000)
-    return [statistics.median(seen) for seen in times]
-
-
 def _prepare_ms(app) -> float:
     """The job's preparation of the latest run's list (no cancel, no progress writes)."""
     from sqlalchemy import select
@@ -87,7 +74,7 @@ def run(small: int = 2000, large: int = 200_000) -> list[dict]:
     sizes, sites = (small, large), []
     try:
         sites = [prepare(small), prepare(large)]
-        start_ms = _median_ms(*(site["start"] for site in sites))
+        start_ms = median_ms(*(site["start"] for site in sites), repeats=REPEATS)
         prepare_ms = [_prepare_ms(site["app"]) for site in sites]
     finally:
         for site in sites:
