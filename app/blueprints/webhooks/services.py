@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from rq.job import Retry
 from sqlalchemy import delete, func, select
 
-from app.access import get_dataset_for, visible_datasets_query
+from app.access import get_dataset_for, visible_datasets_by_name
 from app.blueprints.webhooks.addresses import check_url
 from app.blueprints.webhooks.models import Webhook, WebhookDelivery
 from app.blueprints.webhooks.payloads import PING
@@ -61,7 +61,7 @@ def list_webhooks(user: User) -> list[Webhook]:
 
 def dataset_choices(user: User) -> list[Dataset]:
     """The datasets a webhook of the user's may be limited to: those they can see, by name."""
-    return list(db.session.scalars(visible_datasets_query(user).order_by(func.lower(Dataset.name), Dataset.id)))
+    return visible_datasets_by_name(user)
 
 
 def get_webhook_for(user: User, webhook_id: int) -> Webhook:
