@@ -12,6 +12,7 @@ PostgreSQL database to use instead (its tables are dropped and made again).
 from __future__ import annotations
 
 import importlib
+import shutil
 import statistics
 import tempfile
 import time
@@ -142,6 +143,7 @@ def measure(images: int = 200_000, database_url: str | None = None) -> dict:
         pages, evaluated = _page_times(app, run_id)
     finally:
         stop_embedded_redis(folder)
+        shutil.rmtree(folder, ignore_errors=True)
     first, rest = pages[0], pages[1:-1] or pages[:1]
     return {"images": images, "evaluated": evaluated, "start_ms": statistics.median(starts), "start_all": starts,
             "grid_ms": statistics.median(grids), "first_page_ms": first, "page_ms": statistics.median(rest),
