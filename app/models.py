@@ -245,7 +245,7 @@ class Import(db.Model):
     ('files') or a folder on the server ('folder'); or of labels for its images from a CSV ('labels').
     Its counters are the progress the pages poll."""
     __tablename__ = "imports"
-    KINDS = ("zip", "files", "folder")
+    KINDS = ("zip", "files", "folder", "labels")
     STATUSES = ("queued", "running", "finished", "failed", "cancelled")
     ACTIVE = ("queued", "running")
     MAX_ERRORS = 50  # the first errors are kept with their file names; later ones are only counted
