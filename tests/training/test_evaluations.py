@@ -201,6 +201,23 @@ def test_a_queued_evaluation_can_be_cancelled(app, logged_in, make_model, add_da
     assert get_queue().count == 0 and _evaluations()[0].status == "cancelled"
 
 
+def test_an_evaluation_ended_without_its_job_tells_the_webhooks(app, logged_in, make_model, add_dataset):
+    """Cancelled while queued (its job never runs, so never notifies): the webhooks hear of it all the same."""
+    from app.blueprints.webhooks.services import create_webhook
+    from app.jobs import WEBHOOK_QUEUE
+
+    create_webhook(logged_in.user, "http://127.0.0.1:9/hook", ["evaluation.finished"])
+    run = make_model(logged_in.user)
+    _start(logged_in, run.id, add_dataset(logged_in.user, "Fresh photos", FRESH).id)
+    evaluation = _evaluations()[0]
+    assert get_queue(WEBHOOK_QUEUE).count == 0
+    logged_in.post(f"/models/{run.id}/evaluations/{evaluation.id}/cancel")
+    [job] = get_queue(WEBHOOK_QUEUE).jobs
+    assert job.args[:2] == ("evaluation.finished", evaluation.id)
+    logged_in.post(f"/models/{run.id}/evaluations/{evaluation.id}/cancel")  # already ended: not told twice
+    assert get_queue(WEBHOOK_QUEUE).count == 1
+
+
 def test_a_running_evaluation_stops_when_cancelled(app, logged_in, make_model, add_dataset):
     from app.blueprints.training.evaluation_job import Progress, Stopped
 

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, func, select, update
 
 from app.access import get_dataset_for, get_run_for, visible_datasets_query
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.i18n import N_, stored_line
@@ -176,10 +177,14 @@ def cancel_evaluation(user, run_id: int, evaluation_id: int) -> Evaluation:
 
 
 def _finish(evaluation_id: int, status: str, only_if: tuple[str, ...], error: dict | None = None) -> bool:
+    """End an evaluation its job will not end (cancelled while queued, or its job lost), if it still is in
+    one of `only_if`; the webhooks hear of it as they do when the job ends it."""
     done = db.session.execute(update(Evaluation).where(Evaluation.id == evaluation_id,
                                                        Evaluation.status.in_(only_if))
                               .values(status=status, error=error, finished_at=utcnow())).rowcount
     db.session.commit()
+    if done:
+        notify_webhooks("evaluation.finished", evaluation_id)
     return bool(done)
 
 
