@@ -17,5 +17,7 @@ def test_evaluate_a_model_from_its_page(trained_studio, browser):
     text = page.inner_text("#evaluation-live")
     assert "3 images have no class" in text and "were used to train this model" in text
     page.click("text=Back to the model")
+    page.wait_for_url(re.compile(r"/models/\d+(#evaluate)?$"))
+    page.wait_for_selector("table.evaluations .badge-succeeded")  # the click only starts the navigation
     assert page.locator("table.evaluations .badge-succeeded").count() == 1
     page.context.close()
