@@ -23,6 +23,28 @@ from PIL import Image as PILImage
 os.environ.setdefault("TORCH_NUM_THREADS", "2")
 
 
+REFREEZE_EVERY = 100  # tests
+
+
+@pytest.fixture(autouse=True)
+def settled_heap(request):
+    """Keep the garbage collector's full passes small, as the web process does (app.serving.settle_heap).
+    torch, onnxruntime and the app leave ~500,000 long-lived objects once imported, and the session's
+    fixtures keep adding more (trained models, caches): every full collection walked all of them, ~1 s each
+    late in the suite. Every REFREEZE_EVERY tests, one collection and then gc.freeze() move the survivors
+    out of its walks (frozen objects are still freed when nothing refers to them)."""
+    import gc
+
+    session = request.session
+    count = getattr(session, "tests_since_freeze", REFREEZE_EVERY)
+    if count >= REFREEZE_EVERY:
+        gc.collect()
+        gc.freeze()
+        count = 0
+    session.tests_since_freeze = count + 1
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def compiled_translations():
     """The .mo catalogs compiled from the committed .po files (as `make test` does), so pytest alone works."""
