@@ -28,6 +28,10 @@ from app.i18n import PN_, stored_plural
 from app.ml.errors import MLError, TrainingCancelled
 from app.models import Image, Label, RunSample, TrashedImage, UndoAction, run_frozen_images, utcnow
 
+# SQLAlchemy keeps an INSERT ... SELECT's rowcount only when asked (PostgreSQL's driver then says -1;
+# SQLite's gave it anyway).
+COUNTED = {"preserve_rowcount": True}
+
 CHUNK = 2000  # rows per INSERT ... SELECT and per commit (a retry): no transaction holds the database for long
 STORE_CHUNK = 20000  # rows per executemany and per commit when a run is queued: ~0.1 s of writing each
 
@@ -107,7 +111,7 @@ def freeze(run_id: int, dataset_id: int) -> int:
     rows = select(literal(run_id), Image.id, Image.label_id).where(
         Image.dataset_id == dataset_id, Image.label_id.is_not(None))
     return db.session.execute(insert(run_frozen_images).from_select(
-        ("run_id", "image_id", "label_id"), rows)).rowcount
+        ("run_id", "image_id", "label_id"), rows), execution_options=COUNTED).rowcount
 
 
 def label_counts(dataset_id: int) -> dict[str, int]:
@@ -296,7 +300,7 @@ def copy(from_run_id: int, to_run_id: int) -> int:
         frozen = run_frozen_images.c
         return db.session.execute(insert(run_frozen_images).from_select(
             ("run_id", "image_id", "label_id"), select(literal(to_run_id), frozen.image_id, frozen.label_id)
-            .where(frozen.run_id == from_run_id))).rowcount
+            .where(frozen.run_id == from_run_id)), execution_options=COUNTED).rowcount
     total = db.session.scalar(select(func.count()).where(RunSample.run_id == from_run_id)) or 0
     columns = ("run_id", "position", "image_id", "class_index", "sha256", "part")
     for start in range(0, total, CHUNK):
