@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -339,6 +340,7 @@ class InferenceQueue:
 
     def __init__(self, max_batch: int = 32):
         self.max_batch = max(1, int(max_batch))
+        self._warmed: weakref.WeakSet = weakref.WeakSet()  # predictors warmed up in this queue's thread
         self._pending: deque[_Job] = deque()
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -382,11 +384,23 @@ class InferenceQueue:
                     size += len(job.batch)
             return group
 
+    def _warm_up(self, predictor) -> None:
+        """A predictor's first job here first runs its warm-up, in this thread: cuDNN keeps the plans it
+        makes for each input shape per thread, so a warm-up anywhere else would not count."""
+        if predictor in self._warmed or not hasattr(predictor, "warm_up"):
+            return
+        seconds = predictor.warm_up(self.max_batch)
+        self._warmed.add(predictor)
+        if seconds:
+            log.info("warmed up a model on %s for batches up to %d in %.1f s", predictor.device,
+                     self.max_batch, seconds)
+
     def _work(self) -> None:
         while True:
             group = self._next_group()
             started = time.perf_counter()
             try:
+                self._warm_up(group[0].predictor)
                 batch = group[0].batch if len(group) == 1 else np.concatenate([job.batch for job in group])
                 probs = group[0].predictor.probabilities(batch, self.max_batch)
             except BaseException as err:  # handed to the waiting requests, the thread lives on

@@ -115,7 +115,7 @@ def main() -> None:
         rows = quick_train.run(data) + features.run(data)
     else:
         samples, classes = image_folder(data / "train")
-        val, _ = image_folder(data / "val", start_id=len(samples))
+        val = image_folder(data / "val", start_id=len(samples))[0] if (data / "val").is_dir() else []
         paths = [s.path for s in samples + val] * 5
         with tempfile.TemporaryDirectory() as tmp:
             rows = _cuda_features(paths, Path(tmp)) + _cuda_training(samples, classes, Path(tmp))

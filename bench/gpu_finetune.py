@@ -39,8 +39,9 @@ from bench._common import DEFAULT_DATA, image_folder, print_table, row  # noqa: 
 PROTOTYPE_IMG_S = 286.0
 
 
-NETWORKS = (("resnet18", 128), ("efficientnet_lite0", 128), ("mobilenet_v3_large", 128),
-            ("efficientnet_b0", 128), ("resnet50", 128), ("convnext_tiny", 128))
+NETWORKS = tuple((name, 128) for name in os.environ.get(
+    "GPU_FINETUNE_NETWORKS",
+    "resnet18,efficientnet_lite0,mobilenet_v3_large,efficientnet_b0,resnet50,convnext_tiny").split(","))
 
 
 def _weights_or_random(names) -> dict[str, bool]:

@@ -54,12 +54,14 @@ def main() -> None:
                     lambda b: decode_image(b, image_size=224), blobs)), n)
                 timed(f"prepare (decode+crop), {threads} threads", lambda: list(pool.map(predictor.prepare, blobs)), n)
         srv.predict_uploads(predictor, uploads, limits, 256)  # warm: the first forward at a size is slower
-        timed("plan (hash + header pixels)", lambda: srv._plan(predictor, uploads, limits), n)
+        timed("headers (dedupe + open, this thread)", lambda: [srv._open(predictor, u, limits.image_pixels)
+                                                                for u in uploads if srv.first_copies([u.data])], n)
         timed("prepare_batch (pool + normalise)", lambda: srv.prepare_batch(predictor, uploads, limits), n)
         timed("predict_uploads (batch + queue + forward)", lambda: srv.predict_uploads(predictor, uploads, limits, 256), n)
         torch.set_num_threads(1)
         timed("predict_uploads, torch.set_num_threads(1)", lambda: srv.predict_uploads(predictor, uploads, limits, 256), n)
         batch = predictor.normalize([predictor.prepare(b) for b in blobs])
+        predictor.warm_up(256)  # this thread's cuDNN plans (the queue's thread has its own)
         timed("forward only", lambda: predictor.probabilities(batch, 256), n)
 
 
