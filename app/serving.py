@@ -140,18 +140,21 @@ def cache_key(run_id: int, artifact_dir: str | Path) -> tuple:
 
 
 def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, device: str | None = None,
-                  threads: int = 0, freeze_heap: bool = False):
+                  threads: int = 0, freeze_heap: bool = False, precision: str = "fp32"):
     """The loaded predictor for a run, from the cache when possible (freeze_heap: see settle_heap)."""
     key = cache_key(run_id, artifact_dir)
-    return model_cache(cache_size).get(key, lambda: load_predictor(artifact_dir, device=device, threads=threads),
-                                       settle=freeze_heap)
+    return model_cache(cache_size).get(
+        key, lambda: load_predictor(artifact_dir, device=device, threads=threads, precision=precision),
+        settle=freeze_heap)
 
 
-def load_predictor(artifact_dir: str | Path, device: str | None = None, threads: int = 0):
-    """Load a model for serving: GPU when present, else ONNX on CPU when it matches torch, else torch."""
+def load_predictor(artifact_dir: str | Path, device: str | None = None, threads: int = 0,
+                   precision: str = "fp32"):
+    """Load a model for serving: GPU when present, else ONNX on CPU when it matches torch, else torch.
+    precision (GPU): 'fp32', or 'bf16'/'auto', kept only where it agrees with fp32 (BF16_ATOL)."""
     from app.ml.inference import Predictor
 
-    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads, precision="auto")
+    predictor = Predictor.load(artifact_dir, backend="auto", device=device, threads=threads, precision=precision)
     if _backend_name(predictor) != "onnx":
         return _checked_precision(predictor, artifact_dir)
     reference = Predictor.load(artifact_dir, backend="torch", device="cpu")

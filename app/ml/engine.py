@@ -24,7 +24,7 @@ from .options import TrainOptions
 from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
 from .pipeline import resolve_threads
 from .quick import train_quick
-from .runtime import Prefetcher, resolve_device, seed_everything, to_device_images
+from .runtime import Prefetcher, cudnn_autotune, resolve_device, seed_everything, to_device_images
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 16  # small batches are faster on CPU for these networks (cache-friendly)
@@ -137,9 +137,6 @@ def _start(inputs: TrainInputs, options: TrainOptions, hooks: Hooks | None, setu
     run_split = _prepare_split(samples, inputs.classes, options, inputs.split)
     seed_everything(options.seed)
     dev = resolve_device(setup.device)
-    if dev.type == "cuda":
-        # autotuning pays off on long runs only; on tiny ones it costs more than it saves
-        torch.backends.cudnn.benchmark = len(run_split["train"]) * options.resolved_epochs >= 5000
     resume = load_checkpoint(inputs, options, arch.name)
     weights = PHASE_WEIGHTS["quick" if options.mode == "quick" else "images"]
     start = int(resume["epoch"]) if resume else 0
@@ -179,6 +176,19 @@ def train(inputs: TrainInputs, options: TrainOptions, out_dir: str | Path, hooks
     """
     started = time.perf_counter()
     run = _start(inputs, options, hooks, setup or TrainSetup())
+    with cudnn_autotune(_autotunes(run)):
+        return _train(run, out_dir, started)
+
+
+def _autotunes(run: _Run) -> bool:
+    """cuDNN autotuning pays off on long runs that train convolutions; on short ones it costs more than
+    it saves, and quick mode's feature pass runs a fixed batch once."""
+    return (run.device.type == "cuda" and run.options.mode != "quick"
+            and len(run.split["train"]) * run.options.resolved_epochs >= 5000)
+
+
+def _train(run: _Run, out_dir: str | Path, started: float) -> TrainResult:
+    options = run.options
     extra: dict = {}
     if options.mode == "quick":
         quick = train_quick(run)

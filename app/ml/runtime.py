@@ -36,6 +36,19 @@ def one_cpu_thread(device: torch.device | str = "cpu"):
         torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def cudnn_autotune(enabled: bool):
+    """cuDNN's autotuning for the block, then the process's setting back: it times every convolution
+    algorithm for each new input shape (seconds each), which pays off over a long training run and
+    costs seconds per batch size when the same process later serves or extracts features."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))

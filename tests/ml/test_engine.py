@@ -107,3 +107,17 @@ def test_capped_image_cache_trains_exactly_like_an_unlimited_one(toy_set, tmp_pa
     strip = lambda h: [{k: v for k, v in row.items() if k not in TIMINGS} for row in h]  # noqa: E731
     assert strip(capped.history) == strip(full.history)
     assert capped.test_metrics["accuracy"] == full.test_metrics["accuracy"]
+
+
+def test_a_run_leaves_the_process_cudnn_setting_as_it_found_it(toy_set, tmp_path, monkeypatch):
+    """cuDNN autotuning is for long training runs only; a worker that then extracts features or a web
+    process that serves must not inherit it (it costs seconds per new batch shape)."""
+    import torch
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    seen = []
+    samples, classes = toy_set
+    train(TrainInputs(samples, classes), _opts("scratch", epochs=1), tmp_path,
+          Hooks(progress=lambda _: seen.append(torch.backends.cudnn.benchmark)), CPU_NO_EXPORT)
+    assert seen and not any(seen)  # a short CPU run: no autotuning while it trains
+    assert torch.backends.cudnn.benchmark is True

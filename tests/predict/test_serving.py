@@ -210,3 +210,51 @@ def test_a_model_load_leaves_the_long_lived_heap_out_of_collections(trained_arti
     serving.forget_model(8)
     serving.get_predictor(8, trained_artifacts, cache_size=2)  # the library's default: left alone
     assert gc.get_freeze_count() == 0
+
+
+def test_gpu_batches_run_at_a_few_padded_shapes():
+    from app.ml.inference import batch_shapes, padded_size
+
+    assert batch_shapes(32) == [16, 32] and batch_shapes(256) == [16, 64, 256]
+    assert batch_shapes(100) == [16, 64, 128] and batch_shapes(1) == [1] and batch_shapes(8) == [8]
+    assert [padded_size(n, 256) for n in (1, 16, 17, 64, 65, 256)] == [16, 16, 64, 64, 256, 256]
+
+
+def _as_if_on_a_gpu(predictor):
+    """The predictor takes the GPU path (padding, warm-up) while its TorchScript runs on this CPU; the
+    shapes its forward passes ran at are recorded."""
+    import torch
+
+    shapes, run = [], predictor._run
+    predictor.device = torch.device("cuda")
+    predictor._run = lambda batch: (shapes.append(len(batch)), run(batch))[1]
+    return shapes
+
+
+def test_padded_gpu_batches_give_the_same_answers(trained_artifacts):
+    from app.ml.inference import Predictor
+
+    plain = Predictor.load(trained_artifacts, backend="torch", device="cpu")
+    padded = Predictor.load(trained_artifacts, backend="torch", device="cpu")
+    shapes = _as_if_on_a_gpu(padded)
+    batch = _batch(plain, 5)
+    assert np.allclose(padded.probabilities(batch, 32), plain.probabilities(batch, 32), atol=1e-6)
+    assert shapes == [16]
+    assert padded.warm_up(32) > 0 and shapes == [16, 16, 32]
+    assert plain.warm_up(32) == 0.0  # nothing to warm on a CPU
+
+
+def test_the_queue_warms_each_model_up_once_in_its_own_thread(trained_artifacts):
+    """cuDNN's plans are per thread: the warm-up must run where the forward passes will."""
+    from app.ml.inference import Predictor
+
+    predictor = Predictor.load(trained_artifacts, backend="torch", device="cpu")
+    shapes = _as_if_on_a_gpu(predictor)
+    warmed_in = []
+    warm_up = predictor.warm_up
+    predictor.warm_up = lambda max_batch: (warmed_in.append(threading.current_thread().name), warm_up(max_batch))[1]
+    queue = serving.InferenceQueue(max_batch=64)
+    for n in (3, 40):
+        queue.run(predictor, np.repeat(_batch(predictor, 1), n, axis=0))
+    assert warmed_in == ["inference"]
+    assert shapes == [16, 64, 16, 64]  # the warm-up's two shapes, then both requests' padded batches

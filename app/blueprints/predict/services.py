@@ -206,6 +206,7 @@ def loaded_predictor(run: TrainingRun):
     config = current_app.config
     return serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
                                  device=config.get("PREDICT_DEVICE") or None,
+                                 precision=config.get("PREDICT_PRECISION", "fp32"),
                                  threads=config["PREDICT_THREADS"], freeze_heap=config["PREDICT_FREEZE_HEAP"])
 
 
