@@ -2,6 +2,7 @@
 
     python worker.py            # work until stopped (SIGTERM/Ctrl-C: finish the current job, then exit)
     python worker.py --burst    # work until the queue is empty, then exit
+    python worker.py --webhooks-only   # only webhook deliveries: they never wait behind a training run
 
 WORKER_CLASS=fork (default on CPU) forks a fresh process per job; WORKER_CLASS=simple runs jobs in
 this process — use it on a GPU machine, since CUDA does not survive fork.
@@ -102,17 +103,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     parser.add_argument("--name", default=None, help="worker name (default: host.pid)")
+    parser.add_argument("--webhooks-only", action="store_true",
+                        help="take only webhook deliveries (light: no ML libraries, jobs run in this process)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app()
-    worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "fork")]
-    if app.config["WORKER_PRELOAD_ML"]:
-        preload_ml()
+    if args.webhooks_only:
+        worker_class = SimpleWorker  # deliveries are short HTTP calls: no fork, no reapers, no torch
+    else:
+        worker_class = WORKER_CLASSES[os.environ.get("WORKER_CLASS", "fork")]
+        if app.config["WORKER_PRELOAD_ML"]:
+            preload_ml()
     with app.app_context():
         # Forked job processes inherit this app context; tasks dispose the DB pool they inherit.
         # Webhook deliveries (short) are taken before the next training; the scheduler starts the retries
         # of failed deliveries when their pause is over.
-        queues = [get_queue(WEBHOOK_QUEUE), get_queue()]
+        queues = [get_queue(WEBHOOK_QUEUE)] + ([] if args.webhooks_only else [get_queue()])
         worker = worker_class(queues, connection=get_redis(), name=args.name,
                               maintenance_interval=MAINTENANCE_INTERVAL)
         worker.work(burst=args.burst, logging_level="INFO", with_scheduler=True)

@@ -1,4 +1,4 @@
-"""`make run`: the web server and one worker together, on the embedded Redis unless REDIS_URL is set.
+"""`make run`: the web server, one worker and a webhook-delivery worker together, on the embedded Redis unless REDIS_URL is set.
 
 Ctrl-C stops both (and the embedded Redis), leaving nothing running.
 """
@@ -42,6 +42,8 @@ def main() -> int:
         _spawn([py, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
                 "--timeout", "300", "--access-logfile", "-", "wsgi:app"]),
         _spawn([py, "worker.py"]),
+        # webhook deliveries get their own light worker: they never wait behind a training run
+        _spawn([py, "worker.py", "--webhooks-only"]),
     ]
     stopping = False
 

@@ -95,3 +95,21 @@ def test_two_workers_run_each_job_and_each_training_run_once(app, tmp_path, logg
         assert logs.count(f"train run={run.id} job={run.job_id}: queued -> running") == 1, logs[-3000:]
     takers = {r.split(":", 1)[1] for r in recorded} | {r.worker_name for r in runs}
     assert len(takers) == 2, f"both workers should have taken work: {takers}"
+
+
+def test_the_webhooks_only_worker_takes_deliveries_and_leaves_training_jobs(app, tmp_path):
+    """`make run` and the compose file start one beside the training worker: a delivery never waits
+    behind a training run."""
+    from app.jobs import WEBHOOK_QUEUE
+
+    with app.app_context():
+        delivery = get_queue(WEBHOOK_QUEUE).enqueue(record_run, "delivery", job_timeout=60, result_ttl=300)
+        training = get_queue().enqueue(record_run, "training", job_timeout=60, result_ttl=300)
+        done = subprocess.run([sys.executable, "worker.py", "--webhooks-only", "--burst"], cwd=ROOT,
+                              env=child_env(app), capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert b"preloaded the ML libraries" not in done.stderr  # a light process: no torch
+        delivery.refresh()
+        training.refresh()
+        assert (delivery.get_status(), training.get_status()) == ("finished", "queued")
+        training.cancel()
