@@ -398,6 +398,8 @@ def _fail(run: TrainingRun, reason: str, *conditions) -> int:
     if done:
         log.warning("train run=%s job=%s: -> failed (reaped)", run.id, run.job_id)
         append_log(run, reason)
+        db.session.commit()  # before the webhooks' job can read the run
+        notify_webhooks("run.finished", run.id)
     return done
 
 

@@ -24,6 +24,7 @@ from app.i18n import N_
 from app.blueprints.datasets.images.importer import ZIP_NAME, counters, outcome_columns, remove_upload
 from app.blueprints.datasets.images.intake import clean_filename
 from app.blueprints.datasets.images.sources import ZipRejected, open_zip, plan_zip, write_manifest
+from app.blueprints.webhooks.services import notify as notify_webhooks
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.jobs import DEAD_JOB_STATUSES, IMPORT, JobKind, enqueue, job_status, new_job_id, remove_job
@@ -79,6 +80,7 @@ def launch_import(imp: Import, move: Callable[[Path], None], job: JobKind = IMPO
         db.session.execute(update(Import).where(Import.id == imp.id).values(
             status="failed", finished_at=utcnow(), message=N_("The import could not be started. Try again.")))
         db.session.commit()
+        notify_webhooks("import.finished", imp.id)
         storage.discard_work(prefix)
         storage.delete_prefix(prefix)
         raise
@@ -203,6 +205,7 @@ def cancel_import(user: User, dataset: Dataset, import_id: int) -> Import:
     if queued:
         remove_job(imp.job_id)
         remove_upload(imp)
+        notify_webhooks("import.finished", imp.id)
     db.session.refresh(imp)
     log.info("import %s dataset=%s: cancel requested by user=%s", imp.id, dataset.id, user.id)
     return imp
@@ -216,6 +219,8 @@ def _fail(imp: Import, reason: str) -> None:
     for column, value in outcome_columns("failed", counters(imp), reason).items():
         setattr(imp, column, value)
     remove_upload(imp)
+    db.session.commit()  # before the webhooks' job can read the import
+    notify_webhooks("import.finished", imp.id)
 
 
 def _dead(imp: Import, cutoff, now) -> str | None:
