@@ -124,15 +124,33 @@ def test_too_many_files_refused(app, logged_in, make_model):
 def test_unknown_and_foreign_private_models_are_404_json(app, logged_in, make_user, make_model):
     bob = make_user("bob")
     private = make_model(bob, name="bob's")
-    for url, data in (("/models/999/predict", {}), ("/predict", {"model": "999"}), ("/predict", {"model": "x"}),
-                      ("/predict", {"model": "99999999999999999999999"}), ("/predict", {"model": "-3"}),
+    for url, data in (("/models/999/predict", {}), ("/predict", {"model": "999"}), ("/predict?model=999", {}),
                       (f"/models/{private.id}/predict", {}), ("/predict", {"model": str(private.id)})):
         response = logged_in.post(url, data={**data, "file": files("red")})
         assert response.status_code == 404, url
         assert response.is_json and "does not exist" in response.json["error"]
+        assert response.json["code"] == "unknown_model"
     anonymous = app.test_client()
     response = anonymous.post(f"/models/{private.id}/predict", data={"file": files("red")}, csrf=False)
     assert response.status_code == 404 and response.is_json
+
+
+@pytest.mark.parametrize("url, data, field", [
+    ("/predict", {"model": "abc"}, "model"), ("/predict?model=abc", {}, "model"),
+    ("/predict", {"model": "MODEL_ID"}, "model"), ("/predict", {"model": "1.5"}, "model"),
+    ("/predict", {"model": "-3"}, "model"), ("/predict", {"model": "0"}, "model"),
+    ("/predict", {"model": "99999999999999999999999"}, "model"),
+    ("/predict", {"top_k": "abc"}, "top_k"), ("/predict", {"format": "xml"}, "format"),
+    ("/models/{id}/predict", {"top_k": "abc"}, "top_k"), ("/models/{id}/predict?top_k=0", {}, "top_k"),
+    ("/models/{id}/predict", {"format": "xml"}, "format"), ("/models/{id}/predict?format=xml", {}, "format"),
+])
+def test_a_value_that_is_no_id_or_option_is_a_validation_error(logged_in, make_model, url, data, field):
+    """Text that cannot be an id is a malformed request naming its field, like a bad top_k; only a
+    well-formed id of a model the caller may not use is a 404."""
+    run = make_model(logged_in.user)
+    response = logged_in.post(url.format(id=run.id), data={**data, "file": files("red")})
+    assert response.status_code == 400 and response.json["code"] == "validation_error"
+    assert list(response.json["fields"]) == [field] and response.json["error"].startswith(f"{field}: ")
 
 
 def test_anonymous_without_any_default_is_401_json(app):
@@ -168,8 +186,9 @@ def test_user_default_model_from_the_try_page(logged_in, make_model):
     assert response.status_code == 422 and "No model chosen" in response.json["error"]
     assert response.json["code"] == "no_model"
     logged_in.post(f"/models/{second.id}/try/default", data={"use": "1"})
-    response = logged_in.post("/predict", data={"file": files("red")})
-    assert response.status_code == 200 and response.json["model"]["id"] == second.id
+    for data in ({}, {"model": ""}):  # an empty field is no choice either
+        response = logged_in.post("/predict", data={**data, "file": files("red")})
+        assert response.status_code == 200 and response.json["model"]["id"] == second.id
 
 
 def test_threshold_marks_unsure_answers_unknown(logged_in, make_model):

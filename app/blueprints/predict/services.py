@@ -13,7 +13,7 @@ from app.access import NotAllowed, get_run_for, visible_runs_query
 from app.blueprints.predict.tokens import Unauthorized
 from app.errors import Conflict, DomainError, NotFound, ValidationError
 from app.i18n import N_
-from app.extensions import MAX_DB_INT, db
+from app.extensions import db
 from app.filestore import run_prefix
 from app.ml.artifacts import CARD, CHECKPOINT
 from app.models import Setting, TrainingRun, User
@@ -157,19 +157,6 @@ def parse_top_k(raw: str | None, n_classes: int) -> int:
     if k < 1:
         raise DomainError(_("top_k must be at least 1."), 400, "validation_error")
     return min(k, n_classes)
-
-
-def parse_model_id(raw: str | None) -> int | None:
-    """The 'model' field: empty means 'use the default'."""
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise NotFound(_missing(), code=UNKNOWN_MODEL) from None
-    if not 0 < value <= MAX_DB_INT:  # a number no id can have: nothing to look up
-        raise NotFound(_missing(), code=UNKNOWN_MODEL)
-    return value
 
 
 def model_info(run: TrainingRun, classes: Sequence[str]) -> dict:

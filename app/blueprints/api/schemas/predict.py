@@ -6,21 +6,28 @@ from marshmallow import fields, pre_load, validate
 
 from app.blueprints.api.fields import Upload
 from app.blueprints.api.schemas.common import Output, Query
-from app.blueprints.predict.services import NO_FILE_MESSAGE, parse_model_id
+from app.blueprints.predict.services import NO_FILE_MESSAGE
 from app.errors import FILE_ERROR_CODES
+from app.extensions import MAX_DB_INT
 
 FORMAT = validate.OneOf(["json", "csv"])
 
 
-class ModelId(fields.Field):
-    """A model id; text that is no possible id names no model: 404 unknown_model, as it always was."""
+class ModelId(fields.Integer):
+    """A model id. Text that cannot be an id is a malformed request (400 naming the field, as a bad top_k);
+    a possible id the caller may not use is left to the service's 404 unknown_model."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        return parse_model_id(str(value))
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=1, max=MAX_DB_INT), **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value == "":  # an empty form field: use the default model
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
 
 
 def _options(with_model: bool) -> dict:
-    extra = {"model": ModelId(metadata={"type": "integer", "description": (
+    extra = {"model": ModelId(metadata={"description": (
         "Model id; default: your default model, else your only ready model (when you have exactly one), "
         "else the site's default public model.")})} if with_model else {}
     return {"top_k": fields.Integer(validate=validate.Range(min=1), metadata={"default": 3}),
