@@ -9,8 +9,11 @@ named like camera and scanner files ("IMG_00042.JPG", "scan-ant-00043.png", ...)
 the plain first page of the grid (its floor, the page a search is compared with) and searches that find
 many, a few, and nothing (the worst case: every name is read), in all images, in one class and in the
 unlabeled. The requests compared are interleaved, so a shared machine's load falls on both alike. Each
-row prints the search page's time beside the plain page's and their ratio. Last, the name index is dropped
-and the search that finds nothing measured again: what the same LIKE costs reading the table's rows.
+row prints the search page's time beside the plain page's and their ratio. Then the class chips: with a
+search they count the matches per class (search_counts, one grouped read of the name index), measured
+as a query beside the chips' query without a search (class_counts, their floor) and beside the search's
+grid page, as ratios. Last, the name index is dropped and the search that finds nothing measured again:
+what the same LIKE costs reading the table's rows.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from bench._synthetic import CHUNK, make_dataset  # noqa: E402
 
 REPEATS = 15
 RATIO_TARGET = 2.5  # a search page costs at most this many plain pages (each reads the name index twice)
+CHIPS_TARGET = 0.75  # the chips' counts within a search: at most this share of the search's grid page
 PREFIXES = ("IMG_", "DSC", "scan-ant-", "scan-bee-", "photo ", "Été-", "wasp_")
 SEARCHES = (("many", "img_"), ("a few", "ant-0012"), ("none", "no-such-name"))
 
@@ -73,13 +77,36 @@ def prepare(images: int):
         db.session.remove()
     client = app.test_client()
     client.post("/login", data={"username": "bench", "password": "correct horse battery"})
-    return client, dataset_id, label_ids[3], folder
+    return client, dataset_id, label_ids[3], folder, app
+
+
+def _query(app, function, *args):
+    def call():
+        with app.app_context():
+            function(*args)
+    return call
+
+
+def chips(app, client, dataset_id: int, images: int) -> list[dict]:
+    """The class chips' counts within each search, beside the chips without a search and the search's page."""
+    from app.blueprints.datasets.images.services import search_counts
+    from app.blueprints.datasets.services import class_counts
+
+    rows = []
+    base = f"/datasets/{dataset_id}/label?filter=all"
+    for kind, q in SEARCHES:
+        plain, found, page = median_ms(_query(app, class_counts, dataset_id), _query(app, search_counts, dataset_id, q),
+                                       _get(client, f"{base}&q={q}"), repeats=REPEATS)
+        rows.append(row(f"chips: counts within '{q}' ({kind}), ms at {images}", found, "info", True))
+        rows.append(row(f"chips: '{q}' / chips without a search", found / plain, "info", True))
+        rows.append(row(f"chips: '{q}' / its grid page", found / page, f"<= {CHIPS_TARGET}", found / page <= CHIPS_TARGET))
+    return rows
 
 
 def run(images: int = 200_000) -> list[dict]:
     from app.redis_server import stop_embedded_redis
 
-    client, dataset_id, label_id, folder = prepare(images)
+    client, dataset_id, label_id, folder, app = prepare(images)
     rows = []
     try:
         for where, filter_ in (("all", "all"), ("one class", str(label_id)), ("unlabeled", "unlabeled")):
@@ -91,6 +118,7 @@ def run(images: int = 200_000) -> list[dict]:
                 rows.append(row(f"{where}: search finding {kind} ('{q}'), ms", ms, "info", True))
                 rows.append(row(f"{where}: search '{q}' / plain page", ms / plain, f"<= {RATIO_TARGET}",
                                 ms / plain <= RATIO_TARGET))
+        rows += chips(app, client, dataset_id, images)
         rows += _without_index(client, dataset_id, folder, images)
     finally:
         stop_embedded_redis(folder)

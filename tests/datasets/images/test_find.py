@@ -71,7 +71,28 @@ def test_within_a_class_or_the_unlabeled(logged_in, dataset):
     assert _found(dataset.id, "nest") == ["nest-3.jpg", "nest-2.jpg", "nest-1.jpg"]
     page = image_page(dataset.id, "unlabeled", q="field")
     assert (page.total, page.filter, [i.filename for i in page.images]) == (1, "unlabeled", ["field-3.jpg"])
-    assert page.unlabeled == 2 and [c["count"] for c in page.counts] == [2, 1]  # the class bar: whole dataset
+    assert page.unlabeled == 1 and [c["count"] for c in page.counts] == [1, 0]  # the class bar: the matches
+
+
+def test_the_class_bar_counts_the_matches_of_a_search(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+    from app.blueprints.datasets.images.services import image_page, search_counts
+
+    ants, bees, wasps = (add_class(dataset.id, name) for name in ("ants", "bees", "wasps"))
+    _named(dataset.id, ["nest-1.jpg", "Nest-2.jpg", "field-1.jpg"], ants.id)
+    _named(dataset.id, ["nest-3.jpg", "hive.jpg"], bees.id)
+    _named(dataset.id, ["nest-4.jpg", "NEST-5.jpg", "nest-6.jpg", "field-2.jpg"])
+    counts, unlabeled = search_counts(dataset.id, "NEST")
+    assert [(c["label"].name, c["count"]) for c in counts] == [("ants", 2), ("bees", 1), ("wasps", 0)]
+    assert unlabeled == 3  # every class in class order, one with no match too
+    for filter_, total in (("all", 6), (str(ants.id), 2), (str(wasps.id), 0), ("unlabeled", 3)):
+        page = image_page(dataset.id, filter_, q="nest")
+        assert page.total == len(page.images) == total, filter_  # the total is the chips' count
+        assert [c["count"] for c in page.counts] == [2, 1, 0] and page.unlabeled == 3  # whatever the filter
+    assert search_counts(dataset.id, "_") == ([{"label": ants, "count": 0}, {"label": bees, "count": 0},
+                                               {"label": wasps, "count": 0}], 0)  # a plain character
+    plain = image_page(dataset.id, str(bees.id))
+    assert [c["count"] for c in plain.counts] == [3, 2, 0] and plain.unlabeled == 4  # no search: the classes
 
 
 def test_pages_by_key_keep_the_search(logged_in, dataset):
@@ -119,6 +140,8 @@ def test_a_search_reads_the_name_index_and_a_miss_reads_no_rows(app, logged_in, 
             plan = " / ".join(row[-1] for row in db.session.connection().exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + statement, parameters))
             assert "COVERING INDEX ix_images_dataset_label_name" in plan, (statement, plan)
+            assert "TEMP B-TREE FOR GROUP BY" not in plan, (statement, plan)  # the chips: in index order
+    assert any("GROUP BY" in s for s, _ in seen[:missed] if "LIKE" in s)  # the chips count the search's matches
     db.session.rollback()
 
 
@@ -152,6 +175,34 @@ def test_the_page_finds_as_a_form_and_as_an_htmx_partial(logged_in, dataset):
     assert "0 images match “&lt;b&gt;wasp”" in none and "<b>wasp" not in none and _shown(none) == []
     plain = logged_in.get(f"/datasets/{dataset.id}/label?q=", headers=HX).data.decode()
     assert "match" not in plain and len(_shown(plain)) == 3 and 'name="q"' not in plain
+
+
+def _chips(html: str) -> dict[str, str]:
+    """The class bar's chips: their text (name, or All / Unlabeled) -> the count they show."""
+    bar = html[html.index('id="class-bar"'):]
+    return {re.sub(r"<[^>]+>", "", name).strip(): n for name, n in
+            re.findall(r'class="ds-chip[^"]*"[^>]*>(.*?)<span class="ds-chip-n">([^<]*)</span>', bar, re.S)}
+
+
+def test_the_chips_count_within_the_search_and_say_so(logged_in, dataset):
+    from app.blueprints.datasets.classes import add_class
+
+    ants, bees = add_class(dataset.id, "Ants"), add_class(dataset.id, "Bees")
+    _named(dataset.id, [f"ant-{i}.jpg" for i in range(12)] + ["queen.jpg"], ants.id)
+    _named(dataset.id, ["bee.jpg", "plant.jpg"], bees.id)
+    _named(dataset.id, ["giant.png", "x.png"])
+    plain = logged_in.get(f"/datasets/{dataset.id}/label").data.decode()
+    assert _chips(plain) == {"All": "17", "Unlabeled": "2", "Ants": "13", "Bees": "2"}
+    assert "data-chips-scope" not in plain and "ds-filters-search" not in plain
+    for headers in ({}, HX):  # the full page, and the partial that updates the bar out of band
+        html = logged_in.get(f"/datasets/{dataset.id}/label?filter={bees.id}&q=ANT", headers=headers).data.decode()
+        assert _chips(html) == {"All": "14", "Unlabeled": "1", "Ants": "12", "Bees": "1"}
+        assert re.search(r'<span class="ds-filters-scope" data-chips-scope>Matching “ANT”:</span>', html)
+        assert "1 image of “Bees” matches “ANT”" in html
+    assert _chips(logged_in.get(f"/datasets/{dataset.id}/label?q=wasp", headers=HX).data.decode()) == {
+        "All": "0", "Unlabeled": "0", "Ants": "0", "Bees": "0"}
+    html = logged_in.get(f"/datasets/{dataset.id}/label?q=<i>", headers=HX).data.decode()
+    assert "Matching “&lt;i&gt;”:" in html and "<i>" not in html
 
 
 def test_the_pager_keeps_the_search(logged_in, dataset):

@@ -18,7 +18,7 @@ from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.ids import parse_id
-from app.models import FILENAME_KEY_LENGTH, Image, filename_key
+from app.models import FILENAME_KEY_LENGTH, Image, Label, filename_key
 
 PER_PAGE = 48
 MAX_SELECTION = 5000
@@ -40,7 +40,8 @@ class ImagePage:
     newer: int | None = None
     older: int | None = None
     anchor: int | None = None
-    counts: list[dict] = field(default_factory=list)  # the class bar: [{"label", "count"}] in class order
+    # the class bar: [{"label", "count"}] in class order; with `q`, of the images that match
+    counts: list[dict] = field(default_factory=list)
     unlabeled: int = 0
 
 
@@ -119,27 +120,39 @@ def _rows(where, before: int | None, after: int | None, per_page: int,
     return found[:per_page], newer, len(found) > per_page
 
 
-def _total(where, filter_: str, q: str, counts: list[dict], unlabeled: int) -> int:
-    if q:  # the images found: one read of the covering index ix_images_dataset_label_name
-        return db.session.scalar(select(func.count()).select_from(Image).where(where)) or 0
+def _total(filter_: str, counts: list[dict], unlabeled: int) -> int:
+    """The images the grid shows, from the class bar's counts (of the search's matches when there is one)."""
     if filter_ == "all":
         return sum(c["count"] for c in counts) + unlabeled
     return unlabeled if filter_ == "unlabeled" else sum(c["count"] for c in counts if str(c["label"].id) == filter_)
 
 
+def search_counts(dataset_id: int, q: str) -> tuple[list[dict], int]:
+    """class_counts of the images whose file name contains `q`: ([{"label", "count"}] in class order, every
+    class, unlabeled). One grouped read of the covering index ix_images_dataset_label_name for the whole
+    dataset, in its order (no sort); the grid's total is taken from it, so a search costs no other count."""
+    rows = dict(db.session.execute(
+        select(Image.label_id, func.count()).where(Image.dataset_id == dataset_id, name_contains(q))
+        .group_by(Image.label_id)).all())
+    labels = db.session.scalars(select(Label).where(Label.dataset_id == dataset_id).order_by(Label.position, Label.id))
+    return [{"label": lab, "count": rows.get(lab.id, 0)} for lab in labels], rows.get(None, 0)
+
+
 def image_page(dataset_id: int, filter_: str = "all", at: Cursor = Cursor(), per_page: int = PER_PAGE,
                q: str = "") -> ImagePage:
     """One page of a dataset's images, newest first, filtered by class id / 'unlabeled' / 'all' and, with
-    `q`, to the file names that contain it (any case), starting where `at` says. Without `q` every page costs the same: an index range read of
-    per_page + 1 rows and one grouped index count (no sort, no OFFSET). With `q` every page reads the name
-    index of the dataset (or of the class) twice, whatever the matches: once to count them, once for the
-    page's ids (sorted there); a search that finds nothing reads it once."""
+    `q`, to the file names that contain it (any case), starting where `at` says. Without `q` every page costs
+    the same: an index range read of per_page + 1 rows and one grouped index count (no sort, no OFFSET). With
+    `q` every page reads the name index twice, whatever the matches: the dataset's part once to count the
+    matches per class (the class bar then counts within the search), the class's part once for the page's
+    ids (sorted there); a search that finds nothing reads it once."""
     where, filter_ = _filtered(dataset_id, filter_)
     q = search_text(q)
     if q:
         where = and_(where, name_contains(q))
-    counts, unlabeled = class_counts(dataset_id)  # one grouped count serves the class bar and the total
-    total = _total(where, filter_, q, counts, unlabeled)
+    # one grouped count serves the class bar and the total: of the matches, with a search
+    counts, unlabeled = search_counts(dataset_id, q) if q else class_counts(dataset_id)
+    total = _total(filter_, counts, unlabeled)
     key = Image.id + 0 if q else Image.id  # a search takes its page from the name index: see _fetch
     images, newer, older = _rows(where, at.before, at.after, per_page, key) if total or not q else ([], False, False)
     pages = max(1, -(-total // per_page))
