@@ -258,21 +258,67 @@ def test_api_start_and_read(app, make_user, make_model, add_dataset):
     assert db.session.scalar(select(func.count()).select_from(Evaluation)) == 1
 
 
-def test_the_start_request_leaves_counting_learned_images_to_the_job(app, logged_in, make_model, add_dataset):
-    run = make_model(logged_in.user)
-    own = add_dataset(logged_in.user, "Own", [("red", "red", 3), ("blue", "blue", 2)])
+def _own_dataset_learned_from_two(user, make_model, add_dataset):
+    """A model whose run learned from 2 of the 5 labelled images of a dataset (train, val)."""
+    run = make_model(user)
+    own = add_dataset(user, "Own", [("red", "red", 3), ("blue", "blue", 2)])
     images = db.session.scalars(select(Image).where(Image.dataset_id == own.id).order_by(Image.id)).all()
     for position, part in enumerate(("train", "val")):
         db.session.add(RunSample(run_id=run.id, position=position, image_id=images[position].id, class_index=0,
                                  sha256=images[position].sha256, part=part))
     db.session.commit()
+    return run, own
+
+
+def test_a_queued_evaluation_shows_exact_counts_when_counting_is_cheap(app, logged_in, make_model, add_dataset):
+    run, own = _own_dataset_learned_from_two(logged_in.user, make_model, add_dataset)
+    assert _start(logged_in, run.id, own.id).status_code == 302
+    queued = _evaluations()[0]  # 2 samples: counted in the request
+    assert (queued.counts["evaluated"], queued.counts["learned"]) == (3, 2) and queued.progress["total"] == 3
+    live = logged_in.get(f"/models/{run.id}/evaluations/{queued.id}", headers={"HX-Request": "true"})
+    text = live.get_data(as_text=True)
+    assert "3 images will be tested." in text and "Up to" not in text
+    assert "2 images were used to train this model" in text
+    page = logged_in.get(f"/models/{run.id}")  # the model page lists it (no accuracy yet)
+    assert page.status_code == 200 and "<td>3</td>" in page.get_data(as_text=True)
+
+
+def test_a_model_with_many_samples_leaves_counting_to_the_job_and_says_up_to(app, logged_in, make_model,
+                                                                              add_dataset, monkeypatch):
+    from app.blueprints.api.views_evaluations import evaluation_doc
+    from app.blueprints.training import evaluations
+
+    monkeypatch.setattr(evaluations, "COUNTED_AT_START", 1)  # as a run of more samples than counted at start
+    run, own = _own_dataset_learned_from_two(logged_in.user, make_model, add_dataset)
     assert _start(logged_in, run.id, own.id).status_code == 302
     queued = _evaluations()[0]  # 5 images match, the run learned from 2: some are surely left, none compared
     assert "learned" not in queued.counts and queued.counts["evaluated"] == 5
+    live = logged_in.get(f"/models/{run.id}/evaluations/{queued.id}", headers={"HX-Request": "true"})
+    assert "Up to 5 images will be tested" in live.get_data(as_text=True)
+    assert "<td>up to 5</td>" in logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+    doc = evaluation_doc(queued)["counts"]
+    assert doc["exact"] is False and (doc["evaluated"], doc["learned"]) == (5, 0)
     run_jobs(app)
     done = _evaluations()[0]
     assert (done.counts["evaluated"], done.counts["learned"]) == (3, 2) and done.progress == {"done": 3, "total": 3}
-    assert done.metrics["count"] == 3
+    assert done.metrics["count"] == 3 and evaluation_doc(done)["counts"]["exact"] is True
+    assert "<td>3</td>" in logged_in.get(f"/models/{run.id}").get_data(as_text=True)
+
+
+def test_a_small_dataset_is_counted_exactly_at_start_whatever_the_model_learned(app, logged_in, make_model,
+                                                                                 add_dataset, monkeypatch):
+    from app.blueprints.training import evaluations
+
+    monkeypatch.setattr(evaluations, "COUNTED_AT_START", 1)
+    run, own = _own_dataset_learned_from_two(logged_in.user, make_model, add_dataset)
+    small = add_dataset(logged_in.user, "Small", [("red", "red", 2)])
+    copy = db.session.scalars(select(Image).where(Image.dataset_id == small.id)).first()
+    copy.sha256 = db.session.scalar(select(RunSample.sha256).where(RunSample.run_id == run.id,
+                                                                   RunSample.position == 0))
+    db.session.commit()
+    assert _start(logged_in, run.id, small.id).status_code == 302
+    queued = _evaluations()[0]  # 2 match, 2 learned samples: none is surely left, so they are compared
+    assert (queued.counts["evaluated"], queued.counts["learned"]) == (1, 1)
 
 
 def test_the_job_pages_by_key_and_drops_learned_images_by_content(app, logged_in, make_model, add_dataset,

@@ -25,7 +25,7 @@ def evaluation_doc(evaluation: Evaluation) -> dict:
                          "total": int((evaluation.progress or {}).get("total") or 0)},
             "counts": {key: counts.get(key, 0) for key in ("evaluated", "unlabeled", "unknown_class", "learned",
                                                            "unreadable")}
-            | {"unknown_classes": counts.get("unknown_classes") or []},
+            | {"unknown_classes": counts.get("unknown_classes") or [], "exact": evaluations.counted(counts)},
             "error": error, "accuracy": metrics.get("accuracy"), "accuracy_ci95": metrics.get("accuracy_ci95"),
             "classes": list(evaluation.run.classes or []), "confusion_matrix": metrics.get("confusion_matrix"),
             "per_class": metrics.get("per_class"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import url_for
 
+from app.blueprints.training.evaluations import counted
 from app.blueprints.training.results import confusion, headline
 from app.i18n import ngettext, stored_text
 from app.models import Evaluation
@@ -33,6 +34,17 @@ def left_out(counts: dict) -> list[str]:
     return lines
 
 
+def to_test(counts: dict) -> str:
+    """What a queued evaluation will test: an exact number, or "up to" one while the images the model
+    learned from are not counted yet (the job counts them when it starts)."""
+    num = counts.get("evaluated") or 0
+    if counted(counts):
+        return ngettext("%(num)s image will be tested.", "%(num)s images will be tested.", num)
+    return ngettext("Up to %(num)s image will be tested: any the model was trained on is left out, and counted "
+                    "when the evaluation starts.", "Up to %(num)s images will be tested: those the model was "
+                    "trained on are left out, and counted when the evaluation starts.", num)
+
+
 def mistakes(evaluation: Evaluation) -> list[dict]:
     """The most confident mistakes with their thumbnail and the image's own address."""
     rows = (evaluation.misclassified or [])[:MISTAKES_SHOWN]
@@ -51,6 +63,7 @@ def evaluation_context(evaluation: Evaluation) -> dict:
     return {"evaluation": evaluation, "run": evaluation.run, "fraction": fraction, "progress": progress,
             "headline": headline(metrics), "matrix": confusion(metrics, classes), "classes": classes,
             "per_class": metrics.get("per_class") or [], "left_out": left_out(evaluation.counts or {}),
+            "to_test": to_test(evaluation.counts or {}) if evaluation.status == "queued" else "",
             "mistakes": mistakes(evaluation) if metrics else [],
             "mistake_count": (metrics.get("count") or 0) - (metrics.get("correct") or 0),
             "error_text": stored_text(evaluation.error) if evaluation.error else ""}

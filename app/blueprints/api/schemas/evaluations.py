@@ -15,15 +15,22 @@ class EvaluationIn(Input):
 
 
 class EvaluationCountsOut(Output):
-    evaluated = fields.Integer(required=True, metadata={"description": "Images tested (so far: those to test)."})
+    evaluated = fields.Integer(required=True, metadata={
+        "description": "Images tested (before the evaluation has finished: those to test). While `exact` is false, "
+                       "the most that can be tested: the images the model learned from are not counted yet."})
     unlabeled = fields.Integer(required=True, metadata={"description": "Left out: no class."})
     unknown_class = fields.Integer(required=True, metadata={"description": "Left out: a class the model does not "
                                                                            "know (matched by name, any case)."})
     learned = fields.Integer(required=True, metadata={"description": "Left out: the model was trained or "
-                                                                     "validated on them (same content)."})
+                                                                     "validated on them (same content). 0 while "
+                                                                     "`exact` is false: not counted yet."})
     unreadable = fields.Integer(required=True, metadata={"description": "Left out: the file could not be read."})
     unknown_classes = fields.List(fields.String(), required=True,
                                   metadata={"description": "The classes the model does not know (the first 20)."})
+    exact = fields.Boolean(required=True, metadata={
+        "description": "False while queued when counting the images the model learned from was left to the job "
+                       "(a model trained on many images): `evaluated` is then an upper bound and `learned` 0. "
+                       "The job counts both exactly when it starts; once it has, always true."})
 
 
 class EvaluationProgressOut(Output):
