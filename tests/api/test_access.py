@@ -70,6 +70,9 @@ TABLE = {
     "api.list_webhooks": ("GET", "/api/v1/webhooks", {}, ANY, 200, {}),
     "api.create_webhook": ("POST", "/api/v1/webhooks", {"json": {"url": "https://example.com/hook",
                                                                  "events": ["run.finished"]}}, ANY, 201, {}),
+    "api.get_webhook": ("GET", "/api/v1/webhooks/{w}", {}, SELF, 200, {}),
+    "api.list_deliveries": ("GET", "/api/v1/webhooks/{w}/deliveries", {}, SELF, 200, {}),
+    "api.rotate_secret": ("POST", "/api/v1/webhooks/{w}/secret", {}, SELF, 200, {}),
     "api.delete_webhook": ("DELETE", "/api/v1/webhooks/{w}", {}, SELF, 204, {}),
     "api.test_webhook": ("POST", "/api/v1/webhooks/{w}/test", {}, SELF, 202, {}),
 }

@@ -1,9 +1,11 @@
 """API: the caller's webhooks (the services of the account's Webhooks page)."""
 from app.blueprints.api import bp
 from app.blueprints.api.contract import Op, operation
-from app.blueprints.api.schemas.webhooks import DeliveryQueuedOut, WebhookCreatedOut, WebhookIn, WebhookListOut
+from app.blueprints.api.schemas.webhooks import (
+    DeliveryPageOut, DeliveryQuery, DeliveryQueuedOut, WebhookCreatedOut, WebhookIn, WebhookListOut, WebhookOut,
+)
 from app.blueprints.webhooks import services
-from app.blueprints.webhooks.models import Webhook
+from app.blueprints.webhooks.models import Webhook, WebhookDelivery
 
 TAG = "Webhooks"
 CREATE_HELP = ("Each delivery is a POST of JSON {event, delivery, timestamp, webhook_id, and the object under `run`, "
@@ -13,12 +15,25 @@ CREATE_HELP = ("Each delivery is a POST of JSON {event, delivery, timestamp, web
                "Only objects you can see at delivery time are sent.")
 
 
+ROTATE_HELP = ("The answer holds the new secret, shown only there. The old secret signs nothing from now on, "
+               "not even the deliveries already queued or being retried: update your receiver before the next one.")
+
+
+def _english(line: dict | str | None) -> str | None:
+    """A stored line's English text (the API's language)."""
+    return line.get("message") if isinstance(line, dict) else line
+
+
 def webhook_doc(webhook: Webhook) -> dict:
-    reason = webhook.disabled_reason
     return {"id": webhook.id, "url": webhook.url, "events": list(webhook.events or []),
             "dataset_id": webhook.dataset_id, "enabled": webhook.enabled, "failures_in_row": webhook.failures_in_row,
-            "disabled_reason": reason.get("message") if isinstance(reason, dict) else reason,
-            "created_at": webhook.created_at}
+            "disabled_reason": _english(webhook.disabled_reason), "created_at": webhook.created_at}
+
+
+def delivery_doc(row: WebhookDelivery) -> dict:
+    return {"id": row.id, "delivery_id": row.delivery_id, "event": row.event, "object_id": row.object_id,
+            "occurred_at": row.occurred_at, "attempt": row.attempt, "ok": row.ok, "status_code": row.status_code,
+            "error": _english(row.error), "duration_ms": row.duration_ms, "created_at": row.created_at}
 
 
 @bp.get("/v1/webhooks")
@@ -32,6 +47,30 @@ def list_webhooks(user, data):
               out=WebhookCreatedOut, status=201, errors=(422,), description=CREATE_HELP))
 def create_webhook(user, data):
     webhook, secret = services.create_webhook(user, data["url"], data["events"], data.get("dataset_id"))
+    return {**webhook_doc(webhook), "secret": secret}
+
+
+@bp.get("/v1/webhooks/<int:webhook_id>")
+@operation(Op("One of your webhooks (never its secret)", TAG, out=WebhookOut))
+def get_webhook(user, data, webhook_id: int):
+    return webhook_doc(services.get_webhook_for(user, webhook_id))
+
+
+@bp.get("/v1/webhooks/<int:webhook_id>/deliveries")
+@operation(Op("A webhook's recorded delivery attempts, newest first, a page at a time (by key)", TAG,
+              query=DeliveryQuery, out=DeliveryPageOut,
+              description="Follow `older` (as `before`) to the next page. Every attempt is one entry: a delivery "
+                          "tried three times shows three, sharing `delivery_id`."))
+def list_deliveries(user, data, webhook_id: int):
+    page = services.delivery_page(user, webhook_id, data.get("before"), data.get("after"), data["limit"])
+    return {"deliveries": [delivery_doc(row) for row in page.deliveries], "total": page.total,
+            "older": page.older, "newer": page.newer}
+
+
+@bp.post("/v1/webhooks/<int:webhook_id>/secret")
+@operation(Op("Give a webhook a new signing secret", TAG, out=WebhookCreatedOut, description=ROTATE_HELP))
+def rotate_secret(user, data, webhook_id: int):
+    webhook, secret = services.rotate_secret(user, webhook_id)
     return {**webhook_doc(webhook), "secret": secret}
 
 

@@ -1,18 +1,20 @@
 """Webhooks: a user's addresses told when their work finishes. Creating (the secret shown once), listing,
-deleting, re-enabling, a test ping, sending a delivery again; and `notify`, the one call the training,
-evaluation and import code makes when one of theirs finishes (it only queues: the delivery is a job)."""
+deleting, re-enabling, a new secret, a test ping, the recorded deliveries, sending one again; and `notify`,
+the one call the training, evaluation and import code makes when one of theirs finishes (it only queues:
+the delivery is a job)."""
 from __future__ import annotations
 
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq.job import Retry
-from sqlalchemy import delete, func, select
+from sqlalchemy import asc, delete, desc, func, select
 
 from app.access import get_dataset_for, visible_datasets_by_name
 from app.blueprints.webhooks.addresses import check_url
@@ -46,11 +48,25 @@ def create_webhook(user: User, url: str, events: list[str], dataset_id: int | No
     if limit and db.session.scalar(select(func.count(Webhook.id)).where(Webhook.user_id == user.id)) >= limit:
         raise ValidationError(_("You have %(count)s webhooks, the most an account may have. Delete one first.",
                                 count=limit))
-    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    secret = _new_secret()
     webhook = Webhook(user_id=user.id, url=url, events=chosen, dataset_id=dataset_id, secret=secret)
     db.session.add(webhook)
     db.session.commit()
     log.info("webhook=%s created by user=%s for %s", webhook.id, user.id, ",".join(chosen))
+    return webhook, secret
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def rotate_secret(user: User, webhook_id: int) -> tuple[Webhook, str]:
+    """Give the webhook a new signing secret; returns (row, secret): the secret is shown this once. The old
+    one signs nothing from now on: every delivery, queued ones too, reads the secret when it is sent."""
+    webhook = get_webhook_for(user, webhook_id)
+    secret = webhook.secret = _new_secret()
+    db.session.commit()
+    log.info("webhook=%s: secret rotated by user=%s", webhook.id, user.id)
     return webhook, secret
 
 
@@ -100,6 +116,46 @@ def recent_deliveries(webhook: Webhook, limit: int = SHOWN) -> list[WebhookDeliv
     """The webhook's latest attempts, newest first."""
     return list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
                                    .order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """One page of a webhook's recorded attempts, newest first, and the keys of its neighbours."""
+
+    deliveries: list[WebhookDelivery]
+    total: int
+    older: int | None  # `before` of the next (older) page; None at the end
+    newer: int | None  # `after` of the previous (newer) page; None on the first
+
+
+def delivery_page(user: User, webhook_id: int, before: int | None = None, after: int | None = None,
+                  limit: int = SHOWN) -> DeliveryPage:
+    """A page of the user's webhook's attempts by key: older than `before`, or the page just newer than
+    `after`, or the newest. Another user's webhook is a 404."""
+    webhook = get_webhook_for(user, webhook_id)
+    mine = WebhookDelivery.webhook_id == webhook.id
+    rows, newer, older = _delivery_rows(mine, before, after, limit)
+    total = db.session.scalar(select(func.count(WebhookDelivery.id)).where(mine)) or 0  # at most delivery.KEEP
+    return DeliveryPage(rows, total, older=rows[-1].id if older else None, newer=rows[0].id if newer else None)
+
+
+def _delivery_rows(mine, before: int | None, after: int | None, limit: int) -> tuple[list, bool, bool]:
+    """(attempts newest first, newer ones exist, older ones exist) for one step along the
+    (webhook_id, id) index."""
+    key = WebhookDelivery.id
+    if after is not None:
+        found = _attempts(mine & (key > after), asc(key), limit + 1)
+        if len(found) > limit:
+            rows = found[:limit][::-1]
+            return rows, True, bool(_attempts(mine & (key < rows[-1].id), desc(key), 1))
+        before = None  # no full page above it: that is the first page
+    found = _attempts(mine if before is None else mine & (key < before), desc(key), limit + 1)
+    newer = bool(found) and before is not None and bool(_attempts(mine & (key > found[0].id), asc(key), 1))
+    return found[:limit], newer, len(found) > limit
+
+
+def _attempts(where, order, limit: int) -> list[WebhookDelivery]:
+    return list(db.session.scalars(select(WebhookDelivery).where(where).order_by(order).limit(limit)))
 
 
 def send_ping(user: User, webhook_id: int) -> str:
