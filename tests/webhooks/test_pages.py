@@ -64,15 +64,16 @@ def test_a_dataset_one_cannot_see_is_a_404_and_a_form_needs_its_csrf_token(logge
 
 def test_another_users_webhook_is_a_404_everywhere(app, client, logged_in, make_user):
     bob = make_user("bob")
-    webhook, _ = services.create_webhook(bob, "https://example.com/bob", ["run.finished"])
+    webhook, bob_secret = services.create_webhook(bob, "https://example.com/bob", ["run.finished"])
     row = WebhookDelivery(webhook_id=webhook.id, delivery_id="d", event="ping", occurred_at=utcnow(), ok=True)
     db.session.add(row)
     db.session.commit()
     base = f"/account/webhooks/{webhook.id}"
     assert logged_in.get(base).status_code == 404
-    for action in ("/delete", "/enable", "/ping", f"/deliveries/{row.id}/resend"):
+    for action in ("/delete", "/enable", "/ping", "/secret", f"/deliveries/{row.id}/resend"):
         assert logged_in.post(base + action).status_code == 404, action
-    assert db.session.get(Webhook, webhook.id) is not None
+    db.session.expire_all()
+    assert db.session.get(Webhook, webhook.id).secret == bob_secret
     assert "example.com/bob" not in logged_in.get("/account/webhooks").get_data(as_text=True)
     logged_in.post("/logout")
     assert client.get(base).status_code == 302  # to the login page
@@ -121,3 +122,28 @@ def test_deleting_a_webhook_or_the_account_removes_the_deliveries(app, client, m
     assert db.session.query(Webhook).count() == 1 and db.session.query(WebhookDelivery).count() == 1
     delete_own_account(alice, "correct horse")
     assert db.session.query(Webhook).count() == 0 and db.session.query(WebhookDelivery).count() == 0
+
+
+def test_rotating_the_secret_from_the_page_shows_the_new_one_once(app, logged_in, receiver):
+    import hashlib
+    import hmac
+
+    webhook, old = services.create_webhook(logged_in.user, receiver.url, ["run.finished"])
+    base = f"/account/webhooks/{webhook.id}"
+    page = logged_in.get(base).get_data(as_text=True)
+    assert f'action="{base}/secret"' in page and "Rotate the signing secret?" in page  # asks first (data-confirm)
+    assert logged_in.post(base + "/secret", csrf=False).status_code == 400
+    assert db.session.get(Webhook, webhook.id).secret == old
+    answer = logged_in.post(base + "/secret")
+    assert answer.status_code == 200
+    db.session.expire_all()
+    new = db.session.get(Webhook, webhook.id).secret
+    shown = answer.get_data(as_text=True)
+    assert new != old and new.startswith("whsec_") and f'value="{new}"' in shown and old not in shown
+    assert 'data-copy="#new-secret"' in shown and "shown only this once" in shown
+    assert new not in logged_in.get(base).get_data(as_text=True)
+    logged_in.post(base + "/ping")
+    run_webhook_jobs(app)
+    [request] = receiver.requests
+    assert request["headers"]["X-Studio-Signature"] == (
+        "sha256=" + hmac.new(new.encode(), request["body"], hashlib.sha256).hexdigest())

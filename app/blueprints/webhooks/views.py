@@ -43,11 +43,23 @@ def create_webhook():
     return _list_page(201, new_webhook=webhook, new_secret=secret)
 
 
+def _show_page(webhook, **extra):
+    return render_template("webhooks/show.html", webhook=webhook, deliveries=services.recent_deliveries(webhook),
+                           **extra)
+
+
 @bp.get("/<int:webhook_id>")
 @login_required
 def show_webhook(webhook_id: int):
-    webhook = services.get_webhook_for(current_user, webhook_id)
-    return render_template("webhooks/show.html", webhook=webhook, deliveries=services.recent_deliveries(webhook))
+    return _show_page(services.get_webhook_for(current_user, webhook_id))
+
+
+@bp.post("/<int:webhook_id>/secret")
+@login_required
+def rotate_secret(webhook_id: int):
+    # rendered, not redirected: the secret must not travel through the session's flash messages
+    webhook, secret = services.rotate_secret(current_user, webhook_id)
+    return _show_page(webhook, new_secret=secret)
 
 
 @bp.post("/<int:webhook_id>/delete")
