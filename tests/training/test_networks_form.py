@@ -61,3 +61,43 @@ def test_networks_are_ordered_and_carry_figures(logged_in, make_dataset):
     assert re.search(r"\d+% right on the ants-vs-bees photos \(measured, Quick\)", lite)
     assert re.search(r"~\d+ images/s on a 2-core CPU, ~1 s to look at your 12 images once", lite)
     assert 'checked' in _choice(html, "efficientnet_lite0")
+
+
+def _install_convnext(monkeypatch, images_per_s: float = 16.6) -> None:
+    """ConvNeXt-Tiny installed (the most accurate network here), at this speed by the bench figures."""
+    from app.ml import networks
+
+    monkeypatch.setattr(networks, "measured_figures", lambda: {"machine": "test", "networks": {
+        "convnext_tiny": {"images_per_s": images_per_s}, "efficientnet_lite0": {"images_per_s": 100.0}}})
+    path = networks.weights_path("convnext_tiny")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")  # presence is what makes it usable for starting a run
+
+
+def _preselected(client, dataset_id: int) -> str:
+    html = client.get(f"/datasets/{dataset_id}/train").get_data(as_text=True)
+    return re.search(r'name="architecture" value="(\w+)"[^>]*checked', html).group(1)
+
+
+def test_a_post_without_a_network_gets_the_one_the_form_preselects(logged_in, make_dataset, monkeypatch):
+    _install_convnext(monkeypatch, images_per_s=0.001)  # 12 images: 3 h of feature pass; 0 images: none
+    dataset = make_dataset(logged_in.user)
+    preselected = _preselected(logged_in, dataset.id)
+    assert preselected == "efficientnet_lite0"  # for 0 images it would be convnext_tiny
+    response = logged_in.post(f"/datasets/{dataset.id}/train", data={"mode": "quick"})
+    assert response.status_code == 302
+    assert db.session.scalars(select(TrainingRun)).one().architecture == preselected
+
+
+def test_the_api_without_a_network_gets_the_one_the_form_preselects(app, logged_in, make_dataset, monkeypatch):
+    from app.blueprints.predict.tokens import create_token
+
+    _install_convnext(monkeypatch)
+    dataset = make_dataset(logged_in.user)
+    token = create_token(logged_in.user.id, "tests")[1]
+    response = app.test_client().post(f"/api/v1/datasets/{dataset.id}/runs", json={"mode": "quick"}, csrf=False,
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.json
+    assert response.json["architecture"] == _preselected(logged_in, dataset.id) == "convnext_tiny"
+    document = app.test_client().get("/api/openapi.json").json
+    assert "preselects" in document["components"]["schemas"]["RunIn"]["properties"]["architecture"]["description"]

@@ -44,8 +44,10 @@ def list_runs(user, data):
 @operation(Op("Start training a model on the dataset (viewers may)", TAG, body=RunIn, out=RunOut, status=201,
               errors=(422, 503), description=START_HELP))
 def start_run(user, data, dataset_id: int):
-    name = data.get("name") or default_name(services.dataset_for_training(user, dataset_id).name, data["mode"])
-    run = services.start_run(user, dataset_id, name, data["architecture"], data["mode"], data["options"])
+    dataset = services.dataset_for_training(user, dataset_id)
+    name = data.get("name") or default_name(dataset.name, data["mode"])
+    architecture = data.get("architecture") or services.default_architecture(dataset.id)
+    run = services.start_run(user, dataset.id, name, architecture, data["mode"], data["options"])
     return present.run_detail(run)
 
 

@@ -116,6 +116,14 @@ def hint_text(h, images: int) -> str:
     return " · ".join(parts)
 
 
+def preselected_network(infos, images: int) -> str | None:
+    """The network the form preselects: the first usable one in the order that suits `images` labelled
+    images (app.ml.networks.order_for_dataset); None when none is usable."""
+    from app.ml.networks import order_for_dataset
+
+    return next((i.name for i in order_for_dataset(list(infos), images) if i.available), None)
+
+
 class TrainForm(FlaskForm):
     name = StringField(_l("Model name"), validators=[Optional(), Length(max=120)])  # blank: default_name()
     architecture = RadioField(_l("Network"), validators=[DataRequired(_l("Choose a network."))])
@@ -167,7 +175,7 @@ class TrainForm(FlaskForm):
         self.arch_infos = {i.name: i for i in ordered}
         self.arch_hints = {i.name: hint_text(hint(i, images), images) for i in ordered if i.pretrained}
         if not self.architecture.data:
-            self.architecture.data = next((i.name for i in ordered if i.available), None)
+            self.architecture.data = preselected_network(ordered, images)
 
     def fill_name(self, dataset_name: str, taken: Collection[str] = ()) -> None:
         """Prefill the name (a new form) or name a model left unnamed: dataset · mode · date, numbered when

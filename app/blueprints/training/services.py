@@ -14,7 +14,8 @@ from app import quotas
 from app.access import get_dataset_for, get_run_for, visible_runs_query
 from app.blueprints.training import deletion, lifecycle, samples
 from app.blueprints.webhooks.services import notify as notify_webhooks
-from app.blueprints.training.forms import MODE_HELP, default_name, free_number, name_parts, numbered
+from app.blueprints.training.forms import (MODE_HELP, default_name, free_number, name_parts, numbered,
+                                          preselected_network)
 from app.errors import Conflict, DomainError, RequestInvalid, ValidationError
 from app.extensions import db
 from app.i18n import N_, ngettext, stored_line, stored_text
@@ -29,6 +30,14 @@ log = logging.getLogger(__name__)
 # --- dataset facts shown on the form -----------------------------------------------------------
 
 label_counts = samples.label_counts  # labelled images per class name, shown on the form
+
+
+def default_architecture(dataset_id: int) -> str:
+    """The network the Train form preselects for the dataset: the usable one that best suits its number of
+    labelled images (with none usable, the catalogue's default, whose start then says why)."""
+    from app.ml.networks import DEFAULT_ARCHITECTURE, list_architectures
+
+    return preselected_network(list_architectures(), sum(label_counts(dataset_id).values())) or DEFAULT_ARCHITECTURE
 
 
 def dataset_for_training(user: User, dataset_id: int) -> Dataset:

@@ -40,8 +40,10 @@ def new_run(dataset_id: int):
     if missing:  # say what is missing instead of a form that cannot work
         return render_template("training/not_ready.html", dataset=dataset, missing=missing)
     # a POST counts the classes once, in start_run (at 200,000 images each count is ~25 ms): the page's
-    # counts are read only when the form is shown again
-    counts = services.label_counts(dataset.id) if request.method == "GET" else {}
+    # counts are read only when the form is shown again, or when a POST leaves the network to the form,
+    # whose preselected one depends on how many images there are
+    counted = request.method == "GET" or not request.form.get("architecture")
+    counts = services.label_counts(dataset.id) if counted else {}
     form = TrainForm()
     form.set_architectures(list_architectures(), sum(counts.values()))
     form.fill_name(dataset.name, services.run_names(dataset))
@@ -62,7 +64,7 @@ def new_run(dataset_id: int):
                 return "", 204, {"HX-Redirect": target}
             return redirect(target)
     status = 422 if (error or form.errors) else 200
-    if request.method != "GET":
+    if not counted:
         counts = services.label_counts(dataset.id)
         form.set_architectures(list_architectures(), sum(counts.values()))
     return render_page("training/new_run.html", "training/_run_form.html", status, form=form,

@@ -12,7 +12,7 @@ from app.blueprints.training.forms import OPTION_HELP
 from app.extensions import MAX_DB_INT
 from app.ml import options as train_options
 from app.ml.artifacts import DOWNLOADS, ZIP_KIND
-from app.ml.networks import CATALOGUE, DEFAULT_ARCHITECTURE
+from app.ml.networks import CATALOGUE
 
 CHOICES = {"optimizer": "OPTIMIZERS", "schedule": "SCHEDULES", "head": "HEADS", "best_metric": "BEST_METRICS"}
 NOT_OPTIONS = ("architecture", "mode")
@@ -43,8 +43,9 @@ TrainOptionsIn.__doc__ = ("Advanced options, as on the form; leave any out for i
 class RunIn(Input):
     name = Text(120, min_length=1, metadata={
         "description": "Leave it out for the name the Train form suggests: dataset · mode · date."})
-    architecture = fields.String(load_default=DEFAULT_ARCHITECTURE, validate=validate.OneOf(sorted(CATALOGUE)),
-                                 metadata={"description": "The network (GET /api/v1/networks lists them)."})
+    architecture = fields.String(validate=validate.OneOf(sorted(CATALOGUE)), metadata={"description": (
+        "The network (GET /api/v1/networks lists them). Leave it out for the one the Train form preselects "
+        "for this dataset: the installed network that best suits its number of labeled images.")})
     mode = fields.String(load_default="quick", validate=validate.OneOf(train_options.MODES))
     options = fields.Nested(TrainOptionsIn, load_default=dict)
 
