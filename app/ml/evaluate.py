@@ -1,11 +1,11 @@
 """Testing a trained model on labeled images it has not seen, in pages of any size at constant memory.
 
-`Scorer` loads an exported model once and gives class probabilities for one page of image files after
-another: a quick-mode model through the dataset's feature store and its head (embeddings: features
-already stored cost a matrix product, new ones are computed at ONNX Runtime speed and kept), every other
-model through its exported file (inference.Predictor: ONNX Runtime on CPU), its files decoded by a pool
-of threads while the network runs (pipeline). `Tally` keeps what the report needs as pages go by: the
-confusion matrix and the most confident mistakes, never a row per image.
+`Scorer` loads an exported model once; `evaluate_pages` scores one page of image files after another with it:
+a quick-mode model through the dataset's feature store and its head (embeddings: features already stored
+cost a matrix product, new ones are computed at ONNX Runtime speed and kept), every other model through its
+exported file (inference.Predictor: ONNX Runtime on CPU), the files of all pages decoded by one pool of
+threads while the network runs (pipeline.decoded_groups). `Tally` keeps what the report needs as pages go
+by: the confusion matrix and the most confident mistakes, never a row per image.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import dataclasses
 import heapq
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from .embeddings import FeatureSetup, ImageFiles, Preprocess, compute_features, 
 from .inference import Predictor
 from .intervals import wilson_interval
 from .metrics import per_class_metrics
-from .pipeline import DecodeSpec, decoded_batches
+from .pipeline import DecodeSpec, decoded_groups
 from .suggest import Scores, _load_quick_model
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,17 @@ class Tally:
                 "confusion_matrix": matrix, "per_class": per_class, "unreadable": self.unreadable}
 
 
-class Scorer:
-    """A model loaded once, scoring pages of image files: Scorer.open(artifact_dir, setup)."""
+Page = tuple[ImageFiles, Sequence[int]]  # image files and their true class indices (the model's)
+OnBatch = Callable[[int], None] | None
 
-    def __init__(self, classes: list[str], score: Callable[[ImageFiles, Callable | None], Scores], method: str):
-        self.classes, self._score, self.method = classes, score, method
+
+class Scorer:
+    """A model loaded once, scoring pages of labeled image files into a Tally: Scorer.open(artifact_dir, setup),
+    then evaluate_pages."""
+
+    def __init__(self, classes: list[str], tally_pages: Callable[[Iterable[Page], Tally, OnBatch], None],
+                 method: str):
+        self.classes, self._tally_pages, self.method = classes, tally_pages, method
 
     @classmethod
     def open(cls, artifact_dir: str | Path, setup: FeatureSetup) -> "Scorer":
@@ -97,13 +103,13 @@ class Scorer:
         predictor = Predictor.load(artifact_dir, threads=setup.threads, device=setup.device)
         return cls(list(predictor.classes), _predictor_scorer(predictor, setup.threads), "model")
 
-    def score(self, files: ImageFiles, on_batch: Callable[[int], None] | None = None) -> Scores:
-        """Probabilities for one page of files (unreadable ones skipped, listed in Scores.unreadable).
-        on_batch(done) after each batch with the files of this page done so far; it may raise to stop."""
-        return self._score(files, on_batch)
+
+def _ids(files: ImageFiles) -> Sequence[int]:
+    return files.ids if files.ids is not None else range(len(files.paths))
 
 
 def _quick_scorer(quick, setup: FeatureSetup):
+    """Page by page: each page's features come from the store (or are computed and kept), then the head."""
     card = quick.card
     prep = Preprocess(int(card["input"]["size"]), card["input"]["mean"], card["input"]["std"])
     # the backbone is frozen in quick mode: its fingerprint names the same store training filled
@@ -118,37 +124,43 @@ def _quick_scorer(quick, setup: FeatureSetup):
             probs = head(x).float().softmax(1).cpu().numpy()
         return Scores(list(card["classes"]), probs, features.ok, features.unreadable, method="embeddings")
 
-    return score
+    def tally_pages(pages: Iterable[Page], tally: Tally, on_batch: OnBatch) -> None:
+        done = 0
+        for files, truths in pages:
+            start = done
+            scores = score(files, (lambda n: on_batch(start + n)) if on_batch else None)
+            tally.unreadable += len(scores.unreadable)
+            ids = _ids(files)
+            tally.add([truths[i] for i in scores.ok], scores.probs, [ids[i] for i in scores.ok])
+            done += len(files.paths)
+
+    return tally_pages
 
 
 def _predictor_scorer(predictor: Predictor, threads: int):
+    """All pages through one decoding pool (pipeline.decoded_groups): the next page decodes while the last
+    batches of this one run, so the pool never drains at a page boundary. Batches never span two pages, so
+    each image meets the same batch, and gets the same probabilities, as when pages were scored one by one."""
     spec = DecodeSpec(predictor.image_size, predictor.mean, predictor.std, BATCH, threads, skip_unreadable=True)
 
-    def score(files: ImageFiles, on_batch) -> Scores:
-        rows, ok, unreadable, done = [], [], [], 0
-        for batch in decoded_batches(list(files.paths), range(len(files.paths)), spec):
-            unreadable += batch.unreadable
+    def tally_pages(pages: Iterable[Page], tally: Tally, on_batch: OnBatch) -> None:
+        done = 0
+        for (files, truths), batch in decoded_groups(pages, lambda page: page[0].paths, spec):
+            tally.unreadable += len(batch.unreadable)
             if batch.indices:
-                rows.append(predictor.probabilities(batch.images, max_batch=BATCH))
-                ok += batch.indices
+                ids = _ids(files)
+                tally.add([truths[i] for i in batch.indices], predictor.probabilities(batch.images, max_batch=BATCH),
+                          [ids[i] for i in batch.indices])
             done += len(batch.indices) + len(batch.unreadable)
             if on_batch:
                 on_batch(done)
-        probs = np.concatenate(rows) if rows else np.zeros((0, len(predictor.classes)), dtype=np.float32)
-        return Scores(list(predictor.classes), probs, ok, sorted(unreadable), method="model")
 
-    return score
+    return tally_pages
 
 
-def evaluate_pages(scorer: Scorer, pages, tally: Tally, on_batch: Callable[[int], None] | None = None) -> Tally:
-    """Score every page of (files, true class indices) into `tally`. on_batch(images done in all) after
-    each batch; it may raise (e.g. to cancel): what was tallied so far stays in `tally`."""
-    done = 0
-    for files, truths in pages:
-        start = done
-        scores = scorer.score(files, (lambda n: on_batch(start + n)) if on_batch else None)
-        tally.unreadable += len(scores.unreadable)
-        ids = files.ids if files.ids is not None else range(len(files.paths))
-        tally.add([truths[i] for i in scores.ok], scores.probs, [ids[i] for i in scores.ok])
-        done += len(files.paths)
+def evaluate_pages(scorer: Scorer, pages: Iterable[Page], tally: Tally, on_batch: OnBatch = None) -> Tally:
+    """Score every page of (files, true class indices) into `tally` (pages are read lazily, one or two ahead
+    at most). on_batch(images done in all) after each batch; it may raise (e.g. to cancel): what was tallied
+    so far stays in `tally`."""
+    scorer._tally_pages(pages, tally, on_batch)
     return tally

@@ -14,7 +14,7 @@ import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,8 @@ from PIL import Image
 from . import data
 
 log = logging.getLogger(__name__)
+
+G = TypeVar("G")
 
 # What a damaged, truncated or non-image file raises while decoding (never fatal with skip_unreadable).
 UNREADABLE = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
@@ -124,3 +126,35 @@ def decoded_batches(paths: Sequence[str], indices: Sequence[int], spec: DecodeSp
             for _, _, futures in pending:
                 for future in futures:
                     future.cancel()
+
+
+def decoded_groups(groups: Iterable[G], paths_of: Callable[[G], Sequence[str]],
+                   spec: DecodeSpec) -> Iterator[tuple[G, Batch]]:
+    """(group, Batch) for every group's files in turn, batched within each group as decoded_batches batches
+    them (Batch.indices: positions in paths_of(group)), all by one pool of spec.threads threads that keeps
+    spec.ahead batches decoded ahead across group boundaries. Groups are read lazily (e.g. pages of rows
+    from a database); a group without files yields nothing. Closing the iterator cancels pending decodes."""
+    chunks = _group_chunks(groups, paths_of, spec)
+    pending: deque = deque()
+    with ThreadPoolExecutor(resolve_threads(spec.threads), thread_name_prefix="decode") as pool:
+        try:
+            while True:
+                while len(pending) <= spec.ahead and (chunk := next(chunks, None)) is not None:
+                    group, fill, indices = chunk
+                    pending.append((group, _submit(pool, fill, indices, spec)))
+                if not pending:
+                    return
+                group, submitted = pending.popleft()
+                yield group, _finish(*submitted)
+        finally:
+            for _, (_, _, futures) in pending:
+                for future in futures:
+                    future.cancel()
+
+
+def _group_chunks(groups: Iterable[G], paths_of: Callable[[G], Sequence[str]], spec: DecodeSpec):
+    for group in groups:
+        paths = paths_of(group)
+        fill = _Filler(paths, spec)
+        for start in range(0, len(paths), spec.batch_size):
+            yield group, fill, list(range(start, min(len(paths), start + spec.batch_size)))
