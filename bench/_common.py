@@ -1,6 +1,7 @@
-"""Shared helpers for the benchmark scripts (not tests): data loading and the result table."""
+"""Shared helpers for the benchmark scripts (not tests): data loading, seeding a studio and the result table."""
 from __future__ import annotations
 
+import hashlib
 import os
 import statistics
 import sys
@@ -26,6 +27,33 @@ def image_folder(root: Path, start_id: int = 0) -> tuple[list[Sample], list[str]
             if path.suffix.lower() in IMAGE_EXTS:
                 samples.append(Sample(image_id=start_id + len(samples), path=str(path), label=label))
     return samples, classes
+
+
+def seed_dataset(user, images, class_names: list[str], name: str = "generated") -> int:
+    """A dataset of `user` holding `images`, (path, class index) pairs of generated 320x240 JPEGs
+    (bench/_features.py): one class per name, each file written to storage and added as a labelled row.
+    Call inside an app context; commits. Returns the dataset's id."""
+    from app.extensions import db
+    from app.filestore import image_key
+    from app.models import Dataset, Image, Label
+    from app.storage import get_storage
+
+    dataset = Dataset(owner_id=user.id, name=name, description="")
+    db.session.add(dataset)
+    db.session.flush()
+    labels = [Label(dataset_id=dataset.id, name=label, position=k) for k, label in enumerate(class_names)]
+    db.session.add_all(labels)
+    db.session.flush()
+    storage = get_storage()
+    for path, label in images:
+        data = Path(path).read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        storage.write(image_key(sha), data)
+        db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=labels[label].id, filename=Path(path).name,
+                             width=320, height=240, size_bytes=len(data), format="JPEG", uploaded_by_id=user.id,
+                             label_source="user"))
+    db.session.commit()
+    return dataset.id
 
 
 def warm_file_cache(samples) -> None:

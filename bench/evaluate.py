@@ -18,7 +18,6 @@ Usage: python bench/evaluate.py [images]   (BENCH_EVAL_IMAGES, default 2000; BEN
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import print_table, row  # noqa: E402
+from bench._common import print_table, row, seed_dataset  # noqa: E402
 from bench._features import CLASSES, generated_images, measure_floor, warm  # noqa: E402
 
 TRAIN_IMAGES = 96          # the models are trained on this many of the images (speed only, not accuracy)
@@ -49,27 +48,10 @@ def _fill(images) -> tuple[int, object]:
     """A user and a dataset of the images (labelled, files in storage): (dataset id, user)."""
     from app.blueprints.auth.services import register_user
     from app.extensions import db
-    from app.filestore import image_key
-    from app.models import Dataset, Image, Label
-    from app.storage import get_storage
 
     db.create_all()
     user = register_user("bench", "bench-password-1234")
-    dataset = Dataset(owner_id=user.id, name="generated", description="")
-    db.session.add(dataset)
-    db.session.flush()
-    labels = [Label(dataset_id=dataset.id, name=str(k), position=k) for k in range(CLASSES)]
-    db.session.add_all(labels)
-    db.session.flush()
-    storage = get_storage()
-    for path, label in images:
-        data = Path(path).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        storage.write(image_key(sha), data)
-        db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=labels[label].id, filename=Path(path).name,
-                             width=320, height=240, size_bytes=len(data), format="JPEG", label_source="user"))
-    db.session.commit()
-    return dataset.id, user
+    return seed_dataset(user, images, [str(k) for k in range(CLASSES)]), user
 
 
 def _train(images, tmp: Path, mode: str, backbone_dir: Path) -> Path:

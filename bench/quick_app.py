@@ -15,7 +15,6 @@ images (bench/_features.py), measured in this process while the worker is idle. 
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import signal
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._common import ROOT, print_table, row  # noqa: E402
+from bench._common import ROOT, print_table, row, seed_dataset  # noqa: E402
 from bench._features import CLASSES, generated_images, measure_floor, warm  # noqa: E402
 
 FORM = {"name": "bench", "architecture": "efficientnet_lite0", "mode": "quick", "optimizer": "adamw",
@@ -53,29 +52,12 @@ def _fill(app, images) -> tuple[int, str]:
     from app.blueprints.auth.services import register_user
     from app.blueprints.predict.tokens import create_token
     from app.extensions import db
-    from app.models import Dataset, Image, Label
-    from app.filestore import image_key
-    from app.storage import get_storage
 
     db.create_all()
     user = register_user("bench", "bench-password-1234")
-    dataset = Dataset(owner_id=user.id, name="generated", description="")
-    db.session.add(dataset)
-    db.session.flush()
-    labels = [Label(dataset_id=dataset.id, name=f"class {k}", position=k) for k in range(CLASSES)]
-    db.session.add_all(labels)
-    db.session.flush()
-    storage = get_storage()
-    for path, label in images:
-        data = Path(path).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        storage.write(image_key(sha), data)
-        db.session.add(Image(dataset_id=dataset.id, sha256=sha, label_id=labels[label].id, filename=Path(path).name,
-                             width=320, height=240, size_bytes=len(data), format="JPEG", uploaded_by_id=user.id,
-                             label_source="user"))
-    db.session.commit()
+    dataset_id = seed_dataset(user, images, [f"class {k}" for k in range(CLASSES)])
     _, token = create_token(user.id, "bench")
-    return dataset.id, token
+    return dataset_id, token
 
 
 def _prebuild_backbone(storage_dir: Path):
