@@ -6,7 +6,8 @@ them unlabeled), and a model "trained" on its first half (run_samples: 70% train
 images were added, where the learned-images condition has the most to do. Measured through the app: the
 start request (POST /models/<id>/evaluations: plans the evaluation and queues the job; the job is never
 run) beside the plain labeling-grid page, interleaved, medians; then the job's own queries, page by page
-(evaluation_job.pages), each page's time beside the same grid page. BENCH_EVAL_DATABASE_URL: an empty
+(evaluation_job.pages), each page's time beside the same grid page; then the job's exact plan (plan_for: the
+grouped count and the count of learned images), median. BENCH_EVAL_DATABASE_URL: an empty
 PostgreSQL database to use instead (its tables are dropped and made again).
 """
 from __future__ import annotations
@@ -121,6 +122,19 @@ def _page_times(app, run_id: int) -> tuple[list[float], int]:
     return times, seen
 
 
+def _plan_times(app, run_id: int, dataset_id: int) -> list[float]:
+    """ms of the job's own plan (plan_for, exact: the grouped count and the count of learned images)."""
+    from app.blueprints.training.evaluations import plan_for
+    from app.extensions import db
+    from app.models import TrainingRun
+
+    with app.app_context():
+        run = db.session.get(TrainingRun, run_id)
+        times = [_timed(lambda: plan_for(run, dataset_id)) for _ in range(REPEATS)]
+        db.session.remove()
+    return times
+
+
 def measure(images: int = 200_000, database_url: str | None = None) -> dict:
     """Start request, grid page and per-page query times (ms) at `images` rows."""
     from app.redis_server import stop_embedded_redis
@@ -141,6 +155,7 @@ def measure(images: int = 200_000, database_url: str | None = None) -> dict:
             starts.append(_timed(start))
             grids.append(_timed(grid))
         pages, evaluated = _page_times(app, run_id)
+        plans = _plan_times(app, run_id, dataset_id)
     finally:
         stop_embedded_redis(folder)
         shutil.rmtree(folder, ignore_errors=True)
@@ -148,4 +163,4 @@ def measure(images: int = 200_000, database_url: str | None = None) -> dict:
     return {"images": images, "evaluated": evaluated, "start_ms": statistics.median(starts), "start_all": starts,
             "grid_ms": statistics.median(grids), "first_page_ms": first, "page_ms": statistics.median(rest),
             "page_max_ms": max(rest), "pages": len(pages) - 1, "pages_total_ms": sum(pages),
-            "per_2048_ms": sum(pages) / evaluated * 2048, "page_list": pages}
+            "per_2048_ms": sum(pages) / evaluated * 2048, "page_list": pages, "plan_ms": statistics.median(plans)}
