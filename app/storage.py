@@ -81,7 +81,9 @@ def download_response(key: str, download_name: str, mimetype: str) -> Response:
     bucket (STORAGE_PRESIGNED_DOWNLOADS), or streamed from the bucket chunk by chunk."""
     store, config = get_storage(), current_app.config
     if not store.remote:
-        return send_file(store.local_path(key), mimetype=mimetype, as_attachment=True, download_name=download_name)
+        response = send_file(store.local_path(key), mimetype=mimetype, as_attachment=True, download_name=download_name)
+        response.headers.update(attachment_headers(download_name))  # the same ASCII name as from a bucket
+        return response
     if config.get("STORAGE_PRESIGNED_DOWNLOADS"):
         url = store.download_url(key, download_name, config["STORAGE_PRESIGNED_SECONDS"])
         if url:

@@ -172,7 +172,7 @@ def test_the_downloaded_model_answers_offline_what_predict_answers_with_its_thre
             name = response.headers["Content-Disposition"].split("filename=")[1]
             (singles / name).write_bytes(response.data)
     model_file = next(singles.glob("*.onnx"))
-    assert model_file.name == f"ref160-{run.id}.onnx"
+    assert model_file.name == f"ref160-model-{run.id}.onnx"
     offline = _offline_answers(_module(next(singles.glob("*.py"))), capsys, model_file, *paths)
     assert [_answer(o) for o in offline] == [_answer(a) for a in answers]
 

@@ -53,14 +53,18 @@ def model(logged_in, make_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("name, stem", [
-    ("Hymenoptera · Quick · 2026-11-27", "Hymenoptera-Quick-2026-11-27-3"),
-    ("  my_model -- v2!! ", "my_model-v2-3"),
-    ("Café du Nord", "Café-du-Nord-3"),
-    ("Cafe\u0301", "Café-3"),                    # decomposed é: one letter, not "Cafe-"
-    ("हिन्दी मॉडल", "हिन्दी-मॉडल-3"),              # vowel signs (marks) stay inside their words
-    ("日本語 / モデル", "日本語-モデル-3"),
-    ("·/·", "model-3"),
-    ("x" * 80, "x" * 60 + "-3"),
+    ("Hymenoptera · Quick · 2026-11-27", "Hymenoptera-Quick-2026-11-27-model-3"),
+    ("ants-bees · Quick · 2026-11-27 (2)", "ants-bees-Quick-2026-11-27-2-model-3"),  # a numbered default name
+    ("ants-bees (2)", "ants-bees-2-model-3"),
+    ("  my_model -- v2!! ", "my_model-v2-model-3"),
+    ("Café du Nord", "Café-du-Nord-model-3"),
+    ("Cafe\u0301", "Café-model-3"),                    # decomposed é: one letter, not "Cafe-"
+    ("हिन्दी मॉडल", "हिन्दी-मॉडल-model-3"),              # vowel signs (marks) stay inside their words
+    ("日本語 / モデル", "日本語-モデル-model-3"),
+    ("·/·", "model-3"),                                # nothing to keep: the id alone, not "model-model-3"
+    ("(2)", "2-model-3"),
+    ("x" * 80, "x" * 60 + "-model-3"),
+    ("x" * 59 + " (2)", "x" * 59 + "-model-3"),      # cut at the limit: no dangling "-"
 ])
 def test_file_names_collapse_separators_and_keep_letters_of_any_script(name, stem):
     assert file_stem(SimpleNamespace(name=name, id=3)) == stem
@@ -71,20 +75,33 @@ def test_single_downloads_are_named_after_the_model(logged_in, model):
     with logged_in.get(f"/models/{run.id}/download/onnx") as response:
         assert response.status_code == 200 and response.data == blobs[FILES["onnx"]]
         assert response.headers["Content-Disposition"] == \
-            f"attachment; filename=Hymenoptera-Quick-2026-11-27-{run.id}.onnx"
+            f"attachment; filename=Hymenoptera-Quick-2026-11-27-model-{run.id}.onnx"
     html = logged_in.get(f"/models/{run.id}").get_data(as_text=True)
     assert f"/models/{run.id}/download/zip" in html and "Download all (.zip)" in html
 
 
-def test_a_name_in_another_script_is_sent_as_utf8(logged_in, model):
+@pytest.mark.parametrize("name, stem, ascii_stem", [
+    ("Café · 日本", "Café-日本-model-{id}", "Cafe-model-{id}"),
+    ("日本語 (2)", "日本語-2-model-{id}", "2-model-{id}"),
+    ("モデル", "モデル-model-{id}", "model-{id}"),  # old clients' name keeps the id, not a bare "-1"
+])
+def test_a_name_in_another_script_is_sent_as_utf8(app, logged_in, model, name, stem, ascii_stem):
+    from app.blueprints.predict.tokens import create_token
+
     run, _ = model
-    run.name = "Café · 日本"
+    run.name = name
     db.session.commit()
+    stem, ascii_stem = stem.format(id=run.id), ascii_stem.format(id=run.id)
+    auth = {"Authorization": f"Bearer {create_token(logged_in.user.id, 'script')[1]}"}
     for kind, suffix in (("onnx", ".onnx"), ("card", ".model_card.json"), ("zip", ".zip")):
-        with logged_in.get(f"/models/{run.id}/download/{kind}") as response:
-            disposition = response.headers["Content-Disposition"]
+        for client, url, headers in ((logged_in, f"/models/{run.id}/download/{kind}", {}),
+                                     (app.test_client(), f"/api/v1/runs/{run.id}/files/{kind}", auth)):
+            with client.get(url, headers=headers) as response:
+                response.get_data()  # a zip streams: read it while its request is open
+                disposition = response.headers["Content-Disposition"]
             assert response.status_code == 200 and disposition.isascii()
-            assert f"filename*=UTF-8''{quote(f'Café-日本-{run.id}{suffix}')}" in disposition, disposition
+            assert f"filename*=UTF-8''{quote(f'{stem}{suffix}')}" in disposition, disposition
+            assert f"filename={ascii_stem}{suffix};" in disposition, disposition
 
 
 @pytest.mark.parametrize("threshold", [0.8, None])
@@ -96,7 +113,7 @@ def test_the_card_and_preprocess_py_carry_the_current_threshold(logged_in, model
         card = json.loads(response.data)
     assert card["threshold"] == threshold and "unknown" in card["threshold_rule"]
     assert card["classes"] == CLASSES and card["files"] == FILES
-    stem = f"Hymenoptera-Quick-2026-11-27-{run.id}"
+    stem = f"Hymenoptera-Quick-2026-11-27-model-{run.id}"
     assert f"inside {stem}.zip" in card["files_note"] and f"{stem}.onnx, {stem}.model_card.json" in card["files_note"]
     with logged_in.get(f"/models/{run.id}/download/preprocess") as response:
         source = response.get_data(as_text=True)
@@ -108,7 +125,7 @@ def test_download_all_streams_one_zip_under_the_card_names(logged_in, model):
     run, blobs = model
     run.threshold = 0.8
     db.session.commit()
-    stem = f"Hymenoptera-Quick-2026-11-27-{run.id}"
+    stem = f"Hymenoptera-Quick-2026-11-27-model-{run.id}"
     response = logged_in.get(f"/models/{run.id}/download/zip")
     assert response.status_code == 200 and response.is_streamed and response.mimetype == "application/zip"
     assert response.headers["Content-Disposition"] == f"attachment; filename={stem}.zip"
@@ -155,7 +172,7 @@ def test_the_api_downloads_what_the_page_does(app, logged_in, model):
     auth = {"Authorization": f"Bearer {create_token(logged_in.user.id, 'script')[1]}"}
     with api.get(f"/api/v1/runs/{run.id}/files/card", headers=auth) as response:
         assert response.status_code == 200 and json.loads(response.data)["threshold"] == 0.8
-        assert response.headers["Content-Disposition"].endswith(f"Hymenoptera-Quick-2026-11-27-{run.id}.model_card.json")
+        assert response.headers["Content-Disposition"].endswith(f"Hymenoptera-Quick-2026-11-27-model-{run.id}.model_card.json")
     with api.get(f"/api/v1/runs/{run.id}/files/zip", headers=auth) as response:
         assert response.status_code == 200 and response.mimetype == "application/zip"
         body = response.data

@@ -68,12 +68,14 @@ class Download:
 
 
 def file_stem(run: TrainingRun) -> str:
-    """The model's name as a file name, then its id: letters and digits of any script kept, each run of
-    anything else one '-' ("Hymenoptera · Quick · 2026-11-27" -> "Hymenoptera-Quick-2026-11-27-3")."""
+    """The model's name as a file name, then "model-<id>" as its other downloads say (history-model-3.csv):
+    letters and digits of any script kept, each run of anything else one '-' ("Hymenoptera · Quick ·
+    2026-11-27 (2)" -> "Hymenoptera-Quick-2026-11-27-2-model-3"; "·/·" -> "model-3")."""
     text = unicodedata.normalize("NFC", run.name)
     kept = "".join(c if c == "_" or unicodedata.category(c)[0] in "LNM" else "-" for c in text)
-    stem = re.sub(r"-{2,}", "-", kept)[:STEM_LIMIT].strip("-") or "model"
-    return f"{stem}-{run.id}"
+    name = re.sub(r"-{2,}", "-", kept).strip("-")[:STEM_LIMIT].rstrip("-")
+    # the word keeps a numbered name's "-2" apart from the id: "…-2-5" read as one number
+    return f"{name}-model-{run.id}" if name else f"model-{run.id}"
 
 
 def response(user: User, run_id: int, kind: str) -> Response:
