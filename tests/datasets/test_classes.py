@@ -33,12 +33,12 @@ def test_add_rename_recolour_and_reorder_classes(logged_in, dataset):
     for name in ("ants", "bees"):
         assert logged_in.post(url, data={"name": name}).status_code == 302
     clash = logged_in.post(url, data={"name": "ANTS"}, headers=HX)
-    assert clash.status_code == 409 and b"already a class called &#39;ants&#39;." in clash.data  # as spelled
+    assert clash.status_code == 409 and "already a class called “ants”." in clash.text  # as spelled
     ants, bees = db.session.scalars(select(Label).order_by(Label.position)).all()
     response = logged_in.post(f"{url}/{ants.id}", data={"name": "Ants!", "color": "#112233"}, headers=HX)
-    assert response.status_code == 200 and b"Class &#39;Ants!&#39; saved." in response.data
+    assert response.status_code == 200 and "Class “Ants!” saved." in response.text
     renamed = logged_in.post(f"{url}/{bees.id}", data={"name": "ANTS!"}, headers=HX)
-    assert renamed.status_code == 409 and b"already a class called &#39;Ants!&#39;." in renamed.data
+    assert renamed.status_code == 409 and "already a class called “Ants!”." in renamed.text
     logged_in.post(f"{url}/{bees.id}", data={"move": "up"})
     db.session.expire_all()
     assert [lab.name for lab in db.session.scalars(select(Label).order_by(Label.position))] == ["bees", "Ants!"]

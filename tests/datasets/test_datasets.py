@@ -15,11 +15,11 @@ def test_dataset_warnings_in_plain_language():
     from app.blueprints.datasets.services import dataset_warnings
 
     assert dataset_warnings({"ants": 50, "bees": 10}, 12) == [
-        "Classes are imbalanced: 'ants' has 5x more images than 'bees'. "
+        "Classes are imbalanced: “ants” has 5x more images than “bees”. "
         "Try to give every class a similar number of images.",
         "12 images are unlabeled; unlabeled images are not used for training.",
     ]
-    assert ("Class 'bees' has 3 images: enough to train, but 10 or more give a more reliable model."
+    assert ("Class “bees” has 3 images: enough to train, but 10 or more give a more reliable model."
             in dataset_warnings({"ants": 12, "bees": 3}, 0))
     two = dataset_warnings({"ants": 12, "bees": 2}, 0)  # too few to train: readiness says that, not advice
     assert len(two) == 1 and two[0].startswith("Classes are imbalanced")

@@ -159,7 +159,7 @@ def test_a_deleted_dataset_comes_back_by_undo_untouched(app, logged_in, dataset,
     deleted = logged_in.post(f"/datasets/{dataset_id}/delete")
     assert deleted.status_code == 302 and deleted.headers["Location"].endswith(f"/datasets?deleted={dataset_id}")
     page = html.unescape(logged_in.get(deleted.headers["Location"]).get_data(as_text=True))
-    assert f"Dataset '{name}' was deleted." in page and "data-undo" in page
+    assert f"Dataset “{name}” was deleted." in page and "data-undo" in page
     assert f'href="/datasets/{dataset_id}"' not in page and logged_in.get(f"/datasets/{dataset_id}").status_code == 404
     assert requeue_stalled_deletions() == 0 and run_jobs(app) is None  # nothing removed inside the window
     other = app.test_client()  # someone else cannot bring it back, nor learn of it
@@ -174,7 +174,7 @@ def test_a_deleted_dataset_comes_back_by_undo_untouched(app, logged_in, dataset,
     restored = logged_in.post(action)
     assert restored.status_code == 302 and restored.headers["Location"].endswith(f"/datasets/{dataset_id}")
     shown = html.unescape(logged_in.get(f"/datasets/{dataset_id}").get_data(as_text=True))
-    assert f"Dataset '{name}' is back, as it was." in shown
+    assert f"Dataset “{name}” is back, as it was." in shown
     db.session.expire_all()
     assert db.session.scalar(select(func.count(Image.id)).where(Image.dataset_id == dataset_id)) == 2
     assert logged_in.post(action).status_code == 404  # not deleted any more: nothing to bring back

@@ -69,7 +69,7 @@ def test_a_receiver_that_cannot_take_it_is_refused_with_nothing_changed(client, 
     assert refused.status_code == 403 and "eve has no room for another dataset" in _page(refused)
     db.session.get(User, db.session.scalar(select(User.id).where(User.username == "vic"))).is_disabled = True
     db.session.commit()
-    for name, words in (("nobody", "There is no user called 'nobody'"), ("alice", "You own this dataset already"),
+    for name, words in (("nobody", "There is no user called “nobody”"), ("alice", "You own this dataset already"),
                         ("vic", "The account vic is disabled: it cannot own datasets")):
         answer = client.post(f"/datasets/{dataset_id}/owner", data={"username": name})
         assert answer.status_code == 422 and words in _page(answer)

@@ -74,7 +74,7 @@ def test_photos_are_taken_into_a_class_and_counted(live_server, camera_browser, 
         page.goto(f"{base}/datasets/{d}/classes")
         page.fill("input[aria-label='New class name']", name)
         page.click("button:has-text('Add class')")
-        page.wait_for_selector(f"text=Class '{name}' added.")
+        page.wait_for_selector(f"text=Class “{name}” added.")
     page.goto(f"{base}/datasets/{d}")
     assert page.is_hidden("#camera [data-camera-start]")  # collapsed: nothing starts by itself
     assert page.evaluate("window.__tracks.length") == 0

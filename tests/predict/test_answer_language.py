@@ -18,11 +18,11 @@ def test_a_model_still_training_cannot_be_made_public_said_in_portuguese(logged_
     db.session.commit()
     page = logged_in.post(f"/models/{run.id}/try/public", data={"public": "1"}, headers=PT)
     assert page.status_code == 409
-    assert "O modelo &#39;cores&#39; ainda não pode responder: o treinamento dele está em andamento." in page.text
+    assert "O modelo “cores” ainda não pode responder: o treinamento dele está em andamento." in page.text
     api = logged_in.post(f"/models/{run.id}/predict", data={"file": [(io.BytesIO(color_image("red")), "r.png")]},
                          headers=PT)
     assert api.status_code == 409 and api.json["code"] == "not_ready"
-    assert api.json["error"] == "Model 'cores' cannot answer yet: its training is running."
+    assert api.json["error"] == "Model “cores” cannot answer yet: its training is running."
 
 
 def test_only_an_admin_chooses_the_site_default_said_in_spanish(logged_in, make_model):

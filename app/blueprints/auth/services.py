@@ -40,7 +40,7 @@ def register_user(username: str, password: str, is_admin: bool = False) -> User:
     """Create an account; usernames are unique regardless of case."""
     username = normalise_username(username)
     if find_user(username) is not None:
-        raise Conflict(_("The username '%(name)s' is taken. Choose another one.", name=username))
+        raise Conflict(_("The username “%(name)s” is taken. Choose another one.", name=username))
     problem = password_problem(password, username)
     if problem:
         raise ValidationError(problem)

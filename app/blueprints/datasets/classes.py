@@ -61,7 +61,7 @@ def add_class(dataset_id: int, name: str, color: str | None = None) -> Label:
     name = clean_class_name(name)
     existing = find_label(dataset_id, name)
     if existing:  # named as it is spelled ("ants"), not as typed ("Ants")
-        raise Conflict(_("There is already a class called '%(name)s'.", name=existing.name))
+        raise Conflict(_("There is already a class called “%(name)s”.", name=existing.name))
     label = _new_label(dataset_id, name)
     if color:
         label.color = _clean_color(color)
@@ -81,7 +81,7 @@ def update_class(dataset_id: int, label_id: int, name: str, color: str | None = 
     name = clean_class_name(name)
     other = find_label(dataset_id, name)
     if other is not None and other.id != label.id:
-        raise Conflict(_("There is already a class called '%(name)s'. To put the two classes together, merge "
+        raise Conflict(_("There is already a class called “%(name)s”. To put the two classes together, merge "
                          "them instead.", name=other.name))
     label.name = name
     if color:

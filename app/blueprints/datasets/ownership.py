@@ -57,7 +57,7 @@ def give_dataset(dataset: Dataset, username: str) -> User:
     share). ValidationError / QuotaExceeded, with nothing changed, when that account cannot take it."""
     receiver = find_user(username)
     if receiver is None or receiver.deleted_at is not None:
-        raise ValidationError(_("There is no user called '%(name)s'.", name=(username or "").strip()))
+        raise ValidationError(_("There is no user called “%(name)s”.", name=(username or "").strip()))
     if receiver.is_disabled:
         raise ValidationError(_("The account %(name)s is disabled: it cannot own datasets until an administrator "
                                 "enables it again.", name=receiver.username))

@@ -110,19 +110,19 @@ def dataset_warnings(counts: dict[str, int], unlabeled: int) -> list[str]:
     least = min_images_per_class()
     for name, n in counts.items():
         if n == 0:
-            warnings.append(_("Class '%(name)s' has no images yet.", name=name))
+            warnings.append(_("Class “%(name)s” has no images yet.", name=name))
         elif least <= n < RECOMMENDED_PER_CLASS:
-            warnings.append(ngettext("Class '%(name)s' has %(num)s image: enough to train, but %(better)s or more "
+            warnings.append(ngettext("Class “%(name)s” has %(num)s image: enough to train, but %(better)s or more "
                                      "give a more reliable model.",
-                                     "Class '%(name)s' has %(num)s images: enough to train, but %(better)s or more "
+                                     "Class “%(name)s” has %(num)s images: enough to train, but %(better)s or more "
                                      "give a more reliable model.",
                                      n, name=name, better=RECOMMENDED_PER_CLASS))
     if len(used) >= 2:
         big, small = max(used, key=used.get), min(used, key=used.get)
         ratio = used[big] / used[small]
         if ratio >= IMBALANCE_RATIO:
-            warnings.append(_("Classes are imbalanced: '%(big)s' has %(ratio)sx more images than "
-                              "'%(small)s'. Try to give every class a similar number of images.",
+            warnings.append(_("Classes are imbalanced: “%(big)s” has %(ratio)sx more images than "
+                              "“%(small)s”. Try to give every class a similar number of images.",
                               big=big, small=small, ratio=format_number(ratio, 0)))
     if unlabeled:
         warnings.append(ngettext("%(num)s image is unlabeled; unlabeled images are not used for training.",

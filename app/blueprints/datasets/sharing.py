@@ -21,7 +21,7 @@ def share_dataset(dataset: Dataset, username: str, role: str) -> DatasetShare:
         raise ValidationError(_("Choose 'viewer' or 'editor'."))
     user = find_user(username)
     if user is None:
-        raise ValidationError(_("There is no user called '%(name)s'.", name=(username or "").strip()))
+        raise ValidationError(_("There is no user called “%(name)s”.", name=(username or "").strip()))
     if user.id == dataset.owner_id:
         raise ValidationError(_("You own this dataset already; no need to share it with yourself."))
     share = db.session.scalar(select(DatasetShare).where(

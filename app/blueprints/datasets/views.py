@@ -39,7 +39,7 @@ def new_dataset():
         except DomainError as err:
             form.name.errors.append(err.message)
         else:
-            flash(_("Dataset '%(name)s' created. Add some images to it.", name=dataset.name), "success")
+            flash(_("Dataset “%(name)s” created. Add some images to it.", name=dataset.name), "success")
             return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
     return render_template("datasets/new.html", form=form), 422 if form.errors else 200
 
@@ -77,7 +77,7 @@ def delete_dataset(dataset_id: int):
         deletion.delete_dataset(dataset)
         if deletion.undo_seconds() > 0:  # the list's toast says so, with Undo
             return redirect(url_for("datasets.list_datasets", deleted=dataset_id))
-        flash(_("Dataset '%(name)s' was deleted. Its images are removed in the background.", name=dataset.name),
+        flash(_("Dataset “%(name)s” was deleted. Its images are removed in the background.", name=dataset.name),
               "success")
         return redirect(url_for("datasets.list_datasets"))
     summary = services.dataset_summary(dataset)
@@ -93,7 +93,7 @@ def restore_dataset(dataset_id: int):
     except DomainError as err:
         flash(err.message, "error")
         return _datasets_page(err.status)
-    flash(_("Dataset '%(name)s' is back, as it was.", name=dataset.name), "success")
+    flash(_("Dataset “%(name)s” is back, as it was.", name=dataset.name), "success")
     return redirect(url_for("datasets.show_dataset", dataset_id=dataset.id))
 
 
@@ -136,7 +136,7 @@ def list_classes(dataset_id: int):
         except DomainError as err:
             flash(err.message, "error")
             return _classes_page(dataset, form, err.status)
-        return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' added.", name=label.name))
+        return _after_change(dataset, "datasets.list_classes", _("Class “%(name)s” added.", name=label.name))
     return _classes_page(dataset, **_latest_undo(dataset))
 
 
@@ -176,7 +176,7 @@ def update_class(dataset_id: int, label_id: int):
     except DomainError as err:
         flash(err.message, "error")
         return _classes_page(dataset, status=err.status)
-    return _after_change(dataset, "datasets.list_classes", _("Class '%(name)s' saved.", name=label.name))
+    return _after_change(dataset, "datasets.list_classes", _("Class “%(name)s” saved.", name=label.name))
 
 
 @bp.route("/datasets/<int:dataset_id>/classes/<int:label_id>/delete", methods=["POST"])

@@ -61,19 +61,19 @@ def model_folder(run: TrainingRun) -> Path:
 def require_ready(run: TrainingRun) -> TrainingRun:
     """The run must have finished training with its files in storage."""
     if run.status == "queued":
-        raise Conflict(_("Model '%(name)s' cannot answer yet: its training is queued.", name=run.name),
+        raise Conflict(_("Model “%(name)s” cannot answer yet: its training is queued.", name=run.name),
                        code="not_ready")
     if run.status == "running":
-        raise Conflict(_("Model '%(name)s' cannot answer yet: its training is running.", name=run.name),
+        raise Conflict(_("Model “%(name)s” cannot answer yet: its training is running.", name=run.name),
                        code="not_ready")
     if run.status == "cancelled":  # it never will: "yet" would promise otherwise
-        raise Conflict(_("Model '%(name)s' cannot answer: its training was cancelled. Retry it, or use another "
+        raise Conflict(_("Model “%(name)s” cannot answer: its training was cancelled. Retry it, or use another "
                          "model.", name=run.name), code="not_ready")
     if run.status != "succeeded":
-        raise Conflict(_("Model '%(name)s' cannot answer: its training failed. Retry it, or use another model.",
+        raise Conflict(_("Model “%(name)s” cannot answer: its training failed. Retry it, or use another model.",
                          name=run.name), code="not_ready")
     if not run.artifact_dir or not (model_folder(run) / CARD).exists():
-        raise Conflict(_("The files of model '%(name)s' are missing. Train it again.", name=run.name),
+        raise Conflict(_("The files of model “%(name)s” are missing. Train it again.", name=run.name),
                        code="not_ready")
     return run
 

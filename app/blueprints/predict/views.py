@@ -140,8 +140,8 @@ def try_model(run_id: int):
 def set_public(run_id: int):
     public = request.form.get("public") == "1"
     run = services.set_public(current_user, run_id, public)
-    flash(_("'%(name)s' is now public: anyone can use it.", name=run.name) if public else
-          _("'%(name)s' is now private.", name=run.name), "success")
+    flash(_("“%(name)s” is now public: anyone can use it.", name=run.name) if public else
+          _("“%(name)s” is now private.", name=run.name), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 
 
@@ -149,7 +149,7 @@ def set_public(run_id: int):
 @login_required
 def set_default(run_id: int):
     run = services.set_user_default(current_user, run_id if request.form.get("use") == "1" else None)
-    flash(_("POST /predict now uses '%(name)s' for you.", name=run.name) if run else
+    flash(_("POST /predict now uses “%(name)s” for you.", name=run.name) if run else
           _("You have no default model now."), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 
@@ -158,7 +158,7 @@ def set_default(run_id: int):
 @login_required
 def set_instance_default(run_id: int):
     run = services.set_instance_default(current_user, run_id if request.form.get("use") == "1" else None)
-    flash(_("Anonymous POST /predict now uses '%(name)s'.", name=run.name) if run else
+    flash(_("Anonymous POST /predict now uses “%(name)s”.", name=run.name) if run else
           _("The site has no default model now."), "success")
     return redirect(url_for("predict.try_model", run_id=run_id))
 

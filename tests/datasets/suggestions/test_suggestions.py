@@ -123,7 +123,7 @@ def test_renamed_class_is_not_accepted(app, logged_in, colours):
     _suggest(app, logged_in, dataset.id)
     update_class(dataset.id, labels["green"].id, "lime")
     page = logged_in.get(f"/datasets/{dataset.id}/suggestions")
-    assert b"no class called 'green' any more" in page.data
+    assert "no class called “green” any more" in page.text
     response = logged_in.post(f"/datasets/{dataset.id}/suggestions/accept",
                               data={"image_ids": [ids["green0.png"]]}, follow_redirects=True)
     assert b"the class &#39;green&#39; no longer exists" in response.data
