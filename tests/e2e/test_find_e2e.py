@@ -1,7 +1,9 @@
 """Find by file name in the labeling grid, in Chromium: typing searches (only the grid is swapped, the box
-keeps its focus and keys typed there are text, not shortcuts), the URL follows so Back works, a class chip
-searches within the class, and × clears the search."""
+keeps its focus and keys typed there are text, not shortcuts), the URL follows so Back works (one step per
+search, not one per pause in typing), a class chip searches within the class, and × clears the search."""
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 from tests.e2e.conftest import colour_png, new_dataset
 from tests.e2e.test_accounts_e2e import register
@@ -24,6 +26,8 @@ def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot)
     page.wait_for_selector(".ds-find-count:text('2 images match “ANT”')")
     assert page.locator("[data-tile]").count() == 2 and page.locator("[data-tile].selected").count() == 0
     assert page.evaluate("document.activeElement.id") == "find-q" and "q=ANT" in page.url
+    page.evaluate(WATCH)
+    _answered(page, lambda: page.keyboard.press("Enter"), form=1)  # Enter settles it: typing on is a step
     page.fill("#find-q", "_1")
     page.wait_for_selector(".ds-find-count:text('1 image matches “_1”')")  # _ is no wildcard
     assert page.get_attribute("[data-tile]", "title") == "bee_1.png"
@@ -66,13 +70,79 @@ def test_back_from_another_page_brings_back_the_whole_search_page(live_server, b
     assert page.locator("header.topbar").count() == 1 and page.locator("link[rel=stylesheet]").count() >= 1
     assert page.input_value("#find-q") == "bee" and page.locator("[data-tile]").count() == 2
     # htmx keeps copies of 10 pages: Back to a search it has no copy of asks the server for the page
-    page.fill("#find-q", "ant")
-    page.wait_for_selector(".ds-find-count:text('2 images match “ant”')")
+    page.evaluate(WATCH)
+    # "ant" and Enter: a step of its own, even if typing had made the "bee" one
+    _answered(page, lambda: (page.fill("#find-q", "ant"), page.keyboard.press("Enter")), typed=1, form=1)
+    assert page.locator(".ds-find-count").text_content() == "2 images match “ant”"
     page.evaluate("sessionStorage.removeItem('htmx-history-cache')")
     page.go_back()
     page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
     assert page.locator("header.topbar").count() == 1 and page.locator("form[data-find]").count() == 1
     assert page.locator(".ds-filters").count() == 1 and page.locator("[data-tile]").count() == 2
+    page.context.close()
+
+
+WATCH = """() => { window.answered = {typed: 0, form: 0};
+  document.addEventListener("htmx:afterRequest", e => { window.answered[e.detail.elt.id === "find-q" ? "typed" : "form"]++; }); }"""
+
+
+def _answered(page, action, typed: int = 0, form: int = 0) -> int:
+    """Do `action`, then wait until the searches it starts (`typed`: by pauses in typing, `form`: by Enter or
+    the ×) are answered and swapped, and none is running (page.evaluate(WATCH) first). The number of history
+    entries then."""
+    before = page.evaluate("window.answered")
+    action()
+    page.wait_for_function("([b, t, f]) => window.answered.typed >= b.typed + t && window.answered.form >= b.form + f"
+                           " && !document.querySelector('.htmx-request')", arg=[before, typed, form])
+    return page.evaluate("history.length")
+
+
+def _shows(page, q: str, tiles: int) -> None:
+    """Wait until Back or Forward has brought back the grid of search `q`: the address, the box, the tiles."""
+    page.wait_for_function("([q, n]) => (new URLSearchParams(location.search).get('q') || '') === q && "
+                           "document.getElementById('find-q').value === q && "
+                           "document.querySelectorAll('[data-tile]').length === n", arg=[q, tiles])
+
+
+def test_a_search_is_one_history_step_not_one_per_pause_in_typing(live_server, browser):
+    """Every pause in typing searches; the address follows by replacing the entry the search began, so
+    Back leaves a search in one step to where it started. Enter on the text already shown adds no step (Back
+    would seem to do nothing); typing on after it, or clearing with ×, adds one. Back and Forward restore
+    each, from htmx's copy or, without one, from the server's whole page."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    register(page, live_server, "finder4")
+    dataset_id = new_dataset(page, live_server, "Find history")
+    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
+                                               for i, n in enumerate(NAMES)])
+    page.click("[data-upload-button]")
+    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
+    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page.evaluate(WATCH)
+    start = page.evaluate("history.length")
+    searched = []
+    page.on("request", lambda r: "/label?" in r.url and searched.append(parse_qs(urlsplit(r.url).query).get("q")))
+    page.click("#find-q")
+    typed = _answered(page, lambda: page.keyboard.type("bee", delay=450), typed=3)  # a pause after each letter
+    assert typed == start + 1 and "q=bee" in page.url
+    assert page.locator(".ds-find-count").text_content() == "2 images match “bee”"
+    assert searched == [["b"], ["be"], ["bee"]]  # three searches, one step
+    assert _answered(page, lambda: page.keyboard.press("Enter"), form=1) == start + 1  # the same: no step
+    assert _answered(page, lambda: page.keyboard.type("_1", delay=450), typed=2) == start + 2  # a new one
+    assert page.locator(".ds-find-count").text_content() == "1 image matches “bee_1”"
+    assert _answered(page, lambda: page.click("[data-find-clear]"), form=1) == start + 3  # cleared: a step
+    assert page.locator("[data-tile]").count() == 4 and page.locator(".ds-find-count").count() == 0
+    page.go_back()
+    _shows(page, "bee_1", 1)
+    page.go_back()
+    _shows(page, "bee", 2)
+    page.go_back()
+    _shows(page, "", 4)  # where the search began: still the grid
+    assert page.url.endswith("/label") and page.locator("header.topbar").count() == 1
+    page.evaluate("sessionStorage.removeItem('htmx-history-cache')")  # no copies: the server's whole page
+    page.go_forward()
+    _shows(page, "bee", 2)
+    assert page.locator("header.topbar").count() == 1 and page.locator("form[data-find]").count() == 1
+    assert page.locator(".ds-filters-scope").text_content() == "Matching “bee”:"
     page.context.close()
 
 

@@ -180,6 +180,34 @@
     box.focus();
     window.htmx.trigger(box, "search");
   });
+  // One history step per search. A pause in typing replaces the address (the box's hx-replace-url) - but
+  // the first pause of a search pushes, or Back after it would leave the grid instead of returning to the
+  // page the search started from. Enter, Find and × push (the form's hx-push-url) - but never an address
+  // that is already current (after a pause the typed search is there already): Back would seem to do
+  // nothing. Which entry typing made is kept here, not in history.state: htmx rewrites that on every save.
+  var typedAt = null;  // the address of the entry typing goes on replacing (null: none, the next push)
+  document.addEventListener("htmx:beforeHistoryUpdate", function (e) {
+    var elt = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (!elt || !elt.closest || !elt.closest("[data-find]")) return;
+    var update = e.detail.history;
+    var here = window.location.href;
+    var typed = elt.hasAttribute("data-find-typed");
+    if (sameAddress(update.path, here)) {
+      update.type = "replace";
+      if (!typed) typedAt = null;  // Enter on a typed search settles it: typing on starts the next
+    } else if (typed) {
+      update.type = typedAt !== null && sameAddress(typedAt, here) ? "replace" : "push";
+      typedAt = new URL(update.path, here).href;
+    } else {
+      update.type = "push";
+      typedAt = null;
+    }
+  });
+  function sameAddress(a, b) {
+    var urls = [new URL(a, window.location.href), new URL(b, window.location.href)];
+    urls.forEach(function (u) { u.searchParams.sort(); });
+    return urls[0].pathname + urls[0].search === urls[1].pathname + urls[1].search;
+  }
   // Back and Forward bring back htmx's copy of the page, taken when the next search left it - the box then
   // held the next text already. The address says what that grid was found with.
   document.addEventListener("htmx:historyRestore", function () {
