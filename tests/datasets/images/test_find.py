@@ -274,7 +274,7 @@ def test_the_grid_address_varies_on_hx_request(logged_in, dataset):
 
 def test_htmx_restoring_a_search_it_has_no_copy_of_gets_the_whole_page(logged_in, dataset):
     """Back to a search address htmx pushed, once its history cache dropped that page (it keeps 10, and
-    every pause in typing pushes one): htmx asks with HX-History-Restore-Request and puts the answer in
+    every search pushes one): htmx asks with HX-History-Restore-Request and puts the answer in
     place of the whole body, so the answer must be the page (header, find box, class bar once), not the grid."""
     _named(dataset.id, ["ant.png", "bee.png"])
     url = f"/datasets/{dataset.id}/label?filter=all&q=ant"
