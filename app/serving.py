@@ -139,12 +139,22 @@ def cache_key(run_id: int, artifact_dir: str | Path) -> tuple:
     return (run_id, str(folder), mtime)
 
 
-def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, device: str | None = None,
-                  threads: int = 0, freeze_heap: bool = False, precision: str = "fp32"):
+@dataclass(frozen=True)
+class Placement:
+    """Where and how a served model runs: device (None: GPU when present), ONNX Runtime threads
+    (0: all cores), precision on a GPU ('fp32' or 'bf16')."""
+
+    device: str | None = None
+    threads: int = 0
+    precision: str = "fp32"
+
+
+def get_predictor(run_id: int, artifact_dir: str | Path, cache_size: int, placement: Placement = Placement(),
+                  freeze_heap: bool = False):
     """The loaded predictor for a run, from the cache when possible (freeze_heap: see settle_heap)."""
     key = cache_key(run_id, artifact_dir)
     return model_cache(cache_size).get(
-        key, lambda: load_predictor(artifact_dir, device=device, threads=threads, precision=precision),
+        key, lambda: load_predictor(artifact_dir, placement.device, placement.threads, placement.precision),
         settle=freeze_heap)
 
 

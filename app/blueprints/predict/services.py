@@ -191,10 +191,10 @@ def loaded_predictor(run: TrainingRun):
     from app import serving
 
     config = current_app.config
-    return serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"],
-                                 device=config.get("PREDICT_DEVICE") or None,
-                                 precision=config.get("PREDICT_PRECISION", "fp32"),
-                                 threads=config["PREDICT_THREADS"], freeze_heap=config["PREDICT_FREEZE_HEAP"])
+    placement = serving.Placement(config.get("PREDICT_DEVICE") or None, config["PREDICT_THREADS"],
+                                  config.get("PREDICT_PRECISION", "fp32"))
+    return serving.get_predictor(run.id, model_folder(run), config["MODEL_CACHE_SIZE"], placement,
+                                 freeze_heap=config["PREDICT_FREEZE_HEAP"])
 
 
 def predict_files(user: User | None, uploads: Sequence[Upload], run_id: int | None = None,
