@@ -348,3 +348,37 @@ def test_an_account_deleted_before_its_rename_logs_in_like_an_unknown_one(app, c
     unknown = login(app.test_client(), "nobody")
     response = login(client, "bob")
     assert response.status_code == unknown.status_code == 401 and flashes(response.data) == flashes(unknown.data)
+
+
+def test_run_logs_kept_after_a_deletion_name_a_deleted_user(app, admin, make_user):
+    """The runs of a dataset handed over stay; their logs said who queued and cancelled them."""
+    from tests.training.conftest import TINY
+
+    alice, bob = make_user("alice"), make_user("bob")
+    mine = owned_dataset(alice, 12)
+    blue = Label(dataset_id=mine.id, name="blue", position=1)
+    db.session.add(blue)
+    db.session.flush()
+    for image in db.session.scalars(select(Image).where(Image.dataset_id == mine.id).limit(6)):
+        image.label_id = blue.id  # two classes to train on
+    db.session.commit()
+    share(mine, bob, "editor")
+    bobs = make_run(mine, bob, status="running", name="bob-running")
+    alices_client = app.test_client()
+    assert login(alices_client, "alice").status_code == 302
+    assert alices_client.post(f"/datasets/{mine.id}/train", data={**TINY, "name": "queued-model"}).status_code == 302
+    queued = db.session.scalars(select(TrainingRun).where(TrainingRun.name == "queued-model")).one()
+    queued_id, bobs_id = queued.id, bobs.id
+    for run_id in (queued_id, bobs_id):
+        assert alices_client.post(f"/models/{run_id}/cancel").status_code == 302
+    assert "alice asked to cancel" in html.unescape(alices_client.get(f"/models/{bobs_id}/progress").get_data(as_text=True))
+    assert _confirm(admin, alice, transfer_to=str(bob.id)).status_code == 302
+    db.session.expire_all()
+    for run_id in (queued_id, bobs_id):
+        log = db.session.get(TrainingRun, run_id).log
+        assert "alice" not in str(log) and "a deleted user" in str(log), log
+    assert login(alices_client, "bob").status_code == 302
+    queued_page = html.unescape(alices_client.get(f"/models/{queued_id}/progress").get_data(as_text=True))
+    assert "Queued by a deleted user: 12 images" in queued_page and "Cancelled by a deleted user" in queued_page
+    bobs_page = html.unescape(alices_client.get(f"/models/{bobs_id}/progress").get_data(as_text=True))
+    assert "a deleted user asked to cancel" in bobs_page and "alice" not in bobs_page

@@ -4,8 +4,8 @@
 `deleted_at` (gone from every list), its sessions, API tokens and the shares it held end, and the datasets
 it owns are either handed to another account or deleted through the datasets' own deletion (hidden at once,
 their purge queued now: nobody is left to restore them). Its name is freed at once (the row is renamed to
-one the sign-up form refuses), and the models it trained say "by a deleted user" at once: the purge below
-may wait hours behind a long training.
+one the sign-up form refuses), and the models it trained, and the log lines of runs it queued or cancelled,
+say "a deleted user" at once: the purge below may wait hours behind a long training.
 
 The row itself stays until those purges are done: deleting it earlier would cascade (ON DELETE) through
 every image row of its datasets in one transaction. The worker's maintenance (`purge_deleted_accounts`)
@@ -27,6 +27,7 @@ from app.access import shown_runs
 from app.batching import chunked
 from app.blueprints.auth.reset_links import cancel_reset_link
 from app.blueprints.datasets import deletion as dataset_deletion, ownership
+from app.blueprints.training.services import forget_user_in_logs
 from app.blueprints.webhooks.services import delete_all_of as delete_webhooks_of
 from app.errors import Conflict, QuotaExceeded, ValidationError
 from app.extensions import db
@@ -250,9 +251,10 @@ def _end_access(user: User) -> None:
 
 
 def _forget_name(user: User) -> None:
-    """The name is free for a new account, and no run names the account, from now on rather than once the
-    row is purged (not committed). Runs are few: one UPDATE."""
+    """The name is free for a new account, and no run names the account (as creator or in its log), from
+    now on rather than once the row is purged (not committed). Runs are few: one UPDATE."""
     db.session.execute(update(TrainingRun).where(TrainingRun.created_by_id == user.id).values(created_by_id=None))
+    forget_user_in_logs(user.username)
     # '~' is outside what sign-up accepts, and the random part keeps it from being guessed for a share
     user.username = f"deleted~{user.id}~{secrets.token_hex(6)}"
 

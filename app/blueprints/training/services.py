@@ -2,11 +2,12 @@
 compare."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Callable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.orm import defer, selectinload
 from flask_babel import gettext as _
 
@@ -222,6 +223,28 @@ def train_more(user: User, run_id: int, raw_epochs: str | None) -> TrainingRun:
                                       "%(epochs)s more epochs; queued by %(user)s."),
                                    run=str(old.id), start=start, epochs=epochs, user=user.username),
                   _copy_samples_of(old))
+
+
+# --- a deleted account ---------------------------------------------------------------------------
+
+DELETED_USER = N_("a deleted user")
+
+
+def forget_user_in_logs(username: str) -> None:
+    """Runs' log lines that name `username` (who queued, retried, continued or cancelled a run) say "a deleted
+    user" instead, in every language: the account is being deleted, and runs of datasets handed over or of
+    other people stay (not committed). A rare, whole-table search, in the database."""
+    needle = json.dumps(username)[1:-1]  # as the JSON column holds it (non-ASCII written as \u escapes)
+    named = select(TrainingRun).where(cast(TrainingRun.log, String).contains(needle, autoescape=True))
+    for run in db.session.scalars(named).all():
+        run.log = [_unnamed(entry, username) for entry in run.log]
+
+
+def _unnamed(entry: dict, username: str) -> dict:
+    values = entry.get("values") or {}
+    if not entry.get("key") or values.get("user") != username:
+        return entry
+    return {**entry, **stored_line(entry["key"], **{**values, "user": stored_line(DELETED_USER)})}
 
 
 # --- cancel / delete -----------------------------------------------------------------------------
