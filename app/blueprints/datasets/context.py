@@ -6,13 +6,15 @@ from flask_login import current_user
 from app.access import dataset_role
 
 
-def page_context(dataset) -> dict:
-    """What every dataset page needs to show the right controls for the current user's role."""
+def page_context(dataset, class_counts: tuple | None = None) -> dict:
+    """What every dataset page needs to show the right controls for the current user's role.
+    class_counts: the dataset's (class counts, unlabeled) when the page has them already (a grouped count
+    over every image: ~25 ms at 200,000)."""
     from app.blueprints.datasets.readiness import missing_for_training
 
     role = dataset_role(current_user, dataset)
     return {"dataset": dataset, "role": role, "can_edit": role in ("owner", "editor"), "is_owner": role == "owner",
-            "train_missing": missing_for_training(dataset.id)}
+            "train_missing": missing_for_training(dataset.id, class_counts)}
 
 
 def train_url(dataset_id: int) -> str:

@@ -26,9 +26,10 @@ class Missing:
     url: str
 
 
-def missing_for_training(dataset_id: int) -> list[Missing]:
-    """Empty when the dataset can be trained on with the default settings."""
-    counts, unlabeled = class_counts(dataset_id)
+def missing_for_training(dataset_id: int, counted: tuple | None = None) -> list[Missing]:
+    """Empty when the dataset can be trained on with the default settings. counted: class_counts's answer
+    when the caller has it."""
+    counts, unlabeled = counted or class_counts(dataset_id)
     if sum(c["count"] for c in counts) + unlabeled == 0:
         return [Missing(_("This dataset has no images yet."), _("upload images"),
                         url_for("datasets.show_dataset", dataset_id=dataset_id) + "#upload")]

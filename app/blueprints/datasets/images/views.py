@@ -112,7 +112,8 @@ def cancel_import(dataset_id: int, import_id: int):
 
 def _grid_context(dataset, values) -> dict:
     grid = image_page(dataset.id, **grid_args(values))
-    return dict(grid=grid, counts=grid.counts, unlabeled=grid.unlabeled, **page_context(dataset))
+    totals = None if grid.q else (grid.counts, grid.unlabeled)  # with a search the grid counts its matches
+    return dict(grid=grid, counts=grid.counts, unlabeled=grid.unlabeled, **page_context(dataset, totals))
 
 
 @bp.route("/datasets/<int:dataset_id>/label")
