@@ -186,3 +186,32 @@ def test_the_try_page_answers_live_one_frame_at_a_time(trained_studio, camera_br
         page.wait_for_timeout(800)
         assert page.evaluate("window.__predict.total") == sent and page.evaluate("window.__predict.now") == 0
         page.context.close()
+
+
+def _add_class(page, base, dataset_id, name):
+    page.goto(f"{base}/datasets/{dataset_id}/classes")
+    page.fill("input[aria-label='New class name']", name)
+    page.click("button:has-text('Add class')")
+    page.wait_for_selector(f"text=Class “{name}” added.")
+
+
+def test_the_class_list_follows_classes_added_in_another_tab(live_server, browser):
+    """Opening the panel again (or coming back to the tab) reads the classes again, keeping the choice."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    register(page, live_server, "camera-classes")
+    d = new_dataset(page, live_server, "Shelf")
+    _add_class(page, live_server, d, "cups")
+    page.goto(f"{live_server}/datasets/{d}")
+    page.click("#camera summary")
+    page.select_option("#camera-class", label="No class (unlabeled)")
+    other = page.context.new_page()
+    _add_class(other, live_server, d, "plates")
+    other.close()
+    page.click("#camera summary")
+    page.click("#camera summary")
+    until(page, "[...document.querySelectorAll('#camera-class option')].some(o => o.textContent === 'plates')")
+    assert page.evaluate("[...document.querySelectorAll('#camera-class option')].map(o => o.textContent)") == [
+        "cups", "plates", "No class (unlabeled)"]
+    assert page.evaluate("document.querySelector('#camera-class').selectedOptions[0].textContent") == \
+        "No class (unlabeled)"
+    page.context.close()

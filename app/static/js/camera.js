@@ -317,6 +317,27 @@
     burstButton.addEventListener("contextmenu", function (e) { e.preventDefault(); });  // a long press on a phone
     // A click with no pointer or key behind it (a screen reader's "activate"): one photo.
     burstButton.addEventListener("click", function (e) { if (e.detail === 0 && !s.burst) takePhoto(); });
+
+    // Classes added, renamed or removed in another tab: read the list again when the panel opens and when
+    // the page comes back into view, keeping the chosen class.
+    q(root, "panel").addEventListener("toggle", function (e) { if (e.target.open) refreshClasses(); });
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && q(root, "panel").open) refreshClasses();
+    });
+
+    async function refreshClasses() {
+      var select = q(root, "class");
+      try {
+        var resp = await fetch(window.location.pathname, { credentials: "same-origin" });
+        if (!resp.ok) return;
+        var page = new DOMParser().parseFromString(await resp.text(), "text/html");
+        var fresh = page.querySelector("[data-camera-class]");
+        if (!fresh || fresh.innerHTML === select.innerHTML) return;
+        var chosen = select.value;
+        select.innerHTML = fresh.innerHTML;
+        if ([].some.call(select.options, function (o) { return o.value === chosen; })) select.value = chosen;
+      } catch (err) { /* offline for a moment: the list stays as it was */ }
+    }
   }
 
   // ---- live answers on the Try page ----------------------------------------------------------------
