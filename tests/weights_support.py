@@ -74,7 +74,7 @@ def weights_server():
     run half-way through the body. Yields (server, base_url)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.routes: dict[str, tuple[bytes, str | Callable | None]] = {}
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server, f"http://127.0.0.1:{server.server_address[1]}"
