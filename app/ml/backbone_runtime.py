@@ -30,9 +30,10 @@ from .architectures import build_backbone
 from .compose import PrebuiltBackbone
 from .export import ONNX_OPSET, quiet_torch_deprecations
 from .pipeline import resolve_threads
-from .runtime import amp_dtype, resolve_device
+from .runtime import amp_dtype, padded_rows, padded_size, resolve_device
 
 log = logging.getLogger(__name__)
+FEATURE_BATCH = 32  # images per forward pass of a feature pass (embeddings.BATCH)
 
 FORMAT = 1              # bump when the export itself changes
 VERIFY_TOLERANCE = 1e-4  # max |onnx - torch|, relative to the largest feature (at least 1)
@@ -114,16 +115,20 @@ def _feature_dim(module: torch.nn.Module, image_size: int) -> int:
         return int(module.eval()(torch.zeros(1, 3, image_size, image_size, device=device)).shape[1])
 
 
-def _torch_runner(module: torch.nn.Module, device: torch.device):
+def _torch_runner(module: torch.nn.Module, device: torch.device, pad: bool | None = None):
+    """pad (default: on a GPU): run a pass's batches at a few padded sizes (runtime.batch_shapes), so the
+    last, short batch of each pass does not make cuDNN prepare plans for a new shape (seconds)."""
     dtype = amp_dtype(device)
+    pad = device.type == "cuda" if pad is None else pad
 
     def run(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch)
+        n = len(batch)
+        x = torch.from_numpy(padded_rows(batch, padded_size(n, max(n, FEATURE_BATCH))) if pad else batch)
         if device.type == "cuda":
             x = x.pin_memory()
         x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            return module(x).float().cpu().numpy()
+            return module(x)[:n].float().cpu().numpy()
 
     return run
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .backbone_runtime import Backbone, RuntimeSpec, open_backbone
+from .backbone_runtime import FEATURE_BATCH, Backbone, RuntimeSpec, open_backbone
 from .feature_layout import store_dir
 from .feature_store import FeatureStore, content_tag
 from .files import local_file
@@ -26,7 +26,7 @@ from .pipeline import DecodeSpec, decoded_batches
 
 log = logging.getLogger(__name__)
 
-BATCH = 32          # images per forward pass
+BATCH = FEATURE_BATCH  # images per forward pass
 FLUSH_ROWS = 4096   # computed rows written to the store at least this often (a cancelled pass keeps them)
 
 

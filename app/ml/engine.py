@@ -24,7 +24,7 @@ from .options import TrainOptions
 from .progress import PHASE_WEIGHTS, Hooks, ProgressReporter
 from .pipeline import resolve_threads
 from .quick import train_quick
-from .runtime import Prefetcher, cudnn_autotune, resolve_device, seed_everything, to_device_images
+from .runtime import Prefetcher, cudnn_autotune, padded_rows, resolve_device, seed_everything, to_device_images
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 16  # small batches are faster on CPU for these networks (cache-friendly)
@@ -388,9 +388,13 @@ def _predict_logits(run: _Run, model: nn.Module, crops: torch.Tensor) -> torch.T
     out = []
     with torch.inference_mode():
         for start in range(0, len(crops), EVAL_BATCH):
-            x = to_device_images(crops[start:start + EVAL_BATCH], run.device, run.arch.mean, run.arch.std)
+            chunk = crops[start:start + EVAL_BATCH]
+            n = len(chunk)
+            if run.device.type == "cuda":  # the last, short chunk: no new shape for cuDNN to prepare plans for
+                chunk = padded_rows(chunk, EVAL_BATCH)
+            x = to_device_images(chunk, run.device, run.arch.mean, run.arch.std)
             with torch.autocast(run.device.type, enabled=run.device.type == "cuda"):
-                out.append(model(x).float().cpu())
+                out.append(model(x)[:n].float().cpu())
     return torch.cat(out)
 
 

@@ -16,7 +16,7 @@ from . import data
 from .errors import BadImage
 from .export import FILES, quiet_torch_deprecations
 from .pillow_open import open_header
-from .runtime import resolve_device
+from .runtime import batch_shapes, padded_rows, padded_size, resolve_device
 from .words import N_
 
 log = logging.getLogger(__name__)
@@ -179,9 +179,8 @@ class Predictor:
     def _forward(self, chunk: np.ndarray, max_batch: int) -> np.ndarray:
         """Logits of one chunk; on a GPU run at its padded batch size (see batch_shapes)."""
         n = len(chunk)
-        size = padded_size(n, max_batch) if self.device.type == "cuda" else n
-        if size != n:
-            chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), chunk.dtype)])
+        if self.device.type == "cuda":
+            chunk = padded_rows(chunk, padded_size(n, max_batch))
         return np.asarray(self._run(chunk))[:n]
 
     def warm_up(self, max_batch: int) -> float:
@@ -215,20 +214,6 @@ def _onnx_runner(path: Path, threads: int = 0, spinning: bool = False):
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda batch: session.run(None, {name: batch})[0]
-
-
-def batch_shapes(max_batch: int) -> list[int]:
-    """The batch sizes GPU forward passes run at, for chunks of at most max_batch images: 16, 64 and
-    max_batch rounded up to a power of two. cuDNN prepares its plans per input shape and per thread
-    (1-4 s each for EfficientNet-Lite0, measured on an H200), so served batches of every size from 1
-    up would each pay that; padding costs little on a GPU (a batch of 256 runs in ~36 ms there)."""
-    top = 1 << max(0, int(max_batch) - 1).bit_length()
-    return sorted({min(16, top), min(64, top), top})
-
-
-def padded_size(n: int, max_batch: int) -> int:
-    """The batch size a GPU forward pass of n images (n <= max_batch) runs at."""
-    return next((size for size in batch_shapes(max_batch) if size >= n), n)
 
 
 def _torch_runner(path: Path, device: torch.device, bf16: bool = False):

@@ -104,3 +104,20 @@ def test_an_unwritable_cache_folder_costs_speed_not_the_job(toy_set, tmp_path):
     files = ImageFiles([s.path for s in samples[:4]], ids=[1, 2, 3, 4])
     got = compute_features(files, how)
     assert got.ok == [0, 1, 2, 3] and got.stats.computed == 4
+
+
+def test_gpu_feature_batches_run_at_a_few_padded_shapes(toy_set):
+    """On a GPU a pass's short last batch is padded (cuDNN prepares plans per shape, seconds each): the
+    network sees 16 or 32 rows, and the answers are those of the unpadded batch."""
+    from app.ml.architectures import build_backbone
+    from app.ml.backbone_runtime import _torch_runner
+
+    module, _ = build_backbone("efficientnet_lite0", pretrained=True)
+    module.eval()
+    shapes = []
+    module.register_forward_hook(lambda mod, args, out: shapes.append(len(args[0])))
+    plain, padded = _torch_runner(module, torch.device("cpu")), _torch_runner(module, torch.device("cpu"), pad=True)
+    x = np.random.default_rng(0).random((5, 3, SIZE, SIZE), dtype=np.float32)
+    np.testing.assert_allclose(padded(x), plain(x), rtol=1e-4, atol=1e-5)
+    padded(np.concatenate([x] * 4))  # 20 rows
+    assert shapes == [16, 5, 32]  # padded, plain, then padded again
