@@ -11,15 +11,21 @@ from tests.e2e.test_accounts_e2e import register
 NAMES = ["ant-nest.png", "Giant.png", "bee_1.png", "bee1.png"]
 
 
-def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    register(page, live_server, "finder")
-    dataset_id = new_dataset(page, live_server, "Find")
+def _grid_of_names(live_server, browser, user: str, dataset: str, size=(1280, 900)):
+    """A new user's dataset holding NAMES, its labeling grid open: (page, dataset id)."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    register(page, live_server, user)
+    dataset_id = new_dataset(page, live_server, dataset)
     page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
                                                for i, n in enumerate(NAMES)])
     page.click("[data-upload-button]")
     page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
     page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    return page, dataset_id
+
+
+def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot):
+    page, dataset_id = _grid_of_names(live_server, browser, "finder", "Find")
     assert page.locator("[data-tile]").count() == 4
     page.click("#find-q")
     page.keyboard.type("ANT")  # 'a' is select-all on the grid: here it is a letter
@@ -48,14 +54,7 @@ def test_typing_finds_by_file_name_and_back_returns(live_server, browser, shoot)
 def test_back_from_another_page_brings_back_the_whole_search_page(live_server, browser):
     """The search's address answers htmx with the grid alone: Back from another page must not show that
     fragment out of the browser's cache (Vary: HX-Request), but the whole page with the search."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    register(page, live_server, "finder2")
-    dataset_id = new_dataset(page, live_server, "Find back")
-    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
-                                               for i, n in enumerate(NAMES)])
-    page.click("[data-upload-button]")
-    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
-    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page, dataset_id = _grid_of_names(live_server, browser, "finder2", "Find back")
     page.click("#find-q")
     page.keyboard.type("bee")
     page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
@@ -109,14 +108,7 @@ def test_a_search_is_one_history_step_not_one_per_pause_in_typing(live_server, b
     Back leaves a search in one step to where it started. Enter on the text already shown adds no step (Back
     would seem to do nothing); typing on after it, or clearing with ×, adds one. Back and Forward restore
     each, from htmx's copy or, without one, from the server's whole page."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    register(page, live_server, "finder4")
-    dataset_id = new_dataset(page, live_server, "Find history")
-    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
-                                               for i, n in enumerate(NAMES)])
-    page.click("[data-upload-button]")
-    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
-    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page, dataset_id = _grid_of_names(live_server, browser, "finder4", "Find history")
     page.evaluate(WATCH)
     start = page.evaluate("history.length")
     searched = []
@@ -149,14 +141,7 @@ def test_a_search_is_one_history_step_not_one_per_pause_in_typing(live_server, b
 def test_switching_language_keeps_the_search_typed(live_server, browser):
     """The header's switcher came back to the address the page was served at, so a search typed since (the
     address htmx pushed) was lost on PT/ES; it now comes back to the search."""
-    page = browser.new_page(viewport={"width": 390, "height": 844})
-    register(page, live_server, "finder3")
-    dataset_id = new_dataset(page, live_server, "Find lang")
-    page.set_input_files("input[name=files]", [{"name": n, "mimeType": "image/png", "buffer": colour_png((9, 9, 9), i)}
-                                               for i, n in enumerate(NAMES)])
-    page.click("[data-upload-button]")
-    page.wait_for_selector("[data-upload-results] .ds-upload-status:text('Done')")
-    page.goto(f"{live_server}/datasets/{dataset_id}/label")
+    page, dataset_id = _grid_of_names(live_server, browser, "finder3", "Find lang", (390, 844))
     page.click("#find-q")
     page.keyboard.type("bee")
     page.wait_for_selector(".ds-find-count:text('2 images match “bee”')")
