@@ -14,7 +14,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from rq.job import Retry
-from sqlalchemy import asc, delete, desc, func, select
+from sqlalchemy import delete, desc, func, select
 
 from app.access import get_dataset_for, visible_datasets_by_name
 from app.blueprints.webhooks.addresses import check_url
@@ -24,6 +24,7 @@ from app.errors import DomainError, NotFound, ValidationError
 from app.extensions import db
 from app.i18n import N_
 from app.jobs import WEBHOOK_DELIVER, WEBHOOK_EVENT, enqueue, new_job_id
+from app.keyset import Keyset
 from app.models import Dataset, User, utcnow
 
 log = logging.getLogger(__name__)
@@ -142,16 +143,9 @@ def delivery_page(user: User, webhook_id: int, before: int | None = None, after:
 def _delivery_rows(mine, before: int | None, after: int | None, limit: int) -> tuple[list, bool, bool]:
     """(attempts newest first, newer ones exist, older ones exist) for one step along the
     (webhook_id, id) index."""
-    key = WebhookDelivery.id
-    if after is not None:
-        found = _attempts(mine & (key > after), asc(key), limit + 1)
-        if len(found) > limit:
-            rows = found[:limit][::-1]
-            return rows, True, bool(_attempts(mine & (key < rows[-1].id), desc(key), 1))
-        before = None  # no full page above it: that is the first page
-    found = _attempts(mine if before is None else mine & (key < before), desc(key), limit + 1)
-    newer = bool(found) and before is not None and bool(_attempts(mine & (key > found[0].id), asc(key), 1))
-    return found[:limit], newer, len(found) > limit
+    keyset = Keyset(_attempts, lambda condition: bool(_attempts(condition, desc(WebhookDelivery.id), 1)),
+                    WebhookDelivery.id)
+    return keyset.step(mine, before, after, limit)
 
 
 def _attempts(where, order, limit: int) -> list[WebhookDelivery]:

@@ -6,7 +6,7 @@ from typing import Mapping
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, asc, delete, desc, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from app import quotas
 from app.batching import chunked
@@ -18,6 +18,7 @@ from app.blueprints.datasets.images.intake import remove_cached_features
 from app.errors import NotFound, ValidationError
 from app.extensions import db
 from app.ids import parse_id
+from app.keyset import Keyset
 from app.models import FILENAME_KEY_LENGTH, Image, Label, filename_key
 
 PER_PAGE = 48
@@ -93,13 +94,13 @@ def _exists(*conditions) -> bool:
 
 
 def _fetch(where, order, limit: int, key) -> list[Image]:
-    """Up to `limit` images matching `where`, in `order` of `key`: the id, or for a search the id as an
+    """Up to `limit` images matching `where`, in `order` (of `key`): the id, or for a search the id as an
     expression (id + 0), which no index sorts by, so the ids come from one read of the name index
     ix_images_dataset_label_name -- however rare, or however far down, the matches are -- instead of a walk
     down the id index reading table rows until enough match. Only the rows of those ids are read then."""
     if key is Image.id:
-        return list(db.session.scalars(select(Image).where(where).order_by(order(key)).limit(limit)))
-    ids = list(db.session.scalars(select(Image.id).where(where).order_by(order(key)).limit(limit)))
+        return list(db.session.scalars(select(Image).where(where).order_by(order).limit(limit)))
+    ids = list(db.session.scalars(select(Image.id).where(where).order_by(order).limit(limit)))
     found = {i.id: i for i in db.session.scalars(select(Image).where(Image.id.in_(ids)))} if ids else {}
     return [found[i] for i in ids if i in found]
 
@@ -107,17 +108,9 @@ def _fetch(where, order, limit: int, key) -> list[Image]:
 def _rows(where, before: int | None, after: int | None, per_page: int,
           key=Image.id) -> tuple[list[Image], bool, bool]:
     """(images newest first, newer ones exist, older ones exist) for one keyset step."""
-    if after is not None:
-        found = _fetch(and_(where, key > after), asc, per_page + 1, key)
-        if len(found) > per_page:
-            images = found[:per_page][::-1]
-            return images, True, _exists(where, key < images[-1].id)
-        before = None  # no full page above: this is the first page
-    found = _fetch(where if before is None else and_(where, key < before), desc, per_page + 1, key)
-    if not found and before is not None:  # past the end (images were deleted): start again at the top
-        return _rows(where, None, None, per_page, key)
-    newer = bool(found) and before is not None and _exists(where, key > found[0].id)
-    return found[:per_page], newer, len(found) > per_page
+    keyset = Keyset(lambda condition, order, limit: _fetch(condition, order, limit, key), _exists, key,
+                    restart_past_end=True)
+    return keyset.step(where, before, after, per_page)
 
 
 def _total(filter_: str, counts: list[dict], unlabeled: int) -> int:
